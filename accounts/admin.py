@@ -1,0 +1,181 @@
+"""Django admin for consortium staff: organisations, people, keys and the audit trail.
+
+Writes made here go through the same services as the API, so they are audited too.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from accounts import services
+from accounts.audit import AuditContext, audit_record
+from accounts.errors import ServiceError
+from accounts.models import (
+    ApiKey,
+    AuditEvent,
+    Membership,
+    Organisation,
+    RevocationReason,
+    SigningKey,
+    User,
+)
+
+
+def staff_context(request: HttpRequest) -> AuditContext:
+    return AuditContext.from_request(request)
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Organisation)
+class OrganisationAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "kind", "country", "status", "tier", "trusted_contributor",
+                    "created_at"]
+    list_filter = ["kind", "status", "tier", "trusted_contributor", "country"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline]
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        super().save_model(request, obj, form, change)
+        audit_record(action="accounts.organisation." + ("changed" if change else "created"),
+                     context=staff_context(request), target=obj, organisation=obj,
+                     detail={"fields": sorted(form.changed_data)})
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    ordering = ["email"]
+    list_display = ["email", "full_name", "is_active", "is_staff", "date_joined"]
+    list_filter = ["is_active", "is_staff", "is_superuser", "memberships__role"]
+    search_fields = ["email", "full_name"]
+    fieldsets = [
+        (None, {"fields": ["email", "password"]}),
+        ("Person", {"fields": ["full_name"]}),
+        ("Access", {"fields": ["is_active", "is_staff", "is_superuser", "groups",
+                               "user_permissions"]}),
+        ("Dates", {"fields": ["last_login", "date_joined"]}),
+    ]
+    add_fieldsets = [(None, {"classes": ["wide"],
+                             "fields": ["email", "full_name", "password1", "password2"]})]
+    inlines = [MembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "organisation", "role", "created_at"]
+    list_filter = ["role", "organisation__kind"]
+    search_fields = ["user__email", "organisation__name", "organisation__slug"]
+    autocomplete_fields = ["user", "organisation"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ["prefix", "name", "organisation", "role", "scope", "state", "expires_at",
+                    "last_used_at", "revoked_at"]
+    list_filter = ["scope", "role", "organisation__kind", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["prefix", "name", "organisation__name", "organisation__slug"]
+    readonly_fields = ["prefix", "digest", "created_by", "created_at", "revoked_at", "revoked_by",
+                       "last_used_at"]
+    fields = ["organisation", "name", "role", "scope", "expires_at", *readonly_fields]
+    actions = ["revoke_keys"]
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        # A key is issued and revoked, never edited: its role and scope were what the
+        # issuer agreed to.
+        return obj is None and super().has_change_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        if change:
+            return
+        try:
+            api_key, raw_key = services.api_key_issue(
+                organisation=obj.organisation, name=obj.name, role=obj.role, scope=obj.scope,
+                expires_at=obj.expires_at, context=staff_context(request))
+        except ServiceError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        obj.pk = api_key.pk
+        self.message_user(request, f"API key issued. Copy it now, it will not be shown again: "
+                                   f"{raw_key}", messages.WARNING)
+
+    @admin.action(description="Revoke the selected API keys", permissions=["delete"])
+    def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        for api_key in queryset:
+            services.api_key_revoke(api_key=api_key, context=staff_context(request))
+        self.message_user(request, f"{queryset.count()} key(s) revoked.")
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(SigningKey)
+class SigningKeyAdmin(admin.ModelAdmin):
+    list_display = ["short_key_id", "organisation", "name", "state", "valid_from", "valid_until",
+                    "revoked_at", "revocation_reason"]
+    list_filter = ["revocation_reason", "organisation__kind",
+                   ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["key_id", "name", "organisation__name", "organisation__slug"]
+    readonly_fields = ["organisation", "key_id", "name", "valid_from", "valid_until",
+                       "revoked_at", "revocation_reason", "compromised_since", "created_by",
+                       "created_at"]
+    exclude = ["public_key"]
+    actions = ["revoke_superseded", "revoke_compromised"]
+
+    @admin.display(description="key id")
+    def short_key_id(self, obj: SigningKey) -> str:
+        return obj.key_id[:16] + "…"
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False  # members register their own keys, through the API or the portal
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False  # old signatures must stay verifiable
+
+    def _revoke(self, request: HttpRequest, queryset: QuerySet[SigningKey], reason: str) -> None:
+        done = 0
+        for key in queryset.filter(revoked_at__isnull=True):
+            services.signing_key_revoke(signing_key=key, reason=reason,
+                                        context=staff_context(request))
+            done += 1
+        self.message_user(request, f"{done} key(s) revoked ({reason}).")
+
+    @admin.action(description="Revoke (superseded: old signatures stay valid)",
+                  permissions=["change"])
+    def revoke_superseded(self, request: HttpRequest, queryset: QuerySet[SigningKey]) -> None:
+        self._revoke(request, queryset, RevocationReason.SUPERSEDED)
+
+    @admin.action(description="Revoke as compromised (untrusted from now)",
+                  permissions=["change"])
+    def revoke_compromised(self, request: HttpRequest, queryset: QuerySet[SigningKey]) -> None:
+        self._revoke(request, queryset, RevocationReason.COMPROMISED)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ["sequence", "occurred_at", "action", "outcome", "actor_email",
+                    "organisation_slug", "api_key_prefix", "target_repr", "ip_address"]
+    list_filter = ["outcome", "action", "organisation_slug", ("occurred_at", admin.DateFieldListFilter)]
+    search_fields = ["action", "actor_email", "organisation_slug", "target_repr", "target_id",
+                     "api_key_prefix", "entry_hash"]
+    date_hierarchy = "occurred_at"
+    list_per_page = 100
+
+    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return [f.name for f in AuditEvent._meta.fields]
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False

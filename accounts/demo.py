@@ -1,0 +1,77 @@
+"""The demo cast from fixtures/demo/cast.json: organisations of every kind, people in every
+role, and an API key per person's role. Loading twice is safe."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth.models import Group, Permission
+from django.db import transaction
+
+from accounts import services
+from accounts.audit import AuditContext
+from accounts.models import ApiKey, ApiKeyScope, Organisation, OrganisationKind, User
+
+CAST_FILE = Path(settings.BASE_DIR) / "fixtures" / "demo" / "cast.json"
+DEMO_KEY_NAME = "demo key"
+MODERATORS_GROUP = "Moderators"
+
+
+@dataclass
+class DemoAccount:
+    organisation: str
+    kind: str
+    email: str
+    role: str
+    password: str
+    api_key: str
+
+
+def moderators_group() -> Group:
+    """Staff who moderate but do not administer: they see everything in admin and change
+    the moderation models, not people or keys."""
+    group, _ = Group.objects.get_or_create(name=MODERATORS_GROUP)
+    view = Permission.objects.filter(codename__startswith="view_")
+    group.permissions.add(*view)
+    return group
+
+
+@transaction.atomic
+def load_demo_cast(path: Path = CAST_FILE) -> list[DemoAccount]:
+    cast = json.loads(path.read_text())
+    context = AuditContext.system()
+    accounts: list[DemoAccount] = []
+    for spec in cast["organisations"]:
+        org = Organisation.objects.filter(slug=spec["slug"]).first()
+        if org is None:
+            org = services.organisation_create(
+                slug=spec["slug"], name=spec["name"], kind=spec["kind"], country=spec["country"],
+                tier=spec.get("tier"), status="active", context=context)
+        org.trusted_contributor = spec.get("trusted_contributor", False)
+        org.status = spec.get("status", "active")
+        org.status_reason = spec.get("status_reason", "")
+        org.save()
+        for person in spec["people"]:
+            email, full_name, role, *flags = person
+            user = User.objects.filter(email=email).first()
+            if user is None:
+                user = User.objects.create_user(email, cast["password"], full_name=full_name)
+            user.is_staff = spec["kind"] == OrganisationKind.CONSORTIUM
+            user.is_superuser = "superuser" in flags
+            user.save()
+            if "staff" in flags:
+                user.groups.add(moderators_group())
+            services.membership_add(user=user, organisation=org, role=role, context=context)
+            # Fresh demo keys each time, since a key's secret cannot be shown twice.
+            for old in ApiKey.objects.filter(organisation=org, role=role, name=DEMO_KEY_NAME,
+                                             revoked_at__isnull=True):
+                services.api_key_revoke(api_key=old, context=context)
+            _, raw_key = services.api_key_issue(
+                organisation=org, name=DEMO_KEY_NAME, role=role,
+                scope=ApiKeyScope.READ_WRITE, expires_at=None, context=context)
+            accounts.append(DemoAccount(org.slug, org.kind, email, role, cast["password"],
+                                        raw_key))
+    return accounts

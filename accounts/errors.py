@@ -1,0 +1,138 @@
+"""One error shape for the whole API: `{"error": {"code", "message", "fields"}}`.
+
+Services raise the typed errors below; views never build error responses themselves.
+`fields` maps a field path ("expires_at", "items.3.payload.bank") to a list of
+`{"code", "message"}` objects.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, HttpRequest, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
+
+
+class ServiceError(Exception):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "invalid"
+
+    def __init__(self, message: str, *, code: str | None = None,
+                 fields: dict[str, list[dict[str, str]]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+        self.fields = fields or {}
+
+    @classmethod
+    def for_field(cls, field: str, message: str, *, code: str | None = None) -> ServiceError:
+        code = code or cls.default_code
+        return cls(message, code=code, fields={field: [{"code": code, "message": message}]})
+
+
+class Invalid(ServiceError):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "invalid"
+
+
+class Conflict(ServiceError):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
+class NotPermitted(ServiceError):
+    status_code = status.HTTP_403_FORBIDDEN
+    default_code = "permission_denied"
+
+
+class NotFound(ServiceError):
+    status_code = status.HTTP_404_NOT_FOUND
+    default_code = "not_found"
+
+
+class ApiKeyInQuery(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "api_key_in_query"
+    default_detail = ("API keys are accepted only in the Authorization header, never in the URL "
+                      "(URLs end up in logs and browser history).")
+
+
+def error_body(code: str, message: str, fields: dict | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+def _flatten(detail: Any, prefix: str = "") -> dict[str, list[dict[str, str]]]:
+    """DRF's nested error details as {"a.b.0.c": [{"code", "message"}]}."""
+    out: dict[str, list[dict[str, str]]] = {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if key == "non_field_errors":
+                path = prefix or "non_field_errors"
+            for k, v in _flatten(value, path).items():
+                out.setdefault(k, []).extend(v)
+    elif isinstance(detail, list):
+        if all(isinstance(item, exceptions.ErrorDetail) for item in detail):
+            out[prefix or "non_field_errors"] = [
+                {"code": item.code, "message": str(item)} for item in detail
+            ]
+        else:
+            for index, item in enumerate(detail):
+                for k, v in _flatten(item, f"{prefix}.{index}" if prefix else str(index)).items():
+                    out.setdefault(k, []).extend(v)
+    elif isinstance(detail, exceptions.ErrorDetail):
+        out[prefix or "non_field_errors"] = [{"code": detail.code, "message": str(detail)}]
+    return out
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    headers: dict[str, str] = {}
+    if isinstance(exc, ServiceError):
+        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if isinstance(exc, exceptions.APIException):
+        if getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = exc.auth_header
+        if getattr(exc, "wait", None):
+            headers["Retry-After"] = str(int(exc.wait))
+        if isinstance(exc, exceptions.ValidationError):
+            body = error_body("invalid", "The request has invalid fields.", _flatten(exc.detail))
+        else:
+            detail = exc.detail
+            code = detail.code if isinstance(detail, exceptions.ErrorDetail) else exc.default_code
+            body = error_body(str(code), str(detail))
+        return Response(body, status=exc.status_code, headers=headers)
+    return None
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/") or "application/json" in request.headers.get(
+        "Accept", ""
+    )
+
+
+def handler404(request: HttpRequest, exception: Exception | None = None):
+    if _wants_json(request):
+        return JsonResponse(error_body("not_found", "Not found."), status=404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def handler500(request: HttpRequest):
+    # No stack trace, ever: the details are in the server log.
+    if _wants_json(request):
+        return JsonResponse(
+            error_body("server_error", "The hub could not complete the request."), status=500
+        )
+    from django.views.defaults import server_error
+
+    return server_error(request)

@@ -1,0 +1,115 @@
+"""The permission matrix: which role of which kind of organisation may take which action.
+
+This module is the single source of truth. Every API view declares the action each of its
+methods needs (`HubApiView.actions`), `DeclaredActionPermission` checks it here, the tests
+walk every URL pattern against it, and `manage.py permission_matrix` renders
+docs/permissions.md from it. Broad rights are roles on a membership; per-object grants
+(restricted banks, lawful requests) sit on top, through `accounts.grants`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from accounts.models import OrganisationKind as Kind
+from accounts.models import Role
+
+ROLES_BY_KIND: dict[str, tuple[str, ...]] = {
+    Kind.PLATFORM: (Role.ADMIN, Role.ANALYST, Role.VIEWER),
+    Kind.AUTHORITY: (Role.LIAISON,),
+    Kind.RESEARCH: (Role.RESEARCHER,),
+    Kind.CONSORTIUM: (Role.MODERATOR, Role.GOVERNANCE_OFFICER),
+    Kind.PEER_HUB: (Role.PEER,),
+}
+
+Grant = tuple[str, str]  # (organisation kind, role)
+
+
+def _grants(*pairs: Grant) -> frozenset[Grant]:
+    for kind, role in pairs:
+        if role not in ROLES_BY_KIND[kind]:
+            raise ValueError(f"{role} is not a role of a {kind} organisation")
+    return frozenset(pairs)
+
+
+PLATFORM_ALL = ((Kind.PLATFORM, Role.ADMIN), (Kind.PLATFORM, Role.ANALYST),
+                (Kind.PLATFORM, Role.VIEWER))
+EVERY_MEMBER = tuple((kind, role) for kind, roles in ROLES_BY_KIND.items() for role in roles)
+# Whoever administers an organisation's own access: its admins, and for kinds with a single
+# role, that role.
+ORGANISATION_ADMINS = (
+    (Kind.PLATFORM, Role.ADMIN),
+    (Kind.AUTHORITY, Role.LIAISON),
+    (Kind.RESEARCH, Role.RESEARCHER),
+    (Kind.CONSORTIUM, Role.GOVERNANCE_OFFICER),
+    (Kind.PEER_HUB, Role.PEER),
+)
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    description: str
+    grants: frozenset[Grant] = field(default_factory=frozenset)
+    # Public actions need no credentials at all.
+    public: bool = False
+    # Writes are refused to read-only API keys.
+    write: bool = False
+    # Most actions stop while the organisation is suspended; these few keep working so a
+    # suspended member can see why.
+    while_suspended: bool = False
+
+
+ACTIONS: dict[str, Action] = {}
+
+
+def register(action: Action) -> Action:
+    if action.name in ACTIONS:
+        raise ValueError(f"action {action.name} registered twice")
+    ACTIONS[action.name] = action
+    return action
+
+
+for _action in [
+    Action("hub.meta.read", "Read the hub's public identity, API schema and health", public=True),
+    Action("accounts.me.read", "See one's own identity, organisation and role",
+           _grants(*EVERY_MEMBER), while_suspended=True),
+    Action("accounts.membership.list", "List the people of one's organisation and their roles",
+           _grants(*ORGANISATION_ADMINS)),
+    Action("accounts.apikey.list", "List one's organisation's API keys",
+           _grants(*ORGANISATION_ADMINS)),
+    Action("accounts.apikey.issue", "Issue an API key for one's organisation",
+           _grants(*ORGANISATION_ADMINS), write=True),
+    Action("accounts.apikey.revoke", "Revoke one of one's organisation's API keys",
+           _grants(*ORGANISATION_ADMINS), write=True),
+    Action("accounts.signingkey.list", "List one's organisation's signing keys",
+           _grants(*PLATFORM_ALL, (Kind.PEER_HUB, Role.PEER))),
+    Action("accounts.signingkey.register", "Register an Ed25519 public key for one's organisation",
+           _grants((Kind.PLATFORM, Role.ADMIN), (Kind.PEER_HUB, Role.PEER)), write=True),
+    Action("accounts.signingkey.revoke", "Revoke one of one's organisation's signing keys",
+           _grants((Kind.PLATFORM, Role.ADMIN), (Kind.PEER_HUB, Role.PEER)), write=True),
+    Action("accounts.audit.list", "Read the audit trail of one's own organisation",
+           _grants(*ORGANISATION_ADMINS)),
+]:
+    register(_action)
+
+
+def get_action(name: str) -> Action:
+    try:
+        return ACTIONS[name]
+    except KeyError:
+        raise KeyError(f"no action {name!r} in the permission matrix") from None
+
+
+def is_granted(action_name: str, *, kind: str, role: str) -> bool:
+    action = get_action(action_name)
+    return action.public or (kind, role) in action.grants
+
+
+def all_roles() -> Iterable[Grant]:
+    return ((kind, role) for kind, roles in ROLES_BY_KIND.items() for role in roles)
+
+
+def role_belongs_to_kind(role: str, kind: str) -> bool:
+    return role in ROLES_BY_KIND.get(kind, ())

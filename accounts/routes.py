@@ -1,0 +1,54 @@
+"""Every route of the hub with the action it needs: the permission matrix as seen from URLs.
+
+Used by `manage.py permission_matrix` (docs/permissions.md) and by the test that walks every
+URL pattern, so a route without a declared action cannot slip in unnoticed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.urls import URLPattern, URLResolver, get_resolver
+
+# Routes that are not API views; each says who reaches it.
+NON_API_ROUTES: dict[str, str] = {
+    "admin": "consortium staff (is_staff) only; Django admin's own model permissions apply",
+    "schema": "public (hub.meta.read)",
+    "docs": "public (hub.meta.read)",
+    "healthz": "public (hub.meta.read)",
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    pattern: str
+    name: str
+    view: object
+    actions: dict[str, str]
+
+
+def _walk(patterns: list, prefix: str = "", namespace: str = "") -> Iterator[tuple[str, str, object]]:
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            ns = namespace
+            if p.namespace:
+                ns = f"{namespace}:{p.namespace}" if namespace else p.namespace
+            yield from _walk(p.url_patterns, prefix + str(p.pattern), ns)
+        elif isinstance(p, URLPattern):
+            name = f"{namespace}:{p.name}" if namespace and p.name else (p.name or "")
+            yield prefix + str(p.pattern), name, p.callback
+
+
+def all_routes() -> list[Route]:
+    routes = []
+    for pattern, name, callback in _walk(get_resolver().url_patterns):
+        view_class = getattr(callback, "view_class", None) or getattr(callback, "cls", None)
+        actions = dict(getattr(view_class, "actions", {}) or {})
+        routes.append(Route(pattern=pattern, name=name, view=view_class or callback,
+                            actions=actions))
+    return routes
+
+
+def is_admin_route(route: Route) -> bool:
+    return route.pattern.startswith("admin/")

@@ -1,0 +1,40 @@
+"""Reads of the accounts domain. Every query starts from the caller's organisation."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from accounts.errors import NotFound
+from accounts.models import ApiKey, AuditEvent, Membership, Organisation, SigningKey
+
+
+def api_keys_of(*, organisation: Organisation) -> QuerySet[ApiKey]:
+    return organisation.api_keys.select_related("created_by").order_by("-created_at")
+
+
+def api_key_of(*, organisation: Organisation, prefix: str) -> ApiKey:
+    """One of the organisation's keys; another organisation's key is NotFound, never 403,
+    so a caller learns nothing about keys it does not hold."""
+    try:
+        return organisation.api_keys.get(prefix=prefix)
+    except ApiKey.DoesNotExist:
+        raise NotFound("no such API key") from None
+
+
+def signing_keys_of(*, organisation: Organisation) -> QuerySet[SigningKey]:
+    return organisation.signing_keys.order_by("-created_at")
+
+
+def signing_key_of(*, organisation: Organisation, key_id: str) -> SigningKey:
+    try:
+        return organisation.signing_keys.get(key_id=key_id)
+    except SigningKey.DoesNotExist:
+        raise NotFound("no such signing key") from None
+
+
+def memberships_of(*, organisation: Organisation) -> QuerySet[Membership]:
+    return organisation.memberships.select_related("user").order_by("user__email")
+
+
+def audit_events_of(*, organisation: Organisation) -> QuerySet[AuditEvent]:
+    return AuditEvent.objects.filter(organisation_id=organisation.pk).order_by("-sequence")

@@ -1,0 +1,13 @@
+"""The Celery application. Every periodic job of the hub is listed in `beat_schedule` here."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "federation.settings")
+
+app = Celery("federation")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {}

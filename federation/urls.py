@@ -1,0 +1,26 @@
+"""The only module that sees every app."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+
+from accounts import api as accounts_api
+
+handler404 = "accounts.errors.handler404"
+handler500 = "accounts.errors.handler500"
+
+admin.site.site_header = "Hashfed consortium administration"
+admin.site.site_title = "Hashfed admin"
+
+api_v1 = [
+    path("", include("accounts.urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularRedocView.as_view(url_name="schema"), name="docs"),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path(".well-known/hashfed", accounts_api.HubIdentityApi.as_view(), name="well-known"),
+    path("healthz", accounts_api.healthz, name="healthz"),
+]

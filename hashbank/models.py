@@ -1,0 +1,1 @@
+"""The shared list: banks, signals, submissions, labels, opinions, disputes, change log."""

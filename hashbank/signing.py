@@ -1,0 +1,594 @@
+"""Signed submission envelopes: parsing, validation, canonicalisation, Ed25519.
+
+A member signs each submission with its Ed25519 key. On the wire::
+
+    {"payload": {...}, "signature": "<standard base64 of the 64-byte signature>"}
+
+The signature covers the RFC 8785 (JCS) canonical JSON bytes of ``payload``.
+``docs/signing.md`` is the normative description; ``fixtures/signing/vectors.json``
+holds test vectors.
+
+This module is pure Python and imports no Django: it checks the *shape* of an
+envelope and the signature. Whether the bank, signal type, labels, incident,
+organisation and key exist, whether the key was valid at ``created_at`` and
+whether the audience is this hub are decided by the caller.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import math
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, NoReturn
+
+import rfc8785
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_pem_public_key,
+)
+
+__all__ = [
+    "ENVELOPE_VERSION",
+    "EnvelopeError",
+    "SignedEnvelope",
+    "canonical_bytes",
+    "envelope_from_obj",
+    "key_id_for",
+    "load_public_key",
+    "parse_json_strict",
+    "sign_payload",
+    "verify",
+]
+
+ENVELOPE_VERSION = 1
+PUBLIC_KEY_LENGTH = 32
+SIGNATURE_LENGTH = 64
+MAX_NOTE_LENGTH = 500
+MAX_LABELS = 32
+MAX_SLUG_LENGTH = 100
+MAX_NAME_LENGTH = 100
+MAX_AUDIENCE_LENGTH = 253
+# Large enough for the longest signal types (vPDQ carries one hash per frame),
+# small enough that one envelope cannot be used to store arbitrary blobs.
+MAX_VALUE_LENGTH = 65_536
+
+REQUIRED_FIELDS = (
+    "version",
+    "audience",
+    "id",
+    "created_at",
+    "organisation",
+    "key_id",
+    "bank",
+    "signal_type",
+    "value",
+    "labels",
+)
+OPTIONAL_FIELDS = ("incident", "note")
+ENVELOPE_FIELDS = ("payload", "signature")
+
+# Django's SlugField alphabet, so slugs here match organisation, label and
+# incident slugs stored by the models.
+_SLUG = re.compile(r"[-a-zA-Z0-9_]+")
+_SIGNAL_TYPE = re.compile(r"[a-z0-9_]+")
+_KEY_ID = re.compile(r"[0-9a-f]{64}")
+# A host name (lowercase, as DNS compares case-insensitively and we compare
+# exactly) with an optional port, e.g. "hub.example.org" or "localhost:8000".
+_AUDIENCE = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::[0-9]{1,5})?")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_RFC3339_UTC = re.compile(
+    r"(?P<year>[0-9]{4})-(?P<month>[0-9]{2})-(?P<day>[0-9]{2})"
+    r"T(?P<hour>[0-9]{2}):(?P<minute>[0-9]{2}):(?P<second>[0-9]{2})"
+    r"(?:\.(?P<fraction>[0-9]{1,9}))?Z"
+)
+
+# Edwards25519 public keys that must never be registered. A key whose point
+# has small order lets anyone produce signatures that some verifiers accept
+# for any message, so these are refused up front, as libsodium does.
+_FIELD_PRIME = 2**255 - 19
+_CURVE_D = (-121665 * pow(121666, -1, _FIELD_PRIME)) % _FIELD_PRIME
+_Y_OF_ORDER_8 = 2707385501144840649318225287225658788936804267575313519463743609750303402022
+_SMALL_ORDER_Y = frozenset({0, 1, _FIELD_PRIME - 1, _Y_OF_ORDER_8, _FIELD_PRIME - _Y_OF_ORDER_8})
+
+
+class EnvelopeError(Exception):
+    """A submission envelope (or a public key) was refused.
+
+    ``code`` is machine-readable and stable (``malformed_json``, ``duplicate_key``,
+    ``missing_field``, ``unknown_field``, ``invalid_field``, ``unsupported_version``,
+    ``bad_base64``, ``bad_signature``, ``invalid_public_key``); ``field`` is the
+    dotted path of the offending value (``payload.created_at``, ``payload.labels[1]``,
+    ``signature``) or None when the whole document is at fault; ``message`` is
+    for people.
+    """
+
+    def __init__(self, code: str, message: str | None = None, *, field: str | None = None):
+        self.code = code
+        self.field = field
+        self.message = message or code.replace("_", " ")
+        super().__init__(f"{field}: {self.message}" if field else self.message)
+
+    def __repr__(self) -> str:
+        return f"EnvelopeError(code={self.code!r}, field={self.field!r}, message={self.message!r})"
+
+
+class _ObjectWithDuplicateKey(dict[str, Any]):
+    """A parsed JSON object that repeated ``duplicate``; reported after parsing.
+
+    ``object_pairs_hook`` runs innermost-first and cannot see the path to the
+    object it builds, so the duplicate is marked here and located afterwards.
+    """
+
+    duplicate: str
+
+
+def _object_from_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            marked = _ObjectWithDuplicateKey(pairs)
+            marked.duplicate = key
+            return marked
+        obj[key] = value
+    return obj
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise EnvelopeError("malformed_json", f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    # Python's parser turns an out-of-range literal such as 1e400 into
+    # infinity, which JSON cannot represent and JCS refuses.
+    if not math.isfinite(number):
+        raise EnvelopeError("malformed_json", f"number {text} is out of range")
+    return number
+
+
+def _first_duplicate_path(root: object) -> str | None:
+    """Path of the first object (depth first, document order) holding a duplicate key."""
+    stack: list[tuple[object, str]] = [(root, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, _ObjectWithDuplicateKey):
+            return _join(path, node.duplicate)
+        if isinstance(node, dict):
+            children = [(value, _join(path, key)) for key, value in node.items()]
+        elif isinstance(node, list):
+            children = [(value, f"{path}[{index}]") for index, value in enumerate(node)]
+        else:
+            continue
+        stack.extend(reversed(children))
+    return None
+
+
+def parse_json_strict(raw: bytes | str) -> object:
+    """Parse one JSON document, refusing what would make signatures ambiguous.
+
+    Bytes must be UTF-8 (RFC 8259 section 8.1). Refuses duplicate object keys at
+    any depth (``duplicate_key``, ``field`` = the key's path), ``NaN``,
+    ``Infinity`` and numbers that overflow a double, and anything else
+    that is not JSON (``malformed_json``). Returns plain dicts, lists,
+    strings, ints, floats, bools and None.
+    """
+    if isinstance(raw, bytes | bytearray | memoryview):
+        try:
+            text = bytes(raw).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise EnvelopeError("malformed_json", "body is not valid UTF-8") from exc
+    else:
+        text = raw
+    try:
+        parsed = json.loads(
+            text,
+            object_pairs_hook=_object_from_pairs,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+        )
+    except RecursionError as exc:
+        raise EnvelopeError("malformed_json", "JSON is nested too deeply") from exc
+    except ValueError as exc:
+        # JSONDecodeError, and the int() digit limit for absurdly long numbers.
+        raise EnvelopeError("malformed_json", f"invalid JSON: {exc}") from exc
+    duplicate = _first_duplicate_path(parsed)
+    if duplicate is not None:
+        raise EnvelopeError("duplicate_key", "duplicate object key", field=duplicate)
+    return parsed
+
+
+def canonical_bytes(payload: dict[str, Any]) -> bytes:
+    """The RFC 8785 (JCS) canonical UTF-8 bytes of ``payload``: what is signed.
+
+    Raises EnvelopeError("invalid_field", field="payload") for values JCS
+    cannot represent (lone surrogates, integers beyond 2**53, non-finite floats).
+    """
+    try:
+        return rfc8785.dumps(payload)
+    except rfc8785.CanonicalizationError as exc:
+        raise EnvelopeError(
+            "invalid_field", f"cannot canonicalise: {exc}", field="payload"
+        ) from exc
+
+
+def key_id_for(public_key_raw: bytes) -> str:
+    """Lowercase hex SHA-256 of the raw 32-byte Ed25519 public key."""
+    if len(public_key_raw) != PUBLIC_KEY_LENGTH:
+        raise EnvelopeError(
+            "invalid_public_key", "an Ed25519 public key is 32 bytes", field="public_key"
+        )
+    return hashlib.sha256(public_key_raw).hexdigest()
+
+
+def _is_usable_point(public_key_raw: bytes) -> bool:
+    """Whether 32 bytes are a canonical, on-curve Edwards25519 point of large order."""
+    encoded = int.from_bytes(public_key_raw, "little")
+    y = encoded & ((1 << 255) - 1)
+    x_is_odd = encoded >> 255
+    if y >= _FIELD_PRIME or y in _SMALL_ORDER_Y:
+        return False
+    # RFC 8032 section 5.1.3: the point exists iff x^2 = (y^2 - 1) / (d y^2 + 1)
+    # has a solution, i.e. the right-hand side is zero or a quadratic residue.
+    y_squared = y * y % _FIELD_PRIME
+    x_squared = (y_squared - 1) * pow(_CURVE_D * y_squared + 1, -1, _FIELD_PRIME) % _FIELD_PRIME
+    if x_squared == 0:
+        return not x_is_odd
+    return pow(x_squared, (_FIELD_PRIME - 1) // 2, _FIELD_PRIME) == 1
+
+
+def _decode_base64_strict(text: str) -> bytes:
+    """Standard-alphabet base64 with padding, in its one canonical spelling.
+
+    Raises ValueError otherwise; refusing alternative spellings (unused bits
+    set, missing padding, whitespace) keeps one signature to one string.
+    """
+    decoded = base64.b64decode(text.encode("ascii"), validate=True)
+    if base64.b64encode(decoded).decode("ascii") != text:
+        raise ValueError("non-canonical base64")
+    return decoded
+
+
+def load_public_key(text: str) -> bytes:
+    """Raw 32 bytes of an Ed25519 public key given as PEM or as base64.
+
+    Accepts a PEM ``PUBLIC KEY`` (SubjectPublicKeyInfo) block or the standard
+    base64 of the raw 32 bytes, with surrounding whitespace. Raises
+    EnvelopeError("invalid_public_key", field="public_key") for anything else,
+    including PEM keys of other algorithms, private keys, and points that are
+    not canonical, not on the curve or of small order.
+    """
+
+    def refuse(message: str) -> NoReturn:
+        raise EnvelopeError("invalid_public_key", message, field="public_key")
+
+    if not isinstance(text, str):
+        refuse("the public key must be text")
+    stripped = text.strip()
+    if stripped.startswith("-----BEGIN"):
+        try:
+            key = load_pem_public_key(stripped.encode("ascii"))
+        except (ValueError, UnicodeEncodeError, UnsupportedAlgorithm):
+            refuse("not a PEM public key")
+        if not isinstance(key, Ed25519PublicKey):
+            refuse("the PEM key is not an Ed25519 key")
+        raw = key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    else:
+        try:
+            raw = base64.b64decode(stripped.encode("ascii"), validate=True)
+        except (ValueError, UnicodeEncodeError):
+            refuse("expected a PEM block or the base64 of 32 raw bytes")
+        if len(raw) != PUBLIC_KEY_LENGTH:
+            refuse(f"expected 32 bytes, got {len(raw)}")
+    if not _is_usable_point(raw):
+        refuse("not a usable Ed25519 public key (invalid or small-order point)")
+    return raw
+
+
+def _parse_created_at(text: str) -> datetime:
+    match = _RFC3339_UTC.fullmatch(text)
+    if match is None:
+        raise ValueError("not an RFC 3339 UTC timestamp")
+    parts = match.groupdict()
+    # Python keeps microseconds; finer digits are allowed on the wire (they are
+    # signed as sent) but cannot matter for key validity.
+    microsecond = int((parts["fraction"] or "").ljust(6, "0")[:6])
+    return datetime(
+        int(parts["year"]),
+        int(parts["month"]),
+        int(parts["day"]),
+        int(parts["hour"]),
+        int(parts["minute"]),
+        int(parts["second"]),
+        microsecond,
+        tzinfo=UTC,
+    )
+
+
+@dataclass(frozen=True)
+class SignedEnvelope:
+    """A structurally valid envelope whose signature has NOT necessarily been checked.
+
+    ``payload`` is a private copy of the submitted payload (treat it as
+    read-only), ``signature`` the 64 decoded bytes and ``canonical`` the JCS
+    bytes the signature must cover. Two envelopes are equal when their
+    canonical bytes and signatures are.
+    """
+
+    payload: dict[str, Any] = field(compare=False)
+    signature: bytes
+    canonical: bytes
+
+    @property
+    def version(self) -> int:
+        return int(self.payload["version"])
+
+    @property
+    def audience(self) -> str:
+        return str(self.payload["audience"])
+
+    @property
+    def id(self) -> uuid.UUID:
+        return uuid.UUID(self.payload["id"])
+
+    @property
+    def created_at(self) -> datetime:
+        return _parse_created_at(self.payload["created_at"])
+
+    @property
+    def organisation(self) -> str:
+        return str(self.payload["organisation"])
+
+    @property
+    def key_id(self) -> str:
+        return str(self.payload["key_id"])
+
+    @property
+    def bank(self) -> str:
+        return str(self.payload["bank"])
+
+    @property
+    def signal_type(self) -> str:
+        return str(self.payload["signal_type"])
+
+    @property
+    def value(self) -> str:
+        return str(self.payload["value"])
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(self.payload["labels"])
+
+    @property
+    def incident(self) -> str | None:
+        return self.payload.get("incident")
+
+    @property
+    def note(self) -> str | None:
+        return self.payload.get("note")
+
+    @property
+    def signature_b64(self) -> str:
+        return base64.b64encode(self.signature).decode("ascii")
+
+    def to_obj(self) -> dict[str, Any]:
+        """The envelope as a JSON-ready dict, as it came in."""
+        return {"payload": copy.deepcopy(self.payload), "signature": self.signature_b64}
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+class _PayloadChecker:
+    """Checks one payload's fields; errors carry the field's full path."""
+
+    def __init__(self, payload: dict[str, Any], prefix: str):
+        self.payload = payload
+        self.prefix = prefix
+
+    def fail(self, name: str, message: str, code: str = "invalid_field") -> NoReturn:
+        raise EnvelopeError(code, message, field=_join(self.prefix, name))
+
+    def text(self, name: str, value: object, *, max_length: int) -> str:
+        if not isinstance(value, str):
+            self.fail(name, "must be a string")
+        if len(value) > max_length:
+            self.fail(name, f"must be at most {max_length} characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            # Lone surrogates (from "\ud800" escapes) have no UTF-8 form to sign.
+            self.fail(name, "contains a lone surrogate")
+        return value
+
+    def matching(
+        self, name: str, value: object, pattern: re.Pattern[str], what: str, *, max_length: int
+    ) -> str:
+        text = self.text(name, value, max_length=max_length)
+        if not pattern.fullmatch(text):
+            self.fail(name, f"must be {what}")
+        return text
+
+    def slug(self, name: str, value: object) -> str:
+        return self.matching(
+            name, value, _SLUG, "a slug (letters, digits, - and _)", max_length=MAX_SLUG_LENGTH
+        )
+
+    def check(self) -> None:
+        payload = self.payload
+        unknown = sorted(set(payload) - set(REQUIRED_FIELDS) - set(OPTIONAL_FIELDS))
+        if unknown:
+            self.fail(unknown[0], f"unknown field {unknown[0]!r}", code="unknown_field")
+        for name in REQUIRED_FIELDS:
+            if name not in payload:
+                self.fail(name, f"missing required field {name!r}", code="missing_field")
+
+        version = payload["version"]
+        # bool is an int in Python, and 1.0 is a float: neither is the integer 1.
+        if not isinstance(version, int) or isinstance(version, bool):
+            self.fail("version", "must be an integer")
+        if version != ENVELOPE_VERSION:
+            self.fail(
+                "version",
+                f"unsupported version {version}; this hub accepts {ENVELOPE_VERSION}",
+                code="unsupported_version",
+            )
+
+        self.matching(
+            "audience",
+            payload["audience"],
+            _AUDIENCE,
+            "the hub's lowercase host name, with an optional port",
+            max_length=MAX_AUDIENCE_LENGTH,
+        )
+
+        submission_id = self.text("id", payload["id"], max_length=36)
+        try:
+            canonical_id = str(uuid.UUID(submission_id))
+        except ValueError:
+            self.fail("id", "must be a UUID")
+        if canonical_id != submission_id:
+            # One spelling per id, or the same submission could be replayed
+            # under an equivalent but different string.
+            self.fail("id", "must be a UUID in lowercase hyphenated form")
+
+        created_at = self.text("created_at", payload["created_at"], max_length=64)
+        try:
+            _parse_created_at(created_at)
+        except ValueError:
+            self.fail("created_at", "must be an RFC 3339 UTC time such as 2026-11-25T12:00:00Z")
+
+        self.slug("organisation", payload["organisation"])
+        self.matching(
+            "key_id", payload["key_id"], _KEY_ID, "64 lowercase hex characters", max_length=64
+        )
+
+        bank = self.text("bank", payload["bank"], max_length=MAX_NAME_LENGTH)
+        if not bank or bank != bank.strip() or _CONTROL.search(bank):
+            self.fail("bank", "must be a non-empty name without surrounding spaces")
+        self.matching(
+            "signal_type",
+            payload["signal_type"],
+            _SIGNAL_TYPE,
+            "a signal type name such as pdq or video_md5",
+            max_length=MAX_NAME_LENGTH,
+        )
+        if not self.text("value", payload["value"], max_length=MAX_VALUE_LENGTH):
+            self.fail("value", "must not be empty")
+
+        labels = payload["labels"]
+        if not isinstance(labels, list) or not labels:
+            self.fail("labels", "must be a non-empty list of label slugs")
+        if len(labels) > MAX_LABELS:
+            self.fail("labels", f"must hold at most {MAX_LABELS} labels")
+        seen: set[str] = set()
+        for index, label in enumerate(labels):
+            slug = self.slug(f"labels[{index}]", label)
+            if slug in seen:
+                self.fail(f"labels[{index}]", f"repeats label {slug!r}")
+            seen.add(slug)
+
+        if payload.get("incident") is not None:
+            self.slug("incident", payload["incident"])
+        if payload.get("note") is not None:
+            self.text("note", payload["note"], max_length=MAX_NOTE_LENGTH)
+
+
+def envelope_from_obj(obj: object, *, index_path: str = "") -> SignedEnvelope:
+    """Validate a parsed envelope's structure and compute its canonical bytes.
+
+    Checks field presence, types and formats as ``docs/signing.md`` specifies.
+    Does NOT verify the signature (see ``verify``) nor look anything up
+    (bank, signal type, labels, incident, organisation, key, audience).
+    ``index_path`` prefixes every error's ``field``, e.g. ``submissions[3]``
+    for one item of a batch. Raises EnvelopeError.
+    """
+    if not isinstance(obj, dict):
+        raise EnvelopeError(
+            "invalid_field",
+            "an envelope must be a JSON object",
+            field=index_path or None,
+        )
+    unknown = sorted(set(obj) - set(ENVELOPE_FIELDS))
+    if unknown:
+        raise EnvelopeError(
+            "unknown_field", f"unknown field {unknown[0]!r}", field=_join(index_path, unknown[0])
+        )
+    for name in ENVELOPE_FIELDS:
+        if name not in obj:
+            raise EnvelopeError(
+                "missing_field", f"missing required field {name!r}", field=_join(index_path, name)
+            )
+
+    payload_path = _join(index_path, "payload")
+    payload = obj["payload"]
+    if not isinstance(payload, dict):
+        raise EnvelopeError("invalid_field", "must be a JSON object", field=payload_path)
+    _PayloadChecker(payload, payload_path).check()
+
+    signature_path = _join(index_path, "signature")
+    signature_text = obj["signature"]
+    if not isinstance(signature_text, str):
+        raise EnvelopeError("invalid_field", "must be a base64 string", field=signature_path)
+    try:
+        signature = _decode_base64_strict(signature_text)
+    except (ValueError, UnicodeEncodeError) as exc:
+        raise EnvelopeError(
+            "bad_base64", "must be standard base64 with padding", field=signature_path
+        ) from exc
+    if len(signature) != SIGNATURE_LENGTH:
+        raise EnvelopeError(
+            "invalid_field",
+            f"an Ed25519 signature is {SIGNATURE_LENGTH} bytes, got {len(signature)}",
+            field=signature_path,
+        )
+
+    try:
+        canonical = canonical_bytes(payload)
+    except EnvelopeError as exc:
+        raise EnvelopeError(exc.code, exc.message, field=payload_path) from exc
+    return SignedEnvelope(payload=copy.deepcopy(payload), signature=signature, canonical=canonical)
+
+
+def verify(public_key_raw: bytes, envelope: SignedEnvelope) -> bool:
+    """Whether ``envelope`` is signed by the key whose raw bytes are given.
+
+    True only if the payload's ``key_id`` is this key's id and the Ed25519
+    signature over the canonical bytes verifies. Never raises for a bad
+    signature; raises EnvelopeError("invalid_public_key") if the key is not
+    32 bytes.
+    """
+    if key_id_for(public_key_raw) != envelope.key_id:
+        return False
+    public_key = Ed25519PublicKey.from_public_bytes(public_key_raw)
+    try:
+        public_key.verify(envelope.signature, envelope.canonical)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def sign_payload(private_key: Ed25519PrivateKey, payload: dict[str, Any]) -> dict[str, Any]:
+    """Sign ``payload`` and return the envelope dict ``{"payload", "signature"}``.
+
+    Signs whatever it is given (it does not validate the payload), so tests
+    can produce well-signed but invalid envelopes; members should build the
+    payload as ``docs/signing.md`` describes.
+    """
+    signature = private_key.sign(canonical_bytes(payload))
+    return {
+        "payload": copy.deepcopy(payload),
+        "signature": base64.b64encode(signature).decode("ascii"),
+    }
