@@ -36,8 +36,16 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Organisation)
 class OrganisationAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "kind", "country", "status", "tier", "trusted_contributor",
-                    "created_at"]
+    list_display = [
+        "name",
+        "slug",
+        "kind",
+        "country",
+        "status",
+        "tier",
+        "trusted_contributor",
+        "created_at",
+    ]
     list_filter = ["kind", "status", "tier", "trusted_contributor", "country"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
@@ -45,9 +53,13 @@ class OrganisationAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
         super().save_model(request, obj, form, change)
-        audit_record(action="accounts.organisation." + ("changed" if change else "created"),
-                     context=staff_context(request), target=obj, organisation=obj,
-                     detail={"fields": sorted(form.changed_data)})
+        audit_record(
+            action="accounts.organisation." + ("changed" if change else "created"),
+            context=staff_context(request),
+            target=obj,
+            organisation=obj,
+            detail={"fields": sorted(form.changed_data)},
+        )
 
 
 @admin.register(User)
@@ -59,12 +71,15 @@ class UserAdmin(DjangoUserAdmin):
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
         ("Person", {"fields": ["full_name"]}),
-        ("Access", {"fields": ["is_active", "is_staff", "is_superuser", "groups",
-                               "user_permissions"]}),
+        (
+            "Access",
+            {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]},
+        ),
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
-    add_fieldsets = [(None, {"classes": ["wide"],
-                             "fields": ["email", "full_name", "password1", "password2"]})]
+    add_fieldsets = [
+        (None, {"classes": ["wide"], "fields": ["email", "full_name", "password1", "password2"]})
+    ]
     inlines = [MembershipInline]
 
 
@@ -78,12 +93,33 @@ class MembershipAdmin(admin.ModelAdmin):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ["prefix", "name", "organisation", "role", "scope", "state", "expires_at",
-                    "last_used_at", "revoked_at"]
-    list_filter = ["scope", "role", "organisation__kind", ("revoked_at", admin.EmptyFieldListFilter)]
+    list_display = [
+        "prefix",
+        "name",
+        "organisation",
+        "role",
+        "scope",
+        "state",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    list_filter = [
+        "scope",
+        "role",
+        "organisation__kind",
+        ("revoked_at", admin.EmptyFieldListFilter),
+    ]
     search_fields = ["prefix", "name", "organisation__name", "organisation__slug"]
-    readonly_fields = ["prefix", "digest", "created_by", "created_at", "revoked_at", "revoked_by",
-                       "last_used_at"]
+    readonly_fields = [
+        "prefix",
+        "digest",
+        "created_by",
+        "created_at",
+        "revoked_at",
+        "revoked_by",
+        "last_used_at",
+    ]
     fields = ["organisation", "name", "role", "scope", "expires_at", *readonly_fields]
     actions = ["revoke_keys"]
 
@@ -97,14 +133,22 @@ class ApiKeyAdmin(admin.ModelAdmin):
             return
         try:
             api_key, raw_key = services.api_key_issue(
-                organisation=obj.organisation, name=obj.name, role=obj.role, scope=obj.scope,
-                expires_at=obj.expires_at, context=staff_context(request))
+                organisation=obj.organisation,
+                name=obj.name,
+                role=obj.role,
+                scope=obj.scope,
+                expires_at=obj.expires_at,
+                context=staff_context(request),
+            )
         except ServiceError as exc:
             self.message_user(request, exc.message, messages.ERROR)
             return
         obj.pk = api_key.pk
-        self.message_user(request, f"API key issued. Copy it now, it will not be shown again: "
-                                   f"{raw_key}", messages.WARNING)
+        self.message_user(
+            request,
+            f"API key issued. Copy it now, it will not be shown again: {raw_key}",
+            messages.WARNING,
+        )
 
     @admin.action(description="Revoke the selected API keys", permissions=["delete"])
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
@@ -118,14 +162,34 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 @admin.register(SigningKey)
 class SigningKeyAdmin(admin.ModelAdmin):
-    list_display = ["short_key_id", "organisation", "name", "state", "valid_from", "valid_until",
-                    "revoked_at", "revocation_reason"]
-    list_filter = ["revocation_reason", "organisation__kind",
-                   ("revoked_at", admin.EmptyFieldListFilter)]
+    list_display = [
+        "short_key_id",
+        "organisation",
+        "name",
+        "state",
+        "valid_from",
+        "valid_until",
+        "revoked_at",
+        "revocation_reason",
+    ]
+    list_filter = [
+        "revocation_reason",
+        "organisation__kind",
+        ("revoked_at", admin.EmptyFieldListFilter),
+    ]
     search_fields = ["key_id", "name", "organisation__name", "organisation__slug"]
-    readonly_fields = ["organisation", "key_id", "name", "valid_from", "valid_until",
-                       "revoked_at", "revocation_reason", "compromised_since", "created_by",
-                       "created_at"]
+    readonly_fields = [
+        "organisation",
+        "key_id",
+        "name",
+        "valid_from",
+        "valid_until",
+        "revoked_at",
+        "revocation_reason",
+        "compromised_since",
+        "created_by",
+        "created_at",
+    ]
     exclude = ["public_key"]
     actions = ["revoke_superseded", "revoke_compromised"]
 
@@ -142,29 +206,51 @@ class SigningKeyAdmin(admin.ModelAdmin):
     def _revoke(self, request: HttpRequest, queryset: QuerySet[SigningKey], reason: str) -> None:
         done = 0
         for key in queryset.filter(revoked_at__isnull=True):
-            services.signing_key_revoke(signing_key=key, reason=reason,
-                                        context=staff_context(request))
+            services.signing_key_revoke(
+                signing_key=key, reason=reason, context=staff_context(request)
+            )
             done += 1
         self.message_user(request, f"{done} key(s) revoked ({reason}).")
 
-    @admin.action(description="Revoke (superseded: old signatures stay valid)",
-                  permissions=["change"])
+    @admin.action(
+        description="Revoke (superseded: old signatures stay valid)", permissions=["change"]
+    )
     def revoke_superseded(self, request: HttpRequest, queryset: QuerySet[SigningKey]) -> None:
         self._revoke(request, queryset, RevocationReason.SUPERSEDED)
 
-    @admin.action(description="Revoke as compromised (untrusted from now)",
-                  permissions=["change"])
+    @admin.action(description="Revoke as compromised (untrusted from now)", permissions=["change"])
     def revoke_compromised(self, request: HttpRequest, queryset: QuerySet[SigningKey]) -> None:
         self._revoke(request, queryset, RevocationReason.COMPROMISED)
 
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["sequence", "occurred_at", "action", "outcome", "actor_email",
-                    "organisation_slug", "api_key_prefix", "target_repr", "ip_address"]
-    list_filter = ["outcome", "action", "organisation_slug", ("occurred_at", admin.DateFieldListFilter)]
-    search_fields = ["action", "actor_email", "organisation_slug", "target_repr", "target_id",
-                     "api_key_prefix", "entry_hash"]
+    list_display = [
+        "sequence",
+        "occurred_at",
+        "action",
+        "outcome",
+        "actor_email",
+        "organisation_slug",
+        "api_key_prefix",
+        "target_repr",
+        "ip_address",
+    ]
+    list_filter = [
+        "outcome",
+        "action",
+        "organisation_slug",
+        ("occurred_at", admin.DateFieldListFilter),
+    ]
+    search_fields = [
+        "action",
+        "actor_email",
+        "organisation_slug",
+        "target_repr",
+        "target_id",
+        "api_key_prefix",
+        "entry_hash",
+    ]
     date_hierarchy = "occurred_at"
     list_per_page = 100
 

@@ -15,7 +15,14 @@ from rest_framework.response import Response
 from accounts import selectors, services
 from accounts.api_base import HubApiView
 from accounts.hub_identity import hub_identity
-from accounts.models import ApiKey, ApiKeyScope, AuditEvent, Membership, RevocationReason, SigningKey
+from accounts.models import (
+    ApiKey,
+    ApiKeyScope,
+    AuditEvent,
+    Membership,
+    RevocationReason,
+    SigningKey,
+)
 
 
 class Pagination(LimitOffsetPagination):
@@ -52,9 +59,15 @@ class MeApi(HubApiView):
         organisation = OrganisationOutput()
         role = serializers.CharField()
         user = serializers.EmailField(allow_null=True)
-        api_key = inline_serializer("MeApiKey", {
-            "prefix": serializers.CharField(), "scope": serializers.CharField(),
-            "expires_at": serializers.DateTimeField(allow_null=True)}, allow_null=True)
+        api_key = inline_serializer(
+            "MeApiKey",
+            {
+                "prefix": serializers.CharField(),
+                "scope": serializers.CharField(),
+                "expires_at": serializers.DateTimeField(allow_null=True),
+            },
+            allow_null=True,
+        )
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request: Request) -> Response:
@@ -63,8 +76,13 @@ class MeApi(HubApiView):
             "organisation": p.organisation,
             "role": p.role,
             "user": p.user.email if p.user else None,
-            "api_key": {"prefix": p.api_key.prefix, "scope": p.api_key.scope,
-                        "expires_at": p.api_key.expires_at} if p.api_key else None,
+            "api_key": {
+                "prefix": p.api_key.prefix,
+                "scope": p.api_key.scope,
+                "expires_at": p.api_key.expires_at,
+            }
+            if p.api_key
+            else None,
         }
         return Response(self.OutputSerializer(data).data)
 
@@ -84,8 +102,11 @@ class MembershipListApi(HubApiView):
 
     @extend_schema(responses=OutputSerializer(many=True))
     def get(self, request: Request) -> Response:
-        return paginate(self, selectors.memberships_of(organisation=self.principal.organisation),
-                        self.OutputSerializer)
+        return paginate(
+            self,
+            selectors.memberships_of(organisation=self.principal.organisation),
+            self.OutputSerializer,
+        )
 
 
 class ApiKeyOutput(serializers.ModelSerializer):
@@ -94,8 +115,18 @@ class ApiKeyOutput(serializers.ModelSerializer):
 
     class Meta:
         model = ApiKey
-        fields = ["prefix", "name", "role", "scope", "state", "created_by", "created_at",
-                  "expires_at", "revoked_at", "last_used_at"]
+        fields = [
+            "prefix",
+            "name",
+            "role",
+            "scope",
+            "state",
+            "created_by",
+            "created_at",
+            "expires_at",
+            "revoked_at",
+            "last_used_at",
+        ]
 
 
 class ApiKeyListCreateApi(HubApiView):
@@ -121,18 +152,25 @@ class ApiKeyListCreateApi(HubApiView):
 
     @extend_schema(responses=ApiKeyOutput(many=True))
     def get(self, request: Request) -> Response:
-        return paginate(self, selectors.api_keys_of(organisation=self.principal.organisation),
-                        ApiKeyOutput)
+        return paginate(
+            self, selectors.api_keys_of(organisation=self.principal.organisation), ApiKeyOutput
+        )
 
     @extend_schema(request=InputSerializer, responses={201: CreatedSerializer})
     def post(self, request: Request) -> Response:
         data = self.validated(self.InputSerializer, request.data)
         api_key, raw_key = services.api_key_issue(
-            organisation=self.principal.organisation, name=data["name"], role=data["role"],
-            scope=data["scope"], expires_at=data.get("expires_at"), context=self.audit_context)
+            organisation=self.principal.organisation,
+            name=data["name"],
+            role=data["role"],
+            scope=data["scope"],
+            expires_at=data.get("expires_at"),
+            context=self.audit_context,
+        )
         api_key.key = raw_key  # type: ignore[attr-defined]
-        return Response(self.CreatedSerializer(api_key).data, status=201,
-                        headers={"Cache-Control": "no-store"})
+        return Response(
+            self.CreatedSerializer(api_key).data, status=201, headers={"Cache-Control": "no-store"}
+        )
 
 
 class ApiKeyDetailApi(HubApiView):
@@ -162,8 +200,18 @@ class SigningKeyOutput(serializers.ModelSerializer):
 
     class Meta:
         model = SigningKey
-        fields = ["key_id", "public_key", "name", "state", "valid_from", "valid_until",
-                  "revoked_at", "revocation_reason", "compromised_since", "created_at"]
+        fields = [
+            "key_id",
+            "public_key",
+            "name",
+            "state",
+            "valid_from",
+            "valid_until",
+            "revoked_at",
+            "revocation_reason",
+            "compromised_since",
+            "created_at",
+        ]
 
     def get_public_key(self, key: SigningKey) -> str:
         return base64.b64encode(key.public_key_bytes).decode("ascii")
@@ -186,17 +234,23 @@ class SigningKeyListCreateApi(HubApiView):
 
     @extend_schema(responses=SigningKeyOutput(many=True))
     def get(self, request: Request) -> Response:
-        return paginate(self,
-                        selectors.signing_keys_of(organisation=self.principal.organisation),
-                        SigningKeyOutput)
+        return paginate(
+            self,
+            selectors.signing_keys_of(organisation=self.principal.organisation),
+            SigningKeyOutput,
+        )
 
     @extend_schema(request=InputSerializer, responses={201: SigningKeyOutput})
     def post(self, request: Request) -> Response:
         data = self.validated(self.InputSerializer, request.data)
         key = services.signing_key_register(
-            organisation=self.principal.organisation, public_key=data["public_key"],
-            name=data["name"], valid_from=data.get("valid_from"),
-            valid_until=data.get("valid_until"), context=self.audit_context)
+            organisation=self.principal.organisation,
+            public_key=data["public_key"],
+            name=data["name"],
+            valid_from=data.get("valid_from"),
+            valid_until=data.get("valid_until"),
+            context=self.audit_context,
+        )
         return Response(SigningKeyOutput(key).data, status=201)
 
 
@@ -223,9 +277,12 @@ class SigningKeyRevokeApi(HubApiView):
     def post(self, request: Request, key_id: str) -> Response:
         key = selectors.signing_key_of(organisation=self.principal.organisation, key_id=key_id)
         data = self.validated(self.InputSerializer, request.data)
-        key = services.signing_key_revoke(signing_key=key, reason=data["reason"],
-                                          compromised_since=data.get("compromised_since"),
-                                          context=self.audit_context)
+        key = services.signing_key_revoke(
+            signing_key=key,
+            reason=data["reason"],
+            compromised_since=data.get("compromised_since"),
+            context=self.audit_context,
+        )
         return Response(SigningKeyOutput(key).data)
 
 
@@ -237,14 +294,28 @@ class AuditEventListApi(HubApiView):
     class OutputSerializer(serializers.ModelSerializer):
         class Meta:
             model = AuditEvent
-            fields = ["sequence", "occurred_at", "action", "outcome", "actor_email",
-                      "api_key_prefix", "target_type", "target_id", "target_repr", "ip_address",
-                      "detail", "entry_hash"]
+            fields = [
+                "sequence",
+                "occurred_at",
+                "action",
+                "outcome",
+                "actor_email",
+                "api_key_prefix",
+                "target_type",
+                "target_id",
+                "target_repr",
+                "ip_address",
+                "detail",
+                "entry_hash",
+            ]
 
     @extend_schema(responses=OutputSerializer(many=True))
     def get(self, request: Request) -> Response:
-        return paginate(self, selectors.audit_events_of(organisation=self.principal.organisation),
-                        self.OutputSerializer)
+        return paginate(
+            self,
+            selectors.audit_events_of(organisation=self.principal.organisation),
+            self.OutputSerializer,
+        )
 
 
 class HubIdentityApi(HubApiView):
@@ -254,14 +325,28 @@ class HubIdentityApi(HubApiView):
     actions = {"GET": "hub.meta.read"}
     authentication_classes: list = []
 
-    @extend_schema(responses=inline_serializer("HubIdentity", {
-        "origin": serializers.CharField(), "key_id": serializers.CharField(),
-        "public_key": serializers.CharField(), "algorithm": serializers.CharField()}))
+    @extend_schema(
+        responses=inline_serializer(
+            "HubIdentity",
+            {
+                "origin": serializers.CharField(),
+                "key_id": serializers.CharField(),
+                "public_key": serializers.CharField(),
+                "algorithm": serializers.CharField(),
+            },
+        )
+    )
     def get(self, request: Request) -> Response:
         identity = hub_identity()
-        return Response({"origin": identity.origin, "key_id": identity.key_id,
-                         "public_key": identity.public_key_b64, "algorithm": "ed25519",
-                         "api": "/api/v1/"})
+        return Response(
+            {
+                "origin": identity.origin,
+                "key_id": identity.key_id,
+                "public_key": identity.public_key_b64,
+                "algorithm": "ed25519",
+                "api": "/api/v1/",
+            }
+        )
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -274,7 +359,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
         checks["database"] = "ok"
-    except Exception:  # noqa: BLE001 — any failure means not ready
+    except Exception:
         checks["database"] = "unavailable"
         healthy = False
     if settings.CELERY_BROKER_URL:
@@ -284,10 +369,12 @@ def healthz(request: HttpRequest) -> JsonResponse:
             with app.connection_for_write() as conn:
                 conn.ensure_connection(max_retries=1, timeout=2)
             checks["broker"] = "ok"
-        except Exception:  # noqa: BLE001
+        except Exception:
             checks["broker"] = "unavailable"
             healthy = False
     else:
         checks["broker"] = "in-process"
-    return JsonResponse({"status": "ok" if healthy else "unavailable", "checks": checks},
-                        status=200 if healthy else 503)
+    return JsonResponse(
+        {"status": "ok" if healthy else "unavailable", "checks": checks},
+        status=200 if healthy else 503,
+    )

@@ -43,19 +43,21 @@ class DeclaredActionPermission(permissions.BasePermission):
         if org.status != OrganisationStatus.ACTIVE and not (
             action.while_suspended and org.status == OrganisationStatus.SUSPENDED
         ):
-            audit_record_denial(action=action_name, context=context,
-                                reason=f"organisation {org.status}")
+            audit_record_denial(
+                action=action_name, context=context, reason=f"organisation {org.status}"
+            )
             raise OrganisationInactive(
                 f"Your organisation is {org.status}; this is not available to it."
-                + (f" Reason: {org.status_reason}" if org.status_reason else ""))
+                + (f" Reason: {org.status_reason}" if org.status_reason else "")
+            )
         if not is_granted(action_name, kind=principal.kind, role=principal.role):
-            audit_record_denial(action=action_name, context=context,
-                                reason=f"role {principal.role} of a {principal.kind}")
-            raise exceptions.PermissionDenied(
-                "Your role in your organisation does not allow this.")
+            audit_record_denial(
+                action=action_name,
+                context=context,
+                reason=f"role {principal.role} of a {principal.kind}",
+            )
+            raise exceptions.PermissionDenied("Your role in your organisation does not allow this.")
         if action.write and not principal.can_write:
             audit_record_denial(action=action_name, context=context, reason="read-only key")
             raise ReadOnlyKey()
         return True
-
-

@@ -81,9 +81,11 @@ class AuditContext:
             )
         if isinstance(principal, User) and principal.is_authenticated:
             membership = principal.memberships.select_related("organisation").first()
-            return cls(user=principal,
-                       organisation=membership.organisation if membership else None,
-                       ip_address=ip)
+            return cls(
+                user=principal,
+                organisation=membership.organisation if membership else None,
+                ip_address=ip,
+            )
         return cls(ip_address=ip)
 
     @classmethod
@@ -129,12 +131,18 @@ def audit_record(
     return event
 
 
-def audit_record_denial(*, action: str, context: AuditContext, reason: str,
-                        target: models.Model | None = None) -> AuditEvent:
+def audit_record_denial(
+    *, action: str, context: AuditContext, reason: str, target: models.Model | None = None
+) -> AuditEvent:
     """Record a refused attempt. Runs in its own transaction when called outside one, so the
     record survives the error response that follows."""
-    return audit_record(action=action, context=context, outcome=AuditOutcome.DENIED,
-                        target=target, detail={"reason": reason})
+    return audit_record(
+        action=action,
+        context=context,
+        outcome=AuditOutcome.DENIED,
+        target=target,
+        detail={"reason": reason},
+    )
 
 
 @dataclass(frozen=True)
@@ -160,8 +168,9 @@ def audit_chain_verify(*, batch_size: int = 5000) -> tuple[int, list[ChainProble
         for event in batch:
             checked += 1
             if event.sequence != expected_sequence:
-                problems.append(ChainProblem(event.sequence,
-                                             f"expected sequence {expected_sequence}"))
+                problems.append(
+                    ChainProblem(event.sequence, f"expected sequence {expected_sequence}")
+                )
             if event.previous_hash != previous_hash:
                 problems.append(ChainProblem(event.sequence, "link to the previous entry broken"))
             if compute_entry_hash(event) != event.entry_hash:

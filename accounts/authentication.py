@@ -44,22 +44,28 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         parts = split_api_key(raw_key)
         api_key = None
         if parts is not None:
-            api_key = (ApiKey.objects.select_related("organisation", "created_by")
-                       .filter(prefix=parts[0]).first())
+            api_key = (
+                ApiKey.objects.select_related("organisation", "created_by")
+                .filter(prefix=parts[0])
+                .first()
+            )
         if api_key is None or not api_key_matches(api_key, raw_key):
             self._deny(request, None, "unknown API key")
             raise exceptions.AuthenticationFailed("Unknown API key.", code="invalid_api_key")
         if api_key.revoked_at is not None:
             self._deny(request, api_key, "revoked API key")
-            raise exceptions.AuthenticationFailed("This API key is revoked.",
-                                                  code="api_key_revoked")
+            raise exceptions.AuthenticationFailed(
+                "This API key is revoked.", code="api_key_revoked"
+            )
         if not api_key.is_usable():
             self._deny(request, api_key, "expired API key")
-            raise exceptions.AuthenticationFailed("This API key has expired.",
-                                                  code="api_key_expired")
+            raise exceptions.AuthenticationFailed(
+                "This API key has expired.", code="api_key_expired"
+            )
         api_key_touch(api_key=api_key, resolution_seconds=settings.API_KEY_LAST_USED_RESOLUTION)
-        principal = Principal(organisation=api_key.organisation, role=api_key.role,
-                              user=None, api_key=api_key)
+        principal = Principal(
+            organisation=api_key.organisation, role=api_key.role, user=None, api_key=api_key
+        )
         return principal, api_key
 
     def _deny(self, request: Request, api_key: ApiKey | None, reason: str) -> None:
@@ -91,10 +97,12 @@ class OrganisationSessionAuthentication(authentication.SessionAuthentication):
         if len(found) != 1:
             raise exceptions.AuthenticationFailed(
                 "Name the organisation you act for in the X-Hashfed-Organisation header.",
-                code="organisation_ambiguous" if found else "no_membership")
+                code="organisation_ambiguous" if found else "no_membership",
+            )
         membership = found[0]
-        return Principal(organisation=membership.organisation, role=membership.role,
-                         user=user), None
+        return Principal(
+            organisation=membership.organisation, role=membership.role, user=user
+        ), None
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
@@ -102,8 +110,11 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
     name = "apiKey"
 
     def get_security_definition(self, auto_schema):  # type: ignore[no-untyped-def]
-        return {"type": "http", "scheme": "bearer",
-                "description": "An organisation's API key: `Authorization: Bearer hf_…`"}
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An organisation's API key: `Authorization: Bearer hf_…`",
+        }
 
 
 class SessionScheme(OpenApiAuthenticationExtension):

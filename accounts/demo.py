@@ -48,8 +48,14 @@ def load_demo_cast(path: Path = CAST_FILE) -> list[DemoAccount]:
         org = Organisation.objects.filter(slug=spec["slug"]).first()
         if org is None:
             org = services.organisation_create(
-                slug=spec["slug"], name=spec["name"], kind=spec["kind"], country=spec["country"],
-                tier=spec.get("tier"), status="active", context=context)
+                slug=spec["slug"],
+                name=spec["name"],
+                kind=spec["kind"],
+                country=spec["country"],
+                tier=spec.get("tier"),
+                status="active",
+                context=context,
+            )
         org.trusted_contributor = spec.get("trusted_contributor", False)
         org.status = spec.get("status", "active")
         org.status_reason = spec.get("status_reason", "")
@@ -66,12 +72,17 @@ def load_demo_cast(path: Path = CAST_FILE) -> list[DemoAccount]:
                 user.groups.add(moderators_group())
             services.membership_add(user=user, organisation=org, role=role, context=context)
             # Fresh demo keys each time, since a key's secret cannot be shown twice.
-            for old in ApiKey.objects.filter(organisation=org, role=role, name=DEMO_KEY_NAME,
-                                             revoked_at__isnull=True):
+            for old in ApiKey.objects.filter(
+                organisation=org, role=role, name=DEMO_KEY_NAME, revoked_at__isnull=True
+            ):
                 services.api_key_revoke(api_key=old, context=context)
             _, raw_key = services.api_key_issue(
-                organisation=org, name=DEMO_KEY_NAME, role=role,
-                scope=ApiKeyScope.READ_WRITE, expires_at=None, context=context)
-            accounts.append(DemoAccount(org.slug, org.kind, email, role, cast["password"],
-                                        raw_key))
+                organisation=org,
+                name=DEMO_KEY_NAME,
+                role=role,
+                scope=ApiKeyScope.READ_WRITE,
+                expires_at=None,
+                context=context,
+            )
+            accounts.append(DemoAccount(org.slug, org.kind, email, role, cast["password"], raw_key))
     return accounts

@@ -22,8 +22,13 @@ class ServiceError(Exception):
     status_code = status.HTTP_400_BAD_REQUEST
     default_code = "invalid"
 
-    def __init__(self, message: str, *, code: str | None = None,
-                 fields: dict[str, list[dict[str, str]]] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        fields: dict[str, list[dict[str, str]]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code or self.default_code
@@ -58,8 +63,10 @@ class NotFound(ServiceError):
 class ApiKeyInQuery(exceptions.APIException):
     status_code = status.HTTP_400_BAD_REQUEST
     default_code = "api_key_in_query"
-    default_detail = ("API keys are accepted only in the Authorization header, never in the URL "
-                      "(URLs end up in logs and browser history).")
+    default_detail = (
+        "API keys are accepted only in the Authorization header, never in the URL "
+        "(URLs end up in logs and browser history)."
+    )
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> dict[str, Any]:

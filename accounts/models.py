@@ -51,8 +51,10 @@ class Organisation(models.Model):
         constraints = [
             # Tiers describe platform membership only, and every platform has one.
             models.CheckConstraint(
-                condition=(models.Q(kind="platform", tier__isnull=False)
-                           | (~models.Q(kind="platform") & models.Q(tier__isnull=True))),
+                condition=(
+                    models.Q(kind="platform", tier__isnull=False)
+                    | (~models.Q(kind="platform") & models.Q(tier__isnull=True))
+                ),
                 name="organisation_tier_only_for_platforms",
             ),
             models.CheckConstraint(
@@ -153,7 +155,9 @@ class ApiKey(models.Model):
     """A machine credential of one organisation. The secret is shown once at issue; the hub
     keeps its SHA-256 digest and a short public prefix to find the row."""
 
-    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="api_keys")
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="api_keys"
+    )
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16, unique=True)
     digest = models.CharField(max_length=64)

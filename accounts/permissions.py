@@ -33,8 +33,11 @@ def _grants(*pairs: Grant) -> frozenset[Grant]:
     return frozenset(pairs)
 
 
-PLATFORM_ALL = ((Kind.PLATFORM, Role.ADMIN), (Kind.PLATFORM, Role.ANALYST),
-                (Kind.PLATFORM, Role.VIEWER))
+PLATFORM_ALL = (
+    (Kind.PLATFORM, Role.ADMIN),
+    (Kind.PLATFORM, Role.ANALYST),
+    (Kind.PLATFORM, Role.VIEWER),
+)
 EVERY_MEMBER = tuple((kind, role) for kind, roles in ROLES_BY_KIND.items() for role in roles)
 # Whoever administers an organisation's own access: its admins, and for kinds with a single
 # role, that role.
@@ -73,24 +76,54 @@ def register(action: Action) -> Action:
 
 for _action in [
     Action("hub.meta.read", "Read the hub's public identity, API schema and health", public=True),
-    Action("accounts.me.read", "See one's own identity, organisation and role",
-           _grants(*EVERY_MEMBER), while_suspended=True),
-    Action("accounts.membership.list", "List the people of one's organisation and their roles",
-           _grants(*ORGANISATION_ADMINS)),
-    Action("accounts.apikey.list", "List one's organisation's API keys",
-           _grants(*ORGANISATION_ADMINS)),
-    Action("accounts.apikey.issue", "Issue an API key for one's organisation",
-           _grants(*ORGANISATION_ADMINS), write=True),
-    Action("accounts.apikey.revoke", "Revoke one of one's organisation's API keys",
-           _grants(*ORGANISATION_ADMINS), write=True),
-    Action("accounts.signingkey.list", "List one's organisation's signing keys",
-           _grants(*PLATFORM_ALL, (Kind.PEER_HUB, Role.PEER))),
-    Action("accounts.signingkey.register", "Register an Ed25519 public key for one's organisation",
-           _grants((Kind.PLATFORM, Role.ADMIN), (Kind.PEER_HUB, Role.PEER)), write=True),
-    Action("accounts.signingkey.revoke", "Revoke one of one's organisation's signing keys",
-           _grants((Kind.PLATFORM, Role.ADMIN), (Kind.PEER_HUB, Role.PEER)), write=True),
-    Action("accounts.audit.list", "Read the audit trail of one's own organisation",
-           _grants(*ORGANISATION_ADMINS)),
+    Action(
+        "accounts.me.read",
+        "See one's own identity, organisation and role",
+        _grants(*EVERY_MEMBER),
+        while_suspended=True,
+    ),
+    Action(
+        "accounts.membership.list",
+        "List the people of one's organisation and their roles",
+        _grants(*ORGANISATION_ADMINS),
+    ),
+    Action(
+        "accounts.apikey.list", "List one's organisation's API keys", _grants(*ORGANISATION_ADMINS)
+    ),
+    Action(
+        "accounts.apikey.issue",
+        "Issue an API key for one's organisation",
+        _grants(*ORGANISATION_ADMINS),
+        write=True,
+    ),
+    Action(
+        "accounts.apikey.revoke",
+        "Revoke one of one's organisation's API keys",
+        _grants(*ORGANISATION_ADMINS),
+        write=True,
+    ),
+    Action(
+        "accounts.signingkey.list",
+        "List one's organisation's signing keys",
+        _grants(*PLATFORM_ALL, (Kind.PEER_HUB, Role.PEER)),
+    ),
+    Action(
+        "accounts.signingkey.register",
+        "Register an Ed25519 public key for one's organisation",
+        _grants((Kind.PLATFORM, Role.ADMIN), (Kind.PEER_HUB, Role.PEER)),
+        write=True,
+    ),
+    Action(
+        "accounts.signingkey.revoke",
+        "Revoke one of one's organisation's signing keys",
+        _grants((Kind.PLATFORM, Role.ADMIN), (Kind.PEER_HUB, Role.PEER)),
+        write=True,
+    ),
+    Action(
+        "accounts.audit.list",
+        "Read the audit trail of one's own organisation",
+        _grants(*ORGANISATION_ADMINS),
+    ),
 ]:
     register(_action)
 

@@ -30,7 +30,9 @@ class Principal:
         return self.organisation.kind
 
     def __str__(self) -> str:
-        who = self.user.email if self.user else f"key {self.api_key.prefix}" if self.api_key else "?"
+        who = (
+            self.user.email if self.user else f"key {self.api_key.prefix}" if self.api_key else "?"
+        )
         return f"{who} ({self.role} at {self.organisation.slug})"
 
 

@@ -28,7 +28,9 @@ class Route:
     actions: dict[str, str]
 
 
-def _walk(patterns: list, prefix: str = "", namespace: str = "") -> Iterator[tuple[str, str, object]]:
+def _walk(
+    patterns: list, prefix: str = "", namespace: str = ""
+) -> Iterator[tuple[str, str, object]]:
     for p in patterns:
         if isinstance(p, URLResolver):
             ns = namespace
@@ -45,8 +47,9 @@ def all_routes() -> list[Route]:
     for pattern, name, callback in _walk(get_resolver().url_patterns):
         view_class = getattr(callback, "view_class", None) or getattr(callback, "cls", None)
         actions = dict(getattr(view_class, "actions", {}) or {})
-        routes.append(Route(pattern=pattern, name=name, view=view_class or callback,
-                            actions=actions))
+        routes.append(
+            Route(pattern=pattern, name=name, view=view_class or callback, actions=actions)
+        )
     return routes
 
 

@@ -45,7 +45,7 @@ def split_api_key(raw_key: str) -> tuple[str, str] | None:
     """'hf_<prefix>_<secret>' → (prefix, secret), or None if it is not shaped like a key."""
     if not raw_key.startswith(API_KEY_PREFIX):
         return None
-    prefix, sep, secret = raw_key[len(API_KEY_PREFIX):].partition("_")
+    prefix, sep, secret = raw_key[len(API_KEY_PREFIX) :].partition("_")
     if not sep or len(prefix) != _PREFIX_LENGTH or not secret:
         return None
     return prefix, secret
@@ -56,47 +56,79 @@ def api_key_matches(api_key: ApiKey, raw_key: str) -> bool:
 
 
 @transaction.atomic
-def organisation_create(*, slug: str, name: str, kind: str, country: str,
-                        status: str = OrganisationStatus.ACTIVE, tier: str | None = None,
-                        context: AuditContext) -> Organisation:
+def organisation_create(
+    *,
+    slug: str,
+    name: str,
+    kind: str,
+    country: str,
+    status: str = OrganisationStatus.ACTIVE,
+    tier: str | None = None,
+    context: AuditContext,
+) -> Organisation:
     if kind == OrganisationKind.PLATFORM and tier is None:
         tier = Tier.ASSOCIATE
     if Organisation.objects.filter(slug=slug).exists():
         raise Conflict.for_field("slug", f"an organisation {slug!r} exists already")
-    org = Organisation.objects.create(slug=slug, name=name, kind=kind, country=country.upper(),
-                                      status=status, tier=tier)
-    audit_record(action="accounts.organisation.created", context=context, target=org,
-                 organisation=org, detail={"kind": kind, "status": status, "tier": tier})
+    org = Organisation.objects.create(
+        slug=slug, name=name, kind=kind, country=country.upper(), status=status, tier=tier
+    )
+    audit_record(
+        action="accounts.organisation.created",
+        context=context,
+        target=org,
+        organisation=org,
+        detail={"kind": kind, "status": status, "tier": tier},
+    )
     return org
 
 
 @transaction.atomic
-def membership_add(*, user: User, organisation: Organisation, role: str,
-                   context: AuditContext) -> Membership:
+def membership_add(
+    *, user: User, organisation: Organisation, role: str, context: AuditContext
+) -> Membership:
     if not role_belongs_to_kind(role, organisation.kind):
         raise Invalid.for_field(
-            "role", f"a {organisation.kind} organisation has the roles "
-                    f"{', '.join(ROLES_BY_KIND[organisation.kind])}")
+            "role",
+            f"a {organisation.kind} organisation has the roles "
+            f"{', '.join(ROLES_BY_KIND[organisation.kind])}",
+        )
     membership, created = Membership.objects.get_or_create(
-        user=user, organisation=organisation, defaults={"role": role})
+        user=user, organisation=organisation, defaults={"role": role}
+    )
     if not created and membership.role != role:
         raise Conflict.for_field("user", "this person is already a member with another role")
     if created:
-        audit_record(action="accounts.membership.created", context=context, target=membership,
-                     organisation=organisation, detail={"user": user.email, "role": role})
+        audit_record(
+            action="accounts.membership.created",
+            context=context,
+            target=membership,
+            organisation=organisation,
+            detail={"user": user.email, "role": role},
+        )
     return membership
 
 
 @transaction.atomic
-def api_key_issue(*, organisation: Organisation, name: str, role: str, scope: str,
-                  expires_at: dt.datetime | None, context: AuditContext) -> tuple[ApiKey, str]:
+def api_key_issue(
+    *,
+    organisation: Organisation,
+    name: str,
+    role: str,
+    scope: str,
+    expires_at: dt.datetime | None,
+    context: AuditContext,
+) -> tuple[ApiKey, str]:
     """Issue a key. Returns the row and the only copy of the secret the hub will ever hold.
     Raises Invalid for a role the organisation's kind does not have, an unknown scope, or an
     expiry in the past or too far ahead."""
     if not role_belongs_to_kind(role, organisation.kind):
         raise Invalid.for_field(
-            "role", f"a {organisation.kind} organisation's keys take one of the roles "
-                    f"{', '.join(ROLES_BY_KIND[organisation.kind])}", code="invalid_choice")
+            "role",
+            f"a {organisation.kind} organisation's keys take one of the roles "
+            f"{', '.join(ROLES_BY_KIND[organisation.kind])}",
+            code="invalid_choice",
+        )
     if scope not in ApiKeyScope.values:
         raise Invalid.for_field("scope", "scope is read or read_write", code="invalid_choice")
     now = timezone.now()
@@ -108,13 +140,27 @@ def api_key_issue(*, organisation: Organisation, name: str, role: str, scope: st
     prefix = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(_PREFIX_LENGTH))
     raw_key = f"{API_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     api_key = ApiKey.objects.create(
-        organisation=organisation, name=name, prefix=prefix, digest=api_key_digest(raw_key),
-        role=role, scope=scope, created_by=context.user, expires_at=expires_at,
+        organisation=organisation,
+        name=name,
+        prefix=prefix,
+        digest=api_key_digest(raw_key),
+        role=role,
+        scope=scope,
+        created_by=context.user,
+        expires_at=expires_at,
     )
-    audit_record(action="accounts.apikey.issued", context=context, target=api_key,
-                 organisation=organisation,
-                 detail={"prefix": prefix, "role": role, "scope": scope,
-                         "expires_at": expires_at.isoformat() if expires_at else None})
+    audit_record(
+        action="accounts.apikey.issued",
+        context=context,
+        target=api_key,
+        organisation=organisation,
+        detail={
+            "prefix": prefix,
+            "role": role,
+            "scope": scope,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        },
+    )
     return api_key, raw_key
 
 
@@ -128,8 +174,13 @@ def api_key_revoke(*, api_key: ApiKey, context: AuditContext) -> ApiKey:
     api_key.revoked_at = timezone.now()
     api_key.revoked_by = context.user
     api_key.save(update_fields=["revoked_at", "revoked_by"])
-    audit_record(action="accounts.apikey.revoked", context=context, target=api_key,
-                 organisation=api_key.organisation, detail={"prefix": api_key.prefix})
+    audit_record(
+        action="accounts.apikey.revoked",
+        context=context,
+        target=api_key,
+        organisation=api_key.organisation,
+        detail={"prefix": api_key.prefix},
+    )
     return api_key
 
 
@@ -137,17 +188,23 @@ def api_key_touch(*, api_key: ApiKey, resolution_seconds: int) -> None:
     """Record use, at most once per `resolution_seconds`, so reads do not all become writes."""
     now = timezone.now()
     if api_key.last_used_at and now - api_key.last_used_at < dt.timedelta(
-            seconds=resolution_seconds):
+        seconds=resolution_seconds
+    ):
         return
     ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
     api_key.last_used_at = now
 
 
 @transaction.atomic
-def signing_key_register(*, organisation: Organisation, public_key: str, name: str = "",
-                         valid_from: dt.datetime | None = None,
-                         valid_until: dt.datetime | None = None,
-                         context: AuditContext) -> SigningKey:
+def signing_key_register(
+    *,
+    organisation: Organisation,
+    public_key: str,
+    name: str = "",
+    valid_from: dt.datetime | None = None,
+    valid_until: dt.datetime | None = None,
+    context: AuditContext,
+) -> SigningKey:
     """Register an Ed25519 public key (PEM or raw base64). Raises Invalid for an unreadable
     key or window, Conflict when the same key is registered already (by anyone)."""
     try:
@@ -159,27 +216,46 @@ def signing_key_register(*, organisation: Organisation, public_key: str, name: s
         raise Invalid.for_field("valid_until", "valid_until must come after valid_from")
     key_id = key_id_for(raw)
     if SigningKey.objects.filter(key_id=key_id).exists():
-        raise Conflict.for_field("public_key", "this public key is registered already",
-                                 code="duplicate_key")
+        raise Conflict.for_field(
+            "public_key", "this public key is registered already", code="duplicate_key"
+        )
     try:
         with transaction.atomic():
             key = SigningKey.objects.create(
-                organisation=organisation, key_id=key_id, public_key=raw, name=name,
-                valid_from=valid_from, valid_until=valid_until, created_by=context.user)
+                organisation=organisation,
+                key_id=key_id,
+                public_key=raw,
+                name=name,
+                valid_from=valid_from,
+                valid_until=valid_until,
+                created_by=context.user,
+            )
     except IntegrityError as exc:  # a concurrent registration of the same key
-        raise Conflict.for_field("public_key", "this public key is registered already",
-                                 code="duplicate_key") from exc
-    audit_record(action="accounts.signingkey.registered", context=context, target=key,
-                 organisation=organisation,
-                 detail={"key_id": key_id, "valid_from": valid_from.isoformat(),
-                         "valid_until": valid_until.isoformat() if valid_until else None})
+        raise Conflict.for_field(
+            "public_key", "this public key is registered already", code="duplicate_key"
+        ) from exc
+    audit_record(
+        action="accounts.signingkey.registered",
+        context=context,
+        target=key,
+        organisation=organisation,
+        detail={
+            "key_id": key_id,
+            "valid_from": valid_from.isoformat(),
+            "valid_until": valid_until.isoformat() if valid_until else None,
+        },
+    )
     return key
 
 
 @transaction.atomic
-def signing_key_revoke(*, signing_key: SigningKey, reason: str,
-                       compromised_since: dt.datetime | None = None,
-                       context: AuditContext) -> SigningKey:
+def signing_key_revoke(
+    *,
+    signing_key: SigningKey,
+    reason: str,
+    compromised_since: dt.datetime | None = None,
+    context: AuditContext,
+) -> SigningKey:
     """Revoke a signing key. New submissions signed with it are refused from now on.
     For `superseded` and `retired`, signatures made before now stay verifiable (rotation);
     for `compromised`, nothing signed from `compromised_since` (default: now) is trusted.
@@ -188,13 +264,17 @@ def signing_key_revoke(*, signing_key: SigningKey, reason: str,
     if key.revoked_at is not None:
         raise Conflict("this signing key is revoked already", code="already_revoked")
     if reason not in RevocationReason.values:
-        raise Invalid.for_field("reason", f"reason is one of {', '.join(RevocationReason.values)}",
-                                code="invalid_choice")
+        raise Invalid.for_field(
+            "reason",
+            f"reason is one of {', '.join(RevocationReason.values)}",
+            code="invalid_choice",
+        )
     now = timezone.now()
     if compromised_since is not None:
         if reason != RevocationReason.COMPROMISED:
-            raise Invalid.for_field("compromised_since",
-                                    "only a compromised key has a compromise time")
+            raise Invalid.for_field(
+                "compromised_since", "only a compromised key has a compromise time"
+            )
         if compromised_since > now:
             raise Invalid.for_field("compromised_since", "the compromise time cannot be ahead")
     key.revoked_at = now
@@ -202,9 +282,17 @@ def signing_key_revoke(*, signing_key: SigningKey, reason: str,
     if reason == RevocationReason.COMPROMISED:
         key.compromised_since = compromised_since or now
     key.save(update_fields=["revoked_at", "revocation_reason", "compromised_since"])
-    audit_record(action="accounts.signingkey.revoked", context=context, target=key,
-                 organisation=key.organisation,
-                 detail={"key_id": key.key_id, "reason": reason,
-                         "compromised_since": key.compromised_since.isoformat()
-                         if key.compromised_since else None})
+    audit_record(
+        action="accounts.signingkey.revoked",
+        context=context,
+        target=key,
+        organisation=key.organisation,
+        detail={
+            "key_id": key.key_id,
+            "reason": reason,
+            "compromised_since": key.compromised_since.isoformat()
+            if key.compromised_since
+            else None,
+        },
+    )
     return key

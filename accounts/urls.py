@@ -11,10 +11,12 @@ urlpatterns = [
     path("api-keys/<str:prefix>/", api.ApiKeyDetailApi.as_view(), name="apikey-detail"),
     path("api-keys/<str:prefix>/revoke/", api.ApiKeyRevokeApi.as_view(), name="apikey-revoke"),
     path("signing-keys/", api.SigningKeyListCreateApi.as_view(), name="signingkey-list"),
-    path("signing-keys/<str:key_id>/", api.SigningKeyDetailApi.as_view(),
-         name="signingkey-detail"),
-    path("signing-keys/<str:key_id>/revoke/", api.SigningKeyRevokeApi.as_view(),
-         name="signingkey-revoke"),
+    path("signing-keys/<str:key_id>/", api.SigningKeyDetailApi.as_view(), name="signingkey-detail"),
+    path(
+        "signing-keys/<str:key_id>/revoke/",
+        api.SigningKeyRevokeApi.as_view(),
+        name="signingkey-revoke",
+    ),
     path("audit-events/", api.AuditEventListApi.as_view(), name="auditevent-list"),
     path("hub/", api.HubIdentityApi.as_view(), name="hub-identity"),
 ]

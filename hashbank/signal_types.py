@@ -118,7 +118,7 @@ class SignalType:
     def normalise(self, value: str) -> str:
         """Return the form the hub stores and matches; raise SignalValueError (malformed_value)."""
         if not isinstance(value, str):
-            raise _malformed(f"a {self.name} value must be text: {self.accepted_form}")
+            raise _malformed(f"{self.name} values must be text: {self.accepted_form}")
         return self.normaliser(value)
 
     def is_normalised(self, value: str) -> bool:
@@ -160,7 +160,7 @@ def _hex_normaliser(
     type_name: str, bits: int, threatexchange_validator: Callable[[str], str]
 ) -> Callable[[str], str]:
     length = bits // 4
-    expected = f"a {type_name} value must be exactly {length} hexadecimal characters ({bits} bits)"
+    expected = f"{type_name} values must be exactly {length} hexadecimal characters ({bits} bits)"
 
     def normalise(value: str) -> str:
         if not isinstance(value, str):
@@ -208,7 +208,7 @@ def hamming_distance_hex(a: str, b: str) -> int:
 
 def normalise_pdq_quality(quality: int | str) -> int:
     """Return a PDQ quality as an int from 0 to 100; raise SignalValueError (malformed_value)."""
-    expected = "a PDQ quality must be a whole number from 0 to 100"
+    expected = "PDQ quality must be a whole number from 0 to 100"
     # bool is an int subclass; True is not a quality of 1.
     if isinstance(quality, bool):
         raise _malformed(expected)
@@ -287,7 +287,7 @@ def _parse_vpdq_frame(frame: object, number: int) -> VpdqFrame:
 
 def parse_vpdq(value: str) -> list[VpdqFrame]:
     """Return the frames of a vPDQ value, in the order given; raise SignalValueError."""
-    expected = 'a vpdq value must be a JSON array of "pdq_hex,quality,timestamp_seconds" strings'
+    expected = 'vpdq values must be JSON arrays of "pdq_hex,quality,timestamp_seconds" strings'
     if not isinstance(value, str):
         raise _malformed(expected)
     if len(value) > VPDQ_MAX_LENGTH:
@@ -317,7 +317,7 @@ _PATH_SAFE = _UNRESERVED | frozenset("!$&'()*+,;=:@/")
 _QUERY_SAFE = _PATH_SAFE | frozenset("?")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _ASCII_LABEL = re.compile(r"[a-z0-9_-]+")
-_URL_EXPECTED = "a url value must be an absolute http or https URL"
+_URL_EXPECTED = "url values must be absolute http or https URLs"
 
 
 def _normalise_percent_encoding(text: str, safe: frozenset[str]) -> str:
@@ -446,9 +446,10 @@ def _normalise_host(host: str) -> str:
 def _normalise_port(port_text: str, scheme: str) -> str:
     if not port_text:
         return ""
-    if not re.fullmatch(r"[0-9]{1,5}", port_text) or int(port_text) > 65535:
-        raise _malformed(f"{_URL_EXPECTED}; port {port_text[:10]!r} is not a number to 65535")
-    port = int(port_text)
+    significant = port_text.lstrip("0") or "0"
+    if not re.fullmatch(r"[0-9]+", port_text) or len(significant) > 5 or int(significant) > 65535:
+        raise _malformed(f"{_URL_EXPECTED}; the port must be a number from 0 to 65535")
+    port = int(significant)
     return "" if port == _DEFAULT_PORTS[scheme] else f":{port}"
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import hashlib
 import json
 import math
 import re
@@ -28,16 +27,13 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import rfc8785
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    PublicFormat,
-    load_pem_public_key,
-)
+
+from accounts import ed25519
 
 __all__ = [
     "ENVELOPE_VERSION",
@@ -93,14 +89,6 @@ _RFC3339_UTC = re.compile(
     r"T(?P<hour>[0-9]{2}):(?P<minute>[0-9]{2}):(?P<second>[0-9]{2})"
     r"(?:\.(?P<fraction>[0-9]{1,9}))?Z"
 )
-
-# Edwards25519 public keys that must never be registered. A key whose point
-# has small order lets anyone produce signatures that some verifiers accept
-# for any message, so these are refused up front, as libsodium does.
-_FIELD_PRIME = 2**255 - 19
-_CURVE_D = (-121665 * pow(121666, -1, _FIELD_PRIME)) % _FIELD_PRIME
-_Y_OF_ORDER_8 = 2707385501144840649318225287225658788936804267575313519463743609750303402022
-_SMALL_ORDER_Y = frozenset({0, 1, _FIELD_PRIME - 1, _Y_OF_ORDER_8, _FIELD_PRIME - _Y_OF_ORDER_8})
 
 
 class EnvelopeError(Exception):
@@ -225,27 +213,10 @@ def canonical_bytes(payload: dict[str, Any]) -> bytes:
 
 def key_id_for(public_key_raw: bytes) -> str:
     """Lowercase hex SHA-256 of the raw 32-byte Ed25519 public key."""
-    if len(public_key_raw) != PUBLIC_KEY_LENGTH:
-        raise EnvelopeError(
-            "invalid_public_key", "an Ed25519 public key is 32 bytes", field="public_key"
-        )
-    return hashlib.sha256(public_key_raw).hexdigest()
-
-
-def _is_usable_point(public_key_raw: bytes) -> bool:
-    """Whether 32 bytes are a canonical, on-curve Edwards25519 point of large order."""
-    encoded = int.from_bytes(public_key_raw, "little")
-    y = encoded & ((1 << 255) - 1)
-    x_is_odd = encoded >> 255
-    if y >= _FIELD_PRIME or y in _SMALL_ORDER_Y:
-        return False
-    # RFC 8032 section 5.1.3: the point exists iff x^2 = (y^2 - 1) / (d y^2 + 1)
-    # has a solution, i.e. the right-hand side is zero or a quadratic residue.
-    y_squared = y * y % _FIELD_PRIME
-    x_squared = (y_squared - 1) * pow(_CURVE_D * y_squared + 1, -1, _FIELD_PRIME) % _FIELD_PRIME
-    if x_squared == 0:
-        return not x_is_odd
-    return pow(x_squared, (_FIELD_PRIME - 1) // 2, _FIELD_PRIME) == 1
+    try:
+        return ed25519.key_id_for(public_key_raw)
+    except ed25519.PublicKeyError as exc:
+        raise EnvelopeError("invalid_public_key", str(exc), field="public_key") from exc
 
 
 def _decode_base64_strict(text: str) -> bytes:
@@ -261,39 +232,13 @@ def _decode_base64_strict(text: str) -> bytes:
 
 
 def load_public_key(text: str) -> bytes:
-    """Raw 32 bytes of an Ed25519 public key given as PEM or as base64.
-
-    Accepts a PEM ``PUBLIC KEY`` (SubjectPublicKeyInfo) block or the standard
-    base64 of the raw 32 bytes, with surrounding whitespace. Raises
-    EnvelopeError("invalid_public_key", field="public_key") for anything else,
-    including PEM keys of other algorithms, private keys, and points that are
-    not canonical, not on the curve or of small order.
-    """
-
-    def refuse(message: str) -> NoReturn:
-        raise EnvelopeError("invalid_public_key", message, field="public_key")
-
-    if not isinstance(text, str):
-        refuse("the public key must be text")
-    stripped = text.strip()
-    if stripped.startswith("-----BEGIN"):
-        try:
-            key = load_pem_public_key(stripped.encode("ascii"))
-        except (ValueError, UnicodeEncodeError, UnsupportedAlgorithm):
-            refuse("not a PEM public key")
-        if not isinstance(key, Ed25519PublicKey):
-            refuse("the PEM key is not an Ed25519 key")
-        raw = key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-    else:
-        try:
-            raw = base64.b64decode(stripped.encode("ascii"), validate=True)
-        except (ValueError, UnicodeEncodeError):
-            refuse("expected a PEM block or the base64 of 32 raw bytes")
-        if len(raw) != PUBLIC_KEY_LENGTH:
-            refuse(f"expected 32 bytes, got {len(raw)}")
-    if not _is_usable_point(raw):
-        refuse("not a usable Ed25519 public key (invalid or small-order point)")
-    return raw
+    """Raw 32 bytes of an Ed25519 public key given as PEM or as base64 (the rules of
+    accounts.ed25519.parse_public_key). Raises EnvelopeError("invalid_public_key",
+    field="public_key") for anything else."""
+    try:
+        return ed25519.parse_public_key(text)
+    except ed25519.PublicKeyError as exc:
+        raise EnvelopeError("invalid_public_key", str(exc), field="public_key") from exc
 
 
 def _parse_created_at(text: str) -> datetime:

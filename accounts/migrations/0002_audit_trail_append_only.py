@@ -34,20 +34,26 @@ END;
 SQLITE_BACKWARD = "DROP TRIGGER IF EXISTS accounts_auditevent_append_only;"
 
 
+def _run(schema_editor, sql):
+    # Through a cursor without parameters, so the '%' of RAISE's format is not a placeholder.
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(sql)
+
+
 def forward(apps, schema_editor):
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
-        schema_editor.execute(POSTGRES_FORWARD)
+        _run(schema_editor, POSTGRES_FORWARD)
     elif vendor == "sqlite":
-        schema_editor.execute(SQLITE_FORWARD)
+        _run(schema_editor, SQLITE_FORWARD)
 
 
 def backward(apps, schema_editor):
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
-        schema_editor.execute(POSTGRES_BACKWARD)
+        _run(schema_editor, POSTGRES_BACKWARD)
     elif vendor == "sqlite":
-        schema_editor.execute(SQLITE_BACKWARD)
+        _run(schema_editor, SQLITE_BACKWARD)
 
 
 class Migration(migrations.Migration):

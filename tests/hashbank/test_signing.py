@@ -3,6 +3,8 @@ import hashlib
 import importlib.util
 import json
 import os
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -749,3 +751,13 @@ def test_signed_envelope_is_immutable():
     with pytest.raises(AttributeError):
         envelope.signature = b""  # type: ignore[misc]
     assert isinstance(envelope, SignedEnvelope)
+
+
+def test_the_module_imports_no_django():
+    code = "import sys, hashbank.signing; sys.exit('django' in sys.modules)"
+
+    completed = subprocess.run(
+        [sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], check=False
+    )
+
+    assert completed.returncode == 0

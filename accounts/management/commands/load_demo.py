@@ -8,10 +8,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
         accounts = load_demo_cast()
-        self.stdout.write("Demo accounts (password for all: %s)" % accounts[0].password)
+        self.stdout.write(f"Demo accounts (password for all: {accounts[0].password})")
         self.stdout.write(f"{'organisation':<16} {'kind':<11} {'role':<19} {'email':<32} API key")
         for a in accounts:
-            self.stdout.write(f"{a.organisation:<16} {a.kind:<11} {a.role:<19} {a.email:<32} "
-                              f"{a.api_key}")
+            self.stdout.write(
+                f"{a.organisation:<16} {a.kind:<11} {a.role:<19} {a.email:<32} {a.api_key}"
+            )
         self.stdout.write("Admin: http://127.0.0.1:8000/admin/ (governance@consortium.example)")
         self.stdout.write("API docs: http://127.0.0.1:8000/api/v1/docs/")

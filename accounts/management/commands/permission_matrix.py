@@ -30,10 +30,20 @@ def render() -> str:
     ]
     for action in sorted(ACTIONS.values(), key=lambda a: a.name):
         cells = ["✔" if action.public or c in action.grants else "" for c in columns]
-        notes = [n for n, on in (("public", action.public), ("write", action.write),
-                                 ("while suspended", action.while_suspended)) if on]
-        lines.append(f"| `{action.name}`<br>{action.description} | " + " | ".join(cells)
-                     + f" | {', '.join(notes)} |")
+        notes = [
+            n
+            for n, on in (
+                ("public", action.public),
+                ("write", action.write),
+                ("while suspended", action.while_suspended),
+            )
+            if on
+        ]
+        lines.append(
+            f"| `{action.name}`<br>{action.description} | "
+            + " | ".join(cells)
+            + f" | {', '.join(notes)} |"
+        )
     lines += ["", "## Routes", "", "| route | method | action |", "|---|---|---|"]
     admin_seen = False
     for route in sorted(all_routes(), key=lambda r: r.pattern):

@@ -11,6 +11,7 @@ class Command(BaseCommand):
         for problem in problems:
             self.stderr.write(f"audit event #{problem.sequence}: {problem.problem}")
         if problems:
-            raise CommandError(f"audit chain broken: {len(problems)} problem(s) "
-                               f"in {checked} events")
+            raise CommandError(
+                f"audit chain broken: {len(problems)} problem(s) in {checked} events"
+            )
         self.stdout.write(f"audit chain intact: {checked} events")

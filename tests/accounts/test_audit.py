@@ -1,0 +1,92 @@
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import DatabaseError, connection, transaction
+
+from accounts.audit import AuditContext, audit_chain_verify, audit_record
+from accounts.models import AuditEvent
+
+
+def tamper(sql: str, params: list) -> None:
+    """What someone with the database owner's rights could do: switch the append-only
+    trigger off, rewrite a row, switch it on again."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("ALTER TABLE accounts_auditevent DISABLE TRIGGER USER")
+            cursor.execute(sql, params)
+            cursor.execute("ALTER TABLE accounts_auditevent ENABLE TRIGGER USER")
+        else:
+            cursor.execute("DROP TRIGGER accounts_auditevent_append_only")
+            cursor.execute(sql, params)
+            cursor.execute("""CREATE TRIGGER accounts_auditevent_append_only
+                BEFORE UPDATE ON accounts_auditevent
+                BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;""")
+
+
+def test_state_changes_are_recorded_with_actor_key_and_address(alice):
+    alice.client().post(
+        "/api/v1/api-keys/",
+        {"name": "n", "role": "viewer", "scope": "read"},
+        format="json",
+        REMOTE_ADDR="203.0.113.7",
+    )
+    event = AuditEvent.objects.filter(action="accounts.apikey.issued").latest("sequence")
+    assert event.organisation_slug == "northwind"
+    assert event.api_key_prefix == alice.account.api_key.split("_")[1]
+    assert event.ip_address == "203.0.113.7"
+    assert event.outcome == "success"
+
+
+def test_a_denied_attempt_is_recorded(cast):
+    cast["ruritania-ctu/liaison"].client().get("/api/v1/signing-keys/")
+    event = AuditEvent.objects.latest("sequence")
+    assert (event.action, event.outcome) == ("accounts.signingkey.list", "denied")
+    assert event.organisation_slug == "ruritania-ctu"
+
+
+def test_the_chain_is_numbered_without_gaps_and_verifies(cast):
+    sequences = list(AuditEvent.objects.order_by("sequence").values_list("sequence", flat=True))
+    assert sequences == list(range(len(sequences)))
+    checked, problems = audit_chain_verify()
+    assert checked == len(sequences) and problems == []
+    call_command("verify_audit_chain")
+
+
+def test_a_rolled_back_change_leaves_no_audit_record(db):
+    before = AuditEvent.objects.count()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        audit_record(action="accounts.test.rolled_back", context=AuditContext.system())
+        raise RuntimeError
+    assert AuditEvent.objects.count() == before
+
+
+def test_the_database_refuses_to_update_an_event(cast):
+    event = AuditEvent.objects.order_by("sequence").first()
+    with pytest.raises(DatabaseError), transaction.atomic():
+        AuditEvent.objects.filter(pk=event.pk).update(action="accounts.nothing.happened")
+    with pytest.raises(DatabaseError), transaction.atomic():
+        event.outcome = "denied"
+        event.save()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="DELETE is refused on PostgreSQL")
+def test_the_database_refuses_to_delete_an_event(cast):
+    with pytest.raises(DatabaseError), transaction.atomic():
+        AuditEvent.objects.filter(sequence=0).delete()
+
+
+def test_a_rewritten_event_is_detected(cast):
+    tamper(
+        "UPDATE accounts_auditevent SET actor_email = %s WHERE sequence = %s",
+        ["someone-else@example.org", 3],
+    )
+    _, problems = audit_chain_verify()
+    assert [p.sequence for p in problems] == [3]
+    with pytest.raises(CommandError):
+        call_command("verify_audit_chain")
+
+
+def test_a_removed_event_is_detected(cast):
+    tamper("DELETE FROM accounts_auditevent WHERE sequence = %s", [5])
+    _, problems = audit_chain_verify()
+    assert problems and problems[0].sequence == 6

@@ -1,0 +1,219 @@
+"""Walk every URL pattern of the hub with every actor of the demo cast.
+
+A route that declares no action, an action missing from the matrix, a route without a
+sample request here, a refused actor that gets through or a granted one that is refused:
+each fails this test. Object routes are also tried with another organisation's objects,
+which must answer 404.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from django.test import Client
+
+from accounts.audit import AuditContext
+from accounts.models import Organisation, User
+from accounts.permissions import ACTIONS, get_action, is_granted
+from accounts.routes import NON_API_ROUTES, all_routes, is_admin_route
+from accounts.services import api_key_issue, signing_key_register
+
+Sample = Callable[[Organisation], tuple[dict, dict | None]]
+
+
+def _fresh_api_key(org: Organisation) -> dict:
+    api_key, _ = api_key_issue(
+        organisation=org,
+        name="target",
+        role=_any_role(org),
+        scope="read",
+        expires_at=None,
+        context=AuditContext.system(),
+    )
+    return {"prefix": api_key.prefix}
+
+
+def _fresh_signing_key(org: Organisation) -> dict:
+    raw = (
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    )
+    key = signing_key_register(
+        organisation=org, public_key=base64.b64encode(raw).decode(), context=AuditContext.system()
+    )
+    return {"key_id": key.key_id}
+
+
+def _any_role(org: Organisation) -> str:
+    from accounts.permissions import ROLES_BY_KIND
+
+    return ROLES_BY_KIND[org.kind][-1]
+
+
+def _new_public_key() -> str:
+    raw = (
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    )
+    return base64.b64encode(raw).decode()
+
+
+# route name → method → sample(org owning the target objects) → (url kwargs, body)
+SAMPLES: dict[str, dict[str, Sample]] = {
+    "accounts:me": {"GET": lambda org: ({}, None)},
+    "accounts:membership-list": {"GET": lambda org: ({}, None)},
+    "accounts:apikey-list": {
+        "GET": lambda org: ({}, None),
+        "POST": lambda org: ({}, {"name": "matrix", "role": _any_role(org), "scope": "read"}),
+    },
+    "accounts:apikey-detail": {"GET": lambda org: (_fresh_api_key(org), None)},
+    "accounts:apikey-revoke": {"POST": lambda org: (_fresh_api_key(org), None)},
+    "accounts:signingkey-list": {
+        "GET": lambda org: ({}, None),
+        "POST": lambda org: ({}, {"public_key": _new_public_key()}),
+    },
+    "accounts:signingkey-detail": {"GET": lambda org: (_fresh_signing_key(org), None)},
+    "accounts:signingkey-revoke": {
+        "POST": lambda org: (_fresh_signing_key(org), {"reason": "retired"}),
+    },
+    "accounts:auditevent-list": {"GET": lambda org: ({}, None)},
+    "accounts:hub-identity": {"GET": lambda org: ({}, None)},
+    "well-known": {"GET": lambda org: ({}, None)},
+}
+
+API_ROUTES = [r for r in all_routes() if not is_admin_route(r) and r.name not in NON_API_ROUTES]
+CASES = [(r, method) for r in API_ROUTES for method in sorted(r.actions)]
+
+
+def _url(route, kwargs: dict) -> str:
+    path = "/" + route.pattern
+    for name, value in kwargs.items():
+        path = path.replace(f"<str:{name}>", str(value)).replace(f"<int:{name}>", str(value))
+    return path
+
+
+def _call(client, method: str, url: str, body: dict | None):
+    return (
+        getattr(client, method.lower())(url, body, format="json")
+        if body is not None
+        else getattr(client, method.lower())(url)
+    )
+
+
+def test_every_route_declares_an_action_in_the_matrix():
+    missing = [r.pattern for r in API_ROUTES if not r.actions]
+    assert not missing, f"routes without a declared action: {missing}"
+    for route in API_ROUTES:
+        for action in route.actions.values():
+            assert action in ACTIONS, f"{route.pattern} declares unknown action {action}"
+    unnamed = [r.pattern for r in all_routes() if not r.name and not is_admin_route(r)]
+    assert not unnamed, f"routes without a name: {unnamed}"
+
+
+def test_every_api_route_has_a_sample_request_here():
+    for route, method in CASES:
+        assert method in SAMPLES.get(route.name, {}), (
+            f"add a sample request for {method} {route.pattern} ({route.name}) to SAMPLES"
+        )
+
+
+@pytest.mark.parametrize(("route", "method"), CASES, ids=[f"{m} {r.pattern}" for r, m in CASES])
+def test_each_actor_reaches_exactly_what_the_matrix_grants(cast, anonymous, route, method):
+    action = get_action(route.actions[method])
+    sample = SAMPLES[route.name][method]
+    home = Organisation.objects.get(slug="northwind")
+
+    kwargs, body = sample(home)
+    response = _call(anonymous, method, _url(route, kwargs), body)
+    if action.public:
+        assert response.status_code < 400, (response.status_code, response.content)
+    else:
+        assert response.status_code == 401, "anonymous got through"
+        assert response.json()["error"]["code"] == "not_authenticated"
+
+    for actor in cast:
+        org = actor.org
+        kwargs, body = sample(org)
+        response = _call(actor.client(), method, _url(route, kwargs), body)
+        assert response.status_code != 500
+        granted = action.public or is_granted(action.name, kind=org.kind, role=actor.account.role)
+        usable = (
+            action.public
+            or org.status == "active"
+            or (action.while_suspended and org.status == "suspended")
+        )
+        if granted and usable:
+            assert response.status_code < 400, (actor.label, response.status_code, response.content)
+        else:
+            assert response.status_code == 403, (actor.label, response.status_code)
+            assert response.json()["error"]["code"] in {
+                "permission_denied",
+                "organisation_inactive",
+            }
+
+
+@pytest.mark.parametrize(
+    ("route", "method"),
+    [(r, m) for r, m in CASES if "<" in r.pattern],
+    ids=[f"{m} {r.pattern}" for r, m in CASES if "<" in r.pattern],
+)
+def test_no_actor_reaches_another_organisations_objects(cast, route, method):
+    action = get_action(route.actions[method])
+    sample = SAMPLES[route.name][method]
+    for actor in cast:
+        org = actor.org
+        if not is_granted(action.name, kind=org.kind, role=actor.account.role):
+            continue
+        others = Organisation.objects.exclude(pk=org.pk).filter(
+            kind=org.kind
+        ) or Organisation.objects.exclude(pk=org.pk)
+        for other in others:
+            kwargs, body = sample(other)
+            response = _call(actor.client(), method, _url(route, kwargs), body)
+            assert response.status_code in (403, 404), (
+                actor.label,
+                other.slug,
+                response.status_code,
+            )
+
+
+def test_only_consortium_staff_reach_admin(cast):
+    from django.contrib import admin
+
+    model_pages = [
+        f"/admin/{m._meta.app_label}/{m._meta.model_name}/" for m in admin.site._registry
+    ]
+    for actor in [*cast, None]:
+        client = Client()
+        if actor is not None:
+            client.force_login(actor.user)
+        is_staff = actor is not None and actor.org.kind == "consortium"
+        for page in ["/admin/", *model_pages]:
+            response = client.get(page)
+            if is_staff:
+                assert response.status_code in (200, 403), (actor.label, page)
+            else:
+                assert response.status_code == 302, (actor and actor.label, page)
+                assert "/admin/login/" in response["Location"]
+
+
+def test_the_governance_officer_sees_every_admin_page(cast):
+    client = Client()
+    client.force_login(User.objects.get(email="governance@consortium.example"))
+    from django.contrib import admin
+
+    for model in admin.site._registry:
+        page = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+        assert client.get(page).status_code == 200, page
+
+
+def test_public_non_api_routes_answer_without_credentials(db):
+    client = Client()
+    for path in ["/api/v1/schema/", "/healthz"]:
+        assert client.get(path).status_code == 200, path
