@@ -9,8 +9,11 @@ def test_errors_share_one_shape(alice, anonymous):
         (alice.client().get("/api/v1/api-keys/nope/"), 404, "not_found"),
         (alice.client().get("/api/v1/no-such-route/"), 404, "not_found"),
         (alice.client().delete("/api/v1/api-keys/"), 405, "method_not_allowed"),
-        (alice.client().post("/api/v1/api-keys/", "{not json", content_type="application/json"),
-         400, "parse_error"),
+        (
+            alice.client().post("/api/v1/api-keys/", "{not json", content_type="application/json"),
+            400,
+            "parse_error",
+        ),
     ]
     for response, status, code in cases:
         assert response.status_code == status
@@ -21,8 +24,9 @@ def test_errors_share_one_shape(alice, anonymous):
 
 
 def test_a_wrong_type_names_the_field(alice):
-    response = alice.client().post("/api/v1/api-keys/", {"name": ["x"], "role": "analyst",
-                                                         "scope": "admin"}, format="json")
+    response = alice.client().post(
+        "/api/v1/api-keys/", {"name": ["x"], "role": "analyst", "scope": "admin"}, format="json"
+    )
     assert response.status_code == 400
     fields = response.json()["error"]["fields"]
     assert set(fields) == {"name", "scope"}
