@@ -38,6 +38,7 @@ PLATFORM_ALL = (
     (Kind.PLATFORM, Role.ANALYST),
     (Kind.PLATFORM, Role.VIEWER),
 )
+PLATFORM_WRITERS = ((Kind.PLATFORM, Role.ADMIN), (Kind.PLATFORM, Role.ANALYST))
 EVERY_MEMBER = tuple((kind, role) for kind, roles in ROLES_BY_KIND.items() for role in roles)
 # Whoever administers an organisation's own access: its admins, and for kinds with a single
 # role, that role.
@@ -117,6 +118,52 @@ for _action in [
         "accounts.signingkey.revoke",
         "Revoke one of one's organisation's signing keys",
         _grants((Kind.PLATFORM, Role.ADMIN), (Kind.PEER_HUB, Role.PEER)),
+        write=True,
+    ),
+    Action("hashbank.label.list", "Read the label taxonomy", _grants(*EVERY_MEMBER)),
+    Action(
+        "hashbank.bank.list",
+        "List the banks one may read or contribute to",
+        _grants(*PLATFORM_ALL, (Kind.PEER_HUB, Role.PEER)),
+    ),
+    Action(
+        "hashbank.submission.create",
+        "Submit signed hashes (full and probation members, banks they may contribute to)",
+        _grants(*PLATFORM_WRITERS),
+        write=True,
+    ),
+    Action("hashbank.submission.list", "Follow one's own submissions", _grants(*PLATFORM_ALL)),
+    Action(
+        "hashbank.submission.withdraw",
+        "Withdraw one's own submission",
+        _grants(*PLATFORM_WRITERS),
+        write=True,
+    ),
+    Action(
+        "hashbank.sync.read",
+        "Sync the change log and download snapshots of the banks one may read",
+        _grants(*PLATFORM_ALL, (Kind.PEER_HUB, Role.PEER)),
+    ),
+    Action(
+        "hashbank.signal.read", "Read one listed signal of a readable bank", _grants(*PLATFORM_ALL)
+    ),
+    Action(
+        "hashbank.opinion.record",
+        "Record one's opinion of a signal (seen, true/false positive, disagree with labels)",
+        _grants(*PLATFORM_WRITERS),
+        write=True,
+    ),
+    Action("hashbank.dispute.list", "Follow disputes one is a party to", _grants(*PLATFORM_ALL)),
+    Action(
+        "hashbank.dispute.open",
+        "Dispute a signal or its labels",
+        _grants(*PLATFORM_WRITERS),
+        write=True,
+    ),
+    Action(
+        "hashbank.dispute.appeal",
+        "Appeal a dispute decision once",
+        _grants((Kind.PLATFORM, Role.ADMIN)),
         write=True,
     ),
     Action(

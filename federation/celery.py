@@ -10,4 +10,6 @@ app = Celery("federation")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-app.conf.beat_schedule = {}
+app.conf.beat_schedule = {
+    "hashbank-snapshots": {"task": "hashbank.tasks.create_snapshots", "schedule": 6 * 3600},
+}

@@ -116,7 +116,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # BEGIN IMMEDIATE takes the write lock up front, so the serialised appends of the audit
     # chain and the change log never deadlock on a read-then-write lock upgrade.
     DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -203,3 +202,9 @@ LOGGING = {
 
 # Reverse proxies in front of the hub whose X-Forwarded-For entries are trusted (0 = none).
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+
+# Disputes: days for staff to decide, and after a decision, days in which a party may appeal.
+DISPUTE_DECISION_DAYS = env_int("DISPUTE_DECISION_DAYS", 14)
+DISPUTE_APPEAL_WINDOW_DAYS = env_int("DISPUTE_APPEAL_WINDOW_DAYS", 30)
+# Where the hub writes the signed snapshots members download for a first sync.
+MEDIA_ROOT = Path(env("MEDIA_ROOT", str(STATE_DIR / "media"))).expanduser()

@@ -14,6 +14,7 @@ admin.site.site_title = "Hashfed admin"
 
 api_v1 = [
     path("", include("accounts.urls")),
+    path("", include("hashbank.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularRedocView.as_view(url_name="schema"), name="docs"),
 ]

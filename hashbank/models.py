@@ -1,1 +1,349 @@
-"""The shared list: banks, signals, submissions, labels, opinions, disputes, change log."""
+"""The shared list: banks, labels, signals, signed submissions, opinions, disputes and the
+change log that members sync."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import Organisation, User
+
+
+class Severity(models.IntegerChoices):
+    LOW = 1, "Low"
+    MEDIUM = 2, "Medium"
+    HIGH = 3, "High"
+    CRITICAL = 4, "Critical"
+
+
+class Label(models.Model):
+    """One entry of the shared taxonomy (fixtures/taxonomy.json, versioned)."""
+
+    slug = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    category = models.CharField(max_length=32, db_index=True)
+    severity = models.IntegerField(choices=Severity.choices)
+    description = models.TextField()
+    taxonomy_version = models.CharField(max_length=16)
+    # Labels are retired, never deleted: old submissions and log entries still name them.
+    active = models.BooleanField(default=True)
+    # The EU DSA transparency database category this label maps to, where one exists.
+    dsa_category = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["category", "slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class BankReadAccess(models.TextChoices):
+    ALL_MEMBERS = "all_members", "All active member platforms (associates included)"
+    FULL_MEMBERS = "full_members", "Full and probation members"
+    GRANTED = "granted", "Only organisations granted access"
+
+
+class BankContributeAccess(models.TextChoices):
+    FULL_MEMBERS = "full_members", "Full and probation members"
+    GRANTED = "granted", "Only organisations granted the right to contribute"
+
+
+class Bank(models.Model):
+    """A named list with a purpose and its own access rules."""
+
+    name = models.CharField(max_length=32, unique=True, help_text="e.g. TVEC, CSAM")
+    title = models.CharField(max_length=200)
+    purpose = models.TextField()
+    read_access = models.CharField(
+        max_length=16, choices=BankReadAccess.choices, default=BankReadAccess.FULL_MEMBERS
+    )
+    contribute_access = models.CharField(
+        max_length=16,
+        choices=BankContributeAccess.choices,
+        default=BankContributeAccess.FULL_MEMBERS,
+    )
+    peer_shareable = models.BooleanField(
+        default=False, help_text="Peer hubs may receive this bank."
+    )
+    show_contributors = models.BooleanField(
+        default=False, help_text="The feed names the members whose submissions support a signal."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [
+            ("read_bank", "May read and sync this bank (per-organisation grant)"),
+            ("contribute_bank", "May contribute to this bank (per-organisation grant)"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SignalStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    DISPUTED = "disputed", "Disputed"
+    REMOVED = "removed", "Removed"
+
+
+class Signal(models.Model):
+    """One value of one signal type in one bank, as the list holds it."""
+
+    bank = models.ForeignKey(Bank, on_delete=models.PROTECT, related_name="signals")
+    signal_type = models.CharField(max_length=32)
+    value = models.TextField()
+    status = models.CharField(
+        max_length=16, choices=SignalStatus.choices, default=SignalStatus.ACTIVE
+    )
+    labels = models.ManyToManyField(Label, related_name="signals", blank=True)
+    # Set when a dispute decision fixed the labels; later submissions then no longer change
+    # them.
+    labels_decided = models.BooleanField(default=False)
+    # Set when a dispute overturned the listing: the signal stays off the list whatever
+    # submissions support it, until a later decision says otherwise.
+    delisted_by_decision = models.BooleanField(default=False)
+    confidence = models.FloatField(default=0.5)
+    legal_hold = models.BooleanField(default=False)
+    incident = models.CharField(max_length=64, blank=True)
+    first_listed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bank", "signal_type", "value"], name="signal_unique_per_bank"
+            ),
+        ]
+        indexes = [models.Index(fields=["signal_type", "value"], name="signal_type_value_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.bank.name}:{self.signal_type}:{self.value[:16]}"
+
+    @property
+    def is_listed(self) -> bool:
+        return self.status != SignalStatus.REMOVED
+
+
+class ReviewState(models.TextChoices):
+    PENDING = "pending", "Pending review"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    WITHDRAWN = "withdrawn", "Withdrawn by the submitter"
+
+
+class Submission(models.Model):
+    """A member's signed statement: this value, in this bank, with these labels.
+
+    The canonical payload bytes and the signature are kept exactly as signed, so anyone can
+    verify the statement again later with the member's public key.
+    """
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="submissions"
+    )
+    submission_id = models.UUIDField()
+    signing_key = models.ForeignKey(
+        "accounts.SigningKey", on_delete=models.PROTECT, related_name="submissions"
+    )
+    canonical_payload = models.BinaryField()
+    payload_digest = models.CharField(max_length=64)
+    signature = models.CharField(max_length=88)
+    bank = models.ForeignKey(Bank, on_delete=models.PROTECT, related_name="submissions")
+    signal_type = models.CharField(max_length=32)
+    value = models.TextField(help_text="as normalised by the hub")
+    labels = models.ManyToManyField(Label, related_name="submissions")
+    incident = models.CharField(max_length=64, blank=True)
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(help_text="when the member signed it")
+    received_at = models.DateTimeField(default=timezone.now)
+    review_state = models.CharField(
+        max_length=16, choices=ReviewState.choices, default=ReviewState.PENDING, db_index=True
+    )
+    # Approved on arrival (trusted contributor, crisis fast path): still to be looked at.
+    auto_approved = models.BooleanField(default=False)
+    post_reviewed = models.BooleanField(default=False)
+    reviewed_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_reason = models.TextField(blank=True)
+    signal = models.ForeignKey(
+        Signal, on_delete=models.PROTECT, null=True, blank=True, related_name="submissions"
+    )
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            # Idempotency by constraint: one submission per member-chosen id.
+            models.UniqueConstraint(
+                fields=["organisation", "submission_id"], name="submission_id_unique_per_org"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(review_state="approved") | models.Q(signal__isnull=False),
+                name="submission_approved_has_signal",
+            ),
+        ]
+        indexes = [models.Index(fields=["signal_type", "value"], name="submission_value_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.organisation.slug}:{self.submission_id}"
+
+
+class OpinionKind(models.TextChoices):
+    SEEN = "seen", "Seen"
+    TRUE_POSITIVE = "true_positive", "True positive"
+    FALSE_POSITIVE = "false_positive", "False positive"
+    DISAGREE_LABELS = "disagree_labels", "Disagrees with the labels"
+
+
+class Opinion(models.Model):
+    """One organisation's current view of one signal (a later opinion replaces it)."""
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="opinions"
+    )
+    signal = models.ForeignKey(Signal, on_delete=models.CASCADE, related_name="opinions")
+    kind = models.CharField(max_length=20, choices=OpinionKind.choices)
+    reasons = models.TextField(blank=True)
+    proposed_labels = models.ManyToManyField(Label, blank=True, related_name="+")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "signal"], name="opinion_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organisation.slug} on {self.signal_id}: {self.kind}"
+
+
+class DisputeKind(models.TextChoices):
+    SIGNAL = "signal", "The hash should not be listed"
+    LABELS = "labels", "The labels are wrong"
+
+
+class DisputeState(models.TextChoices):
+    OPEN = "open", "Open"
+    IN_REVIEW = "in_review", "In review"
+    DECIDED = "decided", "Decided"
+    APPEALED = "appealed", "Appealed"
+    CLOSED = "closed", "Closed (appeal decided)"
+
+
+class DisputeOutcome(models.TextChoices):
+    UPHELD = "upheld", "Upheld: the listing stands"
+    OVERTURNED = "overturned", "Overturned: removed from the list"
+    RELABELLED = "relabelled", "Relabelled"
+
+
+class Dispute(models.Model):
+    """A member's case against a signal or its labels, decided by staff, appealable once to
+    a different reviewer."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    signal = models.ForeignKey(Signal, on_delete=models.PROTECT, related_name="disputes")
+    opened_by = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="disputes_opened"
+    )
+    kind = models.CharField(max_length=8, choices=DisputeKind.choices)
+    grounds = models.TextField()
+    evidence = models.TextField(blank=True)
+    proposed_labels = models.ManyToManyField(Label, blank=True, related_name="+")
+    state = models.CharField(
+        max_length=12, choices=DisputeState.choices, default=DisputeState.OPEN, db_index=True
+    )
+    opened_at = models.DateTimeField(default=timezone.now)
+    deadline = models.DateTimeField()
+    reviewer = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    outcome = models.CharField(max_length=12, choices=DisputeOutcome.choices, blank=True)
+    decision_reason = models.TextField(blank=True)
+    decided_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    appealed_by = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    appeal_grounds = models.TextField(blank=True)
+    appealed_at = models.DateTimeField(null=True, blank=True)
+    appeal_deadline = models.DateTimeField(null=True, blank=True)
+    appeal_outcome = models.CharField(max_length=12, choices=DisputeOutcome.choices, blank=True)
+    appeal_reason = models.TextField(blank=True)
+    appeal_decided_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    appeal_decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(state__in=["decided", "appealed", "closed"])
+                | ~models.Q(outcome=""),
+                name="dispute_decided_has_outcome",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Dispute {str(self.public_id)[:8]} on {self.signal}"
+
+    @property
+    def is_overdue(self) -> bool:
+        now = timezone.now()
+        if self.state in (DisputeState.OPEN, DisputeState.IN_REVIEW):
+            return now > self.deadline
+        if self.state == DisputeState.APPEALED and self.appeal_deadline:
+            return now > self.appeal_deadline
+        return False
+
+
+class ChangeOp(models.TextChoices):
+    ADD = "add", "Add"
+    UPDATE = "update", "Update"
+    REMOVE = "remove", "Remove"
+
+
+class ChangeLogEntry(models.Model):
+    """One change to the list, numbered from 0 without gaps, stored as the exact canonical
+    JSON bytes clients receive. `leaf_hash` is the RFC 6962 leaf hash of those bytes
+    (SHA-256 of 0x00 ‖ entry), ready for the Merkle transparency log."""
+
+    sequence = models.BigIntegerField(unique=True)
+    bank = models.ForeignKey(Bank, on_delete=models.PROTECT, related_name="+")
+    signal = models.ForeignKey(Signal, on_delete=models.PROTECT, related_name="log_entries")
+    op = models.CharField(max_length=8, choices=ChangeOp.choices)
+    entry = models.BinaryField()
+    leaf_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["sequence"]
+        indexes = [models.Index(fields=["bank", "sequence"], name="changelog_bank_seq_idx")]
+
+    def __str__(self) -> str:
+        return f"#{self.sequence} {self.op} {self.signal_id}"
+
+
+class Snapshot(models.Model):
+    """A compressed NDJSON copy of one bank's list as of `up_to_sequence` log entries,
+    signed by the hub, for a member's first sync."""
+
+    bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="snapshots")
+    up_to_sequence = models.BigIntegerField(help_text="the log entries 0 … n-1 it reflects")
+    signal_count = models.IntegerField()
+    file_name = models.CharField(max_length=200)
+    sha256 = models.CharField(max_length=64)
+    signature = models.CharField(max_length=88)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-up_to_sequence"]
+
+    def __str__(self) -> str:
+        return f"{self.bank.name} @ {self.up_to_sequence}"

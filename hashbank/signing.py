@@ -172,6 +172,17 @@ def parse_json_strict(raw: bytes | str) -> object:
     that is not JSON (``malformed_json``). Returns plain dicts, lists,
     strings, ints, floats, bools and None.
     """
+    parsed = parse_json_marking_duplicates(raw)
+    duplicate = _first_duplicate_path(parsed)
+    if duplicate is not None:
+        raise EnvelopeError("duplicate_key", "duplicate object key", field=duplicate)
+    return parsed
+
+
+def parse_json_marking_duplicates(raw: bytes | str) -> object:
+    """Like parse_json_strict, but an object with a duplicate key is kept, marked, instead of
+    failing the whole document: a batch then rejects only the envelope that holds it
+    (envelope_from_obj refuses marked objects with ``duplicate_key``)."""
     if isinstance(raw, bytes | bytearray | memoryview):
         try:
             text = bytes(raw).decode("utf-8")
@@ -180,7 +191,7 @@ def parse_json_strict(raw: bytes | str) -> object:
     else:
         text = raw
     try:
-        parsed = json.loads(
+        return json.loads(
             text,
             object_pairs_hook=_object_from_pairs,
             parse_constant=_reject_constant,
@@ -189,12 +200,12 @@ def parse_json_strict(raw: bytes | str) -> object:
     except RecursionError as exc:
         raise EnvelopeError("malformed_json", "JSON is nested too deeply") from exc
     except ValueError as exc:
-        # JSONDecodeError, and the int() digit limit for absurdly long numbers.
         raise EnvelopeError("malformed_json", f"invalid JSON: {exc}") from exc
-    duplicate = _first_duplicate_path(parsed)
-    if duplicate is not None:
-        raise EnvelopeError("duplicate_key", "duplicate object key", field=duplicate)
-    return parsed
+
+
+def duplicate_key_path(obj: object) -> str | None:
+    """Where the first duplicate key of a parsed (marked) document is, if any."""
+    return _first_duplicate_path(obj)
 
 
 def canonical_bytes(payload: dict[str, Any]) -> bytes:
@@ -465,6 +476,11 @@ def envelope_from_obj(obj: object, *, index_path: str = "") -> SignedEnvelope:
             "invalid_field",
             "an envelope must be a JSON object",
             field=index_path or None,
+        )
+    duplicate = _first_duplicate_path(obj)
+    if duplicate is not None:
+        raise EnvelopeError(
+            "duplicate_key", "duplicate object key", field=_join(index_path, duplicate)
         )
     unknown = sorted(set(obj) - set(ENVELOPE_FIELDS))
     if unknown:

@@ -4,10 +4,14 @@ consortium staff and a peer hub), each person with a read-write API key."""
 
 from __future__ import annotations
 
+import datetime as dt
+import secrets
+import uuid
 from dataclasses import dataclass
 
 import pytest
 from django.test import override_settings
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.demo import DemoAccount, load_demo_cast
@@ -82,3 +86,85 @@ def bob(cast) -> Actor:
 @pytest.fixture
 def anonymous() -> APIClient:
     return APIClient()
+
+
+class Signer:
+    """An organisation's Ed25519 key, registered with the hub, that signs envelopes."""
+
+    def __init__(self, organisation: Organisation) -> None:
+        import base64
+
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        from accounts.audit import AuditContext
+        from accounts.services import signing_key_register
+
+        self.organisation = organisation
+        self.private_key = Ed25519PrivateKey.generate()
+        raw = self.private_key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        self.key = signing_key_register(
+            organisation=organisation,
+            public_key=base64.b64encode(raw).decode(),
+            valid_from=timezone.now() - dt.timedelta(days=30),
+            context=AuditContext.system(),
+        )
+
+    def payload(self, **overrides) -> dict:
+        payload = {
+            "version": 1,
+            "audience": "hub.test",
+            "id": str(uuid.uuid4()),
+            "created_at": timezone.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "organisation": self.organisation.slug,
+            "key_id": self.key.key_id,
+            "bank": "TVEC",
+            "signal_type": "pdq",
+            "value": random_pdq(),
+            "labels": ["tvec-glorification"],
+        }
+        payload.update(overrides)
+        return {k: v for k, v in payload.items() if v is not ...}
+
+    def envelope(self, **overrides) -> dict:
+        from hashbank.signing import sign_payload
+
+        return sign_payload(self.private_key, self.payload(**overrides))
+
+
+def random_pdq() -> str:
+    return secrets.token_hex(32)
+
+
+@pytest.fixture
+def signer_for(cast):
+    signers: dict[str, Signer] = {}
+
+    def make(label: str) -> Signer:
+        slug = label.split("/")[0]
+        if slug not in signers:
+            signers[slug] = Signer(Organisation.objects.get(slug=slug))
+        return signers[slug]
+
+    return make
+
+
+def submit(actor: Actor, *envelopes: dict):
+    return actor.client().post(
+        "/api/v1/submissions/", {"submissions": list(envelopes)}, format="json"
+    )
+
+
+def approve_all(organisation_slug: str | None = None) -> None:
+    from accounts.audit import AuditContext
+    from hashbank.models import Submission
+    from hashbank.services import submission_approve
+
+    pending = Submission.objects.filter(review_state="pending")
+    if organisation_slug:
+        pending = pending.filter(organisation__slug=organisation_slug)
+    staff = User.objects.get(email="moderator@consortium.example")
+    for submission in pending:
+        submission_approve(submission=submission, context=AuditContext(user=staff))

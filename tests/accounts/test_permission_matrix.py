@@ -9,12 +9,14 @@ which must answer 404.
 from __future__ import annotations
 
 import base64
+import uuid
 from collections.abc import Callable
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.test import Client
+from django.utils import timezone
 
 from accounts.audit import AuditContext
 from accounts.models import Organisation, User
@@ -64,6 +66,90 @@ def _new_public_key() -> str:
     return base64.b64encode(raw).decode()
 
 
+_counter = iter(range(10**6))
+
+
+def _restricted_signal(org: Organisation):
+    """A listed signal in a fresh bank that only `org` may read (and contribute to)."""
+    from accounts import grants
+    from hashbank.models import Bank, Label, Signal
+
+    # Peer hubs receive banks marked shareable with peers (the cast has one peer hub).
+    bank = Bank.objects.create(
+        name=f"R{next(_counter)}",
+        title="restricted",
+        purpose="test",
+        read_access="granted",
+        contribute_access="granted",
+        peer_shareable=org.kind == "peer_hub",
+    )
+    for permission in ("hashbank.read_bank", "hashbank.contribute_bank"):
+        grants.grant(organisation=org, permission=permission, obj=bank)
+    signal = Signal.objects.create(
+        bank=bank, signal_type="md5", value=f"{next(_counter):032x}", status="active"
+    )
+    signal.labels.set([Label.objects.first()])
+    return signal
+
+
+def _signal_kwargs(org: Organisation) -> dict:
+    return {"signal_id": _restricted_signal(org).pk}
+
+
+def _submission(org: Organisation) -> dict:
+    from tests.conftest import Signer
+
+    from hashbank.models import Bank, Submission
+
+    signer = Signer(org) if not org.signing_keys.exists() else None
+    key = signer.key if signer else org.signing_keys.first()
+    submission = Submission.objects.create(
+        organisation=org,
+        submission_id=uuid.uuid4(),
+        signing_key=key,
+        canonical_payload=b"{}",
+        payload_digest="0" * 64,
+        signature="",
+        bank=Bank.objects.get(name="TVEC"),
+        signal_type="md5",
+        value="0" * 32,
+        created_at=timezone.now(),
+    )
+    return {"submission_id": submission.submission_id}
+
+
+def _dispute(org: Organisation, decided: bool = False) -> dict:
+    from hashbank.services import dispute_decide, dispute_open
+
+    signal = _restricted_signal(org)
+    dispute = dispute_open(
+        organisation=org, signal=signal, kind="signal", grounds="g", context=AuditContext.system()
+    )
+    if decided:
+        dispute_decide(
+            dispute=dispute,
+            outcome="upheld",
+            reason="r",
+            reviewer=User.objects.get(email="moderator@consortium.example"),
+            context=AuditContext.system(),
+        )
+    return {"dispute_id": dispute.public_id}
+
+
+def _snapshot(org: Organisation) -> dict:
+    from hashbank.services.snapshots import snapshots_create
+
+    signal = _restricted_signal(org)
+    snapshot = next(s for s in snapshots_create() if s.bank_id == signal.bank_id)
+    return {"snapshot_id": snapshot.pk}
+
+
+def _envelope(org: Organisation) -> dict:
+    from tests.conftest import Signer
+
+    return {"submissions": [Signer(org).envelope(bank="HATE", labels=["hate-dehumanisation"])]}
+
+
 # route name → method → sample(org owning the target objects) → (url kwargs, body)
 SAMPLES: dict[str, dict[str, Sample]] = {
     "accounts:me": {"GET": lambda org: ({}, None)},
@@ -85,6 +171,30 @@ SAMPLES: dict[str, dict[str, Sample]] = {
     "accounts:auditevent-list": {"GET": lambda org: ({}, None)},
     "accounts:hub-identity": {"GET": lambda org: ({}, None)},
     "well-known": {"GET": lambda org: ({}, None)},
+    "hashbank:label-list": {"GET": lambda org: ({}, None)},
+    "hashbank:bank-list": {"GET": lambda org: ({}, None)},
+    "hashbank:submission-list": {
+        "GET": lambda org: ({}, None),
+        "POST": lambda org: ({}, _envelope(org)),
+    },
+    "hashbank:submission-detail": {"GET": lambda org: (_submission(org), None)},
+    "hashbank:submission-withdraw": {"POST": lambda org: (_submission(org), None)},
+    "hashbank:sync": {"GET": lambda org: ({}, None)},
+    "hashbank:snapshot-list": {"GET": lambda org: ({}, None)},
+    "hashbank:snapshot-download": {"GET": lambda org: (_snapshot(org), None)},
+    "hashbank:signal-detail": {"GET": lambda org: (_signal_kwargs(org), None)},
+    "hashbank:opinion": {"PUT": lambda org: (_signal_kwargs(org), {"kind": "seen"})},
+    "hashbank:dispute-list": {
+        "GET": lambda org: ({}, None),
+        "POST": lambda org: (
+            {},
+            {"signal": _restricted_signal(org).pk, "kind": "signal", "grounds": "g"},
+        ),
+    },
+    "hashbank:dispute-detail": {"GET": lambda org: (_dispute(org), None)},
+    "hashbank:dispute-appeal": {
+        "POST": lambda org: (_dispute(org, decided=True), {"grounds": "g"}),
+    },
 }
 
 API_ROUTES = [r for r in all_routes() if not is_admin_route(r) and r.name not in NON_API_ROUTES]
@@ -94,7 +204,8 @@ CASES = [(r, method) for r in API_ROUTES for method in sorted(r.actions)]
 def _url(route, kwargs: dict) -> str:
     path = "/" + route.pattern
     for name, value in kwargs.items():
-        path = path.replace(f"<str:{name}>", str(value)).replace(f"<int:{name}>", str(value))
+        for converter in ("str", "int", "uuid"):
+            path = path.replace(f"<{converter}:{name}>", str(value))
     return path
 
 

@@ -1,0 +1,490 @@
+"""The hash bank API: submit, follow, sync, opinions and disputes."""
+
+from __future__ import annotations
+
+from django.http import FileResponse, HttpResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers
+from rest_framework.parsers import BaseParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.api import paginate
+from accounts.api_base import HubApiView
+from accounts.errors import Invalid, NotFound
+from hashbank import selectors, services, signing
+from hashbank.models import (
+    Bank,
+    Dispute,
+    DisputeKind,
+    Label,
+    OpinionKind,
+    Signal,
+    Snapshot,
+    Submission,
+)
+from hashbank.services.snapshots import snapshot_directory
+
+MAX_SYNC_PAGE = 10_000
+
+
+class EnvelopeBatchParser(BaseParser):
+    """JSON that keeps objects with duplicate keys marked instead of silently keeping the
+    last value, so the one envelope holding a duplicate is rejected and the rest go on."""
+
+    media_type = "application/json"
+
+    def parse(self, stream, media_type=None, parser_context=None):  # type: ignore[no-untyped-def]
+        try:
+            return signing.parse_json_marking_duplicates(stream.read())
+        except signing.EnvelopeError as exc:
+            raise exceptions.ParseError(exc.message, code=exc.code) from exc
+
+
+class LabelListApi(HubApiView):
+    """The label taxonomy: slug, name, category, severity, description."""
+
+    actions = {"GET": "hashbank.label.list"}
+
+    class OutputSerializer(serializers.ModelSerializer):
+        class Meta:
+            model = Label
+            fields = [
+                "slug",
+                "name",
+                "category",
+                "severity",
+                "description",
+                "taxonomy_version",
+                "dsa_category",
+            ]
+
+    @extend_schema(responses=OutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        return Response(self.OutputSerializer(selectors.labels_active(), many=True).data)
+
+
+class BankListApi(HubApiView):
+    """The banks the caller may read, with whether it may contribute to each."""
+
+    actions = {"GET": "hashbank.bank.list"}
+
+    class OutputSerializer(serializers.ModelSerializer):
+        may_contribute = serializers.SerializerMethodField()
+
+        class Meta:
+            model = Bank
+            fields = [
+                "name",
+                "title",
+                "purpose",
+                "read_access",
+                "contribute_access",
+                "show_contributors",
+                "may_contribute",
+            ]
+
+        def get_may_contribute(self, bank: Bank) -> bool:
+            return bank.pk in self.context["contributable"]
+
+    @extend_schema(responses=OutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        org = self.principal.organisation
+        contributable = set(
+            selectors.banks_contributable_by(organisation=org).values_list("pk", flat=True)
+        )
+        banks = selectors.banks_readable_by(organisation=org)
+        return Response(
+            self.OutputSerializer(banks, many=True, context={"contributable": contributable}).data
+        )
+
+
+class SubmissionOutput(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="submission_id")
+    bank = serializers.CharField(source="bank.name")
+    labels = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    key_id = serializers.CharField(source="signing_key.key_id")
+
+    class Meta:
+        model = Submission
+        fields = [
+            "id",
+            "bank",
+            "signal_type",
+            "value",
+            "labels",
+            "incident",
+            "note",
+            "created_at",
+            "received_at",
+            "review_state",
+            "auto_approved",
+            "review_reason",
+            "reviewed_at",
+            "key_id",
+            "signal",
+        ]
+
+
+class SubmissionListCreateApi(HubApiView):
+    """Submit a batch of signed envelopes, or list one's own submissions.
+
+    `POST {"submissions": [{"payload": {...}, "signature": "<base64>"}, ...]}` (at most
+    1,000; the format is in docs/signing.md) → 200 with one result per item, in order:
+    `{"index": 0, "id": "<uuid>", "status": "accepted" | "replayed" | "rejected",
+    "review_state": "pending", "error": null | {"code", "message", "field"}}`.
+    Each item stands alone: bad items never stop good ones, and nothing is half-written.
+    """
+
+    actions = {"GET": "hashbank.submission.list", "POST": "hashbank.submission.create"}
+    parser_classes = [EnvelopeBatchParser]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("review_state", str)], responses=SubmissionOutput(many=True)
+    )
+    def get(self, request: Request) -> Response:
+        submissions = selectors.submissions_of(organisation=self.principal.organisation)
+        state = request.query_params.get("review_state")
+        if state:
+            submissions = submissions.filter(review_state=state)
+        return paginate(self, submissions, SubmissionOutput)
+
+    @extend_schema(
+        request=inline_serializer(
+            "SubmissionBatch", {"submissions": serializers.ListField(child=serializers.DictField())}
+        ),
+        responses=inline_serializer(
+            "SubmissionBatchResult",
+            {
+                "results": serializers.ListField(child=serializers.DictField()),
+                "accepted": serializers.IntegerField(),
+                "replayed": serializers.IntegerField(),
+                "rejected": serializers.IntegerField(),
+            },
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        body = request.data
+        if (
+            not isinstance(body, dict)
+            or signing.duplicate_key_path({k: v for k, v in body.items() if k != "submissions"})
+            is not None
+        ):
+            raise Invalid.for_field("submissions", 'send {"submissions": [...]}')
+        unknown = sorted(set(body) - {"submissions"})
+        if unknown:
+            raise Invalid.for_field(unknown[0], "unknown field", code="unknown_field")
+        items = body.get("submissions")
+        if not isinstance(items, list) or not items:
+            raise Invalid.for_field("submissions", "a non-empty list of envelopes", code="required")
+        results = services.submission_batch_create(
+            organisation=self.principal.organisation, items=items, context=self.audit_context
+        )
+        counts = {
+            s: sum(1 for r in results if r.status == s)
+            for s in ("accepted", "replayed", "rejected")
+        }
+        return Response({"results": [r.as_dict() for r in results], **counts})
+
+
+class SubmissionDetailApi(HubApiView):
+    actions = {"GET": "hashbank.submission.list"}
+
+    @extend_schema(responses=SubmissionOutput)
+    def get(self, request: Request, submission_id: str) -> Response:
+        submission = selectors.submission_of(
+            organisation=self.principal.organisation, submission_id=submission_id
+        )
+        return Response(SubmissionOutput(submission).data)
+
+
+class SubmissionWithdrawApi(HubApiView):
+    """Withdraw one's own submission; a signal nothing else supports leaves the list."""
+
+    actions = {"POST": "hashbank.submission.withdraw"}
+
+    @extend_schema(request=None, responses=SubmissionOutput)
+    def post(self, request: Request, submission_id: str) -> Response:
+        submission = selectors.submission_of(
+            organisation=self.principal.organisation, submission_id=submission_id
+        )
+        submission = services.submission_withdraw(submission=submission, context=self.audit_context)
+        return Response(SubmissionOutput(submission).data)
+
+
+class SyncApi(HubApiView):
+    """The change log after a cursor, in the banks the caller may read.
+
+    `GET /api/v1/sync/?cursor=0&limit=1000` → `{"entries": [...], "next_cursor": N,
+    "head": H}`. `cursor` is how many log entries the client has seen (0 at first); apply
+    entries in order (add and update set the record keyed by bank, signal type and value;
+    remove deletes it) and call again with `next_cursor` until it reaches `head`. Each entry
+    is the exact canonical JSON (RFC 8785) the hub logged, so its bytes can be hashed.
+    """
+
+    actions = {"GET": "hashbank.sync.read"}
+
+    class InputSerializer(serializers.Serializer):
+        cursor = serializers.IntegerField(min_value=0, default=0)
+        limit = serializers.IntegerField(min_value=1, max_value=MAX_SYNC_PAGE, default=1000)
+
+    @extend_schema(
+        parameters=[InputSerializer],
+        responses=inline_serializer(
+            "SyncPage",
+            {
+                "entries": serializers.ListField(child=serializers.DictField()),
+                "next_cursor": serializers.IntegerField(),
+                "head": serializers.IntegerField(),
+            },
+        ),
+    )
+    def get(self, request: Request) -> HttpResponse:
+        params = self.validated(self.InputSerializer, request.query_params)
+        entries, next_cursor, head = selectors.changelog_page(
+            organisation=self.principal.organisation, cursor=params["cursor"], limit=params["limit"]
+        )
+        # The stored bytes go out as they are: no re-serialisation, so clients get exactly
+        # what was logged, and a page costs little more than the database read.
+        body = (
+            b'{"entries":['
+            + b",".join(entries)
+            + b'],"next_cursor":'
+            + str(next_cursor).encode()
+            + b',"head":'
+            + str(head).encode()
+            + b"}"
+        )
+        return HttpResponse(body, content_type="application/json")
+
+
+class SnapshotOutput(serializers.ModelSerializer):
+    bank = serializers.CharField(source="bank.name")
+    download = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Snapshot
+        fields = [
+            "id",
+            "bank",
+            "up_to_sequence",
+            "signal_count",
+            "sha256",
+            "signature",
+            "created_at",
+            "download",
+        ]
+
+    def get_download(self, snapshot: Snapshot) -> str:
+        return f"/api/v1/sync/snapshots/{snapshot.pk}/download/"
+
+
+class SnapshotListApi(HubApiView):
+    """The newest signed snapshots of the banks the caller may read, all at one log
+    position: download them, then sync from `up_to_sequence`. The hub signs RFC 8785 bytes
+    of `{"type": "hashfed-snapshot", "origin", "bank", "up_to_sequence", "sha256"}`."""
+
+    actions = {"GET": "hashbank.sync.read"}
+
+    @extend_schema(responses=SnapshotOutput(many=True))
+    def get(self, request: Request) -> Response:
+        snapshots = selectors.snapshots_readable_by(organisation=self.principal.organisation)
+        return Response(SnapshotOutput(snapshots, many=True).data)
+
+
+class SnapshotDownloadApi(HubApiView):
+    actions = {"GET": "hashbank.sync.read"}
+
+    @extend_schema(responses={(200, "application/gzip"): bytes})
+    def get(self, request: Request, snapshot_id: int) -> FileResponse:
+        snapshot = selectors.snapshot_readable(
+            organisation=self.principal.organisation, snapshot_id=snapshot_id
+        )
+        response = FileResponse(
+            (snapshot_directory() / snapshot.file_name).open("rb"),
+            content_type="application/gzip",
+            as_attachment=True,
+            filename=snapshot.file_name,
+        )
+        response["X-Hashfed-Signature"] = snapshot.signature
+        response["X-Hashfed-Sha256"] = snapshot.sha256
+        return response
+
+
+class SignalOutput(serializers.ModelSerializer):
+    bank = serializers.CharField(source="bank.name")
+    labels = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+
+    class Meta:
+        model = Signal
+        fields = [
+            "id",
+            "bank",
+            "signal_type",
+            "value",
+            "status",
+            "labels",
+            "confidence",
+            "incident",
+            "first_listed_at",
+            "updated_at",
+        ]
+
+
+class SignalDetailApi(HubApiView):
+    actions = {"GET": "hashbank.signal.read"}
+
+    @extend_schema(responses=SignalOutput)
+    def get(self, request: Request, signal_id: int) -> Response:
+        signal = selectors.signal_readable(
+            organisation=self.principal.organisation, signal_id=signal_id
+        )
+        return Response(SignalOutput(signal).data)
+
+
+class OpinionApi(HubApiView):
+    """Record the caller's opinion of a signal (a later one replaces it):
+    `PUT {"kind": "false_positive", "reasons": "…", "proposed_labels": []}`."""
+
+    actions = {"PUT": "hashbank.opinion.record"}
+
+    class InputSerializer(serializers.Serializer):
+        kind = serializers.ChoiceField(choices=OpinionKind.choices)
+        reasons = serializers.CharField(
+            max_length=5000, required=False, allow_blank=True, default=""
+        )
+        proposed_labels = serializers.ListField(
+            child=serializers.CharField(max_length=100), required=False, default=list, max_length=32
+        )
+
+    @extend_schema(
+        request=InputSerializer,
+        responses=inline_serializer(
+            "OpinionResult", {"kind": serializers.CharField(), "signal": serializers.IntegerField()}
+        ),
+    )
+    def put(self, request: Request, signal_id: int) -> Response:
+        org = self.principal.organisation
+        signal = selectors.signal_readable(organisation=org, signal_id=signal_id)
+        data = self.validated(self.InputSerializer, request.data)
+        opinion = services.opinion_record(
+            organisation=org,
+            signal=signal,
+            kind=data["kind"],
+            reasons=data["reasons"],
+            proposed_labels=data["proposed_labels"],
+            context=self.audit_context,
+        )
+        return Response({"kind": opinion.kind, "signal": signal.pk})
+
+
+class DisputeOutput(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id")
+    signal = serializers.IntegerField(source="signal_id")
+    bank = serializers.CharField(source="signal.bank.name")
+    opened_by = serializers.CharField(source="opened_by.slug")
+    proposed_labels = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    overdue = serializers.BooleanField(source="is_overdue")
+
+    class Meta:
+        model = Dispute
+        fields = [
+            "id",
+            "signal",
+            "bank",
+            "opened_by",
+            "kind",
+            "grounds",
+            "evidence",
+            "proposed_labels",
+            "state",
+            "opened_at",
+            "deadline",
+            "overdue",
+            "outcome",
+            "decision_reason",
+            "decided_at",
+            "appeal_grounds",
+            "appealed_at",
+            "appeal_outcome",
+            "appeal_reason",
+            "appeal_decided_at",
+        ]
+
+
+class DisputeListCreateApi(HubApiView):
+    """Disputes the caller is a party to, or open one:
+    `POST {"signal": 17, "kind": "signal" | "labels", "grounds": "…", "evidence": "…",
+    "proposed_labels": ["…"]}`."""
+
+    actions = {"GET": "hashbank.dispute.list", "POST": "hashbank.dispute.open"}
+
+    class InputSerializer(serializers.Serializer):
+        signal = serializers.IntegerField(min_value=1)
+        kind = serializers.ChoiceField(choices=DisputeKind.choices)
+        grounds = serializers.CharField(max_length=10_000)
+        evidence = serializers.CharField(
+            max_length=50_000, required=False, allow_blank=True, default=""
+        )
+        proposed_labels = serializers.ListField(
+            child=serializers.CharField(max_length=100), required=False, default=list, max_length=32
+        )
+
+    @extend_schema(responses=DisputeOutput(many=True))
+    def get(self, request: Request) -> Response:
+        return paginate(
+            self,
+            selectors.disputes_visible_to(organisation=self.principal.organisation).order_by(
+                "-opened_at"
+            ),
+            DisputeOutput,
+        )
+
+    @extend_schema(request=InputSerializer, responses={201: DisputeOutput})
+    def post(self, request: Request) -> Response:
+        org = self.principal.organisation
+        data = self.validated(self.InputSerializer, request.data)
+        try:
+            signal = selectors.signal_readable(organisation=org, signal_id=data["signal"])
+        except NotFound as exc:
+            raise Invalid.for_field("signal", "no such signal", code="not_found") from exc
+        dispute = services.dispute_open(
+            organisation=org,
+            signal=signal,
+            kind=data["kind"],
+            grounds=data["grounds"],
+            evidence=data["evidence"],
+            proposed_labels=data["proposed_labels"],
+            context=self.audit_context,
+        )
+        return Response(DisputeOutput(dispute).data, status=201)
+
+
+class DisputeDetailApi(HubApiView):
+    actions = {"GET": "hashbank.dispute.list"}
+
+    @extend_schema(responses=DisputeOutput)
+    def get(self, request: Request, dispute_id: str) -> Response:
+        dispute = selectors.dispute_visible(
+            organisation=self.principal.organisation, public_id=dispute_id
+        )
+        return Response(DisputeOutput(dispute).data)
+
+
+class DisputeAppealApi(HubApiView):
+    """Appeal a decision once: `POST {"grounds": "…"}`."""
+
+    actions = {"POST": "hashbank.dispute.appeal"}
+
+    class InputSerializer(serializers.Serializer):
+        grounds = serializers.CharField(max_length=10_000)
+
+    @extend_schema(request=InputSerializer, responses=DisputeOutput)
+    def post(self, request: Request, dispute_id: str) -> Response:
+        org = self.principal.organisation
+        dispute = selectors.dispute_visible(organisation=org, public_id=dispute_id)
+        data = self.validated(self.InputSerializer, request.data)
+        dispute = services.dispute_appeal(
+            dispute=dispute, organisation=org, grounds=data["grounds"], context=self.audit_context
+        )
+        return Response(DisputeOutput(dispute).data)

@@ -1,0 +1,178 @@
+"""Reads of the shared list. Every query starts from the caller's organisation."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Q, QuerySet
+
+from accounts import grants
+from accounts.errors import NotFound
+from accounts.models import Organisation, OrganisationKind, Tier
+from hashbank.models import (
+    Bank,
+    BankContributeAccess,
+    BankReadAccess,
+    ChangeLogEntry,
+    Dispute,
+    Label,
+    ReviewState,
+    Signal,
+    Snapshot,
+    Submission,
+)
+
+CONTRIBUTING_TIERS = (Tier.FULL, Tier.PROBATION)
+
+
+def banks_readable_by(*, organisation: Organisation) -> QuerySet[Bank]:
+    """Banks whose list the organisation may sync and match against.
+
+    Platforms: banks open to all members; banks open to full members if their tier is full
+    or probation; restricted banks they were granted. Peer hubs: banks marked shareable with
+    peers. Nobody else (authorities and researchers never read the hash bank).
+    """
+    if not organisation.is_active:
+        return Bank.objects.none()
+    if organisation.kind == OrganisationKind.PEER_HUB:
+        return Bank.objects.filter(peer_shareable=True)
+    if organisation.kind != OrganisationKind.PLATFORM:
+        return Bank.objects.none()
+    open_to = Q(read_access=BankReadAccess.ALL_MEMBERS)
+    if organisation.tier in CONTRIBUTING_TIERS:
+        open_to |= Q(read_access=BankReadAccess.FULL_MEMBERS)
+    granted = grants.objects_granted(
+        organisation=organisation,
+        permission="hashbank.read_bank",
+        queryset=Bank.objects.filter(read_access=BankReadAccess.GRANTED),
+    )
+    return Bank.objects.filter(open_to | Q(pk__in=granted.values("pk")))
+
+
+def banks_contributable_by(*, organisation: Organisation) -> QuerySet[Bank]:
+    if (
+        not organisation.is_active
+        or organisation.kind != OrganisationKind.PLATFORM
+        or organisation.tier not in CONTRIBUTING_TIERS
+    ):
+        return Bank.objects.none()
+    granted = grants.objects_granted(
+        organisation=organisation,
+        permission="hashbank.contribute_bank",
+        queryset=Bank.objects.filter(contribute_access=BankContributeAccess.GRANTED),
+    )
+    return Bank.objects.filter(
+        Q(contribute_access=BankContributeAccess.FULL_MEMBERS) | Q(pk__in=granted.values("pk"))
+    )
+
+
+def labels_active() -> QuerySet[Label]:
+    return Label.objects.filter(active=True)
+
+
+def submissions_of(*, organisation: Organisation) -> QuerySet[Submission]:
+    return (
+        organisation.submissions.select_related("bank", "signing_key")
+        .prefetch_related("labels")
+        .order_by("-received_at")
+    )
+
+
+def submission_of(*, organisation: Organisation, submission_id: str) -> Submission:
+    try:
+        return submissions_of(organisation=organisation).get(submission_id=submission_id)
+    except (Submission.DoesNotExist, ValueError):
+        raise NotFound("no such submission") from None
+
+
+def signal_readable(*, organisation: Organisation, signal_id: int) -> Signal:
+    """A signal of a bank the organisation may read; anything else is NotFound."""
+    try:
+        return (
+            Signal.objects.select_related("bank")
+            .prefetch_related("labels")
+            .filter(bank__in=banks_readable_by(organisation=organisation))
+            .get(pk=signal_id)
+        )
+    except (Signal.DoesNotExist, ValueError):
+        raise NotFound("no such signal") from None
+
+
+def disputes_visible_to(*, organisation: Organisation) -> QuerySet[Dispute]:
+    """Disputes the organisation opened, and disputes against signals its own approved
+    submissions support (it is a party to those)."""
+    supported = Submission.objects.filter(
+        organisation=organisation, review_state=ReviewState.APPROVED
+    ).values("signal_id")
+    return (
+        Dispute.objects.select_related("signal__bank", "opened_by")
+        .prefetch_related("proposed_labels")
+        .filter(Q(opened_by=organisation) | Q(signal_id__in=supported))
+        .distinct()
+    )
+
+
+def dispute_visible(*, organisation: Organisation, public_id: str) -> Dispute:
+    try:
+        return disputes_visible_to(organisation=organisation).get(public_id=public_id)
+    except (Dispute.DoesNotExist, ValueError):
+        raise NotFound("no such dispute") from None
+
+
+def changelog_head() -> int:
+    """How many entries the log holds (the next entry's number)."""
+    last = ChangeLogEntry.objects.order_by("-sequence").values_list("sequence", flat=True).first()
+    return 0 if last is None else last + 1
+
+
+def changelog_page(
+    *, organisation: Organisation, cursor: int, limit: int
+) -> tuple[list[bytes], int, int]:
+    """Entries numbered `cursor` and up in the banks the organisation may read.
+
+    Returns (entry bytes in order, next cursor, head). The head is read first, so entries
+    appended while the page is read wait for the next call; when the page is not full the
+    next cursor jumps to the head, past entries of banks the caller cannot read.
+    """
+    head = changelog_head()
+    bank_ids = list(banks_readable_by(organisation=organisation).values_list("pk", flat=True))
+    rows = list(
+        ChangeLogEntry.objects.filter(sequence__gte=cursor, sequence__lt=head, bank_id__in=bank_ids)
+        .order_by("sequence")
+        .values_list("sequence", "entry")[:limit]
+    )
+    next_cursor = rows[-1][0] + 1 if len(rows) == limit else max(head, cursor)
+    return [bytes(entry) for _, entry in rows], next_cursor, head
+
+
+def snapshots_readable_by(*, organisation: Organisation) -> QuerySet[Snapshot]:
+    readable = banks_readable_by(organisation=organisation)
+    latest = (
+        Snapshot.objects.filter(bank__in=readable)
+        .order_by("-up_to_sequence")
+        .values_list("up_to_sequence", flat=True)
+        .first()
+    )
+    if latest is None:
+        return Snapshot.objects.none()
+    return Snapshot.objects.filter(bank__in=readable, up_to_sequence=latest).select_related("bank")
+
+
+def snapshot_readable(*, organisation: Organisation, snapshot_id: int) -> Snapshot:
+    try:
+        return Snapshot.objects.select_related("bank").get(
+            pk=snapshot_id, bank__in=banks_readable_by(organisation=organisation)
+        )
+    except (Snapshot.DoesNotExist, ValueError):
+        raise NotFound("no such snapshot") from None
+
+
+def track_record(*, organisation: Organisation) -> dict[str, int]:
+    """Accepted / rejected / disputed counts of an organisation's submissions, for review."""
+    counts = Submission.objects.filter(organisation=organisation).aggregate(
+        approved=Count("pk", filter=Q(review_state=ReviewState.APPROVED)),
+        rejected=Count("pk", filter=Q(review_state=ReviewState.REJECTED)),
+        pending=Count("pk", filter=Q(review_state=ReviewState.PENDING)),
+    )
+    counts["disputed"] = (
+        Dispute.objects.filter(signal__submissions__organisation=organisation).distinct().count()
+    )
+    return counts

@@ -1,0 +1,71 @@
+"""Keeping a signal's listed state consistent with what supports it, and logging changes."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from hashbank.models import (
+    ChangeOp,
+    DisputeState,
+    Label,
+    OpinionKind,
+    ReviewState,
+    Signal,
+    SignalStatus,
+)
+from hashbank.services.changelog import changelog_append
+
+OPEN_DISPUTE_STATES = (DisputeState.OPEN, DisputeState.IN_REVIEW, DisputeState.APPEALED)
+
+
+def signal_confidence(signal: Signal) -> float:
+    """A smoothed share of support: approved submissions and true-positive opinions for,
+    false-positive opinions against, starting from 0.5 with no evidence."""
+    supporting = signal.submissions.filter(review_state=ReviewState.APPROVED).count()
+    opinions = signal.opinions.values_list("kind", flat=True)
+    agree = supporting + sum(1 for k in opinions if k == OpinionKind.TRUE_POSITIVE)
+    disagree = sum(1 for k in opinions if k == OpinionKind.FALSE_POSITIVE)
+    return round((agree + 1) / (agree + disagree + 2), 2)
+
+
+def signal_refresh(signal: Signal, *, labels: list[Label] | None = None) -> Signal:
+    """Recompute status, labels and confidence from approved submissions, decisions,
+    disputes and opinions; append one change-log entry if anything a client sees changed.
+
+    `labels`: set these labels (a relabel decision) instead of the union of submissions'.
+    Call inside a transaction holding the signal row lock.
+    """
+    was_listed = signal.is_listed and signal.first_listed_at is not None
+    before = (signal.status, sorted(label.pk for label in signal.labels.all()), signal.confidence)
+    approved = signal.submissions.filter(review_state=ReviewState.APPROVED)
+    supported = approved.exists()
+
+    if labels is not None:
+        signal.labels.set(labels)
+        signal.labels_decided = True
+    elif supported and not signal.labels_decided:
+        signal.labels.set(Label.objects.filter(submissions__in=approved).distinct())
+
+    if not supported or signal.delisted_by_decision:
+        signal.status = SignalStatus.REMOVED
+    elif signal.disputes.filter(state__in=OPEN_DISPUTE_STATES).exists():
+        signal.status = SignalStatus.DISPUTED
+    else:
+        signal.status = SignalStatus.ACTIVE
+    signal.confidence = signal_confidence(signal)
+    incident = approved.exclude(incident="").values_list("incident", flat=True).first()
+    signal.incident = incident or ""
+    now_listed = signal.status != SignalStatus.REMOVED
+    if now_listed and signal.first_listed_at is None:
+        signal.first_listed_at = timezone.now()
+    signal.updated_at = timezone.now()
+    signal.save()
+
+    after = (signal.status, sorted(label.pk for label in signal.labels.all()), signal.confidence)
+    if now_listed and not was_listed:
+        changelog_append(signal=signal, op=ChangeOp.ADD)
+    elif was_listed and not now_listed:
+        changelog_append(signal=signal, op=ChangeOp.REMOVE)
+    elif now_listed and before != after:
+        changelog_append(signal=signal, op=ChangeOp.UPDATE)
+    return signal

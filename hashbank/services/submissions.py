@@ -1,0 +1,346 @@
+"""Signed submissions: verify, record idempotently, and moderate (approve, reject,
+withdraw). Approval is what puts a value on the list."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.audit import AuditContext, audit_record
+from accounts.errors import Conflict, Invalid
+from accounts.models import Organisation, SigningKey
+from hashbank import signal_types, signing
+from hashbank.models import Bank, Label, ReviewState, Signal, Submission
+from hashbank.selectors import banks_contributable_by
+
+MAX_BATCH = 1000
+# How far ahead of the hub's clock a member's `created_at` may be.
+CLOCK_SKEW = dt.timedelta(minutes=5)
+
+
+class ItemRejected(Exception):
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.field = code, message, field
+
+
+@dataclass
+class ItemResult:
+    index: int
+    status: str  # accepted | replayed | rejected
+    id: str | None = None
+    review_state: str | None = None
+    error: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "id": self.id,
+            "status": self.status,
+            "review_state": self.review_state,
+            "error": self.error,
+        }
+
+
+@dataclass
+class _BatchContext:
+    organisation: Organisation
+    now: dt.datetime
+    banks: dict[str, Bank]
+    contributable: set[str]
+    labels: dict[str, Label]
+    keys: dict[str, SigningKey | None] = field(default_factory=dict)
+
+    def signing_key(self, key_id: str) -> SigningKey | None:
+        if key_id not in self.keys:
+            self.keys[key_id] = self.organisation.signing_keys.filter(key_id=key_id).first()
+        return self.keys[key_id]
+
+
+def submission_batch_create(
+    *, organisation: Organisation, items: list[Any], context: AuditContext
+) -> list[ItemResult]:
+    """Record a batch of signed envelopes, each on its own: every item is accepted, replayed
+    or rejected (with a code and the offending field) and an item never half-writes.
+
+    Checks, in order: envelope shape (duplicate keys were refused by the parser), the
+    organisation named in the payload is the caller, audience is this hub, the key is the
+    caller's and valid at `created_at` and now, `created_at` is not ahead of the hub's clock,
+    the signature; then idempotency (the same id with the same payload is a replay that
+    returns the first result, with another payload a conflict); then bank (exists, caller may
+    contribute), signal type and value, labels. Trusted contributors' submissions are approved
+    on arrival (reviewed afterwards).
+    """
+    if len(items) > MAX_BATCH:
+        raise Invalid.for_field(
+            "submissions", f"at most {MAX_BATCH} submissions per request", code="batch_too_large"
+        )
+    batch = _BatchContext(
+        organisation=organisation,
+        now=timezone.now(),
+        banks={b.name: b for b in Bank.objects.all()},
+        contributable=set(
+            banks_contributable_by(organisation=organisation).values_list("name", flat=True)
+        ),
+        labels={label.slug: label for label in Label.objects.filter(active=True)},
+    )
+    results = []
+    for index, item in enumerate(items):
+        try:
+            with transaction.atomic():
+                results.append(_create_one(index, item, batch, context))
+        except ItemRejected as exc:
+            results.append(
+                ItemResult(
+                    index=index,
+                    status="rejected",
+                    error={"code": exc.code, "message": exc.message, "field": exc.field},
+                )
+            )
+    counts = {
+        s: sum(1 for r in results if r.status == s) for s in ("accepted", "replayed", "rejected")
+    }
+    if counts["accepted"] or counts["rejected"]:
+        audit_record(
+            action="hashbank.submission.batch_received",
+            context=context,
+            organisation=organisation,
+            detail=counts,
+        )
+    return results
+
+
+def _create_one(index: int, item: Any, batch: _BatchContext, context: AuditContext) -> ItemResult:
+    try:
+        envelope = signing.envelope_from_obj(item)
+    except signing.EnvelopeError as exc:
+        raise ItemRejected(exc.code, exc.message, exc.field) from exc
+    if envelope.organisation != batch.organisation.slug:
+        raise ItemRejected(
+            "wrong_organisation", "the payload names another organisation", "payload.organisation"
+        )
+    if envelope.audience != settings.HUB_ORIGIN:
+        raise ItemRejected(
+            "wrong_audience",
+            f"this hub is {settings.HUB_ORIGIN!r}, the payload is meant for {envelope.audience!r}",
+            "payload.audience",
+        )
+    key = batch.signing_key(envelope.key_id)
+    if key is None:
+        raise ItemRejected(
+            "unknown_key", "no signing key of your organisation has this id", "payload.key_id"
+        )
+    if key.revoked_at is not None and key.revoked_at <= batch.now:
+        raise ItemRejected("key_revoked", "this signing key is revoked", "payload.key_id")
+    if envelope.created_at > batch.now + CLOCK_SKEW:
+        raise ItemRejected(
+            "created_at_in_future", "created_at is ahead of the hub's clock", "payload.created_at"
+        )
+    if not key.accepts_new_signature(envelope.created_at, batch.now):
+        raise ItemRejected(
+            "key_not_valid_at_created_at",
+            "the key was not valid at the payload's created_at",
+            "payload.created_at",
+        )
+    if not signing.verify(key.public_key_bytes, envelope):
+        raise ItemRejected("bad_signature", "the signature does not verify", "signature")
+
+    digest = hashlib.sha256(envelope.canonical).hexdigest()
+    existing = (
+        Submission.objects.filter(organisation=batch.organisation, submission_id=envelope.id)
+        .only("payload_digest", "review_state")
+        .first()
+    )
+    if existing is not None:
+        return _replay(index, existing, digest)
+
+    bank = batch.banks.get(envelope.bank)
+    if bank is None:
+        raise ItemRejected("unknown_bank", f"no bank {envelope.bank!r}", "payload.bank")
+    if envelope.bank not in batch.contributable:
+        raise ItemRejected(
+            "bank_not_permitted", "your organisation may not contribute here", "payload.bank"
+        )
+    try:
+        value = signal_types.normalise_value(envelope.signal_type, envelope.value)
+    except signal_types.SignalValueError as exc:
+        field_name = "payload.signal_type" if exc.code == "unknown_signal_type" else "payload.value"
+        raise ItemRejected(exc.code, exc.message, field_name) from exc
+    labels = []
+    for position, slug in enumerate(envelope.labels):
+        if slug not in batch.labels:
+            raise ItemRejected(
+                "unknown_label", f"no active label {slug!r}", f"payload.labels[{position}]"
+            )
+        labels.append(batch.labels[slug])
+    if envelope.incident is not None:
+        # Crisis incidents are declared by staff; until one exists with this name, no
+        # submission may claim its fast path.
+        raise ItemRejected(
+            "unknown_incident", f"no declared incident {envelope.incident!r}", "payload.incident"
+        )
+
+    try:
+        with transaction.atomic():
+            submission = Submission.objects.create(
+                organisation=batch.organisation,
+                submission_id=envelope.id,
+                signing_key=key,
+                canonical_payload=envelope.canonical,
+                payload_digest=digest,
+                signature=base64.b64encode(envelope.signature).decode("ascii"),
+                bank=bank,
+                signal_type=envelope.signal_type,
+                value=value,
+                note=envelope.note or "",
+                created_at=envelope.created_at,
+                received_at=batch.now,
+            )
+    except IntegrityError:
+        # The same id arrived concurrently (another request, or twice in this batch).
+        existing = Submission.objects.get(
+            organisation=batch.organisation, submission_id=envelope.id
+        )
+        return _replay(index, existing, digest)
+    submission.labels.set(labels)
+    if batch.organisation.trusted_contributor:
+        submission = submission_approve(submission=submission, context=context, auto=True)
+    return ItemResult(
+        index=index, status="accepted", id=str(envelope.id), review_state=submission.review_state
+    )
+
+
+def _replay(index: int, existing: Submission, digest: str) -> ItemResult:
+    if existing.payload_digest != digest:
+        raise ItemRejected(
+            "id_conflict", "this id was used for another payload; choose a new id", "payload.id"
+        )
+    return ItemResult(
+        index=index,
+        status="replayed",
+        id=str(existing.submission_id),
+        review_state=existing.review_state,
+    )
+
+
+def _signal_for(submission: Submission) -> Signal:
+    signal = (
+        Signal.objects.select_for_update()
+        .filter(bank=submission.bank, signal_type=submission.signal_type, value=submission.value)
+        .first()
+    )
+    if signal is not None:
+        return signal
+    try:
+        with transaction.atomic():
+            return Signal.objects.create(
+                bank=submission.bank,
+                signal_type=submission.signal_type,
+                value=submission.value,
+                status="removed",
+            )
+    except IntegrityError:
+        return Signal.objects.select_for_update().get(
+            bank=submission.bank, signal_type=submission.signal_type, value=submission.value
+        )
+
+
+@transaction.atomic
+def submission_approve(
+    *, submission: Submission, context: AuditContext, auto: bool = False
+) -> Submission:
+    """Approve a pending submission: its value joins the list (or corroborates the signal
+    already there). Approving an approved submission is a no-op (it confirms an
+    auto-approval); a rejected or withdrawn one is a Conflict."""
+    from hashbank.services.signals import signal_refresh
+
+    submission = Submission.objects.select_for_update().get(pk=submission.pk)
+    if submission.review_state == ReviewState.APPROVED:
+        if not submission.post_reviewed and not auto:
+            submission.post_reviewed = True
+            submission.reviewed_by = context.user
+            submission.reviewed_at = timezone.now()
+            submission.save(update_fields=["post_reviewed", "reviewed_by", "reviewed_at"])
+        return submission
+    if submission.review_state != ReviewState.PENDING:
+        raise Conflict(f"this submission is {submission.review_state}", code="not_pending")
+    signal = _signal_for(submission)
+    submission.signal = signal
+    submission.review_state = ReviewState.APPROVED
+    submission.auto_approved = auto
+    submission.post_reviewed = not auto
+    submission.reviewed_by = None if auto else context.user
+    submission.reviewed_at = timezone.now()
+    submission.save()
+    signal_refresh(signal)
+    audit_record(
+        action="hashbank.submission.approved",
+        context=context,
+        target=submission,
+        organisation=submission.organisation,
+        detail={"auto": auto, "signal": signal.pk},
+    )
+    return submission
+
+
+@transaction.atomic
+def submission_reject(*, submission: Submission, reason: str, context: AuditContext) -> Submission:
+    """Reject a pending submission, or an auto-approved one after the fact (its support is
+    withdrawn from the signal, which leaves the list if nothing else supports it). The
+    reason is sent to the submitter."""
+    from hashbank.services.signals import signal_refresh
+    from hashbank.tasks import notify_submission_rejected
+
+    if not reason.strip():
+        raise Invalid.for_field("reason", "a rejection needs a reason", code="required")
+    submission = Submission.objects.select_for_update().get(pk=submission.pk)
+    if submission.review_state not in (ReviewState.PENDING, ReviewState.APPROVED):
+        raise Conflict(f"this submission is {submission.review_state}", code="not_reviewable")
+    signal = submission.signal
+    submission.review_state = ReviewState.REJECTED
+    submission.review_reason = reason
+    submission.reviewed_by = context.user
+    submission.reviewed_at = timezone.now()
+    submission.post_reviewed = True
+    submission.save()
+    if signal is not None:
+        signal_refresh(Signal.objects.select_for_update().get(pk=signal.pk))
+    audit_record(
+        action="hashbank.submission.rejected",
+        context=context,
+        target=submission,
+        organisation=submission.organisation,
+        detail={"reason": reason},
+    )
+    transaction.on_commit(lambda: notify_submission_rejected.delay(submission.pk))
+    return submission
+
+
+@transaction.atomic
+def submission_withdraw(*, submission: Submission, context: AuditContext) -> Submission:
+    """The submitter takes back its statement. When nothing else supports the signal, it
+    leaves the list (a change-log entry like any other)."""
+    from hashbank.services.signals import signal_refresh
+
+    submission = Submission.objects.select_for_update().get(pk=submission.pk)
+    if submission.review_state in (ReviewState.REJECTED, ReviewState.WITHDRAWN):
+        raise Conflict(f"this submission is {submission.review_state}", code="not_withdrawable")
+    signal = submission.signal
+    submission.review_state = ReviewState.WITHDRAWN
+    submission.save(update_fields=["review_state"])
+    if signal is not None:
+        signal_refresh(Signal.objects.select_for_update().get(pk=signal.pk))
+    audit_record(
+        action="hashbank.submission.withdrawn",
+        context=context,
+        target=submission,
+        organisation=submission.organisation,
+    )
+    return submission
