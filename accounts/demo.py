@@ -35,7 +35,13 @@ def moderators_group() -> Group:
     the moderation models, not people or keys."""
     group, _ = Group.objects.get_or_create(name=MODERATORS_GROUP)
     view = Permission.objects.filter(codename__startswith="view_")
-    group.permissions.add(*view)
+    # Admin actions that moderate (approve, reject, decide, mark in review) need change
+    # rights on these models; their detail pages stay read-only regardless.
+    moderate = Permission.objects.filter(
+        content_type__app_label="hashbank",
+        codename__in=["change_submission", "change_dispute", "change_signal"],
+    )
+    group.permissions.add(*view, *moderate)
     return group
 
 

@@ -306,6 +306,13 @@ class HubClient:
         return reply
 
 
+def _json_reply(status: int, raw: bytes, what: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise HubError(status, "bad_response", f"{what}: the answer is not JSON") from None
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 

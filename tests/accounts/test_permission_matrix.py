@@ -97,9 +97,8 @@ def _signal_kwargs(org: Organisation) -> dict:
 
 
 def _submission(org: Organisation) -> dict:
-    from tests.conftest import Signer
-
     from hashbank.models import Bank, Submission
+    from tests.conftest import Signer
 
     signer = Signer(org) if not org.signing_keys.exists() else None
     key = signer.key if signer else org.signing_keys.first()
