@@ -91,20 +91,4 @@ def load_demo_cast(path: Path = CAST_FILE) -> list[DemoAccount]:
                 context=context,
             )
             accounts.append(DemoAccount(org.slug, org.kind, email, role, cast["password"], raw_key))
-    _load_shared_list(context)
     return accounts
-
-
-def _load_shared_list(context: AuditContext) -> None:
-    """The taxonomy, the demo banks, and the restricted CSAM bank granted to Northwind.
-    Imported here, not at the top: accounts never depends on hashbank otherwise."""
-    from accounts import grants
-    from hashbank.models import Bank
-    from hashbank.taxonomy import banks_load, taxonomy_load
-
-    taxonomy_load(context=context)
-    banks_load(context=context)
-    csam = Bank.objects.get(name="CSAM")
-    northwind = Organisation.objects.get(slug="northwind")
-    for permission in ("hashbank.read_bank", "hashbank.contribute_bank"):
-        grants.grant(organisation=northwind, permission=permission, obj=csam)

@@ -198,6 +198,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    # faiss (pulled in by the threatexchange signal types) reports its CPU probing at INFO.
+    "loggers": {"faiss.loader": {"level": "WARNING"}},
 }
 
 # Reverse proxies in front of the hub whose X-Forwarded-For entries are trusted (0 = none).

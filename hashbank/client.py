@@ -680,14 +680,15 @@ class SyncState:
     """A local copy of the shared list and where the change log was read up to.
 
     ``cursor`` is the hub's ``next_cursor`` to ask for next (opaque to the client);
-    ``last_sequence`` the sequence of the last entry applied; ``signals`` the list
+    ``last_sequence`` the sequence of the last entry applied (-1 before any: the
+    hub numbers entries from 0); ``signals`` the list
     keyed by (bank, signal_type, value), each record being the entry that last set
     it, without ``op``. ``hub`` is the address the state was built from.
     """
 
     hub: str | None = None
     cursor: int = 0
-    last_sequence: int = 0
+    last_sequence: int = -1
     head: int | None = None
     signals: dict[SignalKey, dict[str, Any]] = field(default_factory=dict)
 

@@ -68,7 +68,11 @@ class Cast:
 @pytest.fixture
 def cast(db) -> Cast:
     with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
-        return Cast(load_demo_cast())
+        from hashbank.demo import demo_shared_list_load
+
+        accounts = load_demo_cast()
+        demo_shared_list_load()
+        return Cast(accounts)
 
 
 @pytest.fixture

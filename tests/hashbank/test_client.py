@@ -467,6 +467,12 @@ def test_the_state_applies_add_update_and_remove_in_order() -> None:
     assert "op" not in record
 
 
+def test_a_fresh_state_applies_the_first_entry_of_the_log() -> None:
+    state = SyncState()
+    assert state.apply([entry(0, "add", "aa")]) == 1
+    assert set(state.signals) == {("TVEC", "md5", "aa")}
+
+
 def test_the_state_skips_entries_it_already_applied() -> None:
     state = SyncState()
     state.apply([entry(1, "add", "aa"), entry(2, "add", "bb")])
@@ -830,28 +836,30 @@ def test_the_api_key_can_come_from_a_file(hub, env, tmp_path, monkeypatch, alice
 
 
 def serve_feed(hub: CannedHub, entries: list[dict[str, Any]], *, fail_from: int | None = None):
-    """A change log of ``entries`` served in pages; cursor N means "after sequence N"."""
+    """A change log of ``entries`` in pages, numbered from 0 as the hub does: cursor N
+    asks for entries N and up; a page that is not full moves the cursor to the head."""
 
     def page(request: Recorded) -> Reply:
         cursor = int(request.query["cursor"][0])
         limit = int(request.query["limit"][0])
         if fail_from is not None and cursor >= fail_from:
             return error(400, "invalid_cursor", "cursor out of range")
-        chunk = [e for e in entries if e["sequence"] > cursor][:limit]
-        next_cursor = chunk[-1]["sequence"] if chunk else cursor
-        return 200, {"entries": chunk, "next_cursor": next_cursor, "head": len(entries)}
+        chunk = [e for e in entries if e["sequence"] >= cursor][:limit]
+        head = len(entries)
+        next_cursor = chunk[-1]["sequence"] + 1 if len(chunk) == limit else max(head, cursor)
+        return 200, {"entries": chunk, "next_cursor": next_cursor, "head": head}
 
     hub.on("GET", "/api/v1/sync/", page)
 
 
 FEED = [
-    entry(1, "add", "cc"),
-    entry(2, "add", "aa"),
-    entry(3, "add", "bb", bank="CSAM"),
-    entry(4, "update", "cc", labels=["x", "y"]),
-    entry(5, "remove", "aa"),
-    entry(6, "add", "dd", signal_type="pdq"),
-    entry(7, "add", "aa"),
+    entry(0, "add", "cc"),
+    entry(1, "add", "aa"),
+    entry(2, "add", "bb", bank="CSAM"),
+    entry(3, "update", "cc", labels=["x", "y"]),
+    entry(4, "remove", "aa"),
+    entry(5, "add", "dd", signal_type="pdq"),
+    entry(6, "add", "aa"),
 ]
 
 
@@ -885,8 +893,8 @@ def test_sync_saves_the_cursor_after_every_page(hub, env, tmp_path) -> None:
         # What a crash at this moment would leave on disk.
         seen.append(json.loads(state_file.read_text())["cursor"] if state_file.exists() else None)
         cursor = int(request.query["cursor"][0])
-        chunk = [e for e in FEED if e["sequence"] > cursor][:2]
-        return 200, {"entries": chunk, "next_cursor": chunk[-1]["sequence"], "head": 7}
+        chunk = [e for e in FEED if e["sequence"] >= cursor][:2]
+        return 200, {"entries": chunk, "next_cursor": chunk[-1]["sequence"] + 1, "head": 7}
 
     hub.on("GET", "/api/v1/sync/", page)
     assert (

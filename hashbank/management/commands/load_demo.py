@@ -1,18 +1,26 @@
 from django.core.management.base import BaseCommand
 
 from accounts.demo import load_demo_cast
+from hashbank.demo import demo_shared_list_load, demo_signals_load
 
 
 class Command(BaseCommand):
-    help = "Load the demo cast (invented organisations, people and API keys) and print it."
+    help = (
+        "Load the demo cast (invented organisations, people and API keys), the taxonomy, "
+        "banks and synthetic demo hashes, and print the accounts."
+    )
 
     def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
         accounts = load_demo_cast()
+        demo_shared_list_load()
+        signals = demo_signals_load()
         self.stdout.write(f"Demo accounts (password for all: {accounts[0].password})")
         self.stdout.write(f"{'organisation':<16} {'kind':<11} {'role':<19} {'email':<32} API key")
         for a in accounts:
             self.stdout.write(
                 f"{a.organisation:<16} {a.kind:<11} {a.role:<19} {a.email:<32} {a.api_key}"
             )
+        if signals:
+            self.stdout.write(f"{signals} signed demo submissions of synthetic hashes loaded")
         self.stdout.write("Admin: http://127.0.0.1:8000/admin/ (governance@consortium.example)")
         self.stdout.write("API docs: http://127.0.0.1:8000/api/v1/docs/")
