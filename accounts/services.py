@@ -35,6 +35,7 @@ _PREFIX_LENGTH = 10
 # Keys are 256 random bits, so a fast digest is as strong as a slow password hash here and
 # keeps authentication cheap; the prefix finds the row without scanning.
 MAX_API_KEY_LIFETIME = dt.timedelta(days=730)
+SIGNING_CLOCK_ALLOWANCE = dt.timedelta(minutes=5)
 
 
 def api_key_digest(raw_key: str) -> str:
@@ -211,7 +212,9 @@ def signing_key_register(
         raw = parse_public_key(public_key)
     except PublicKeyError as exc:
         raise Invalid.for_field("public_key", str(exc), code="invalid_public_key") from exc
-    valid_from = valid_from or timezone.now()
+    # Without an explicit start, the key is valid from a little before registration: a member
+    # that registers a key and signs at once must not be refused over a clock difference.
+    valid_from = valid_from or timezone.now() - SIGNING_CLOCK_ALLOWANCE
     if valid_until is not None and valid_until <= valid_from:
         raise Invalid.for_field("valid_until", "valid_until must come after valid_from")
     key_id = key_id_for(raw)
