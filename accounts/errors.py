@@ -100,7 +100,12 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, list[dict[str, str]]]:
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     headers: dict[str, str] = {}
     if isinstance(exc, ServiceError):
-        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            headers["Retry-After"] = str(retry_after)
+        return Response(
+            error_body(exc.code, exc.message, exc.fields), status=exc.status_code, headers=headers
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

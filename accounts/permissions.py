@@ -153,6 +153,16 @@ for _action in [
         _grants(*PLATFORM_WRITERS),
         write=True,
     ),
+    Action(
+        "hashbank.lookup",
+        "Look up hashes against the banks one may read (rate-limited per organisation)",
+        _grants(*PLATFORM_ALL),
+    ),
+    Action(
+        "hashbank.media.hash",
+        "Have the hub hash an uploaded image (hosted hashing), optionally matching it",
+        _grants(*PLATFORM_ALL),
+    ),
     Action("hashbank.dispute.list", "Follow disputes one is a party to", _grants(*PLATFORM_ALL)),
     Action(
         "hashbank.dispute.open",

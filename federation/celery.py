@@ -12,4 +12,5 @@ app.autodiscover_tasks()
 
 app.conf.beat_schedule = {
     "hashbank-snapshots": {"task": "hashbank.tasks.create_snapshots", "schedule": 6 * 3600},
+    "hashbank-pdq-index": {"task": "hashbank.tasks.rebuild_pdq_index", "schedule": 3600},
 }

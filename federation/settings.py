@@ -210,3 +210,12 @@ DISPUTE_DECISION_DAYS = env_int("DISPUTE_DECISION_DAYS", 14)
 DISPUTE_APPEAL_WINDOW_DAYS = env_int("DISPUTE_APPEAL_WINDOW_DAYS", 30)
 # Where the hub writes the signed snapshots members download for a first sync.
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(STATE_DIR / "media"))).expanduser()
+
+# The PDQ index files (built by hashbank.tasks.rebuild_pdq_index, memory-mapped by every
+# web process).
+PDQ_INDEX_DIR = Path(env("PDQ_INDEX_DIR", str(STATE_DIR / "pdq-index"))).expanduser()
+# Lookups (hashes queried) each organisation may make per minute.
+LOOKUP_RATE_PER_MINUTE = env_int("LOOKUP_RATE_PER_MINUTE", 120_000)
+# Hosted hashing: the largest upload accepted, in bytes, and in pixels once decoded.
+HOSTED_HASH_MAX_BYTES = env_int("HOSTED_HASH_MAX_BYTES", 20 * 1024 * 1024)
+HOSTED_HASH_MAX_PIXELS = env_int("HOSTED_HASH_MAX_PIXELS", 50_000_000)

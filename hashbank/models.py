@@ -347,3 +347,26 @@ class Snapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bank.name} @ {self.up_to_sequence}"
+
+
+class LookupVolume(models.Model):
+    """Lookups per organisation per minute: the rate limiter's counter, and the record staff
+    read to spot a member scanning the list."""
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="lookup_volumes"
+    )
+    window_start = models.DateTimeField()
+    queries = models.IntegerField(default=0)
+    matches = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["-window_start"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "window_start"], name="lookupvolume_unique_window"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organisation.slug} @ {self.window_start:%Y-%m-%d %H:%M}: {self.queries}"

@@ -65,3 +65,12 @@ def create_snapshots() -> list[int]:
     from hashbank.services.snapshots import snapshots_create
 
     return [s.pk for s in snapshots_create()]
+
+
+@shared_task(acks_late=True)
+def rebuild_pdq_index() -> str:
+    """Rebuild the PDQ index files from the database (web processes pick the new generation
+    up at their next lookup). Incremental changes never need this; it folds them in."""
+    from hashbank.matching.matcher import pdq_index_build
+
+    return str(pdq_index_build())

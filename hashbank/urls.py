@@ -27,6 +27,8 @@ urlpatterns = [
     ),
     path("signals/<int:signal_id>/", api.SignalDetailApi.as_view(), name="signal-detail"),
     path("signals/<int:signal_id>/opinion/", api.OpinionApi.as_view(), name="opinion"),
+    path("lookup/", api.LookupApi.as_view(), name="lookup"),
+    path("hash/", api.HostedHashApi.as_view(), name="hosted-hash"),
     path("disputes/", api.DisputeListCreateApi.as_view(), name="dispute-list"),
     path("disputes/<uuid:dispute_id>/", api.DisputeDetailApi.as_view(), name="dispute-detail"),
     path(

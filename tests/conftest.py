@@ -30,6 +30,19 @@ def _hub_key_in_tmp(tmp_path_factory, settings):
     hub_identity.cache_clear()
 
 
+@pytest.fixture(autouse=True)
+def _pdq_index_per_test(tmp_path, settings):
+    """Each test builds its own PDQ index files, and the process's matcher forgets the last
+    test's index (the database under it is a different one)."""
+    settings.PDQ_INDEX_DIR = tmp_path / "pdq-index"
+    settings.MEDIA_ROOT = tmp_path / "media"
+    from hashbank.matching.matcher import matcher
+
+    matcher().reset()
+    yield
+    matcher().reset()
+
+
 @dataclass
 class Actor:
     """Someone who calls the hub: a demo person through their API key."""

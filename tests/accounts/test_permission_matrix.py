@@ -149,6 +149,17 @@ def _envelope(org: Organisation) -> dict:
     return {"submissions": [Signer(org).envelope(bank="HATE", labels=["hate-dehumanisation"])]}
 
 
+def _image_upload() -> dict:
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (120, 30, 200)).save(buffer, format="PNG")
+    return {"file": SimpleUploadedFile("a.png", buffer.getvalue())}
+
+
 # route name → method → sample(org owning the target objects) → (url kwargs, body)
 SAMPLES: dict[str, dict[str, Sample]] = {
     "accounts:me": {"GET": lambda org: ({}, None)},
@@ -190,6 +201,10 @@ SAMPLES: dict[str, dict[str, Sample]] = {
             {"signal": _restricted_signal(org).pk, "kind": "signal", "grounds": "g"},
         ),
     },
+    "hashbank:lookup": {
+        "POST": lambda org: ({}, {"queries": [{"signal_type": "md5", "value": "0" * 32}]}),
+    },
+    "hashbank:hosted-hash": {"POST": lambda org: ({}, _image_upload())},
     "hashbank:dispute-detail": {"GET": lambda org: (_dispute(org), None)},
     "hashbank:dispute-appeal": {
         "POST": lambda org: (_dispute(org, decided=True), {"grounds": "g"}),
@@ -209,11 +224,12 @@ def _url(route, kwargs: dict) -> str:
 
 
 def _call(client, method: str, url: str, body: dict | None):
-    return (
-        getattr(client, method.lower())(url, body, format="json")
-        if body is not None
-        else getattr(client, method.lower())(url)
-    )
+    if body is None:
+        return getattr(client, method.lower())(url)
+    if "file" in body:
+        body["file"].seek(0)
+        return getattr(client, method.lower())(url, body, format="multipart")
+    return getattr(client, method.lower())(url, body, format="json")
 
 
 def test_every_route_declares_an_action_in_the_matrix():

@@ -31,7 +31,8 @@ def test_a_platform_integrates_with_the_command_line(hub, cast, tmp_path, monkey
         f"pdq,{'a1' * 32},tvec-glorification\n"
         f"md5,{'b2' * 16},tvec-radicalisation;tvec-recruitment\n"
         f"sha256,{'c3' * 32},tvec-instruction\n"
-        f"pdq,{'d4' * 32},no-such-label\n")
+        f"pdq,{'d4' * 32},no-such-label\n"
+    )
     assert run("submit", "--key", str(key_file), "--bank", "TVEC", "--file", str(rows)) == 1
     err = capsys.readouterr().err
     assert "unknown_label" in err
@@ -41,12 +42,17 @@ def test_a_platform_integrates_with_the_command_line(hub, cast, tmp_path, monkey
     out = tmp_path / "list.ndjson"
     state = tmp_path / "list.state.json"
     assert run("sync", "--out", str(out), "--state", str(state), "--limit", "1") == 0
-    held = {(r["bank"], r["signal_type"], r["value"])
-            for r in map(json.loads, out.read_text().splitlines())}
-    hub_list = {(s.bank.name, s.signal_type, s.value)
-                for s in Signal.objects.exclude(status="removed")}
+    held = {
+        (r["bank"], r["signal_type"], r["value"])
+        for r in map(json.loads, out.read_text().splitlines())
+    }
+    hub_list = {
+        (s.bank.name, s.signal_type, s.value) for s in Signal.objects.exclude(status="removed")
+    }
     assert held == hub_list and len(held) == 3
     # Resuming from the saved cursor with nothing new changes nothing.
     assert run("sync", "--out", str(out), "--state", str(state)) == 0
-    assert {(r["bank"], r["signal_type"], r["value"])
-            for r in map(json.loads, out.read_text().splitlines())} == hub_list
+    assert {
+        (r["bank"], r["signal_type"], r["value"])
+        for r in map(json.loads, out.read_text().splitlines())
+    } == hub_list

@@ -1,0 +1,1 @@
+"""Throughput benchmarks of the hub on PostgreSQL; run them with bench/run.py."""

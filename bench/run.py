@@ -1,0 +1,194 @@
+"""Throughput of the hub on PostgreSQL: signed submissions in, the change log out.
+
+    .venv/bin/python bench/run.py [ingest|sync|all] [--quick] [--keep]
+
+Every figure is printed next to a baseline measured in the same run, as a ratio: on a
+small shared machine the figures alone move too much from run to run to be compared with
+those of another day. docs/benchmarks.md describes the scenarios and the latest figures.
+
+The run owns one PostgreSQL database, `hashfed_bench` on 127.0.0.1:5432: it is dropped and
+created at the start, and dropped at the end unless --keep is given. Requests go through
+django.test.Client: the whole Django request stack in this process, without a socket.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+# Run as a script, Python puts bench/ on the path; the project's packages live one up.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.measure import (
+    BENCH_DATABASE,
+    BENCH_DSN,
+    HUB_ORIGIN,
+    SERVER_DSN,
+    BenchError,
+    Row,
+    format_table,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS_FILE = REPO / "bench" / "results" / "latest.json"
+# Databases that other work on this server relies on: never dropped, never written.
+PROTECTED_DATABASES = frozenset({"test", "test_test", "postgres"})
+
+
+def database_drop(*, then_create: bool) -> None:
+    if BENCH_DATABASE in PROTECTED_DATABASES:
+        raise BenchError(f"refusing to drop {BENCH_DATABASE!r}")
+    # CREATE and DROP DATABASE run from another database than the one they act on; the
+    # maintenance database is only connected to, nothing in it is read or written.
+    with psycopg.connect(f"{SERVER_DSN}/postgres", autocommit=True) as server:
+        name = sql.Identifier(BENCH_DATABASE)
+        server.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+        if then_create:
+            server.execute(sql.SQL("CREATE DATABASE {}").format(name))
+
+
+def django_start(state_dir: Path) -> dict[str, str]:
+    """Point Django at the bench database with production-like settings, migrate, and load
+    the demo cast, taxonomy and banks. Returns each demo person's API key by
+    "organisation/role"."""
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "federation.settings",
+            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{BENCH_DATABASE}",
+            "HUB_STATE_DIR": str(state_dir),
+            "HUB_ORIGIN": HUB_ORIGIN,
+            # As deploy/hashfed.env.example: with DEBUG on, every query would be recorded.
+            "DEBUG": "0",
+            "DB_CONN_MAX_AGE": "60",
+            # The test client speaks plain HTTP, which the hub redirects when DEBUG is off.
+            "SECURE_SSL_REDIRECT": "0",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    # Whatever the calling shell points elsewhere (a broker, a key, a media folder) must not
+    # leak into the run: tasks run in-process and all state stays in state_dir.
+    for name in (
+        "ALLOWED_HOSTS",
+        "CELERY_BROKER_URL",
+        "HUB_SIGNING_KEY_FILE",
+        "MEDIA_ROOT",
+        "PDQ_INDEX_DIR",
+        "SECRET_KEY",
+        "SECRET_KEY_FILE",
+    ):
+        os.environ.pop(name, None)
+
+    import django
+
+    django.setup()
+
+    from django.core.management import call_command
+    from django.test import override_settings
+
+    from accounts.demo import load_demo_cast
+    from hashbank.demo import demo_shared_list_load
+
+    call_command("migrate", interactive=False, verbosity=0)
+    # Nobody signs in during the run; a slow password hash would only lengthen the setup.
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        cast = load_demo_cast()
+    # The taxonomy and banks, but not the demo hashes: the change log starts empty.
+    demo_shared_list_load()
+    return {f"{account.organisation}/{account.role}": account.api_key for account in cast}
+
+
+def django_stop() -> None:
+    if "django.db" in sys.modules:
+        from django.db import connections
+
+        connections.close_all()
+
+
+def machine() -> dict[str, Any]:
+    import django
+
+    model = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        model = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in cpuinfo.read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            "",
+        )
+    with psycopg.connect(BENCH_DSN) as connection:
+        row = connection.execute("SHOW server_version").fetchone()
+    return {
+        "cores": os.cpu_count(),
+        "cpu": model,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "django": django.get_version(),
+        "postgresql": row[0] if row else "",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Throughput of the hub on PostgreSQL.")
+    parser.add_argument("scenario", nargs="?", choices=["ingest", "sync", "all"], default="all")
+    parser.add_argument("--quick", action="store_true", help="2 ingest batches, 100,000 entries")
+    parser.add_argument("--keep", action="store_true", help=f"keep {BENCH_DATABASE} afterwards")
+    args = parser.parse_args(argv)
+
+    state_dir = Path(tempfile.mkdtemp(prefix="hashfed-bench-"))
+    print(f"database {BENCH_DATABASE} dropped and created; hub state in {state_dir}")
+    print("requests go through django.test.Client: the full Django stack, in process, no socket")
+    started = time.perf_counter()
+    try:
+        database_drop(then_create=True)
+        api_keys = django_start(state_dir)
+        # Only now: these modules import the project's models.
+        from bench.ingest import bench_ingest
+        from bench.sync import bench_sync
+
+        rows: list[Row] = []
+        if args.scenario in ("ingest", "all"):
+            rows += bench_ingest(api_keys, quick=args.quick)
+        if args.scenario in ("sync", "all"):
+            rows += bench_sync(api_keys, quick=args.quick)
+        report = {
+            "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "mode": "quick" if args.quick else "full",
+            "scenario": args.scenario,
+            "machine": machine(),
+            "client": "django.test.Client: the full Django request stack, in process",
+            "total_seconds": round(time.perf_counter() - started, 1),
+            "rows": [row.as_dict() for row in rows],
+        }
+    finally:
+        django_stop()
+        if args.keep:
+            print(f"kept the database {BENCH_DATABASE} and {state_dir}")
+        else:
+            database_drop(then_create=False)
+            shutil.rmtree(state_dir, ignore_errors=True)
+
+    print()
+    print(format_table(rows))
+    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS_FILE.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    print(f"\n{report['mode']} run in {report['total_seconds']} s; figures in {RESULTS_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

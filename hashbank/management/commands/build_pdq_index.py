@@ -1,0 +1,10 @@
+from django.core.management.base import BaseCommand
+
+from hashbank.matching.matcher import pdq_index_build
+
+
+class Command(BaseCommand):
+    help = "Build the PDQ index files from the database and make them current."
+
+    def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
+        self.stdout.write(f"PDQ index built: {pdq_index_build()}")

@@ -1,0 +1,1 @@
+"""PDQ matching: the index and the per-process matcher."""

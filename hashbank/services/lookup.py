@@ -1,0 +1,249 @@
+"""Batch lookup of hashes against the list, and the per-organisation rate limit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.errors import Invalid, ServiceError
+from accounts.models import Organisation
+from hashbank import signal_types
+from hashbank.models import LookupVolume, ReviewState, Signal, SignalStatus
+from hashbank.selectors import banks_readable_by
+
+MAX_LOOKUP_BATCH = 10_000
+_EXACT_CHUNK = 900  # below SQLite's default limit of bound parameters per statement
+
+
+class RateLimited(ServiceError):
+    status_code = 429
+    default_code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass
+class LookupQuery:
+    index: int
+    signal_type: str = ""
+    value: str = ""
+    max_distance: int | None = None
+    error: dict[str, Any] | None = None
+
+
+def lookup_rate_consume(*, organisation: Organisation, queries: int) -> None:
+    """Count `queries` against the organisation's budget for the current minute, atomically
+    (one INSERT … ON CONFLICT … RETURNING, so concurrent requests cannot both slip under the
+    limit). Raises RateLimited, with the seconds until the next window, when over budget.
+    The key is the organisation, never the client address: rotating X-Forwarded-For buys
+    nothing."""
+    now = timezone.now()
+    window = now.replace(second=0, microsecond=0)
+    table = LookupVolume._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (organisation_id, window_start, queries, matches) "  # noqa: S608
+            f"VALUES (%s, %s, %s, 0) ON CONFLICT (organisation_id, window_start) "
+            f"DO UPDATE SET queries = {table}.queries + excluded.queries RETURNING queries",
+            [organisation.pk, window, queries],
+        )
+        used = cursor.fetchone()[0]
+        if used > settings.LOOKUP_RATE_PER_MINUTE:
+            # Give the budget back: refused queries are not counted as looked up.
+            cursor.execute(
+                f"UPDATE {table} SET queries = queries - %s "  # noqa: S608
+                f"WHERE organisation_id = %s AND window_start = %s",
+                [queries, organisation.pk, window],
+            )
+            retry_after = max(
+                1, math.ceil((window + dt.timedelta(minutes=1) - now).total_seconds())
+            )
+            raise RateLimited(
+                f"lookup budget of {settings.LOOKUP_RATE_PER_MINUTE} hashes per minute used",
+                retry_after=retry_after,
+            )
+
+
+def _record_matches(*, organisation: Organisation, matches: int) -> None:
+    if matches:
+        window = timezone.now().replace(second=0, microsecond=0)
+        LookupVolume.objects.filter(organisation=organisation, window_start=window).update(
+            matches=F("matches") + matches
+        )
+
+
+def parse_queries(items: list[Any], *, default_max_distance: int) -> list[LookupQuery]:
+    """Validate each query on its own: a malformed one gets an error naming its field, the
+    others are answered."""
+    parsed = []
+    for index, item in enumerate(items):
+        query = LookupQuery(index=index)
+        parsed.append(query)
+        if not isinstance(item, dict):
+            query.error = {
+                "code": "invalid",
+                "message": "a query is an object",
+                "field": f"queries.{index}",
+            }
+            continue
+        try:
+            signal_type = signal_types.get_signal_type(str(item.get("signal_type", "")))
+            query.signal_type = signal_type.name
+            query.value = signal_types.normalise_value(signal_type.name, item.get("value", ""))
+        except signal_types.SignalValueError as exc:
+            field = "signal_type" if exc.code == "unknown_signal_type" else "value"
+            query.error = {
+                "code": exc.code,
+                "message": exc.message,
+                "field": f"queries.{index}.{field}",
+            }
+            continue
+        if query.signal_type == "pdq":
+            distance = item.get("max_distance", default_max_distance)
+            limit = signal_types.PDQ_MAX_DISTANCE_THRESHOLD
+            if (
+                isinstance(distance, bool)
+                or not isinstance(distance, int)
+                or not (0 <= distance <= limit)
+            ):
+                query.error = {
+                    "code": "invalid",
+                    "field": f"queries.{index}.max_distance",
+                    "message": f"max_distance is a whole number from 0 to {limit}",
+                }
+                continue
+            query.max_distance = distance
+        elif "max_distance" in item:
+            query.error = {
+                "code": "invalid",
+                "field": f"queries.{index}.max_distance",
+                "message": f"{query.signal_type} matches exactly",
+            }
+    return parsed
+
+
+def _signal_view(signal: Signal, distance: int | None) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "signal": signal.pk,
+        "bank": signal.bank.name,
+        "signal_type": signal.signal_type,
+        "value": signal.value,
+        "distance": distance,
+        "labels": sorted(label.slug for label in signal.labels.all()),
+        "confidence": signal.confidence,
+        "disputed": signal.status == SignalStatus.DISPUTED,
+        "incident": signal.incident or None,
+    }
+    if signal.bank.show_contributors:
+        view["contributors"] = sorted(
+            {
+                s.organisation.slug
+                for s in signal.submissions.all()
+                if s.review_state == ReviewState.APPROVED
+            }
+        )
+    return view
+
+
+def lookup_batch(
+    *,
+    organisation: Organisation,
+    items: list[Any],
+    default_max_distance: int = signal_types.PDQ_DISTANCE_THRESHOLD,
+) -> list[dict[str, Any]]:
+    """Answer each query with the listed signals it matches in the banks the organisation may
+    read: exact for cryptographic types, Hamming distance for PDQ. Consumes the rate budget
+    first (RateLimited). Raises Invalid for a batch that is not a list of 1–10,000 items."""
+    from hashbank.matching.matcher import matcher
+
+    if not isinstance(items, list) or not items:
+        raise Invalid.for_field("queries", "a non-empty list of queries", code="required")
+    if len(items) > MAX_LOOKUP_BATCH:
+        raise Invalid.for_field(
+            "queries", f"at most {MAX_LOOKUP_BATCH} queries per request", code="batch_too_large"
+        )
+    limit = signal_types.PDQ_MAX_DISTANCE_THRESHOLD
+    if (
+        isinstance(default_max_distance, bool)
+        or not isinstance(default_max_distance, int)
+        or not 0 <= default_max_distance <= limit
+    ):
+        raise Invalid.for_field("max_distance", f"a whole number from 0 to {limit}")
+    lookup_rate_consume(organisation=organisation, queries=len(items))
+    queries = parse_queries(items, default_max_distance=default_max_distance)
+    readable = list(banks_readable_by(organisation=organisation).values_list("pk", flat=True))
+
+    found: dict[int, list[tuple[int, int | None]]] = {q.index: [] for q in queries}
+    pdq = [q for q in queries if q.error is None and q.signal_type == "pdq"]
+    if pdq:
+        hits = matcher().search_many([q.value for q in pdq], [q.max_distance or 0 for q in pdq])
+        for query, matches in zip(pdq, hits, strict=True):
+            found[query.index] = list(matches)
+    exact: dict[tuple[str, str], list[int]] = {}
+    for q in queries:
+        if q.error is None and q.signal_type != "pdq":
+            exact.setdefault((q.signal_type, q.value), []).append(q.index)
+    by_type: dict[str, list[str]] = {}
+    for signal_type, value in exact:
+        by_type.setdefault(signal_type, []).append(value)
+    for signal_type, values in by_type.items():
+        for start in range(0, len(values), _EXACT_CHUNK):
+            rows = (
+                Signal.objects.filter(
+                    signal_type=signal_type,
+                    value__in=values[start : start + _EXACT_CHUNK],
+                    bank_id__in=readable,
+                )
+                .exclude(status=SignalStatus.REMOVED)
+                .values_list("pk", "value")
+            )
+            for pk, value in rows:
+                for index in exact[(signal_type, value)]:
+                    found[index].append((pk, None))
+
+    # One query resolves every candidate: readable banks and listed status are checked here,
+    # so nothing the caller may not see, and nothing removed, can come back.
+    candidate_ids = {pk for matches in found.values() for pk, _ in matches}
+    signals = {}
+    for start in range(0, len(candidate_ids), _EXACT_CHUNK):
+        chunk = list(candidate_ids)[start : start + _EXACT_CHUNK]
+        for signal in (
+            Signal.objects.filter(pk__in=chunk, bank_id__in=readable)
+            .exclude(status=SignalStatus.REMOVED)
+            .select_related("bank")
+            .prefetch_related("labels", "submissions__organisation")
+        ):
+            signals[signal.pk] = signal
+
+    results = []
+    total = 0
+    for query in queries:
+        if query.error is not None:
+            results.append({"index": query.index, "matches": [], "error": query.error})
+            continue
+        seen: set[int] = set()
+        matches = []
+        for pk, distance in sorted(found[query.index], key=lambda m: (m[1] or 0, m[0])):
+            if pk in signals and pk not in seen:
+                seen.add(pk)
+                matches.append(_signal_view(signals[pk], distance))
+        total += len(matches)
+        results.append(
+            {
+                "index": query.index,
+                "signal_type": query.signal_type,
+                "matches": matches,
+                "error": None,
+            }
+        )
+    _record_matches(organisation=organisation, matches=total)
+    return results

@@ -1,0 +1,471 @@
+"""Staff moderation in Django admin: the review queue, signals, disputes, labels, banks and
+the change log, as a moderator and the governance officer use them."""
+
+import base64
+import datetime as dt
+
+import pytest
+from django.contrib.messages import get_messages
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts import grants
+from accounts.audit import AuditContext
+from accounts.models import AuditEvent, Organisation, User
+from hashbank.models import (
+    Bank,
+    ChangeLogEntry,
+    Dispute,
+    Label,
+    ReviewState,
+    Signal,
+    Snapshot,
+    Submission,
+)
+from hashbank.services import dispute_appeal, dispute_open
+from hashbank.services.snapshots import snapshots_create
+from tests.conftest import approve_all, submit
+
+QUEUE = "/admin/hashbank/submission/"
+DISPUTES = "/admin/hashbank/dispute/"
+BANKS = "/admin/hashbank/bank/"
+
+
+def staff_client(email="moderator@consortium.example") -> Client:
+    client = Client()
+    client.force_login(User.objects.get(email=email))
+    return client
+
+
+@pytest.fixture
+def moderator(cast) -> Client:
+    return staff_client()
+
+
+@pytest.fixture
+def officer(cast) -> Client:
+    return staff_client("governance@consortium.example")
+
+
+def start_action(client, changelist, action, objects, **data):
+    """The first click, from the changelist: an action with a form answers with its page."""
+    selected = [o.pk for o in objects]
+    return client.post(
+        changelist, {"action": action, "index": 0, "_selected_action": selected, **data}
+    )
+
+
+def apply_action(client, changelist, action, objects, **data):
+    """Submitting an action's intermediate page."""
+    selected = [o.pk for o in objects]
+    return client.post(
+        changelist, {"action": action, "apply": "1", "_selected_action": selected, **data}
+    )
+
+
+def messages_of(response) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def listed(response) -> list:
+    return list(response.context["cl"].result_list)
+
+
+def pending_submissions(actor, signer, count=1, **overrides) -> list[Submission]:
+    envelopes = [signer.envelope(**overrides) for _ in range(count)]
+    submit(actor, *envelopes)
+    ids = [e["payload"]["id"] for e in envelopes]
+    return list(Submission.objects.filter(submission_id__in=ids).order_by("received_at"))
+
+
+def listed_signal(alice, bob, signer_for) -> Signal:
+    pending_submissions(alice, signer_for("northwind/admin"))
+    approve_all()
+    return Signal.objects.get()
+
+
+def open_dispute(bob, signal, kind="signal", **extra) -> Dispute:
+    return dispute_open(
+        organisation=bob.org,
+        signal=signal,
+        kind=kind,
+        grounds=extra.pop("grounds", "This is a news report."),
+        context=AuditContext(user=bob.user, organisation=bob.org),
+        **extra,
+    )
+
+
+def test_the_queue_lists_pending_submissions_oldest_first(moderator, alice, signer_for):
+    first, second = pending_submissions(alice, signer_for("northwind/admin"), count=2)
+    Submission.objects.filter(pk=first.pk).update(
+        received_at=timezone.now() - dt.timedelta(hours=3)
+    )
+    response = moderator.get(QUEUE)
+    assert response.status_code == 200
+    assert listed(response) == [first, second]
+    assert "awaiting post-review" in response.content.decode()
+
+
+def test_the_queue_filters_by_state_age_label_and_post_review(moderator, alice, bob, signer_for):
+    old, fresh = pending_submissions(alice, signer_for("northwind/admin"), count=2)
+    Submission.objects.filter(pk=old.pk).update(received_at=timezone.now() - dt.timedelta(days=9))
+    # Lakeside is a trusted contributor: approved on arrival, still to be looked at.
+    (auto,) = pending_submissions(
+        bob, signer_for("lakeside/admin"), bank="HATE", labels=["hate-dehumanisation"]
+    )
+    assert auto.review_state == ReviewState.APPROVED
+    label = Label.objects.get(slug="hate-dehumanisation")
+
+    def ids(query):
+        return {s.pk for s in listed(moderator.get(QUEUE + query))}
+
+    assert ids("?review_state__exact=pending") == {old.pk, fresh.pk}
+    assert ids("?age=1h") == {fresh.pk, auto.pk}
+    assert ids("?age=older") == {old.pk}
+    assert ids(f"?labels__id__exact={label.pk}") == {auto.pk}
+    assert ids("?post_review=awaiting") == {auto.pk}
+    assert ids(f"?organisation__id__exact={bob.org.pk}") == {auto.pk}
+    assert ids("?incident__isempty=0") == set()
+
+
+def test_the_queue_finds_a_submission_by_its_value_or_id(moderator, alice, signer_for):
+    wanted, other = pending_submissions(alice, signer_for("northwind/admin"), count=2)
+
+    def found(term):
+        return listed(moderator.get(QUEUE, {"q": term}))
+
+    assert found(wanted.value) == [wanted]
+    assert found(wanted.value[:12]) == [wanted]
+    assert found(wanted.value[:12].upper()) == [wanted]
+    assert found(str(other.submission_id)) == [other]
+    assert found("not-a-hash") == []
+
+
+def test_the_detail_page_shows_a_verified_signature_and_the_track_record(
+    moderator, alice, signer_for
+):
+    (submission,) = pending_submissions(alice, signer_for("northwind/admin"))
+    response = moderator.get(f"{QUEUE}{submission.pk}/change/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "✔ verified" in page
+    assert "NOT VERIFIED" not in page
+    assert submission.signing_key.key_id in page
+    assert "&quot;audience&quot;: &quot;hub.test&quot;" in page, "the payload, pretty-printed"
+    assert "approved 0 · rejected 0 · pending 1 · disputed 0" in page
+    assert 'name="_save"' not in page, "nothing of a signed statement is editable"
+
+
+def test_the_detail_page_flags_a_tampered_signature(moderator, alice, signer_for):
+    (submission,) = pending_submissions(alice, signer_for("northwind/admin"))
+    forged = base64.b64encode(bytes(64)).decode("ascii")
+    Submission.objects.filter(pk=submission.pk).update(signature=forged)
+    page = moderator.get(f"{QUEUE}{submission.pk}/change/").content.decode()
+    assert "NOT VERIFIED" in page
+    assert "does not match" in page
+    assert "✔ verified" not in page
+
+
+def test_a_signature_by_a_key_compromised_before_signing_is_flagged(moderator, alice, signer_for):
+    signer = signer_for("northwind/admin")
+    (submission,) = pending_submissions(alice, signer)
+    signer.key.revoked_at = timezone.now()
+    signer.key.revocation_reason = "compromised"
+    signer.key.compromised_since = submission.created_at - dt.timedelta(minutes=1)
+    signer.key.save()
+    page = moderator.get(f"{QUEUE}{submission.pk}/change/").content.decode()
+    assert "NOT VERIFIED" in page
+    assert "revoked (Key compromised)" in page
+
+
+def test_bulk_approve_puts_the_signals_on_the_list_and_logs_them(moderator, alice, signer_for):
+    submissions = pending_submissions(alice, signer_for("northwind/admin"), count=2)
+    response = start_action(moderator, QUEUE, "approve_selected", submissions)
+    assert response.status_code == 302
+    assert {s.review_state for s in Submission.objects.all()} == {ReviewState.APPROVED}
+    assert Signal.objects.filter(status="active").count() == 2
+    assert list(ChangeLogEntry.objects.values_list("op", flat=True)) == ["add", "add"]
+    moderator_user = User.objects.get(email="moderator@consortium.example")
+    assert set(Submission.objects.values_list("reviewed_by", flat=True)) == {moderator_user.pk}
+    assert AuditEvent.objects.filter(action="hashbank.submission.approved").count() == 2
+
+
+def test_approving_an_auto_approved_submission_marks_it_post_reviewed(moderator, bob, signer_for):
+    (auto,) = pending_submissions(bob, signer_for("lakeside/admin"))
+    assert (auto.auto_approved, auto.post_reviewed) == (True, False)
+    start_action(moderator, QUEUE, "approve_selected", [auto])
+    auto.refresh_from_db()
+    assert auto.post_reviewed
+    assert ChangeLogEntry.objects.count() == 1, "confirming changes nothing on the list"
+
+
+def test_bulk_reject_asks_for_a_reason_then_tells_the_submitter(
+    moderator, alice, signer_for, mailoutbox, django_capture_on_commit_callbacks
+):
+    (submission,) = pending_submissions(alice, signer_for("northwind/admin"))
+    page = start_action(moderator, QUEUE, "reject_with_reason", [submission])
+    assert page.status_code == 200
+    assert 'name="reason"' in page.content.decode()
+    assert Submission.objects.get().review_state == ReviewState.PENDING
+
+    empty = apply_action(moderator, QUEUE, "reject_with_reason", [submission], reason="  ")
+    assert empty.status_code == 200
+    assert empty.context["form"].errors["reason"]
+    assert Submission.objects.get().review_state == ReviewState.PENDING
+
+    with django_capture_on_commit_callbacks(execute=True):
+        done = apply_action(
+            moderator,
+            QUEUE,
+            "reject_with_reason",
+            [submission],
+            reason="A news report, not glorification.",
+        )
+    assert done.status_code == 302
+    submission.refresh_from_db()
+    assert submission.review_state == ReviewState.REJECTED
+    assert submission.review_reason == "A news report, not glorification."
+    assert len(mailoutbox) == 1
+    assert "A news report, not glorification." in mailoutbox[0].body
+    assert mailoutbox[0].to == ["admin@northwind.example"]
+
+
+def test_a_conflict_is_reported_per_item_not_as_an_error_page(moderator, alice, signer_for):
+    rejected, fine = pending_submissions(alice, signer_for("northwind/admin"), count=2)
+    apply_action(moderator, QUEUE, "reject_with_reason", [rejected], reason="Unrelated content.")
+    response = start_action(moderator, QUEUE, "approve_selected", [rejected, fine])
+    assert response.status_code == 302
+    assert any("this submission is rejected" in m for m in messages_of(response))
+    assert Submission.objects.get(pk=fine.pk).review_state == ReviewState.APPROVED
+    again = apply_action(moderator, QUEUE, "reject_with_reason", [rejected], reason="Twice.")
+    assert any("this submission is rejected" in m for m in messages_of(again))
+
+
+def test_submissions_cannot_be_added_or_deleted_in_admin(officer):
+    assert officer.get(QUEUE + "add/").status_code == 403
+    actions = officer.get(QUEUE).context["action_form"].fields["action"].choices
+    assert "delete_selected" not in {name for name, _ in actions}
+
+
+def test_deciding_a_dispute_overturned_removes_the_signal(moderator, alice, bob, signer_for):
+    signal = listed_signal(alice, bob, signer_for)
+    dispute = open_dispute(bob, signal)
+    page = start_action(moderator, DISPUTES, "decide", [dispute])
+    assert page.status_code == 200
+    assert "This is a news report." in page.content.decode(), "the grounds are shown"
+
+    refused = apply_action(moderator, DISPUTES, "decide", [dispute], outcome="overturned")
+    assert refused.context["form"].errors["reason"]
+
+    apply_action(moderator, DISPUTES, "decide", [dispute], outcome="overturned", reason="News use.")
+    dispute.refresh_from_db()
+    assert (dispute.state, dispute.outcome) == ("decided", "overturned")
+    assert dispute.decided_by.email == "moderator@consortium.example"
+    assert Signal.objects.get().status == "removed"
+    assert ChangeLogEntry.objects.order_by("-sequence").first().op == "remove"
+
+
+def test_a_relabel_decision_sets_the_chosen_labels(moderator, alice, bob, signer_for):
+    signal = listed_signal(alice, bob, signer_for)
+    dispute = open_dispute(bob, signal, kind="labels", proposed_labels=["tvec-recruitment"])
+    without_labels = apply_action(
+        moderator, DISPUTES, "decide", [dispute], outcome="relabelled", reason="Agreed."
+    )
+    assert without_labels.context["form"].errors["labels"]
+    apply_action(
+        moderator,
+        DISPUTES,
+        "decide",
+        [dispute],
+        outcome="relabelled",
+        reason="Agreed.",
+        labels=["tvec-recruitment", "tvec-radicalisation"],
+    )
+    signal.refresh_from_db()
+    assert sorted(signal.labels.values_list("slug", flat=True)) == [
+        "tvec-radicalisation",
+        "tvec-recruitment",
+    ]
+    assert signal.status == "active"
+
+
+def test_an_appeal_goes_to_another_reviewer(moderator, officer, alice, bob, signer_for):
+    signal = listed_signal(alice, bob, signer_for)
+    dispute = open_dispute(bob, signal)
+    apply_action(moderator, DISPUTES, "decide", [dispute], outcome="overturned", reason="Satire.")
+    dispute_appeal(
+        dispute=dispute,
+        organisation=alice.org,
+        grounds="It is the attack video.",
+        context=AuditContext(user=alice.user, organisation=alice.org),
+    )
+
+    same = apply_action(
+        moderator, DISPUTES, "decide_appeal", [dispute], outcome="upheld", reason="Fine."
+    )
+    assert same.status_code == 302
+    assert any("different reviewer" in m for m in messages_of(same))
+    assert Dispute.objects.get().state == "appealed"
+
+    apply_action(officer, DISPUTES, "decide_appeal", [dispute], outcome="upheld", reason="It is.")
+    dispute.refresh_from_db()
+    assert (dispute.state, dispute.appeal_outcome) == ("closed", "upheld")
+    assert Signal.objects.get().status == "active"
+
+
+def test_marking_a_dispute_in_review_is_audited(moderator, alice, bob, signer_for):
+    dispute = open_dispute(bob, listed_signal(alice, bob, signer_for))
+    start_action(moderator, DISPUTES, "mark_in_review", [dispute])
+    assert Dispute.objects.get().state == "in_review"
+    event = AuditEvent.objects.get(action="hashbank.dispute.in_review")
+    assert event.actor_email == "moderator@consortium.example"
+    again = start_action(moderator, DISPUTES, "mark_in_review", [dispute])
+    assert any("in review" in m for m in messages_of(again))
+
+
+def test_overdue_disputes_are_flagged(moderator, alice, bob, cast, signer_for):
+    signal = listed_signal(alice, bob, signer_for)
+    late = open_dispute(bob, signal)
+    on_time = open_dispute(cast["pebble/admin"], signal, grounds="Satire.")
+    Dispute.objects.filter(pk=late.pk).update(deadline=timezone.now() - dt.timedelta(days=2))
+
+    overdue = moderator.get(DISPUTES + "?overdue=yes")
+    assert listed(overdue) == [late]
+    assert "overdue by 2" in overdue.content.decode()
+    assert listed(moderator.get(DISPUTES + "?overdue=no")) == [on_time]
+
+
+def test_an_appeal_past_its_deadline_is_overdue(moderator, alice, bob, signer_for):
+    dispute = open_dispute(bob, listed_signal(alice, bob, signer_for))
+    apply_action(moderator, DISPUTES, "decide", [dispute], outcome="upheld", reason="Stands.")
+    dispute_appeal(
+        dispute=dispute,
+        organisation=bob.org,
+        grounds="Please look again.",
+        context=AuditContext(user=bob.user, organisation=bob.org),
+    )
+    assert listed(moderator.get(DISPUTES + "?overdue=yes")) == []
+    Dispute.objects.update(appeal_deadline=timezone.now() - dt.timedelta(hours=1))
+    assert listed(moderator.get(DISPUTES + "?overdue=yes")) == [dispute]
+
+
+def test_only_the_reviewer_of_a_dispute_can_be_changed(moderator, alice, bob, signer_for):
+    dispute = open_dispute(bob, listed_signal(alice, bob, signer_for))
+    reviewer = User.objects.get(email="governance@consortium.example")
+    response = moderator.post(
+        f"{DISPUTES}{dispute.pk}/change/",
+        {"reviewer": reviewer.pk, "state": "closed", "grounds": "rewritten"},
+    )
+    assert response.status_code == 302
+    dispute.refresh_from_db()
+    assert dispute.reviewer == reviewer
+    assert (dispute.state, dispute.grounds) == ("open", "This is a news report.")
+    assert AuditEvent.objects.filter(action="hashbank.dispute.reviewer_assigned").exists()
+
+
+def test_a_bank_is_granted_and_revoked_through_an_organisation_choice(officer, cast):
+    csam = Bank.objects.get(name="CSAM")
+    lakeside = Organisation.objects.get(slug="lakeside")
+    page = start_action(officer, BANKS, "grant_access", [csam])
+    assert 'name="organisation"' in page.content.decode()
+
+    apply_action(officer, BANKS, "grant_access", [csam], organisation=lakeside.pk)
+    for permission in ("hashbank.read_bank", "hashbank.contribute_bank"):
+        assert grants.has_grant(organisation=lakeside, permission=permission, obj=csam)
+    assert AuditEvent.objects.filter(action="hashbank.bank.granted").count() == 1
+    assert "Lakeside Social" in officer.get(f"{BANKS}{csam.pk}/change/").content.decode()
+
+    apply_action(officer, BANKS, "revoke_access", [csam], organisation=lakeside.pk)
+    assert not grants.has_grant(organisation=lakeside, permission="hashbank.read_bank", obj=csam)
+    assert AuditEvent.objects.filter(action="hashbank.bank.grant_revoked").count() == 1
+
+
+def test_a_change_to_a_bank_is_audited(officer, cast):
+    hate = Bank.objects.get(name="HATE")
+    response = officer.post(
+        f"{BANKS}{hate.pk}/change/",
+        {
+            "name": "HATE",
+            "title": hate.title,
+            "purpose": hate.purpose,
+            "read_access": "full_members",
+            "contribute_access": hate.contribute_access,
+            "show_contributors": "on",
+        },
+    )
+    assert response.status_code == 302, response.content
+    assert Bank.objects.get(name="HATE").read_access == "full_members"
+    event = AuditEvent.objects.get(action="hashbank.bank.changed")
+    assert event.detail == {"fields": ["read_access"]}
+
+
+def test_moderators_moderate_but_do_not_administer_banks_or_labels(moderator, cast):
+    hate = Bank.objects.get(name="HATE")
+    page = moderator.get(f"{BANKS}{hate.pk}/change/").content.decode()
+    assert 'name="_save"' not in page
+    assert moderator.post(f"{BANKS}{hate.pk}/change/", {"name": "X"}).status_code == 403
+    assert "grant_access" not in moderator.get(BANKS).content.decode()
+
+
+def test_staff_edit_a_labels_wording_not_its_identity(officer, cast):
+    label = Label.objects.get(slug="tvec-recruitment")
+    response = officer.post(
+        f"/admin/hashbank/label/{label.pk}/change/",
+        {
+            "slug": "renamed",
+            "name": "Recruitment",
+            "severity": 4,
+            "active": "on",
+            "description": "Recruiting for a violent group.",
+        },
+    )
+    assert response.status_code == 302, response.content
+    label.refresh_from_db()
+    assert (label.slug, label.name, label.severity) == ("tvec-recruitment", "Recruitment", 4)
+    assert officer.get("/admin/hashbank/label/add/").status_code == 403
+
+
+@pytest.fixture
+def everything(cast, alice, bob, signer_for, settings, tmp_path):
+    """One of each hash bank record, so every admin page has something to show."""
+    settings.MEDIA_ROOT = tmp_path
+    signal = listed_signal(alice, bob, signer_for)
+    open_dispute(bob, signal)
+    snapshots_create()
+    assert ChangeLogEntry.objects.exists() and Snapshot.objects.exists()
+    return {
+        "submission": Submission.objects.first(),
+        "signal": signal,
+        "dispute": Dispute.objects.first(),
+        "label": Label.objects.first(),
+        "bank": Bank.objects.first(),
+        "changelogentry": ChangeLogEntry.objects.first(),
+        "snapshot": Snapshot.objects.first(),
+    }
+
+
+@pytest.mark.parametrize("email", ["governance@consortium.example", "moderator@consortium.example"])
+def test_every_hashbank_admin_page_renders_for_staff(email, everything):
+    officer = staff_client(email)
+    for name, obj in everything.items():
+        changelist = reverse(f"admin:hashbank_{name}_changelist")
+        assert officer.get(changelist).status_code == 200, changelist
+        detail = reverse(f"admin:hashbank_{name}_change", args=[obj.pk])
+        assert officer.get(detail).status_code == 200, detail
+    entry = everything["changelogentry"]
+    page = officer.get(reverse("admin:hashbank_changelogentry_change", args=[entry.pk]))
+    assert "&quot;op&quot;: &quot;add&quot;" in page.content.decode(), "the entry, decoded"
+
+
+def test_a_platform_user_is_sent_to_the_login_page_everywhere(alice, everything):
+    client = Client()
+    client.force_login(alice.user)
+    for name, obj in everything.items():
+        for url in (
+            reverse(f"admin:hashbank_{name}_changelist"),
+            reverse(f"admin:hashbank_{name}_change", args=[obj.pk]),
+        ):
+            response = client.get(url)
+            assert response.status_code == 302, url
+            assert response["Location"].startswith("/admin/login/"), url
