@@ -333,8 +333,16 @@ class PdqIndex:
         delta = {
             name: np.load(directory / f"{name}.npy", allow_pickle=False) for name in _DELTA_ARRAYS
         }
-        index.add(_hash_rows(delta["delta_hashes"], "delta_hashes"), delta["delta_ids"])
-        index.remove(delta["removed_ids"].tolist())
+        # Restored as saved rather than replayed through add() and remove(): an id can be
+        # both hidden in the base and live in the delta, even with its base hash.
+        removed = _id_column(delta["removed_ids"], delta["removed_ids"].shape[0])
+        if not bool(np.all(index._base_lookup(removed)[0])):
+            raise ValueError(f"{directory}/removed_ids.npy names ids the index does not hold")
+        index._hidden = set(removed.tolist())
+        delta_hashes = _hash_rows(delta["delta_hashes"], "delta_hashes")
+        delta_ids = _id_column(delta["delta_ids"], delta_hashes.shape[0])
+        for identifier, words in zip(delta_ids.tolist(), delta_hashes.view(np.uint64), strict=True):
+            index._delta_put(identifier, words)
         return index
 
     def compact(self) -> PdqIndex:

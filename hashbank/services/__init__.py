@@ -3,8 +3,10 @@
 from hashbank.services.changelog import changelog_append
 from hashbank.services.disputes import (
     dispute_appeal,
+    dispute_assign_reviewer,
     dispute_decide,
     dispute_decide_appeal,
+    dispute_mark_in_review,
     dispute_open,
     opinion_record,
 )
@@ -23,8 +25,10 @@ __all__ = [
     "ItemResult",
     "changelog_append",
     "dispute_appeal",
+    "dispute_assign_reviewer",
     "dispute_decide",
     "dispute_decide_appeal",
+    "dispute_mark_in_review",
     "dispute_open",
     "opinion_record",
     "signal_refresh",

@@ -258,3 +258,37 @@ def dispute_decide_appeal(
     )
     transaction.on_commit(lambda: notify_dispute_event.delay(dispute.pk, "appeal_decided"))
     return dispute
+
+
+@transaction.atomic
+def dispute_mark_in_review(*, dispute: Dispute, context: AuditContext) -> Dispute:
+    """Staff take an open dispute up. Raises Conflict unless it is open."""
+    dispute = Dispute.objects.select_for_update().get(pk=dispute.pk)
+    if dispute.state != DisputeState.OPEN:
+        raise Conflict(f"this dispute is {dispute.get_state_display().lower()}", code="not_open")
+    dispute.state = DisputeState.IN_REVIEW
+    dispute.save(update_fields=["state"])
+    audit_record(
+        action="hashbank.dispute.in_review",
+        context=context,
+        target=dispute,
+        organisation=dispute.opened_by,
+    )
+    return dispute
+
+
+@transaction.atomic
+def dispute_assign_reviewer(
+    *, dispute: Dispute, reviewer: User | None, context: AuditContext
+) -> Dispute:
+    """Assign (or clear) the reviewer. Only that column is written: saving the whole row
+    could undo a decision made by someone else meanwhile."""
+    Dispute.objects.filter(pk=dispute.pk).update(reviewer=reviewer)
+    audit_record(
+        action="hashbank.dispute.reviewer_assigned",
+        context=context,
+        target=dispute,
+        organisation=dispute.opened_by,
+        detail={"reviewer": reviewer.email if reviewer else None},
+    )
+    return dispute

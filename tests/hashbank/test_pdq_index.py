@@ -219,7 +219,7 @@ def test_compact_folds_the_delta_and_tombstones_into_a_new_base(banked, rng):
 
 
 def test_save_and_load_with_mmap_give_identical_results(banked, rng, tmp_path: Path):
-    hashes, ids, index, model = banked
+    hashes, ids, index, _ = banked
     added = random_hashes(rng, 50)
     index.add(added, np.arange(9_000_000, 9_000_050, dtype=np.int64))
     index.remove([int(i) for i in ids[:300]] + [9_000_001])
@@ -234,6 +234,11 @@ def test_save_and_load_with_mmap_give_identical_results(banked, rng, tmp_path: P
         for threshold, answers in expected.items():
             assert loaded.search_many(queries, threshold) == answers
     # The base is mapped read-only; changes still go to the delta.
+    # An id hidden in the base and back in the delta with its base hash stays findable.
+    index.add(hashes[500:501] ^ 1, ids[500:501])
+    index.add(hashes[500:501], ids[500:501])
+    index.save(tmp_path / "pdq")
+    assert PdqIndex.load(tmp_path / "pdq").search(hashes[500]) == [(int(ids[500]), 0)]
     loaded = PdqIndex.load(tmp_path / "pdq")
     loaded.remove([int(ids[400])])
     loaded.add(hashes[:1], ids[:1])

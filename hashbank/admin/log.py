@@ -1,0 +1,81 @@
+"""The change log and snapshots, read-only."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from hashbank.admin.common import (
+    ReadOnlyAdmin,
+    _value_search,
+)
+from hashbank.models import (
+    ChangeLogEntry,
+    LookupVolume,
+    Snapshot,
+)
+
+
+@admin.register(ChangeLogEntry)
+class ChangeLogEntryAdmin(ReadOnlyAdmin):
+    list_display = ["sequence", "op", "bank", "signal", "created_at"]
+    list_filter = ["op", "bank"]
+    list_select_related = ["bank", "signal__bank"]
+    search_fields = ["signal__value"]
+    search_help_text = "A hash value (exact or its first characters)."
+    fields = ["sequence", "op", "bank", "signal", "created_at", "entry_decoded", "leaf_hash"]
+    readonly_fields = fields
+    list_per_page = 100
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[ChangeLogEntry], search_term: str
+    ) -> tuple[QuerySet[ChangeLogEntry], bool]:
+        if not search_term.strip():
+            return queryset, False
+        return queryset.filter(_value_search(search_term, value_field="signal__value")), False
+
+    @admin.display(description="entry (as clients receive it)")
+    def entry_decoded(self, obj: ChangeLogEntry) -> str:
+        raw = bytes(obj.entry)
+        try:
+            text = json.dumps(json.loads(raw), indent=2, sort_keys=True, ensure_ascii=False)
+        except ValueError:
+            text = raw.decode("utf-8", errors="replace")
+        return format_html('<pre style="white-space: pre-wrap">{}</pre>', text)
+
+
+@admin.register(Snapshot)
+class SnapshotAdmin(ReadOnlyAdmin):
+    list_display = ["bank", "up_to_sequence", "signal_count", "file_name", "created_at"]
+    list_filter = ["bank"]
+    list_select_related = ["bank"]
+    fields = [
+        "bank",
+        "up_to_sequence",
+        "signal_count",
+        "file_name",
+        "sha256",
+        "signature",
+        "created_at",
+    ]
+    readonly_fields = fields
+
+
+@admin.register(LookupVolume)
+class LookupVolumeAdmin(ReadOnlyAdmin):
+    """Lookups per organisation per minute: sort by queries to spot a member scanning the
+    list (many queries, few matches)."""
+
+    list_display = ["organisation", "window_start", "queries", "matches", "match_rate"]
+    list_filter = ["organisation", ("window_start", admin.DateFieldListFilter)]
+    date_hierarchy = "window_start"
+    ordering = ["-window_start", "-queries"]
+    search_fields = ["organisation__slug", "organisation__name"]
+
+    @admin.display(description="match rate")
+    def match_rate(self, obj: LookupVolume) -> str:
+        return f"{obj.matches / obj.queries:.1%}" if obj.queries else "–"

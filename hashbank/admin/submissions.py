@@ -1,0 +1,365 @@
+"""The submissions review queue."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import Case, Q, QuerySet, Value, When
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.timesince import timesince
+
+from accounts.audit import AuditContext
+from accounts.errors import ServiceError
+from hashbank import selectors, signing
+from hashbank.admin.common import (
+    ERROR_COLOUR,
+    SUCCESS_COLOUR,
+    _action_page,
+    _admin_link,
+    _bound_form,
+    _short,
+    _uuid_or_none,
+    _value_search,
+)
+from hashbank.forms import RejectionForm
+from hashbank.models import (
+    ReviewState,
+    Submission,
+)
+from hashbank.services import (
+    submission_approve,
+    submission_reject,
+)
+
+
+@dataclass(frozen=True)
+class SignatureCheck:
+    verified: bool
+    detail: str
+
+
+def signature_check(submission: Submission) -> SignatureCheck:
+    """Verify a kept statement again from the stored bytes, as anyone holding the member's
+    public key could: the signature must cover exactly `canonical_payload`, and the key
+    must have been trustworthy when the statement was signed."""
+    stored = bytes(submission.canonical_payload)
+    key = submission.signing_key
+    try:
+        envelope = signing.envelope_from_obj(
+            {"payload": signing.parse_json_strict(stored), "signature": submission.signature}
+        )
+        if envelope.canonical != stored:
+            return SignatureCheck(False, "the stored payload is not in canonical form")
+        good = signing.verify(key.public_key_bytes, envelope)
+    except signing.EnvelopeError as exc:
+        return SignatureCheck(False, f"the stored statement cannot be read: {exc.message}")
+    if not good:
+        return SignatureCheck(False, "the signature does not match the payload and the key")
+    if not key.signs_at(submission.created_at):
+        return SignatureCheck(
+            False,
+            "the signature matches, but the key was not trustworthy at created_at "
+            "(outside its validity, revoked or compromised)",
+        )
+    return SignatureCheck(True, "the signature matches and the key was valid when it signed")
+
+
+class SubmissionAgeFilter(admin.SimpleListFilter):
+    title = "age"
+    parameter_name = "age"
+    WINDOWS = {
+        "1h": dt.timedelta(hours=1),
+        "24h": dt.timedelta(hours=24),
+        "7d": dt.timedelta(days=7),
+    }
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
+        return [
+            ("1h", "less than 1 hour"),
+            ("24h", "less than 24 hours"),
+            ("7d", "less than 7 days"),
+            ("older", "7 days or older"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        now = timezone.now()
+        if self.value() == "older":
+            return queryset.filter(received_at__lt=now - self.WINDOWS["7d"])
+        if self.value() in self.WINDOWS:
+            return queryset.filter(received_at__gte=now - self.WINDOWS[self.value()])
+        return queryset
+
+
+# Withdrawn or rejected submissions need no second look, whatever their flags say.
+AWAITING_POST_REVIEW = Q(review_state=ReviewState.APPROVED, auto_approved=True, post_reviewed=False)
+
+
+class AwaitingPostReviewFilter(admin.SimpleListFilter):
+    title = "post-review"
+    parameter_name = "post_review"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
+        return [("awaiting", "auto-approved, awaiting post-review")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "awaiting":
+            return queryset.filter(AWAITING_POST_REVIEW)
+        return queryset
+
+
+@admin.register(Submission)
+class SubmissionAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "organisation",
+        "bank",
+        "signal_type",
+        "short_value",
+        "label_list",
+        "incident",
+        "review_state",
+        "awaiting_post_review",
+        "received_at",
+        "age",
+    ]
+    list_filter = [
+        "review_state",
+        AwaitingPostReviewFilter,
+        SubmissionAgeFilter,
+        "bank",
+        "labels",
+        ("organisation", admin.RelatedOnlyFieldListFilter),
+        ("incident", admin.EmptyFieldListFilter),
+    ]
+    search_fields = ["value", "submission_id"]
+    search_help_text = "A hash value (exact or its first characters) or a submission id."
+    # Oldest pending first, then auto-approvals still to be looked at, then the rest.
+    ordering = [
+        Case(
+            When(review_state=ReviewState.PENDING, then=Value(0)),
+            When(AWAITING_POST_REVIEW, then=Value(1)),
+            default=Value(2),
+        ).asc(),
+        "received_at",
+    ]
+    list_per_page = 100
+    actions = ["approve_selected", "reject_with_reason"]
+    fieldsets = [
+        (
+            "Statement",
+            {
+                "fields": [
+                    "organisation",
+                    "submission_id",
+                    "bank",
+                    "signal_type",
+                    "value",
+                    "labels",
+                    "incident",
+                    "note",
+                    "created_at",
+                    "received_at",
+                ]
+            },
+        ),
+        (
+            "Signature",
+            {
+                "fields": [
+                    "signature_status",
+                    "signing_key_status",
+                    "signature",
+                    "payload_digest",
+                    "signed_payload",
+                ]
+            },
+        ),
+        (
+            "Review",
+            {
+                "fields": [
+                    "review_state",
+                    "auto_approved",
+                    "post_reviewed",
+                    "reviewed_by",
+                    "reviewed_at",
+                    "review_reason",
+                    "signal_link",
+                ]
+            },
+        ),
+        ("Submitter", {"fields": ["track_record"]}),
+    ]
+    readonly_fields = [name for _, section in fieldsets for name in section["fields"]]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        extra_context = {"title": "Submissions review queue", **(extra_context or {})}
+        return super().changelist_view(request, extra_context)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Submission]:
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("organisation", "bank", "signing_key", "signal__bank", "reviewed_by")
+            .prefetch_related("labels")
+        )
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Submission], search_term: str
+    ) -> tuple[QuerySet[Submission], bool]:
+        if not search_term.strip():
+            return queryset, False
+        match = _value_search(search_term)
+        submission_id = _uuid_or_none(search_term)
+        if submission_id is not None:
+            match |= Q(submission_id=submission_id)
+        return queryset.filter(match), False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # members submit signed statements through the API
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Change rights unlock the moderation actions on the list; a signed statement
+        # itself is never edited.
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # rejected statements stay on record
+
+    @admin.display(description="value", ordering="value")
+    def short_value(self, obj: Submission) -> str:
+        return format_html("<code>{}</code>", _short(obj.value))
+
+    @admin.display(description="labels")
+    def label_list(self, obj: Submission) -> str:
+        return ", ".join(label.slug for label in obj.labels.all())
+
+    @admin.display(description="awaiting post-review", boolean=True)
+    def awaiting_post_review(self, obj: Submission) -> bool:
+        return (
+            obj.review_state == ReviewState.APPROVED and obj.auto_approved and not obj.post_reviewed
+        )
+
+    @admin.display(description="age", ordering="-received_at")
+    def age(self, obj: Submission) -> str:
+        return timesince(obj.received_at)
+
+    @admin.display(description="signature verification")
+    def signature_status(self, obj: Submission) -> str:
+        check = signature_check(obj)
+        if check.verified:
+            return format_html(
+                '<strong style="color: {}">✔ verified</strong>: {}', SUCCESS_COLOUR, check.detail
+            )
+        return format_html(
+            '<strong style="color: {}">✘ NOT VERIFIED</strong>: {}', ERROR_COLOUR, check.detail
+        )
+
+    @admin.display(description="signing key")
+    def signing_key_status(self, obj: Submission) -> str:
+        key = obj.signing_key
+        state = key.state
+        if key.revocation_reason:
+            state += f" ({key.get_revocation_reason_display()})"
+        return format_html(
+            "{} — {}", _admin_link(key, format_html("<code>{}</code>", key.key_id)), state
+        )
+
+    @admin.display(description="signed payload")
+    def signed_payload(self, obj: Submission) -> str:
+        raw = bytes(obj.canonical_payload)
+        try:
+            text = json.dumps(json.loads(raw), indent=2, sort_keys=True, ensure_ascii=False)
+        except ValueError:
+            text = raw.decode("utf-8", errors="replace")
+        return format_html('<pre style="white-space: pre-wrap">{}</pre>', text)
+
+    @admin.display(description="signal on the list")
+    def signal_link(self, obj: Submission) -> str:
+        if obj.signal is None:
+            return "—"
+        return format_html(
+            "{} ({})", _admin_link(obj.signal, obj.signal), obj.signal.get_status_display()
+        )
+
+    @admin.display(description="submitter's track record")
+    def track_record(self, obj: Submission) -> str:
+        record = selectors.track_record(organisation=obj.organisation)
+        return format_html(
+            "approved {} · rejected {} · pending {} · disputed {}",
+            record["approved"],
+            record["rejected"],
+            record["pending"],
+            record["disputed"],
+        )
+
+    @admin.action(description="Approve the selected submissions", permissions=["change"])
+    def approve_selected(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:
+        context = AuditContext.from_request(request)
+        listed = confirmed = 0
+        for submission in queryset:
+            was_pending = submission.review_state == ReviewState.PENDING
+            try:
+                submission_approve(submission=submission, context=context)
+            except ServiceError as exc:
+                self.message_user(request, f"{submission}: {exc.message}", messages.ERROR)
+                continue
+            if was_pending:
+                listed += 1
+            else:
+                confirmed += 1
+        if listed:
+            self.message_user(request, f"{listed} submission(s) approved.", messages.SUCCESS)
+        if confirmed:
+            self.message_user(
+                request,
+                f"{confirmed} submission(s) were approved already; auto-approvals among them "
+                "are now marked post-reviewed.",
+                messages.SUCCESS,
+            )
+
+    @admin.action(description="Reject the selected submissions…", permissions=["change"])
+    def reject_with_reason(
+        self, request: HttpRequest, queryset: QuerySet[Submission]
+    ) -> TemplateResponse | None:
+        form = _bound_form(RejectionForm, request)
+        if not (form.is_bound and form.is_valid()):
+            return _action_page(
+                self,
+                request,
+                queryset,
+                form=form,
+                action="reject_with_reason",
+                title="Reject submissions",
+                intro="The submitting members receive this reason by email. Approved "
+                "submissions lose their support for the signal, which leaves the list if "
+                "nothing else supports it.",
+                submit_label="Reject",
+            )
+        context = AuditContext.from_request(request)
+        rejected = 0
+        for submission in queryset:
+            try:
+                submission_reject(
+                    submission=submission, reason=form.cleaned_data["reason"], context=context
+                )
+            except ServiceError as exc:
+                self.message_user(request, f"{submission}: {exc.message}", messages.ERROR)
+                continue
+            rejected += 1
+        if rejected:
+            self.message_user(
+                request,
+                f"{rejected} submission(s) rejected; the submitters are told why by email.",
+                messages.SUCCESS,
+            )
+        return None
