@@ -154,7 +154,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "accounts.errors.api_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "accounts.api_schema.HubAutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
@@ -164,6 +164,13 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    "ENUM_NAME_OVERRIDES": {
+        "DisputeOutcomeEnum": "hashbank.models.DisputeOutcome",
+        "RevocationReasonEnum": "accounts.models.RevocationReason",
+        "OrganisationKindEnum": "accounts.models.OrganisationKind",
+        "OpinionKindEnum": "hashbank.models.OpinionKind",
+        "DisputeKindEnum": "hashbank.models.DisputeKind",
+    },
 }
 
 # Celery: with no broker configured, tasks run in-process at enqueue time (the embedded
