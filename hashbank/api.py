@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 from django.http import FileResponse, HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
@@ -12,6 +14,7 @@ from rest_framework.response import Response
 from accounts.api import paginate
 from accounts.api_base import HubApiView
 from accounts.errors import Invalid, NotFound
+from accounts.hub_identity import hub_identity
 from hashbank import selectors, services, signing
 from hashbank.models import (
     Bank,
@@ -255,7 +258,13 @@ class SyncApi(HubApiView):
             + str(head).encode()
             + b"}"
         )
-        return HttpResponse(body, content_type="application/json")
+        response = HttpResponse(body, content_type="application/json")
+        # The hub signs the exact bytes of every page, so a member can show any page it holds
+        # came from this hub (key at /.well-known/hashfed).
+        identity = hub_identity()
+        response["X-Hashfed-Key-Id"] = identity.key_id
+        response["X-Hashfed-Signature"] = base64.b64encode(identity.sign(body)).decode("ascii")
+        return response
 
 
 class SnapshotOutput(serializers.ModelSerializer):

@@ -320,3 +320,15 @@ def test_a_signed_snapshot_plus_deltas_equals_the_list(cast, alice, bob, signer_
         if s["bank"] == "CSAM"
     ]
     assert csam == []
+
+
+def test_every_sync_page_is_signed_by_the_hub(alice, bob, signer_for):
+    import base64
+
+    submit(alice, signer_for("northwind/admin").envelope())
+    approve_all()
+    response = bob.client().get("/api/v1/sync/?cursor=0")
+    identity = hub_identity()
+    assert response["X-Hashfed-Key-Id"] == identity.key_id
+    public_key = Ed25519PublicKey.from_public_bytes(identity.public_key_raw)
+    public_key.verify(base64.b64decode(response["X-Hashfed-Signature"]), response.content)
