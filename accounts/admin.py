@@ -28,6 +28,35 @@ def staff_context(request: HttpRequest) -> AuditContext:
     return AuditContext.from_request(request)
 
 
+class AuditedAdminMixin:
+    """Every add, change and delete made in admin also goes to the audit trail, through
+    Django admin's own logging hooks, so no model admin can forget it."""
+
+    def _audit(self, request: HttpRequest, obj, verb: str, detail: dict) -> None:  # type: ignore[no-untyped-def]
+        organisation = obj if isinstance(obj, Organisation) else getattr(obj, "organisation", None)
+        audit_record(
+            action=f"{obj._meta.app_label}.{obj._meta.model_name}.{verb}",
+            context=staff_context(request),
+            target=obj,
+            organisation=organisation,
+            detail=detail,
+        )
+
+    def log_addition(self, request, obj, message):  # type: ignore[no-untyped-def]
+        self._audit(request, obj, "created", {"via": "admin"})
+        return super().log_addition(request, obj, message)  # type: ignore[misc]
+
+    def log_change(self, request, obj, message):  # type: ignore[no-untyped-def]
+        # Django's change message lists changed fields and inline rows added or removed.
+        self._audit(request, obj, "changed", {"via": "admin", "changes": message})
+        return super().log_change(request, obj, message)  # type: ignore[misc]
+
+    def log_deletions(self, request, queryset):  # type: ignore[no-untyped-def]
+        for obj in queryset:
+            self._audit(request, obj, "deleted", {"via": "admin"})
+        return super().log_deletions(request, queryset)  # type: ignore[misc]
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
@@ -35,7 +64,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Organisation)
-class OrganisationAdmin(admin.ModelAdmin):
+class OrganisationAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "slug",
@@ -51,19 +80,9 @@ class OrganisationAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
 
-    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
-        super().save_model(request, obj, form, change)
-        audit_record(
-            action="accounts.organisation." + ("changed" if change else "created"),
-            context=staff_context(request),
-            target=obj,
-            organisation=obj,
-            detail={"fields": sorted(form.changed_data)},
-        )
-
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
     ordering = ["email"]
     list_display = ["email", "full_name", "is_active", "is_staff", "date_joined"]
     list_filter = ["is_active", "is_staff", "is_superuser", "memberships__role"]
@@ -84,7 +103,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["user", "organisation", "role", "created_at"]
     list_filter = ["role", "organisation__kind"]
     search_fields = ["user__email", "organisation__name", "organisation__slug"]

@@ -145,6 +145,20 @@ class Membership(models.Model):
     def __str__(self) -> str:
         return f"{self.user} — {self.get_role_display()} at {self.organisation}"
 
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from accounts.permissions import ROLES_BY_KIND
+
+        roles = ROLES_BY_KIND.get(self.organisation.kind, ()) if self.organisation_id else ()
+        if self.organisation_id and self.role not in roles:
+            raise ValidationError(
+                {
+                    "role": f"a {self.organisation.kind} organisation has the "
+                    f"roles {', '.join(roles)}"
+                }
+            )
+
 
 class ApiKeyScope(models.TextChoices):
     READ = "read", "Read only"

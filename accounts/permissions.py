@@ -181,6 +181,44 @@ for _action in [
         "Read the audit trail of one's own organisation",
         _grants(*ORGANISATION_ADMINS),
     ),
+    Action(
+        "authorities.request.file",
+        "File a lawful request (removal order, notice, preservation, information)",
+        _grants((Kind.AUTHORITY, Role.LIAISON)),
+        write=True,
+    ),
+    Action(
+        "authorities.request.list",
+        "Follow the lawful requests one filed or that address one's platform (reads logged)",
+        _grants((Kind.AUTHORITY, Role.LIAISON), *PLATFORM_WRITERS),
+    ),
+    Action(
+        "authorities.request.answer",
+        "Acknowledge and answer a lawful request addressed to one's platform",
+        _grants(*PLATFORM_WRITERS),
+        write=True,
+    ),
+    Action(
+        "incidents.incident.list",
+        "Follow crisis incidents (platforms: all; authorities: those naming them)",
+        _grants(*PLATFORM_ALL, (Kind.AUTHORITY, Role.LIAISON)),
+    ),
+    Action(
+        "incidents.webhook.list",
+        "List one's organisation's webhook endpoints and every delivery attempt",
+        _grants(*PLATFORM_WRITERS, (Kind.AUTHORITY, Role.LIAISON)),
+    ),
+    Action(
+        "incidents.webhook.manage",
+        "Register or disable a webhook endpoint of one's organisation",
+        _grants((Kind.PLATFORM, Role.ADMIN), (Kind.AUTHORITY, Role.LIAISON)),
+        write=True,
+    ),
+    Action(
+        "transparency.statistics.read",
+        "Query aggregate statistics (small cells suppressed; no hashes, no member names)",
+        _grants((Kind.RESEARCH, Role.RESEARCHER), (Kind.CONSORTIUM, Role.GOVERNANCE_OFFICER)),
+    ),
 ]:
     register(_action)
 

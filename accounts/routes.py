@@ -17,6 +17,34 @@ NON_API_ROUTES: dict[str, str] = {
     "schema": "public (hub.meta.read)",
     "docs": "public (hub.meta.read)",
     "healthz": "public (hub.meta.read)",
+    "transparency_public:report-list": "public: published transparency reports",
+    "transparency_public:report-detail": "public: one published report, charts drawn server-side",
+    "transparency_public:report-json": "public: a published report as JSON",
+    "transparency_public:report-csv": "public: a published report as CSV",
+    "set_language": "public: the portal's language switch",
+    "governance:membership": "public: membership criteria and tiers",
+    "governance:signup": "public: portal sign-up",
+    "governance:signup-sent": "public",
+    "governance:verify": "public, with a signed email-verification token",
+    "governance:login": "public",
+    "governance:logout": "signed-in people",
+    "governance:set-password": "public, with a one-time set-password token",
+    "governance:set-password-done": "public",
+    "governance:home": "signed-in people",
+    "governance:application-edit": "signed-in people: their own application only",
+    "governance:application-status": "signed-in people: their own application only",
+    "governance:mentoring": "signed-in people: the organisations they mentor only",
+    "governance:mentee": "mentors of that organisation only (staff mentor or its mentor "
+    "organisation's admins); 404 otherwise",
+    "governance:dashboard": "people of that organisation only; 404 otherwise",
+    "governance:api-keys": "people of that active organisation with accounts.apikey.list "
+    "(issuing: accounts.apikey.issue)",
+    "governance:api-key-revoke": "people of that active organisation with accounts.apikey.revoke",
+    "governance:signing-keys": "people of that active organisation with "
+    "accounts.signingkey.list (registering: accounts.signingkey.register)",
+    "governance:signing-key-revoke": "people of that active organisation with "
+    "accounts.signingkey.revoke",
+    "governance:people": "people of that active organisation with accounts.membership.list",
 }
 
 

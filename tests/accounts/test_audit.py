@@ -90,3 +90,50 @@ def test_a_removed_event_is_detected(cast):
     tamper("DELETE FROM accounts_auditevent WHERE sequence = %s", [5])
     _, problems = audit_chain_verify()
     assert problems and problems[0].sequence == 6
+
+
+def test_changes_made_in_admin_are_audited(cast):
+    from django.test import Client
+
+    from accounts.models import Membership, Organisation
+
+    client = Client()
+    client.force_login(cast["consortium/governance_officer"].user)
+    org = Organisation.objects.get(slug="pebble")
+    response = client.post(
+        f"/admin/accounts/organisation/{org.pk}/change/",
+        {
+            "name": "Pebble Forum",
+            "slug": "pebble",
+            "kind": "platform",
+            "country": "FR",
+            "status": "active",
+            "status_reason": "",
+            "tier": "full",
+            "website": "",
+            "created_at_0": "2026-01-01",
+            "created_at_1": "00:00:00",
+            "memberships-TOTAL_FORMS": "0",
+            "memberships-INITIAL_FORMS": "0",
+            "memberships-MIN_NUM_FORMS": "0",
+            "memberships-MAX_NUM_FORMS": "1000",
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    event = AuditEvent.objects.filter(action="accounts.organisation.changed").latest("sequence")
+    assert event.actor_email == "governance@consortium.example"
+    assert "Tier" in str(event.detail)
+    membership = Membership.objects.get(user__email="admin@pebble.example")
+    response = client.post(
+        f"/admin/accounts/membership/{membership.pk}/change/",
+        {
+            "user": membership.user_id,
+            "organisation": membership.organisation_id,
+            "role": "liaison",
+            "created_at_0": "2026-01-01",
+            "created_at_1": "00:00:00",
+        },
+    )
+    assert response.status_code == 200, "a role the organisation's kind lacks is refused"
+    membership.refresh_from_db()
+    assert membership.role == "admin"
