@@ -74,6 +74,10 @@ INSTALLED_APPS = [
     "guardian",
     "accounts",
     "hashbank",
+    "federation.governance",
+    "federation.authorities",
+    "federation.incidents",
+    "federation.transparency",
 ]
 
 MIDDLEWARE = [
@@ -170,6 +174,9 @@ SPECTACULAR_SETTINGS = {
         "OrganisationKindEnum": "accounts.models.OrganisationKind",
         "OpinionKindEnum": "hashbank.models.OpinionKind",
         "DisputeKindEnum": "hashbank.models.DisputeKind",
+        "LawfulRequestKindEnum": "federation.authorities.models.LawfulRequestKind",
+        "AnswerOutcomeEnum": "federation.authorities.models.AnswerOutcome",
+        "UrgencyEnum": "federation.authorities.models.Urgency",
     },
 }
 
@@ -226,3 +233,46 @@ LOOKUP_RATE_PER_MINUTE = env_int("LOOKUP_RATE_PER_MINUTE", 120_000)
 # Hosted hashing: the largest upload accepted, in bytes, and in pixels once decoded.
 HOSTED_HASH_MAX_BYTES = env_int("HOSTED_HASH_MAX_BYTES", 20 * 1024 * 1024)
 HOSTED_HASH_MAX_PIXELS = env_int("HOSTED_HASH_MAX_PIXELS", 50_000_000)
+
+# Governance. Where the consortium's rules say the board decides on applications, approval
+# and rejection follow the board's votes: at least QUORUM votes cast, and more than MAJORITY
+# (a share of the approve and reject votes; abstentions count for the quorum only).
+GOVERNANCE_BOARD_DECIDES = env_bool("GOVERNANCE_BOARD_DECIDES", False)
+GOVERNANCE_BOARD_QUORUM = env_int("GOVERNANCE_BOARD_QUORUM", 3)
+GOVERNANCE_BOARD_MAJORITY = float(env("GOVERNANCE_BOARD_MAJORITY", "0.5"))
+# Days a new member is given to meet the criteria its evidence did not show.
+GOVERNANCE_CRITERIA_TARGET_DAYS = env_int("GOVERNANCE_CRITERIA_TARGET_DAYS", 180)
+# How long an email verification link works, in seconds.
+GOVERNANCE_VERIFY_MAX_AGE = env_int("GOVERNANCE_VERIFY_MAX_AGE", 3 * 24 * 3600)
+GOVERNANCE_STAFF_EMAIL = env("GOVERNANCE_STAFF_EMAIL", "governance@localhost")
+GOVERNANCE_APPEALS_EMAIL = env("GOVERNANCE_APPEALS_EMAIL", "appeals@localhost")
+# The portal's public address, for the links in emails (sent outside any request).
+PORTAL_BASE_URL = env("PORTAL_BASE_URL", "http://127.0.0.1:8000")
+LOGIN_URL = "governance:login"
+LOGIN_REDIRECT_URL = "governance:home"
+LOGOUT_REDIRECT_URL = "governance:membership"
+
+# Lawful requests: hours platforms have from receipt (forwarding) to answer, by kind. A
+# removal order's hour is fixed by law and not configurable.
+LAWFUL_REQUEST_DEADLINE_HOURS = {
+    "notice": env_int("LAWFUL_REQUEST_NOTICE_HOURS", 72),
+    "preservation": env_int("LAWFUL_REQUEST_PRESERVATION_HOURS", 24),
+    "information": env_int("LAWFUL_REQUEST_INFORMATION_HOURS", 240),
+}
+
+# Webhooks: refusing loopback addresses is what keeps members from pointing the hub at its
+# own services; tests that run a receiver on 127.0.0.1 (and only they) turn this on.
+WEBHOOK_ALLOW_LOOPBACK = env_bool("WEBHOOK_ALLOW_LOOPBACK", False)
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
+# How long a worker owns a delivery it claimed; longer than the timeout, so a live worker
+# never loses its claim, short enough that a dead worker's delivery is retried soon.
+WEBHOOK_DELIVERY_LEASE_SECONDS = env_int("WEBHOOK_DELIVERY_LEASE_SECONDS", 60)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 10)
+WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 30)
+WEBHOOK_RETRY_MAX_SECONDS = env_int("WEBHOOK_RETRY_MAX_SECONDS", 6 * 3600)
+
+# Researchers' statistics: counts under this are never shown.
+STATISTICS_MIN_CELL_SIZE = env_int("STATISTICS_MIN_CELL_SIZE", 10)
+# Redis hands an unacknowledged task (its worker died) to another worker after this many
+# seconds; the webhook requeue job covers deliveries sooner through their leases.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}

@@ -1,3 +1,4 @@
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from accounts.demo import load_demo_cast
@@ -12,6 +13,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
         accounts = load_demo_cast()
+        # The portal's application form needs the published membership criteria.
+        call_command("load_membership_criteria", stdout=self.stdout)
         demo_shared_list_load()
         signals = demo_signals_load()
         self.stdout.write(f"Demo accounts (password for all: {accounts[0].password})")

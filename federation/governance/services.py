@@ -1,0 +1,764 @@
+"""Writes of governance: criteria, sign-up, applications and their decisions, mentoring,
+tiers, suspension and offboarding.
+
+Every state change records an audit event (`governance.*`) in the same transaction; emails
+are enqueued on commit, so a rolled-back decision never tells anyone anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from accounts import services as accounts_services
+from accounts.audit import AuditContext, audit_record
+from accounts.errors import Conflict, Invalid, NotFound, NotPermitted
+from accounts.models import (
+    Organisation,
+    OrganisationKind,
+    OrganisationStatus,
+    Role,
+    Tier,
+    User,
+)
+from federation.governance import tasks
+from federation.governance.models import (
+    EDITABLE_STATES,
+    ApplicationMessage,
+    ApplicationNote,
+    ApplicationState,
+    BoardVote,
+    Criterion,
+    CriterionTarget,
+    DecisionKind,
+    Evidence,
+    MembershipApplication,
+    Mentorship,
+    MessageKind,
+    OrganisationDecision,
+    Vote,
+)
+from federation.governance.selectors import application_missing, board_tally, criteria_current
+
+CRITERIA_FILE = Path(settings.BASE_DIR) / "fixtures" / "membership_criteria.json"
+VERIFY_SALT = "governance.email-verification"
+APPLICATION_FACTS = (
+    "organisation_name",
+    "website",
+    "country",
+    "description",
+    "size",
+    "requested_tier",
+    "contact_name",
+    "contact_email",
+)
+
+
+@transaction.atomic
+def criteria_load(*, path: Path = CRITERIA_FILE, context: AuditContext) -> int:
+    """Create or update the criteria from the versioned fixture, by key. A file older than
+    what is loaded already changes nothing (staff edits to the current version survive a
+    reload); criteria no longer in the file are deactivated, never deleted, because past
+    applications' evidence refers to them. Returns the version now loaded."""
+    data = json.loads(path.read_text())
+    version = int(data["version"])
+    loaded = Criterion.objects.order_by("-version").values_list("version", flat=True).first()
+    if loaded is not None and loaded >= version:
+        return loaded
+    keys = []
+    for position, spec in enumerate(data["criteria"]):
+        keys.append(spec["key"])
+        Criterion.objects.update_or_create(
+            key=spec["key"],
+            defaults={
+                "version": version,
+                "position": position,
+                "title_en": spec["title"]["en"],
+                "title_fr": spec["title"].get("fr", ""),
+                "guidance_en": spec["guidance"]["en"],
+                "guidance_fr": spec["guidance"].get("fr", ""),
+                "evidence_kind": spec["evidence_kind"],
+                "required_for": spec["required_for"],
+                "active": True,
+            },
+        )
+    Criterion.objects.exclude(key__in=keys).update(active=False)
+    audit_record(
+        action="governance.criteria.loaded",
+        context=context,
+        detail={"version": version, "criteria": keys},
+    )
+    return version
+
+
+# Sign-up and email verification ---------------------------------------------------------
+
+
+@transaction.atomic
+def applicant_signup(
+    *, email: str, password: str, full_name: str, language: str, context: AuditContext
+) -> User:
+    """Create an inactive account and email a verification link. Raises Conflict when the
+    address is taken (the form says so without revealing whose it is)."""
+    email = email.strip().lower()
+    if User.objects.filter(email__iexact=email).exists():
+        raise Conflict.for_field("email", "an account with this email address exists already")
+    user = User.objects.create_user(email, password, full_name=full_name, is_active=False)
+    audit_record(action="governance.applicant.signed_up", context=context, target=user)
+    transaction.on_commit(lambda: tasks.send_verification_email.delay(user.pk, language))
+    return user
+
+
+def verification_token(user: User) -> str:
+    # The email is part of the token, so a link stops working if the address changes.
+    return signing.dumps({"user": user.pk, "email": user.email}, salt=VERIFY_SALT)
+
+
+@transaction.atomic
+def applicant_verify_email(*, token: str, context: AuditContext) -> User:
+    """Activate the account a verification link names. Raises Invalid for a tampered or
+    expired link (GOVERNANCE_VERIFY_MAX_AGE seconds). Verifying twice is harmless."""
+    try:
+        data = signing.loads(token, salt=VERIFY_SALT, max_age=settings.GOVERNANCE_VERIFY_MAX_AGE)
+    except signing.SignatureExpired as exc:
+        raise Invalid("This link has expired; sign up again.", code="link_expired") from exc
+    except signing.BadSignature as exc:
+        raise Invalid("This link is not valid.", code="link_invalid") from exc
+    user = User.objects.filter(pk=data.get("user"), email=data.get("email")).first()
+    if user is None:
+        raise Invalid("This link is not valid.", code="link_invalid")
+    if not user.is_active:
+        user.is_active = True
+        user.save(update_fields=["is_active"])
+        audit_record(
+            action="governance.applicant.email_verified",
+            context=AuditContext(user=user, ip_address=context.ip_address),
+            target=user,
+        )
+    return user
+
+
+# Applications ----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def application_start(
+    *, applicant: User, language: str, context: AuditContext
+) -> MembershipApplication:
+    """The applicant's open application, or a new draft. Idempotent by constraint."""
+    existing = (
+        MembershipApplication.objects.filter(applicant=applicant)
+        .exclude(state__in=[ApplicationState.APPROVED, ApplicationState.REJECTED])
+        .first()
+    )
+    if existing is not None:
+        return existing
+    version = Criterion.objects.order_by("-version").values_list("version", flat=True).first()
+    try:
+        with transaction.atomic():
+            application = MembershipApplication.objects.create(
+                applicant=applicant,
+                contact_email=applicant.email,
+                contact_name=applicant.full_name,
+                criteria_version=version or 1,
+                language=language,
+            )
+    except IntegrityError:  # a second tab started one at the same moment
+        return MembershipApplication.objects.get(
+            applicant=applicant,
+            state__in=[s for s in ApplicationState.values if s not in ("approved", "rejected")],
+        )
+    audit_record(
+        action="governance.application.started",
+        context=context,
+        target=application,
+    )
+    return application
+
+
+@transaction.atomic
+def application_save(
+    *,
+    application: MembershipApplication,
+    facts: dict[str, Any],
+    evidence: dict[str, dict[str, Any]],
+    language: str,
+    context: AuditContext,
+) -> MembershipApplication:
+    """Save what the applicant typed, complete or not (a draft). `evidence` maps criterion
+    keys to {"url", "answer", "text"}. Raises Conflict once the application is no longer
+    the applicant's to change."""
+    application = MembershipApplication.objects.select_for_update().get(pk=application.pk)
+    if application.state not in EDITABLE_STATES:
+        raise Conflict("This application can no longer be changed.", code="not_editable")
+    for name in APPLICATION_FACTS:
+        if name in facts:
+            value = facts[name]
+            setattr(application, name, value.upper() if name == "country" else value)
+    application.language = language
+    application.updated_at = timezone.now()
+    application.save()
+    criteria = {c.key: c for c in criteria_current()}
+    for key, values in evidence.items():
+        criterion = criteria.get(key)
+        if criterion is None:
+            continue
+        Evidence.objects.update_or_create(
+            application=application,
+            criterion=criterion,
+            defaults={
+                "url": values.get("url") or "",
+                "answer": values.get("answer"),
+                "text": values.get("text") or "",
+            },
+        )
+    audit_record(action="governance.application.saved", context=context, target=application)
+    return application
+
+
+@transaction.atomic
+def application_submit(
+    *, application: MembershipApplication, context: AuditContext
+) -> MembershipApplication:
+    """Submit a draft for review. Raises Invalid naming every missing fact and criterion
+    (what the status page shows too), Conflict when it is not a draft."""
+    application = MembershipApplication.objects.select_for_update().get(pk=application.pk)
+    if application.state != ApplicationState.DRAFT:
+        raise Conflict("Only a draft can be submitted.", code="not_draft")
+    missing = application_missing(application=application)
+    if missing:
+        raise Invalid(
+            "The application is not complete yet.",
+            code="incomplete",
+            fields={m.field: [{"code": "required", "message": str(m.label)}] for m in missing},
+        )
+    application.state = ApplicationState.SUBMITTED
+    application.submitted_at = application.updated_at = timezone.now()
+    application.save(update_fields=["state", "submitted_at", "updated_at"])
+    audit_record(action="governance.application.submitted", context=context, target=application)
+    transaction.on_commit(lambda: tasks.notify_staff_of_application.delay(application.pk))
+    return application
+
+
+def _staff_only(context: AuditContext) -> User:
+    if context.user is None or not context.user.is_staff:
+        raise NotPermitted("Only consortium staff decide on applications.")
+    return context.user
+
+
+def _post_message(
+    application: MembershipApplication, *, author: User | None, kind: str, body: str, staff: bool
+) -> ApplicationMessage:
+    message = ApplicationMessage.objects.create(
+        application=application, author=author, from_staff=staff, kind=kind, body=body
+    )
+    if staff:
+        transaction.on_commit(lambda: tasks.notify_applicant_of_message.delay(message.pk))
+    return message
+
+
+@transaction.atomic
+def application_review_start(
+    *, application: MembershipApplication, context: AuditContext
+) -> MembershipApplication:
+    """Staff take up a submitted application. Raises Conflict for any other state."""
+    _staff_only(context)
+    application = MembershipApplication.objects.select_for_update().get(pk=application.pk)
+    if application.state != ApplicationState.SUBMITTED:
+        raise Conflict("Only a submitted application can be taken into review.")
+    application.state = ApplicationState.IN_REVIEW
+    application.save(update_fields=["state"])
+    audit_record(action="governance.application.in_review", context=context, target=application)
+    return application
+
+
+@transaction.atomic
+def application_request_information(
+    *, application: MembershipApplication, message: str, context: AuditContext
+) -> ApplicationMessage:
+    """Ask the applicant for more: the application opens for changes again and the
+    applicant is emailed. Raises Invalid without a message, Conflict once decided."""
+    staff = _staff_only(context)
+    if not message.strip():
+        raise Invalid.for_field("message", "say what information is needed")
+    application = MembershipApplication.objects.select_for_update().get(pk=application.pk)
+    if application.state not in (ApplicationState.SUBMITTED, ApplicationState.IN_REVIEW):
+        raise Conflict("Information can be requested only on a submitted application.")
+    application.state = ApplicationState.NEEDS_INFORMATION
+    application.save(update_fields=["state"])
+    posted = _post_message(
+        application, author=staff, kind=MessageKind.INFORMATION_REQUEST, body=message, staff=True
+    )
+    audit_record(
+        action="governance.application.information_requested",
+        context=context,
+        target=application,
+        detail={"message_id": posted.pk},
+    )
+    return posted
+
+
+@transaction.atomic
+def application_answer(
+    *, application: MembershipApplication, body: str, context: AuditContext
+) -> ApplicationMessage:
+    """The applicant answers a request for information; the application goes back to
+    staff (state submitted). Outside a request, the applicant may still write a message,
+    which changes no state. Raises Invalid for an empty message, Conflict once decided."""
+    if not body.strip():
+        raise Invalid.for_field("body", "write your answer")
+    application = MembershipApplication.objects.select_for_update().get(pk=application.pk)
+    if application.state in (ApplicationState.APPROVED, ApplicationState.REJECTED):
+        raise Conflict("This application has been decided.", code="decided")
+    answering = application.state == ApplicationState.NEEDS_INFORMATION
+    posted = _post_message(
+        application,
+        author=context.user,
+        kind=MessageKind.ANSWER if answering else MessageKind.MESSAGE,
+        body=body,
+        staff=False,
+    )
+    if answering:
+        application.state = ApplicationState.SUBMITTED
+        application.updated_at = timezone.now()
+        application.save(update_fields=["state", "updated_at"])
+        audit_record(
+            action="governance.application.information_provided",
+            context=context,
+            target=application,
+            detail={"message_id": posted.pk},
+        )
+        transaction.on_commit(lambda: tasks.notify_staff_of_application.delay(application.pk))
+    return posted
+
+
+@transaction.atomic
+def application_note_add(
+    *, application: MembershipApplication, body: str, context: AuditContext
+) -> ApplicationNote:
+    staff = _staff_only(context)
+    note = ApplicationNote.objects.create(application=application, author=staff, body=body)
+    audit_record(action="governance.application.noted", context=context, target=application)
+    return note
+
+
+@transaction.atomic
+def application_vote(
+    *, application: MembershipApplication, vote: str, comment: str, context: AuditContext
+) -> BoardVote:
+    """A board member votes (once; voting again replaces the vote until the decision).
+    Raises NotPermitted without the vote permission, Conflict once decided."""
+    voter = _staff_only(context)
+    if not voter.has_perm("governance.vote_membershipapplication"):
+        raise NotPermitted("Only board members vote on applications.")
+    if vote not in Vote.values:
+        raise Invalid.for_field("vote", "vote approve, reject or abstain")
+    if application.state in (ApplicationState.APPROVED, ApplicationState.REJECTED):
+        raise Conflict("This application has been decided.", code="decided")
+    board_vote, _ = BoardVote.objects.update_or_create(
+        application=application,
+        voter=voter,
+        defaults={"vote": vote, "comment": comment, "cast_at": timezone.now()},
+    )
+    audit_record(
+        action="governance.application.voted",
+        context=context,
+        target=application,
+        detail={"vote": vote},
+    )
+    return board_vote
+
+
+def _require_board_outcome(application: MembershipApplication, wanted: str) -> None:
+    if not settings.GOVERNANCE_BOARD_DECIDES:
+        return
+    tally = board_tally(application=application)
+    if tally.outcome != wanted:
+        raise NotPermitted(
+            f"The board decides: {tally.cast} of {tally.quorum} votes needed, "
+            f"{tally.approve} approve, {tally.reject} reject; the outcome is "
+            f"{tally.outcome or 'not reached'}.",
+            code="board_outcome",
+        )
+
+
+def _decidable(application: MembershipApplication) -> MembershipApplication:
+    application = MembershipApplication.objects.select_for_update().get(pk=application.pk)
+    if application.state not in (
+        ApplicationState.SUBMITTED,
+        ApplicationState.IN_REVIEW,
+        ApplicationState.NEEDS_INFORMATION,
+    ):
+        raise Conflict("Only a submitted application can be decided.", code="not_decidable")
+    return application
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:56] or "member"
+    slug, n = base, 1
+    while Organisation.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+@transaction.atomic
+def application_approve(
+    *,
+    application: MembershipApplication,
+    tier: str,
+    reason: str,
+    mentor_user: User | None = None,
+    mentor_organisation: Organisation | None = None,
+    context: AuditContext,
+) -> Organisation:
+    """Approve: create the active platform organisation in `tier`, make the applicant its
+    admin and email them an invitation (a set-password link), assign the mentor, and track
+    every criterion the evidence does not meet for a full member with a target date.
+
+    Probation needs a mentor. Where the board decides, the votes must say approve.
+    Raises Invalid, NotPermitted or Conflict (already decided)."""
+    staff = _staff_only(context)
+    if tier not in Tier.values:
+        raise Invalid.for_field("tier", "tier is full, associate or probation")
+    if tier == Tier.PROBATION and not (mentor_user or mentor_organisation):
+        raise Invalid.for_field("mentor", "approval on probation needs a mentor")
+    application = _decidable(application)
+    _require_board_outcome(application, Vote.APPROVE)
+    organisation = accounts_services.organisation_create(
+        slug=_unique_slug(application.organisation_name),
+        name=application.organisation_name,
+        kind=OrganisationKind.PLATFORM,
+        country=application.country or "ZZ",
+        status=OrganisationStatus.ACTIVE,
+        tier=tier,
+        context=context,
+    )
+    organisation.website = application.website
+    organisation.save(update_fields=["website"])
+    accounts_services.membership_add(
+        user=application.applicant, organisation=organisation, role=Role.ADMIN, context=context
+    )
+    application.state = ApplicationState.APPROVED
+    application.organisation = organisation
+    application.decided_at = timezone.now()
+    application.decided_by = staff
+    application.decided_tier = tier
+    application.decision_reason = reason
+    application.save()
+    OrganisationDecision.objects.create(
+        organisation=organisation,
+        kind=DecisionKind.APPROVED,
+        to_value=tier,
+        reason=reason or "Application approved.",
+        decided_by=staff,
+    )
+    if mentor_user or mentor_organisation:
+        mentor_assign(
+            organisation=organisation,
+            mentor_user=mentor_user,
+            mentor_organisation=mentor_organisation,
+            context=context,
+        )
+    target = timezone.now().date() + dt.timedelta(days=settings.GOVERNANCE_CRITERIA_TARGET_DAYS)
+    given = {e.criterion_id for e in application.evidence.select_related("criterion") if e.is_given}
+    for criterion in criteria_current():
+        if criterion.pk not in given:
+            CriterionTarget.objects.get_or_create(
+                organisation=organisation, criterion=criterion, defaults={"target_date": target}
+            )
+    _post_message(
+        application,
+        author=staff,
+        kind=MessageKind.DECISION,
+        body=reason or "Your application is approved.",
+        staff=True,
+    )
+    audit_record(
+        action="governance.application.approved",
+        context=context,
+        target=application,
+        organisation=organisation,
+        detail={
+            "tier": tier,
+            "mentor_user": mentor_user.email if mentor_user else None,
+            "mentor_organisation": mentor_organisation.slug if mentor_organisation else None,
+        },
+    )
+    applicant_pk = application.applicant_id
+    transaction.on_commit(lambda: tasks.send_member_invitation.delay(applicant_pk, organisation.pk))
+    return organisation
+
+
+@transaction.atomic
+def application_reject(
+    *, application: MembershipApplication, reasons: str, context: AuditContext
+) -> MembershipApplication:
+    """Reject with reasons, which the applicant reads in the portal and by email. Raises
+    Invalid without reasons, NotPermitted against the board's votes, Conflict if decided."""
+    staff = _staff_only(context)
+    if not reasons.strip():
+        raise Invalid.for_field("reason", "a rejection states its reasons")
+    application = _decidable(application)
+    _require_board_outcome(application, Vote.REJECT)
+    application.state = ApplicationState.REJECTED
+    application.decided_at = timezone.now()
+    application.decided_by = staff
+    application.decision_reason = reasons
+    application.save()
+    _post_message(application, author=staff, kind=MessageKind.DECISION, body=reasons, staff=True)
+    audit_record(
+        action="governance.application.rejected",
+        context=context,
+        target=application,
+        detail={"reasons": reasons},
+    )
+    return application
+
+
+# Mentoring and tiers --------------------------------------------------------------------
+
+
+@transaction.atomic
+def mentor_assign(
+    *,
+    organisation: Organisation,
+    mentor_user: User | None = None,
+    mentor_organisation: Organisation | None = None,
+    context: AuditContext,
+) -> Mentorship:
+    """Assign a mentor (ending the current mentorship). The mentor is a staff person or
+    an active full member organisation other than the mentee. Raises Invalid otherwise."""
+    _staff_only(context)
+    if bool(mentor_user) == bool(mentor_organisation):
+        raise Invalid.for_field("mentor", "choose either a staff mentor or a mentor organisation")
+    if mentor_user is not None and not mentor_user.is_staff:
+        raise Invalid.for_field("mentor_user", "a mentoring person is consortium staff")
+    if mentor_organisation is not None and (
+        mentor_organisation.pk == organisation.pk
+        or not mentor_organisation.is_active
+        or mentor_organisation.kind != OrganisationKind.PLATFORM
+        or mentor_organisation.tier != Tier.FULL
+    ):
+        raise Invalid.for_field(
+            "mentor_organisation", "a mentoring organisation is another active full member"
+        )
+    Mentorship.objects.filter(mentee=organisation, ended_at__isnull=True).update(
+        ended_at=timezone.now()
+    )
+    mentorship = Mentorship.objects.create(
+        mentee=organisation, mentor_user=mentor_user, mentor_organisation=mentor_organisation
+    )
+    audit_record(
+        action="governance.mentor.assigned",
+        context=context,
+        target=mentorship,
+        organisation=organisation,
+        detail={"mentor": str(mentorship.mentor)},
+    )
+    return mentorship
+
+
+@transaction.atomic
+def mentorship_end(*, organisation: Organisation, context: AuditContext) -> None:
+    _staff_only(context)
+    ended = Mentorship.objects.filter(mentee=organisation, ended_at__isnull=True).update(
+        ended_at=timezone.now()
+    )
+    if ended:
+        audit_record(action="governance.mentor.ended", context=context, target=organisation)
+
+
+@transaction.atomic
+def criterion_target_set(
+    *,
+    organisation: Organisation,
+    criterion: Criterion,
+    target_date: dt.date,
+    met: bool = False,
+    note: str = "",
+    context: AuditContext,
+) -> CriterionTarget:
+    """Track a criterion a member still misses (or mark it met)."""
+    _staff_only(context)
+    target, _ = CriterionTarget.objects.update_or_create(
+        organisation=organisation,
+        criterion=criterion,
+        defaults={
+            "target_date": target_date,
+            "note": note,
+            "met_at": timezone.now() if met else None,
+        },
+    )
+    audit_record(
+        action="governance.criterion_target.set",
+        context=context,
+        target=target,
+        organisation=organisation,
+        detail={"criterion": criterion.key, "target_date": str(target_date), "met": met},
+    )
+    return target
+
+
+def _decide_on_organisation(
+    organisation: Organisation,
+    *,
+    kind: str,
+    action: str,
+    reason: str,
+    from_value: str,
+    to_value: str,
+    context: AuditContext,
+) -> OrganisationDecision:
+    decision = OrganisationDecision.objects.create(
+        organisation=organisation,
+        kind=kind,
+        from_value=from_value,
+        to_value=to_value,
+        reason=reason,
+        decided_by=context.user,
+    )
+    audit_record(
+        action=action,
+        context=context,
+        target=organisation,
+        organisation=organisation,
+        detail={"from": from_value, "to": to_value, "reason": reason},
+    )
+    transaction.on_commit(lambda: tasks.notify_organisation_decision.delay(decision.pk))
+    return decision
+
+
+def _member_for_update(organisation: Organisation) -> Organisation:
+    try:
+        return Organisation.objects.select_for_update().get(
+            pk=organisation.pk, kind=OrganisationKind.PLATFORM
+        )
+    except Organisation.DoesNotExist:
+        raise NotFound("no such member platform") from None
+
+
+def _reason_required(reason: str) -> None:
+    if not reason.strip():
+        raise Invalid.for_field("reason", "a decision states its reasons")
+
+
+@transaction.atomic
+def organisation_tier_change(
+    *, organisation: Organisation, tier: str, reason: str, context: AuditContext
+) -> Organisation:
+    """Move a member platform to another tier. What it may read and submit follows at its
+    next request (hashbank selectors read the tier). Raises Invalid or Conflict (same tier)."""
+    _staff_only(context)
+    _reason_required(reason)
+    if tier not in Tier.values:
+        raise Invalid.for_field("tier", "tier is full, associate or probation")
+    organisation = _member_for_update(organisation)
+    if organisation.tier == tier:
+        raise Conflict.for_field("tier", "the organisation is in this tier already")
+    previous = organisation.tier or ""
+    organisation.tier = tier
+    organisation.save(update_fields=["tier"])
+    _decide_on_organisation(
+        organisation,
+        kind=DecisionKind.TIER_CHANGED,
+        action="governance.organisation.tier_changed",
+        reason=reason,
+        from_value=previous,
+        to_value=tier,
+        context=context,
+    )
+    return organisation
+
+
+def _status_change(
+    organisation: Organisation,
+    *,
+    allowed_from: tuple[str, ...],
+    to: str,
+    kind: str,
+    reason: str,
+    context: AuditContext,
+) -> Organisation:
+    _staff_only(context)
+    _reason_required(reason)
+    organisation = _member_for_update(organisation)
+    if organisation.status not in allowed_from:
+        raise Conflict(f"The organisation is {organisation.status}.", code="wrong_status")
+    previous = organisation.status
+    organisation.status = to
+    # The reason a member reads in the portal and in API refusals; cleared on reinstatement.
+    organisation.status_reason = "" if to == OrganisationStatus.ACTIVE else reason
+    organisation.save(update_fields=["status", "status_reason"])
+    _decide_on_organisation(
+        organisation,
+        kind=kind,
+        action=f"governance.organisation.{kind}",
+        reason=reason,
+        from_value=previous,
+        to_value=to,
+        context=context,
+    )
+    return organisation
+
+
+@transaction.atomic
+def organisation_suspend(
+    *, organisation: Organisation, reason: str, context: AuditContext
+) -> Organisation:
+    """Suspend an active member. Its API keys and session API calls are refused from the
+    next request on (`organisation_inactive`), so its signing keys cannot submit either;
+    nothing is revoked, so reinstatement restores everything as it was."""
+    return _status_change(
+        organisation,
+        allowed_from=(OrganisationStatus.ACTIVE,),
+        to=OrganisationStatus.SUSPENDED,
+        kind=DecisionKind.SUSPENDED,
+        reason=reason,
+        context=context,
+    )
+
+
+@transaction.atomic
+def organisation_reinstate(
+    *, organisation: Organisation, reason: str, context: AuditContext
+) -> Organisation:
+    """Undo a suspension or an offboarding: the organisation is active again, with its keys."""
+    return _status_change(
+        organisation,
+        allowed_from=(OrganisationStatus.SUSPENDED, OrganisationStatus.OFFBOARDED),
+        to=OrganisationStatus.ACTIVE,
+        kind=DecisionKind.REINSTATED,
+        reason=reason,
+        context=context,
+    )
+
+
+@transaction.atomic
+def organisation_offboard(
+    *, organisation: Organisation, reason: str, context: AuditContext
+) -> Organisation:
+    """Offboard a member that leaves or is removed. Its data is kept as docs/governance.md
+    (retention) says: its approved submissions keep supporting their signals, so the list
+    does not change; staff withdraw individual submissions in moderation if they decide
+    otherwise. Its mentorship ends. Reversible with organisation_reinstate."""
+    organisation = _status_change(
+        organisation,
+        allowed_from=(OrganisationStatus.ACTIVE, OrganisationStatus.SUSPENDED),
+        to=OrganisationStatus.OFFBOARDED,
+        kind=DecisionKind.OFFBOARDED,
+        reason=reason,
+        context=context,
+    )
+    Mentorship.objects.filter(mentee=organisation, ended_at__isnull=True).update(
+        ended_at=timezone.now()
+    )
+    return organisation
