@@ -13,4 +13,12 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     "hashbank-snapshots": {"task": "hashbank.tasks.create_snapshots", "schedule": 6 * 3600},
     "hashbank-pdq-index": {"task": "hashbank.tasks.rebuild_pdq_index", "schedule": 3600},
+    "authorities-overdue-reminders": {
+        "task": "federation.authorities.tasks.remind_overdue_lawful_requests",
+        "schedule": 300,
+    },
+    "incidents-webhook-requeue": {
+        "task": "federation.incidents.tasks.requeue_due_webhooks",
+        "schedule": 30,
+    },
 }

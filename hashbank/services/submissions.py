@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,9 +19,26 @@ from accounts.errors import Conflict, Invalid
 from accounts.models import Organisation, SigningKey
 from hashbank import signal_types, signing
 from hashbank.models import Bank, Label, ReviewState, Signal, Submission
-from hashbank.selectors import banks_contributable_by
+from hashbank.selectors import CONTRIBUTING_TIERS, banks_contributable_by
 
 MAX_BATCH = 1000
+
+
+def _no_incidents(slug: str) -> str | None:
+    return None
+
+
+# How to tell a declared incident's state ("open", "closed", None when unknown). Incidents
+# live in federation.incidents, which depends on this app, not the other way round; it
+# registers its lookup here when it loads.
+_incident_state: Callable[[str], str | None] = _no_incidents
+
+
+def incident_state_resolver_register(resolver: Callable[[str], str | None]) -> None:
+    global _incident_state
+    _incident_state = resolver
+
+
 # How far ahead of the hub's clock a member's `created_at` may be.
 CLOCK_SKEW = dt.timedelta(minutes=5)
 
@@ -180,12 +198,21 @@ def _create_one(index: int, item: Any, batch: _BatchContext, context: AuditConte
                 "unknown_label", f"no active label {slug!r}", f"payload.labels[{position}]"
             )
         labels.append(batch.labels[slug])
+    incident = ""
     if envelope.incident is not None:
-        # Crisis incidents are declared by staff; until one exists with this name, no
-        # submission may claim its fast path.
-        raise ItemRejected(
-            "unknown_incident", f"no declared incident {envelope.incident!r}", "payload.incident"
-        )
+        # Crisis incidents are declared by staff; only an open one grants the fast path.
+        state = _incident_state(envelope.incident)
+        if state is None:
+            raise ItemRejected(
+                "unknown_incident",
+                f"no declared incident {envelope.incident!r}",
+                "payload.incident",
+            )
+        if state != "open":
+            raise ItemRejected(
+                "incident_closed", f"incident {envelope.incident!r} is closed", "payload.incident"
+            )
+        incident = envelope.incident
 
     try:
         with transaction.atomic():
@@ -200,6 +227,7 @@ def _create_one(index: int, item: Any, batch: _BatchContext, context: AuditConte
                 signal_type=envelope.signal_type,
                 value=value,
                 note=envelope.note or "",
+                incident=incident,
                 created_at=envelope.created_at,
                 received_at=batch.now,
             )
@@ -210,7 +238,12 @@ def _create_one(index: int, item: Any, batch: _BatchContext, context: AuditConte
         )
         return _replay(index, existing, digest)
     submission.labels.set(labels)
-    if batch.organisation.trusted_contributor:
+    # The crisis fast path: members in good standing (active, full or probation) are
+    # approved on arrival during an open incident, and reviewed afterwards.
+    fast_path = bool(incident) and (
+        batch.organisation.is_active and batch.organisation.tier in CONTRIBUTING_TIERS
+    )
+    if batch.organisation.trusted_contributor or fast_path:
         submission = submission_approve(submission=submission, context=context, auto=True)
     return ItemResult(
         index=index, status="accepted", id=str(envelope.id), review_state=submission.review_state

@@ -160,6 +160,72 @@ def _image_upload() -> dict:
     return {"file": SimpleUploadedFile("a.png", buffer.getvalue())}
 
 
+def _lawful_request_body() -> dict:
+    return {
+        "kind": "notice",
+        "issuing_authority": "Matrix unit",
+        "officer": "Officer M",
+        "legal_basis": "Act 1, s. 2",
+        "jurisdiction": "DE",
+        "addressed_platforms": ["northwind"],
+        "subject": {"urls": ["https://video.example/v/1"]},
+    }
+
+
+def _lawful_request(org: Organisation) -> dict:
+    """A forwarded request `org` is party to: filed by it (an authority), or addressed to it
+    (filed by a fresh authority of its own, so no other actor is a party)."""
+    from federation.authorities.services import lawful_request_file, lawful_request_validate
+
+    if org.kind == "authority":
+        authority, platform = org, "northwind"
+    else:
+        authority = Organisation.objects.create(
+            slug=f"authority-{next(_counter)}",
+            name="Matrix authority",
+            kind="authority",
+            country="DE",
+            status="active",
+        )
+        platform = org.slug
+        if org.kind != "platform" or not org.is_active:
+            # Only active platforms can be addressed: use a fresh one nobody else is.
+            platform = Organisation.objects.create(
+                slug=f"platform-{next(_counter)}",
+                name="Matrix platform",
+                kind="platform",
+                tier="full",
+                country="DE",
+                status="active",
+            ).slug
+    filed = lawful_request_file(
+        authority=authority,
+        filed_by=None,
+        kind="notice",
+        issuing_authority="Unit",
+        officer="Officer",
+        legal_basis="Act",
+        jurisdiction="DE",
+        addressed=[platform],
+        subject_urls=["https://video.example/v/1"],
+        subject_hashes=[],
+        subject_accounts=[],
+        description="",
+        context=AuditContext.system(),
+    )
+    lawful_request_validate(request=filed.request, context=AuditContext.system())
+    return {"request_id": filed.request.public_id}
+
+
+def _webhook(org: Organisation) -> dict:
+    from federation.incidents.models import WebhookEndpoint
+
+    endpoint = WebhookEndpoint.objects.create(
+        organisation=org, url="https://93.184.215.14/hook", secret="whsec_matrix"
+    )
+    return {"endpoint_id": endpoint.public_id}
+
+
 # route name → method → sample(org owning the target objects) → (url kwargs, body)
 SAMPLES: dict[str, dict[str, Sample]] = {
     "accounts:me": {"GET": lambda org: ({}, None)},
@@ -209,6 +275,28 @@ SAMPLES: dict[str, dict[str, Sample]] = {
     "hashbank:dispute-appeal": {
         "POST": lambda org: (_dispute(org, decided=True), {"grounds": "g"}),
     },
+    "authorities:request-list": {
+        "GET": lambda org: ({}, None),
+        "POST": lambda org: ({}, _lawful_request_body()),
+    },
+    "authorities:request-detail": {"GET": lambda org: (_lawful_request(org), None)},
+    "authorities:request-acknowledge": {"POST": lambda org: (_lawful_request(org), None)},
+    "authorities:request-answer": {
+        "POST": lambda org: (_lawful_request(org), {"outcome": "actioned", "details": "done"}),
+    },
+    "incidents:incident-list": {"GET": lambda org: ({}, None)},
+    "incidents:webhook-list": {
+        "GET": lambda org: ({}, None),
+        "POST": lambda org: ({}, {"url": "https://93.184.215.14/hashfed"}),
+    },
+    "incidents:webhook-detail": {
+        "GET": lambda org: (_webhook(org), None),
+        "DELETE": lambda org: (_webhook(org), None),
+    },
+    "incidents:webhook-deliveries": {"GET": lambda org: (_webhook(org), None)},
+    "transparency:statistics": {
+        "GET": lambda org: ({}, None),
+    },
 }
 
 API_ROUTES = [r for r in all_routes() if not is_admin_route(r) and r.name not in NON_API_ROUTES]
@@ -218,7 +306,7 @@ CASES = [(r, method) for r in API_ROUTES for method in sorted(r.actions)]
 def _url(route, kwargs: dict) -> str:
     path = "/" + route.pattern
     for name, value in kwargs.items():
-        for converter in ("str", "int", "uuid"):
+        for converter in ("str", "int", "uuid", "slug"):
             path = path.replace(f"<{converter}:{name}>", str(value))
     return path
 

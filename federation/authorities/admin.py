@@ -1,0 +1,327 @@
+"""Django admin for lawful requests: staff validate, forward, refuse and close requests,
+lift legal holds, and export the access log for oversight.
+
+Staff reads are logged like anyone's: opening a request, or listing requests, writes one
+access-log row per request shown.
+"""
+
+from __future__ import annotations
+
+import csv
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from accounts.audit import AuditContext
+from accounts.errors import ServiceError
+from federation.authorities import selectors, services
+from federation.authorities.models import (
+    AccessChannel,
+    LawfulRequest,
+    LawfulRequestAccess,
+    LawfulRequestAddressee,
+    LegalHold,
+)
+from hashbank.admin.common import ERROR_COLOUR, _action_page, _bound_form
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 5, "cols": 80}),
+        help_text="Kept in the audit trail; for a refusal, sent to the authority.",
+    )
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    title = "overdue"
+    parameter_name = "overdue"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
+        return [("yes", "overdue"), ("no", "not overdue")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "yes":
+            return queryset.filter(selectors.overdue_q())
+        if self.value() == "no":
+            return queryset.exclude(selectors.overdue_q())
+        return queryset
+
+
+class AddresseeInline(admin.TabularInline):
+    model = LawfulRequestAddressee
+    fields = ["organisation", "acknowledged_at", "outcome", "details", "answered_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def _run(model_admin: admin.ModelAdmin, request: HttpRequest, objects: QuerySet, fn) -> None:  # type: ignore[no-untyped-def]
+    done = 0
+    for obj in objects:
+        try:
+            fn(obj)
+            done += 1
+        except ServiceError as exc:
+            model_admin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
+    if done:
+        model_admin.message_user(request, f"{done} done.", messages.SUCCESS)
+
+
+@admin.register(LawfulRequest)
+class LawfulRequestAdmin(admin.ModelAdmin):
+    list_display = [
+        "short_id",
+        "kind",
+        "authority",
+        "jurisdiction",
+        "urgency",
+        "state",
+        "received_at",
+        "deadline",
+        "overdue",
+    ]
+    list_filter = ["state", "kind", "urgency", "jurisdiction", OverdueFilter]
+    search_fields = ["public_id", "issuing_authority", "authority__slug"]
+    ordering = ["deadline", "-received_at"]
+    actions = ["validate_and_forward", "refuse", "close"]
+    readonly_fields = [
+        "public_id",
+        "authority",
+        "filed_by",
+        "kind",
+        "issuing_authority",
+        "officer",
+        "legal_basis",
+        "jurisdiction",
+        "subject_urls",
+        "subject_hashes",
+        "subject_accounts",
+        "description",
+        "urgency",
+        "state",
+        "received_at",
+        "deadline_hours",
+        "forwarded_at",
+        "deadline",
+        "overdue",
+        "validated_at",
+        "validated_by",
+        "refusal_reason",
+        "closed_at",
+        "closed_by",
+    ]
+    fields = readonly_fields
+    inlines = [AddresseeInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[LawfulRequest]:
+        return super().get_queryset(request).select_related("authority", "filed_by")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # authorities file through the API
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):  # type: ignore[no-untyped-def]
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None:
+            services.lawful_request_access_record(
+                requests=list(changelist.result_list),
+                context=AuditContext.from_request(request),
+                channel=AccessChannel.ADMIN,
+                what="admin.list",
+            )
+        return response
+
+    def change_view(  # type: ignore[no-untyped-def]
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
+    ):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        obj = self.get_object(request, object_id)
+        if obj is not None and response.status_code == 200:
+            services.lawful_request_access_record(
+                requests=[obj],
+                context=AuditContext.from_request(request),
+                channel=AccessChannel.ADMIN,
+                what="admin.detail",
+            )
+        return response
+
+    @admin.display(description="id")
+    def short_id(self, obj: LawfulRequest) -> str:
+        return str(obj.public_id)[:8]
+
+    @admin.display(description="overdue", boolean=False)
+    def overdue(self, obj: LawfulRequest) -> str:
+        if not obj.is_overdue:
+            return "—"
+        late = timezone.now() - obj.deadline  # type: ignore[operator]
+        return format_html(
+            '<strong style="color: {}">OVERDUE by {} min</strong>',
+            ERROR_COLOUR,
+            int(late.total_seconds() // 60),
+        )
+
+    @admin.action(
+        description="Validate (authentic, complete) and forward to the platforms",
+        permissions=["change"],
+    )
+    def validate_and_forward(self, request: HttpRequest, queryset: QuerySet) -> None:
+        context = AuditContext.from_request(request)
+        _run(
+            self,
+            request,
+            queryset,
+            lambda obj: services.lawful_request_validate(request=obj, context=context),
+        )
+
+    @admin.action(description="Refuse (not authentic or incomplete)", permissions=["change"])
+    def refuse(self, request: HttpRequest, queryset: QuerySet):  # type: ignore[no-untyped-def]
+        form = _bound_form(ReasonForm, request)
+        if not form.is_bound or not form.is_valid():
+            return _action_page(
+                self,
+                request,
+                queryset,
+                form=form,
+                action="refuse",
+                title="Refuse lawful requests",
+                intro="The authority receives the reason; nothing reaches the platforms.",
+                submit_label="Refuse",
+            )
+        context = AuditContext.from_request(request)
+        reason = form.cleaned_data["reason"]
+        _run(
+            self,
+            request,
+            queryset,
+            lambda obj: services.lawful_request_refuse(request=obj, reason=reason, context=context),
+        )
+        return None
+
+    @admin.action(description="Close", permissions=["change"])
+    def close(self, request: HttpRequest, queryset: QuerySet) -> None:
+        context = AuditContext.from_request(request)
+        _run(
+            self,
+            request,
+            queryset,
+            lambda obj: services.lawful_request_close(request=obj, context=context),
+        )
+
+
+@admin.register(LegalHold)
+class LegalHoldAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "placed_at", "signal_count", "submission_count", "lifted_at"]
+    list_filter = [("lifted_at", admin.EmptyFieldListFilter)]
+    fields = [
+        "request",
+        "placed_at",
+        "placed_by",
+        "signals",
+        "submissions",
+        "lifted_at",
+        "lifted_by",
+        "lift_reason",
+    ]
+    readonly_fields = fields
+    actions = ["lift"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="signals")
+    def signal_count(self, obj: LegalHold) -> int:
+        return obj.signals.count()
+
+    @admin.display(description="submissions")
+    def submission_count(self, obj: LegalHold) -> int:
+        return obj.submissions.count()
+
+    @admin.action(description="Lift the hold", permissions=["change"])
+    def lift(self, request: HttpRequest, queryset: QuerySet):  # type: ignore[no-untyped-def]
+        form = _bound_form(ReasonForm, request)
+        if not form.is_bound or not form.is_valid():
+            return _action_page(
+                self,
+                request,
+                queryset,
+                form=form,
+                action="lift",
+                title="Lift legal holds",
+                intro="Held signals and submissions can be deleted again once no hold covers them.",
+                submit_label="Lift",
+            )
+        context = AuditContext.from_request(request)
+        reason = form.cleaned_data["reason"]
+        _run(
+            self,
+            request,
+            queryset,
+            lambda obj: services.legal_hold_lift(hold=obj, reason=reason, context=context),
+        )
+        return None
+
+
+ACCESS_LOG_COLUMNS = [
+    "accessed_at",
+    "request_public_id",
+    "user_email",
+    "organisation_slug",
+    "api_key_prefix",
+    "channel",
+    "what",
+    "ip_address",
+]
+
+
+def access_log_csv(rows: QuerySet[LawfulRequestAccess]) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="lawful-request-access-log.csv"'
+    writer = csv.writer(response)
+    writer.writerow(ACCESS_LOG_COLUMNS)
+    for row in rows.order_by("accessed_at", "id"):
+        writer.writerow(
+            [
+                row.accessed_at.isoformat() if name == "accessed_at" else getattr(row, name)
+                for name in ACCESS_LOG_COLUMNS
+            ]
+        )
+    return response
+
+
+@admin.register(LawfulRequestAccess)
+class LawfulRequestAccessAdmin(admin.ModelAdmin):
+    list_display = ACCESS_LOG_COLUMNS
+    list_filter = ["channel", "what", "organisation_slug"]
+    search_fields = ["request_public_id", "user_email", "organisation_slug"]
+    date_hierarchy = "accessed_at"
+    actions = ["export_csv"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description="Export as CSV (for oversight)")
+    def export_csv(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
+        return access_log_csv(queryset)

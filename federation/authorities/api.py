@@ -1,0 +1,226 @@
+"""The lawful requests API: authorities file and follow, addressed platforms acknowledge
+and answer. Every read is written to the access log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.api import Pagination
+from accounts.api_base import HubApiView
+from accounts.models import Organisation, OrganisationKind
+from federation.authorities import selectors, services
+from federation.authorities.models import (
+    AnswerOutcome,
+    LawfulRequest,
+    LawfulRequestAddressee,
+    LawfulRequestKind,
+    Urgency,
+)
+
+
+class AddresseeOutput(serializers.ModelSerializer):
+    organisation = serializers.CharField(source="organisation.slug")
+
+    class Meta:
+        model = LawfulRequestAddressee
+        fields = ["organisation", "acknowledged_at", "outcome", "details", "answered_at"]
+
+
+class LawfulRequestOutput(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id")
+    authority = serializers.CharField(source="authority.slug")
+    subject = serializers.SerializerMethodField()
+    overdue = serializers.BooleanField(source="is_overdue")
+    addressees = serializers.SerializerMethodField()
+
+    class Meta:
+        model = LawfulRequest
+        fields = [
+            "id",
+            "kind",
+            "authority",
+            "issuing_authority",
+            "officer",
+            "legal_basis",
+            "jurisdiction",
+            "subject",
+            "description",
+            "urgency",
+            "state",
+            "received_at",
+            "deadline_hours",
+            "forwarded_at",
+            "deadline",
+            "overdue",
+            "refusal_reason",
+            "addressees",
+        ]
+
+    def get_subject(self, request: LawfulRequest) -> dict[str, Any]:
+        return {
+            "urls": request.subject_urls,
+            "hashes": request.subject_hashes,
+            "accounts": request.subject_accounts,
+        }
+
+    def get_addressees(self, request: LawfulRequest) -> list[dict[str, Any]]:
+        # A platform sees its own acknowledgement and answer, not other platforms' answers.
+        viewer: Organisation = self.context["viewer"]
+        addressees = list(request.addressees.all())
+        if viewer.kind != OrganisationKind.AUTHORITY:
+            addressees = [a for a in addressees if a.organisation_id == viewer.pk]
+        return AddresseeOutput(addressees, many=True).data
+
+
+class LawfulRequestListCreateApi(HubApiView):
+    """File a lawful request (authorities), or list the requests one filed or that address
+    one's platform, newest first; `?overdue=true` keeps the overdue ones.
+
+    `POST {"kind": "removal_order", "issuing_authority": "...", "officer": "...",
+    "legal_basis": "Regulation (EU) 2021/784, art. 3", "jurisdiction": "DE",
+    "addressed_platforms": ["northwind"], "subject": {"urls": ["https://..."],
+    "hashes": [{"signal_type": "pdq", "value": "..."}], "accounts": ["@handle"]},
+    "description": "...", "urgency": "urgent"}` → 201 with the request and
+    `"warnings": {"description": [{"code": "possible_personal_data", ...}]}`.
+    """
+
+    actions = {"GET": "authorities.request.list", "POST": "authorities.request.file"}
+
+    class SubjectHash(serializers.Serializer):
+        signal_type = serializers.CharField(max_length=32)
+        value = serializers.CharField(max_length=10_000)
+
+    class Subject(serializers.Serializer):
+        urls = serializers.ListField(
+            child=serializers.URLField(max_length=2000), required=False, default=list
+        )
+        hashes = serializers.ListField(required=False, default=list)
+        accounts = serializers.ListField(
+            child=serializers.CharField(max_length=200), required=False, default=list
+        )
+
+        def validate_hashes(self, value: list) -> list:
+            serializer = LawfulRequestListCreateApi.SubjectHash(data=value, many=True)
+            serializer.is_valid(raise_exception=True)
+            return serializer.validated_data
+
+    class InputSerializer(serializers.Serializer):
+        kind = serializers.ChoiceField(choices=LawfulRequestKind.choices)
+        issuing_authority = serializers.CharField(max_length=200)
+        officer = serializers.CharField(max_length=200)
+        legal_basis = serializers.CharField(max_length=2000)
+        jurisdiction = serializers.RegexField(r"^([A-Za-z]{2}|EU)$", max_length=8)
+        addressed_platforms = serializers.ListField(
+            child=serializers.SlugField(max_length=64), allow_empty=False, max_length=100
+        )
+        subject = serializers.DictField()
+        description = serializers.CharField(
+            max_length=10_000, required=False, allow_blank=True, default=""
+        )
+        urgency = serializers.ChoiceField(choices=Urgency.choices, default=Urgency.ROUTINE)
+
+        def validate_subject(self, value: dict) -> dict:
+            serializer = LawfulRequestListCreateApi.Subject(data=value)
+            serializer.is_valid(raise_exception=True)
+            return serializer.validated_data
+
+    @extend_schema(responses=LawfulRequestOutput(many=True))
+    def get(self, request: Request) -> Response:
+        org = self.principal.organisation
+        requests = selectors.lawful_requests_visible_to(organisation=org)
+        if request.query_params.get("overdue") == "true":
+            requests = requests.filter(selectors.overdue_q())
+        paginator = Pagination()
+        page = paginator.paginate_queryset(requests, request, view=self)
+        services.lawful_request_access_record(
+            requests=page, context=self.audit_context, what="request.list"
+        )
+        data = LawfulRequestOutput(page, many=True, context={"viewer": org}).data
+        return paginator.get_paginated_response(data)
+
+    @extend_schema(request=InputSerializer, responses={201: LawfulRequestOutput})
+    def post(self, request: Request) -> Response:
+        data = self.validated(self.InputSerializer, request.data)
+        subject = data.pop("subject")
+        filed = services.lawful_request_file(
+            authority=self.principal.organisation,
+            filed_by=self.principal.user,
+            addressed=data.pop("addressed_platforms"),
+            subject_urls=subject["urls"],
+            subject_hashes=[dict(h) for h in subject["hashes"]],
+            subject_accounts=subject["accounts"],
+            context=self.audit_context,
+            **data,
+        )
+        output = LawfulRequestOutput(filed.request, context={"viewer": filed.request.authority})
+        return Response({**output.data, "warnings": filed.warnings}, status=201)
+
+
+class LawfulRequestDetailApi(HubApiView):
+    """One request with its status and answers (a platform sees its own answer only)."""
+
+    actions = {"GET": "authorities.request.list"}
+
+    @extend_schema(responses=LawfulRequestOutput)
+    def get(self, request: Request, request_id: str) -> Response:
+        org = self.principal.organisation
+        lawful_request = selectors.lawful_request_visible(organisation=org, public_id=request_id)
+        services.lawful_request_access_record(
+            requests=[lawful_request], context=self.audit_context, what="request.detail"
+        )
+        return Response(LawfulRequestOutput(lawful_request, context={"viewer": org}).data)
+
+
+class LawfulRequestAcknowledgeApi(HubApiView):
+    """An addressed platform confirms receipt: `POST` with no body → the request."""
+
+    actions = {"POST": "authorities.request.answer"}
+
+    @extend_schema(request=None, responses=LawfulRequestOutput)
+    def post(self, request: Request, request_id: str) -> Response:
+        org = self.principal.organisation
+        lawful_request = selectors.lawful_request_visible(organisation=org, public_id=request_id)
+        services.lawful_request_acknowledge(
+            request=lawful_request, organisation=org, context=self.audit_context
+        )
+        lawful_request = selectors.lawful_request_visible(organisation=org, public_id=request_id)
+        # The response carries the request: a read like any other.
+        services.lawful_request_access_record(
+            requests=[lawful_request], context=self.audit_context, what="request.acknowledge"
+        )
+        return Response(LawfulRequestOutput(lawful_request, context={"viewer": org}).data)
+
+
+class LawfulRequestAnswerApi(HubApiView):
+    """An addressed platform answers, once: `{"outcome": "actioned" | "partial" |
+    "declined", "details": "what was done, or why not"}` (details required unless
+    actioned)."""
+
+    actions = {"POST": "authorities.request.answer"}
+
+    class InputSerializer(serializers.Serializer):
+        outcome = serializers.ChoiceField(choices=AnswerOutcome.choices)
+        details = serializers.CharField(max_length=10_000, required=False, allow_blank=True)
+
+    @extend_schema(request=InputSerializer, responses=LawfulRequestOutput)
+    def post(self, request: Request, request_id: str) -> Response:
+        data = self.validated(self.InputSerializer, request.data)
+        org = self.principal.organisation
+        lawful_request = selectors.lawful_request_visible(organisation=org, public_id=request_id)
+        services.lawful_request_answer(
+            request=lawful_request,
+            organisation=org,
+            outcome=data["outcome"],
+            details=data.get("details", ""),
+            context=self.audit_context,
+        )
+        lawful_request = selectors.lawful_request_visible(organisation=org, public_id=request_id)
+        services.lawful_request_access_record(
+            requests=[lawful_request], context=self.audit_context, what="request.answer"
+        )
+        return Response(LawfulRequestOutput(lawful_request, context={"viewer": org}).data)

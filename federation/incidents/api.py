@@ -1,0 +1,160 @@
+"""The incidents and webhooks API: follow incidents, register endpoints, watch every
+delivery attempt."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.api import paginate
+from accounts.api_base import HubApiView
+from federation.incidents import selectors, services
+from federation.incidents.models import (
+    Incident,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+
+
+class IncidentOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Incident
+        fields = [
+            "slug",
+            "title",
+            "description",
+            "level",
+            "state",
+            "started_at",
+            "declared_at",
+            "closed_at",
+            "debrief",
+        ]
+
+
+class IncidentListApi(HubApiView):
+    """Incidents, newest first; `?state=open` for the ones whose fast path is open,
+    `?slug=` for one. Tag a submission's payload with `"incident": "<slug>"` to use it.
+    (Incidents are shared by every member, so there is no per-object route.)"""
+
+    actions = {"GET": "incidents.incident.list"}
+
+    @extend_schema(responses=IncidentOutput(many=True))
+    def get(self, request: Request) -> Response:
+        incidents = selectors.incidents_visible_to(organisation=self.principal.organisation)
+        state = request.query_params.get("state")
+        if state:
+            incidents = incidents.filter(state=state)
+        slug = request.query_params.get("slug")
+        if slug:
+            incidents = incidents.filter(slug=slug)
+        return paginate(self, incidents, IncidentOutput)
+
+
+class EndpointOutput(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id")
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["id", "url", "description", "active", "created_at", "disabled_at"]
+
+
+class WebhookEndpointListCreateApi(HubApiView):
+    """Register a webhook endpoint, or list one's organisation's endpoints.
+
+    `POST {"url": "https://hooks.example.org/hashfed", "description": "SOC"}` → 201 with
+    `"secret": "whsec_..."`, shown this once: keep it to verify `X-Hashfed-Signature`
+    (docs/incidents.md). URLs resolving to loopback, link-local or private addresses are
+    refused (`400 unsafe_url`).
+    """
+
+    actions = {"GET": "incidents.webhook.list", "POST": "incidents.webhook.manage"}
+
+    class InputSerializer(serializers.Serializer):
+        url = serializers.URLField(max_length=2000)
+        description = serializers.CharField(
+            max_length=200, required=False, allow_blank=True, default=""
+        )
+
+    @extend_schema(responses=EndpointOutput(many=True))
+    def get(self, request: Request) -> Response:
+        endpoints = selectors.webhook_endpoints_of(organisation=self.principal.organisation)
+        return paginate(self, endpoints, EndpointOutput)
+
+    @extend_schema(request=InputSerializer, responses={201: EndpointOutput})
+    def post(self, request: Request) -> Response:
+        data = self.validated(self.InputSerializer, request.data)
+        endpoint, secret = services.webhook_endpoint_register(
+            organisation=self.principal.organisation, context=self.audit_context, **data
+        )
+        return Response({**EndpointOutput(endpoint).data, "secret": secret}, status=201)
+
+
+class WebhookEndpointDetailApi(HubApiView):
+    """One endpoint; `DELETE` disables it (deliveries not yet sent are dropped)."""
+
+    actions = {"GET": "incidents.webhook.list", "DELETE": "incidents.webhook.manage"}
+
+    @extend_schema(responses=EndpointOutput)
+    def get(self, request: Request, endpoint_id: str) -> Response:
+        endpoint = selectors.webhook_endpoint_of(
+            organisation=self.principal.organisation, public_id=endpoint_id
+        )
+        return Response(EndpointOutput(endpoint).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, endpoint_id: str) -> Response:
+        endpoint = selectors.webhook_endpoint_of(
+            organisation=self.principal.organisation, public_id=endpoint_id
+        )
+        services.webhook_endpoint_disable(endpoint=endpoint, context=self.audit_context)
+        return Response(status=204)
+
+
+class AttemptOutput(serializers.ModelSerializer):
+    class Meta:
+        model = WebhookAttempt
+        fields = [
+            "number",
+            "started_at",
+            "finished_at",
+            "outcome",
+            "status_code",
+            "error",
+            "duration_ms",
+        ]
+
+
+class DeliveryOutput(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id")
+    attempts = AttemptOutput(source="tries", many=True)
+
+    class Meta:
+        model = WebhookDelivery
+        fields = [
+            "id",
+            "event",
+            "state",
+            "created_at",
+            "next_attempt_at",
+            "delivered_at",
+            "last_error",
+            "attempts",
+        ]
+
+
+class WebhookDeliveryListApi(HubApiView):
+    """Every delivery to one endpoint, newest first, each with every attempt (status code,
+    error, duration): `id` is the idempotency key the receiver saw."""
+
+    actions = {"GET": "incidents.webhook.list"}
+
+    @extend_schema(responses=DeliveryOutput(many=True))
+    def get(self, request: Request, endpoint_id: str) -> Response:
+        endpoint = selectors.webhook_endpoint_of(
+            organisation=self.principal.organisation, public_id=endpoint_id
+        )
+        return paginate(self, selectors.webhook_deliveries_of(endpoint=endpoint), DeliveryOutput)
