@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,8 @@ from hashbank.models import Bank, Label, ReviewState, Signal, Submission
 from hashbank.selectors import CONTRIBUTING_TIERS, banks_contributable_by
 
 MAX_BATCH = 1000
+# Ids per IN (...) query: below SQLite's default limit of bound parameters.
+_ID_CHUNK = 900
 
 
 def _no_incidents(slug: str) -> str | None:
@@ -109,21 +112,51 @@ def submission_batch_create(
         ),
         labels={label.slug: label for label in Label.objects.filter(active=True)},
     )
-    results = []
+    # Three phases, so a batch costs a few statements rather than several per item:
+    # verify every envelope (no database), find the ids seen before in one query, then
+    # write every new submission in one transaction.
+    results: dict[int, ItemResult] = {}
+    verified: dict[int, _Verified] = {}
     for index, item in enumerate(items):
         try:
-            with transaction.atomic():
-                results.append(_create_one(index, item, batch, context))
+            verified[index] = _verify(index, item, batch)
         except ItemRejected as exc:
-            results.append(
-                ItemResult(
-                    index=index,
-                    status="rejected",
-                    error={"code": exc.code, "message": exc.message, "field": exc.field},
-                )
-            )
+            results[index] = _rejected(index, exc)
+    existing = _existing_submissions(organisation, [v.envelope.id for v in verified.values()])
+    fresh: list[_Prepared] = []
+    first_in_batch: dict[uuid.UUID, _Prepared] = {}
+    repeats: list[tuple[int, _Prepared]] = []
+    for index, item in verified.items():
+        try:
+            if item.envelope.id in existing:
+                results[index] = _replay(index, existing[item.envelope.id], item.digest)
+                continue
+            first = first_in_batch.get(item.envelope.id)
+            if first is not None:
+                if first.verified.digest != item.digest:
+                    raise ItemRejected(
+                        "id_conflict",
+                        "this id was used for another payload; choose a new id",
+                        "payload.id",
+                    )
+                repeats.append((index, first))
+                continue
+            prepared = _prepare(item, batch)
+            first_in_batch[item.envelope.id] = prepared
+            fresh.append(prepared)
+        except ItemRejected as exc:
+            results[index] = _rejected(index, exc)
+    results.update(_write(fresh, batch, context))
+    for index, first in repeats:
+        results[index] = ItemResult(
+            index=index,
+            status="replayed",
+            id=str(first.verified.envelope.id),
+            review_state=results[first.verified.index].review_state,
+        )
+    ordered = [results[index] for index in range(len(items))]
     counts = {
-        s: sum(1 for r in results if r.status == s) for s in ("accepted", "replayed", "rejected")
+        s: sum(1 for r in ordered if r.status == s) for s in ("accepted", "replayed", "rejected")
     }
     if counts["accepted"] or counts["rejected"]:
         audit_record(
@@ -132,10 +165,37 @@ def submission_batch_create(
             organisation=organisation,
             detail=counts,
         )
-    return results
+    return ordered
 
 
-def _create_one(index: int, item: Any, batch: _BatchContext, context: AuditContext) -> ItemResult:
+@dataclass(frozen=True)
+class _Verified:
+    index: int
+    envelope: signing.SignedEnvelope
+    key: SigningKey
+    digest: str
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    verified: _Verified
+    bank: Bank
+    value: str
+    labels: list[Label]
+    incident: str
+
+
+def _rejected(index: int, exc: ItemRejected) -> ItemResult:
+    return ItemResult(
+        index=index,
+        status="rejected",
+        error={"code": exc.code, "message": exc.message, "field": exc.field},
+    )
+
+
+def _verify(index: int, item: Any, batch: _BatchContext) -> _Verified:
+    """Shape, organisation, audience, key and signature: everything that must hold before
+    the id is looked up (so a replay is recognised even if the taxonomy changed since)."""
     try:
         envelope = signing.envelope_from_obj(item)
     except signing.EnvelopeError as exc:
@@ -169,16 +229,25 @@ def _create_one(index: int, item: Any, batch: _BatchContext, context: AuditConte
         )
     if not signing.verify(key.public_key_bytes, envelope):
         raise ItemRejected("bad_signature", "the signature does not verify", "signature")
+    return _Verified(index, envelope, key, hashlib.sha256(envelope.canonical).hexdigest())
 
-    digest = hashlib.sha256(envelope.canonical).hexdigest()
-    existing = (
-        Submission.objects.filter(organisation=batch.organisation, submission_id=envelope.id)
-        .only("payload_digest", "review_state")
-        .first()
-    )
-    if existing is not None:
-        return _replay(index, existing, digest)
 
+def _existing_submissions(
+    organisation: Organisation, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, Submission]:
+    found: dict[uuid.UUID, Submission] = {}
+    for start in range(0, len(ids), _ID_CHUNK):
+        for submission in Submission.objects.filter(
+            organisation=organisation, submission_id__in=ids[start : start + _ID_CHUNK]
+        ).only("submission_id", "payload_digest", "review_state"):
+            found[submission.submission_id] = submission
+    return found
+
+
+def _prepare(item: _Verified, batch: _BatchContext) -> _Prepared:
+    """What the statement says: bank (exists, caller may contribute), type and value,
+    labels, incident."""
+    envelope = item.envelope
     bank = batch.banks.get(envelope.bank)
     if bank is None:
         raise ItemRejected("unknown_bank", f"no bank {envelope.bank!r}", "payload.bank")
@@ -213,40 +282,88 @@ def _create_one(index: int, item: Any, batch: _BatchContext, context: AuditConte
                 "incident_closed", f"incident {envelope.incident!r} is closed", "payload.incident"
             )
         incident = envelope.incident
+    return _Prepared(item, bank, value, labels, incident)
 
+
+def _submission_row(prepared: _Prepared, batch: _BatchContext) -> Submission:
+    envelope = prepared.verified.envelope
+    return Submission(
+        organisation=batch.organisation,
+        submission_id=envelope.id,
+        signing_key=prepared.verified.key,
+        canonical_payload=envelope.canonical,
+        payload_digest=prepared.verified.digest,
+        signature=base64.b64encode(envelope.signature).decode("ascii"),
+        bank=prepared.bank,
+        signal_type=envelope.signal_type,
+        value=prepared.value,
+        note=envelope.note or "",
+        incident=prepared.incident,
+        created_at=envelope.created_at,
+        received_at=batch.now,
+    )
+
+
+def _write(
+    fresh: list[_Prepared], batch: _BatchContext, context: AuditContext
+) -> dict[int, ItemResult]:
+    """Insert every new submission (and its labels) in one transaction. If another request
+    inserted one of the same ids meanwhile, the unique constraint says so and the batch
+    falls back to one savepoint per item, where the race is resolved as a replay."""
+    if not fresh:
+        return {}
     try:
         with transaction.atomic():
-            submission = Submission.objects.create(
-                organisation=batch.organisation,
-                submission_id=envelope.id,
-                signing_key=key,
-                canonical_payload=envelope.canonical,
-                payload_digest=digest,
-                signature=base64.b64encode(envelope.signature).decode("ascii"),
-                bank=bank,
-                signal_type=envelope.signal_type,
-                value=value,
-                note=envelope.note or "",
-                incident=incident,
-                created_at=envelope.created_at,
-                received_at=batch.now,
+            rows = Submission.objects.bulk_create([_submission_row(p, batch) for p in fresh])
+            through = Submission.labels.through
+            through.objects.bulk_create(
+                [
+                    through(submission_id=row.pk, label_id=label.pk)
+                    for row, prepared in zip(rows, fresh, strict=True)
+                    for label in prepared.labels
+                ]
             )
     except IntegrityError:
-        # The same id arrived concurrently (another request, or twice in this batch).
+        return {p.verified.index: _write_one(p, batch, context) for p in fresh}
+    return {
+        p.verified.index: _accepted(p, row, batch, context)
+        for p, row in zip(fresh, rows, strict=True)
+    }
+
+
+def _write_one(prepared: _Prepared, batch: _BatchContext, context: AuditContext) -> ItemResult:
+    index = prepared.verified.index
+    try:
+        with transaction.atomic():
+            row = _submission_row(prepared, batch)
+            row.save(force_insert=True)
+            row.labels.set(prepared.labels)
+    except IntegrityError:
         existing = Submission.objects.get(
-            organisation=batch.organisation, submission_id=envelope.id
+            organisation=batch.organisation, submission_id=prepared.verified.envelope.id
         )
-        return _replay(index, existing, digest)
-    submission.labels.set(labels)
+        try:
+            return _replay(index, existing, prepared.verified.digest)
+        except ItemRejected as exc:
+            return _rejected(index, exc)
+    return _accepted(prepared, row, batch, context)
+
+
+def _accepted(
+    prepared: _Prepared, submission: Submission, batch: _BatchContext, context: AuditContext
+) -> ItemResult:
     # The crisis fast path: members in good standing (active, full or probation) are
     # approved on arrival during an open incident, and reviewed afterwards.
-    fast_path = bool(incident) and (
+    fast_path = bool(prepared.incident) and (
         batch.organisation.is_active and batch.organisation.tier in CONTRIBUTING_TIERS
     )
     if batch.organisation.trusted_contributor or fast_path:
         submission = submission_approve(submission=submission, context=context, auto=True)
     return ItemResult(
-        index=index, status="accepted", id=str(envelope.id), review_state=submission.review_state
+        index=prepared.verified.index,
+        status="accepted",
+        id=str(prepared.verified.envelope.id),
+        review_state=submission.review_state,
     )
 
 

@@ -233,3 +233,24 @@ def test_a_key_not_yet_valid_at_created_at_is_refused(alice, signer_for):
     signer.key.valid_from = timezone.now() + dt.timedelta(days=1)
     signer.key.save()
     assert _rejection(alice, signer.envelope())[0] == "key_not_valid_at_created_at"
+
+
+def test_the_same_id_twice_in_one_batch_is_a_replay_or_a_conflict(alice, signer_for):
+    signer = signer_for("northwind/admin")
+    envelope = signer.envelope()
+    other = signer.envelope(id=envelope["payload"]["id"])
+    results = submit(alice, envelope, envelope, other).json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "replayed", "rejected"]
+    assert results[1]["id"] == results[0]["id"]
+    assert results[2]["error"]["code"] == "id_conflict"
+    assert Submission.objects.count() == 1
+
+
+def test_a_large_batch_lands_with_its_labels(alice, signer_for):
+    signer = signer_for("northwind/admin")
+    batch = [
+        signer.envelope(labels=["tvec-glorification", "tvec-recruitment"]) for _ in range(1000)
+    ]
+    body = submit(alice, *batch).json()
+    assert body["accepted"] == 1000
+    assert Submission.labels.through.objects.count() == 2000
