@@ -45,6 +45,18 @@ NON_API_ROUTES: dict[str, str] = {
     "governance:signing-key-revoke": "people of that active organisation with "
     "accounts.signingkey.revoke",
     "governance:people": "people of that active organisation with accounts.membership.list",
+    "governance:disputes": "people of that active organisation with hashbank.dispute.list: "
+    "the disputes it is a party to",
+    "governance:lawful-requests": "people of that active organisation with "
+    "authorities.request.list: the requests it filed, or forwarded to it (reads logged)",
+    "governance:lawful-request-file": "people of that active organisation with "
+    "authorities.request.file (authority liaisons)",
+    "governance:lawful-request": "people of that active organisation with "
+    "authorities.request.list; 404 for a request it neither filed nor was forwarded",
+    "governance:lawful-request-acknowledge": "people of that active organisation with "
+    "authorities.request.answer; 404 for a request not forwarded to it",
+    "governance:lawful-request-answer": "people of that active organisation with "
+    "authorities.request.answer; 404 for a request not forwarded to it",
 }
 
 

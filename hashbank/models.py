@@ -7,6 +7,7 @@ import uuid
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from accounts.models import Organisation, User
 
@@ -221,23 +222,25 @@ class Opinion(models.Model):
         return f"{self.organisation.slug} on {self.signal_id}: {self.kind}"
 
 
+# Choice labels are only marked for translation: they stay English in audit entries, emails
+# and API errors, and the portal translates them as it renders (`{% trans %}`).
 class DisputeKind(models.TextChoices):
-    SIGNAL = "signal", "The hash should not be listed"
-    LABELS = "labels", "The labels are wrong"
+    SIGNAL = "signal", gettext_noop("The hash should not be listed")
+    LABELS = "labels", gettext_noop("The labels are wrong")
 
 
 class DisputeState(models.TextChoices):
-    OPEN = "open", "Open"
-    IN_REVIEW = "in_review", "In review"
-    DECIDED = "decided", "Decided"
-    APPEALED = "appealed", "Appealed"
-    CLOSED = "closed", "Closed (appeal decided)"
+    OPEN = "open", gettext_noop("Open")
+    IN_REVIEW = "in_review", gettext_noop("In review")
+    DECIDED = "decided", gettext_noop("Decided")
+    APPEALED = "appealed", gettext_noop("Appealed")
+    CLOSED = "closed", gettext_noop("Closed (appeal decided)")
 
 
 class DisputeOutcome(models.TextChoices):
-    UPHELD = "upheld", "Upheld: the listing stands"
-    OVERTURNED = "overturned", "Overturned: removed from the list"
-    RELABELLED = "relabelled", "Relabelled"
+    UPHELD = "upheld", gettext_noop("Upheld: the listing stands")
+    OVERTURNED = "overturned", gettext_noop("Overturned: removed from the list")
+    RELABELLED = "relabelled", gettext_noop("Relabelled")
 
 
 class Dispute(models.Model):

@@ -7,26 +7,29 @@ import uuid
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from accounts.models import Organisation, User
 from hashbank.models import Signal, Submission
 
 
+# Choice labels are only marked for translation: they stay English in audit entries, emails
+# and API errors, and the portal translates them as it renders (`{% trans %}`).
 class LawfulRequestKind(models.TextChoices):
-    REMOVAL_ORDER = "removal_order", "Removal order"
-    NOTICE = "notice", "Notice or referral of illegal content"
-    PRESERVATION = "preservation", "Preservation request"
-    INFORMATION = "information", "Information request"
+    REMOVAL_ORDER = "removal_order", gettext_noop("Removal order")
+    NOTICE = "notice", gettext_noop("Notice or referral of illegal content")
+    PRESERVATION = "preservation", gettext_noop("Preservation request")
+    INFORMATION = "information", gettext_noop("Information request")
 
 
 class LawfulRequestState(models.TextChoices):
-    SUBMITTED = "submitted", "Submitted, awaiting validation"
-    VALIDATED = "validated", "Validated by staff"
-    REFUSED = "refused", "Refused by staff (not authentic or incomplete)"
-    FORWARDED = "forwarded", "Forwarded to the addressed platforms"
-    ACKNOWLEDGED = "acknowledged", "Acknowledged by a platform"
-    ANSWERED = "answered", "Answered by every addressed platform"
-    CLOSED = "closed", "Closed"
+    SUBMITTED = "submitted", gettext_noop("Submitted, awaiting validation")
+    VALIDATED = "validated", gettext_noop("Validated by staff")
+    REFUSED = "refused", gettext_noop("Refused by staff (not authentic or incomplete)")
+    FORWARDED = "forwarded", gettext_noop("Forwarded to the addressed platforms")
+    ACKNOWLEDGED = "acknowledged", gettext_noop("Acknowledged by a platform")
+    ANSWERED = "answered", gettext_noop("Answered by every addressed platform")
+    CLOSED = "closed", gettext_noop("Closed")
 
 
 # States in which the deadline clock runs and the platforms still owe an answer.
@@ -39,15 +42,15 @@ OPEN_STATES = (
 
 
 class Urgency(models.TextChoices):
-    ROUTINE = "routine", "Routine"
-    URGENT = "urgent", "Urgent"
-    IMMEDIATE = "immediate", "Immediate (threat to life)"
+    ROUTINE = "routine", gettext_noop("Routine")
+    URGENT = "urgent", gettext_noop("Urgent")
+    IMMEDIATE = "immediate", gettext_noop("Immediate (threat to life)")
 
 
 class AnswerOutcome(models.TextChoices):
-    ACTIONED = "actioned", "Actioned"
-    PARTIAL = "partial", "Partially actioned"
-    DECLINED = "declined", "Declined"
+    ACTIONED = "actioned", gettext_noop("Actioned")
+    PARTIAL = "partial", gettext_noop("Partially actioned")
+    DECLINED = "declined", gettext_noop("Declined")
 
 
 class LawfulRequest(models.Model):

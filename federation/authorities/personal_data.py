@@ -5,13 +5,25 @@ from __future__ import annotations
 
 import re
 
+from django.utils.translation import gettext_noop
+
+# The kinds are English in the API's warnings; the portal translates them.
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
-    ("an email address", re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")),
+    (gettext_noop("an email address"), re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")),
     # International (+) or national (0) numbers of eight digits or more, with separators.
-    ("a phone number", re.compile(r"(?<![\w/.:-])(?:\+|0)\d[\d ()-]{6,}\d(?![\w/.:-])")),
-    ("a bank account number (IBAN)", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){3,7}\b")),
-    ("an IP address", re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")),
-    ("a date of birth", re.compile(r"\b(?:born|d\.?o\.?b\.?|date of birth)\b", re.IGNORECASE)),
+    (
+        gettext_noop("a phone number"),
+        re.compile(r"(?<![\w/.:-])(?:\+|0)\d[\d ()-]{6,}\d(?![\w/.:-])"),
+    ),
+    (
+        gettext_noop("a bank account number (IBAN)"),
+        re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){3,7}\b"),
+    ),
+    (gettext_noop("an IP address"), re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")),
+    (
+        gettext_noop("a date of birth"),
+        re.compile(r"\b(?:born|d\.?o\.?b\.?|date of birth)\b", re.IGNORECASE),
+    ),
 ]
 
 

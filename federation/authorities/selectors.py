@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from accounts.errors import NotFound
-from accounts.models import Organisation, OrganisationKind
+from accounts.models import Organisation, OrganisationKind, OrganisationStatus
 from federation.authorities.models import (
     OPEN_STATES,
     LawfulRequest,
@@ -37,6 +37,15 @@ def lawful_requests_visible_to(*, organisation: Organisation) -> QuerySet[Lawful
     return requests.none()
 
 
+def lawful_requests_open_visible_to(*, organisation: Organisation) -> QuerySet[LawfulRequest]:
+    """The visible requests the platforms still owe an answer to, nearest deadline first."""
+    return (
+        lawful_requests_visible_to(organisation=organisation)
+        .filter(state__in=OPEN_STATES)
+        .order_by(F("deadline").asc(nulls_last=True), "received_at")
+    )
+
+
 def lawful_request_visible(*, organisation: Organisation, public_id: str) -> LawfulRequest:
     request = (
         lawful_requests_visible_to(organisation=organisation).filter(public_id=public_id).first()
@@ -44,6 +53,14 @@ def lawful_request_visible(*, organisation: Organisation, public_id: str) -> Law
     if request is None:
         raise NotFound("No such lawful request.")
     return request
+
+
+def platforms_addressable() -> QuerySet[Organisation]:
+    """The platforms an authority may address: the active member platforms, by name. Only
+    names and slugs are meant to be shown: filing must tell an authority nothing more."""
+    return Organisation.objects.filter(
+        kind=OrganisationKind.PLATFORM, status=OrganisationStatus.ACTIVE
+    ).order_by("name")
 
 
 def access_log_for(*, request: LawfulRequest | None = None) -> QuerySet[LawfulRequestAccess]:

@@ -3,7 +3,7 @@ reaches it, and tests/governance/test_portal_access.py tries each with those who
 
 from django.urls import path
 
-from federation.governance import views
+from federation.governance import lawful_request_views, views
 
 app_name = "governance"
 
@@ -41,4 +41,30 @@ urlpatterns = [
         name="signing-key-revoke",
     ),
     path("portal/organisations/<slug:slug>/people/", views.people, name="people"),
+    path("portal/organisations/<slug:slug>/disputes/", views.disputes, name="disputes"),
+    path(
+        "portal/organisations/<slug:slug>/lawful-requests/",
+        lawful_request_views.lawful_requests,
+        name="lawful-requests",
+    ),
+    path(
+        "portal/organisations/<slug:slug>/lawful-requests/new/",
+        lawful_request_views.lawful_request_file,
+        name="lawful-request-file",
+    ),
+    path(
+        "portal/organisations/<slug:slug>/lawful-requests/<uuid:request_id>/",
+        lawful_request_views.lawful_request_detail,
+        name="lawful-request",
+    ),
+    path(
+        "portal/organisations/<slug:slug>/lawful-requests/<uuid:request_id>/acknowledge/",
+        lawful_request_views.lawful_request_acknowledge,
+        name="lawful-request-acknowledge",
+    ),
+    path(
+        "portal/organisations/<slug:slug>/lawful-requests/<uuid:request_id>/answer/",
+        lawful_request_views.lawful_request_answer,
+        name="lawful-request-answer",
+    ),
 ]

@@ -15,6 +15,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
@@ -27,6 +28,8 @@ from accounts.audit import AuditContext
 from accounts.errors import NotFound, ServiceError
 from accounts.models import Membership
 from accounts.permissions import ROLES_BY_KIND, is_granted
+from federation.authorities import selectors as authorities_selectors
+from federation.authorities.models import LawfulRequest
 from federation.governance import selectors, services
 from federation.governance.forms import (
     ApiKeyIssueForm,
@@ -37,6 +40,10 @@ from federation.governance.forms import (
     SignupForm,
 )
 from federation.governance.models import ApplicationState, Tier
+from hashbank import selectors as hashbank_selectors
+
+# The dashboard shows the open lawful requests first due; the full list is a page away.
+DASHBOARD_REQUESTS = 10
 
 
 def _language() -> str:
@@ -279,7 +286,22 @@ def application_status(request: HttpRequest) -> HttpResponse:
 
 @member_page()
 def dashboard(request: HttpRequest, membership: Membership) -> HttpResponse:
+    # Imported here: that module builds its pages on this one's member_page.
+    from federation.governance.lawful_request_views import record_reads, request_rows
+
     organisation = membership.organisation
+    follows_requests = is_granted(
+        "authorities.request.list", kind=organisation.kind, role=membership.role
+    )
+    open_requests: list[LawfulRequest] = []
+    if follows_requests:
+        open_requests = list(
+            authorities_selectors.lawful_requests_open_visible_to(organisation=organisation)[
+                :DASHBOARD_REQUESTS
+            ]
+        )
+        # Listing them is a read like the API's list: each one shown is logged.
+        record_reads(request, membership, open_requests, "request.list")
     return render(
         request,
         "governance/dashboard.html",
@@ -292,6 +314,11 @@ def dashboard(request: HttpRequest, membership: Membership) -> HttpResponse:
             "targets": selectors.criterion_targets_of(organisation=organisation),
             "decisions": selectors.decisions_about(organisation=organisation)[:10],
             "can_submit": organisation.tier in (Tier.FULL, Tier.PROBATION),
+            "follows_requests": follows_requests,
+            "request_rows": request_rows(open_requests, membership=membership),
+            "follows_disputes": is_granted(
+                "hashbank.dispute.list", kind=organisation.kind, role=membership.role
+            ),
         },
     )
 
@@ -426,6 +453,21 @@ def people(request: HttpRequest, membership: Membership) -> HttpResponse:
             "organisation": membership.organisation,
             "membership": membership,
             "people": selectors.people_of(organisation=membership.organisation),
+        },
+    )
+
+
+@member_page("hashbank.dispute.list")
+def disputes(request: HttpRequest, membership: Membership) -> HttpResponse:
+    organisation = membership.organisation
+    page = Paginator(hashbank_selectors.disputes_visible_to(organisation=organisation), 50)
+    return render(
+        request,
+        "governance/disputes.html",
+        {
+            "organisation": organisation,
+            "membership": membership,
+            "page": page.get_page(request.GET.get("page")),
         },
     )
 

@@ -8,9 +8,11 @@ import pytest
 from django.test import Client
 
 from accounts.audit import AuditContext
-from accounts.models import Organisation
+from accounts.models import Organisation, User
 from accounts.routes import NON_API_ROUTES, all_routes
-from accounts.services import api_key_issue
+from accounts.services import api_key_issue, membership_add, organisation_create
+from federation.authorities.models import LawfulRequest
+from federation.authorities.services import lawful_request_file, lawful_request_validate
 from federation.governance import services
 from tests.governance.conftest import COMPLETE_EVIDENCE, COMPLETE_FACTS, signed_in
 
@@ -22,7 +24,15 @@ MEMBER_PAGES = [
     ("governance:signing-keys", "get", "signing-keys/"),
     ("governance:signing-key-revoke", "post", "signing-keys/{key_id}/revoke/"),
     ("governance:people", "get", "people/"),
+    ("governance:disputes", "get", "disputes/"),
+    ("governance:lawful-requests", "get", "lawful-requests/"),
+    ("governance:lawful-request-file", "get", "lawful-requests/new/"),
+    ("governance:lawful-request", "get", "lawful-requests/{request_id}/"),
+    ("governance:lawful-request-acknowledge", "post", "lawful-requests/{request_id}/acknowledge/"),
+    ("governance:lawful-request-answer", "post", "lawful-requests/{request_id}/answer/"),
 ]
+LAWFUL_REQUEST_PAGES = [page for page in MEMBER_PAGES if "{request_id}" in page[2]]
+NEW_MEMBER_PAGES = {name for name, *_ in MEMBER_PAGES[6:]}
 SIGNED_IN_PAGES = [
     ("governance:home", "/portal/"),
     ("governance:application-edit", "/portal/application/"),
@@ -74,7 +84,32 @@ def _targets(org: Organisation) -> dict[str, str]:
     key = signing_key_register(
         organisation=org, public_key=base64.b64encode(raw).decode(), context=AuditContext.system()
     )
-    return {"prefix": api_key.prefix, "key_id": key.key_id}
+    return {
+        "prefix": api_key.prefix,
+        "key_id": key.key_id,
+        "request_id": str(_forwarded_request(org).public_id),
+    }
+
+
+def _forwarded_request(platform: Organisation) -> LawfulRequest:
+    """A removal order of Ruritania's counter-terrorism unit, forwarded to `platform`."""
+    filed = lawful_request_file(
+        authority=Organisation.objects.get(slug="ruritania-ctu"),
+        filed_by=None,
+        kind="removal_order",
+        issuing_authority="Ruritania Counter-Terrorism Unit",
+        officer="Inspector R. Example",
+        legal_basis="Regulation (EU) 2021/784, art. 3",
+        jurisdiction="DE",
+        addressed=[platform.slug],
+        subject_urls=[f"https://{platform.slug}.example/v/1"],
+        subject_hashes=[],
+        subject_accounts=[],
+        description="",
+        context=AuditContext.system(),
+    )
+    staff = User.objects.get(email="governance@consortium.example")
+    return lawful_request_validate(request=filed.request, context=AuditContext(user=staff))
 
 
 def test_anonymous_visitors_are_sent_to_sign_in(cast):
@@ -106,6 +141,63 @@ def test_members_reach_only_their_own_organisation(cast):
         Organisation.objects.get(slug=slug).api_keys.get(prefix=t["prefix"]).revoked_at is None
         for slug, t in targets.items()
     )
+
+
+def test_lawful_requests_of_other_organisations_answer_404_on_ones_own_pages(cast):
+    northwind = Organisation.objects.get(slug="northwind")
+    request_id = str(_forwarded_request(northwind).public_id)
+    borduria = organisation_create(
+        slug="borduria-police",
+        name="Borduria Police",
+        kind="authority",
+        country="AT",
+        tier=None,
+        status="active",
+        context=AuditContext.system(),
+    )
+    other_liaison = User.objects.create_user("liaison@borduria.example", "x")
+    membership_add(
+        user=other_liaison, organisation=borduria, role="liaison", context=AuditContext.system()
+    )
+    outsiders = [
+        (other_liaison, borduria),
+        *((cast[label].user, cast[label].org) for label in ("lakeside/admin", "lakeside/analyst")),
+    ]
+    for person, org in outsiders:
+        client = signed_in(person)
+        for _, method, suffix in LAWFUL_REQUEST_PAGES:
+            path = f"/portal/organisations/{org.slug}/" + suffix.format(request_id=request_id)
+            if method == "post" and org.kind == "authority":
+                continue  # authorities never answer: the matrix refuses them first (below)
+            response = getattr(client, method)(path, {"outcome": "actioned"})
+            assert response.status_code == 404, (person.email, path, response.status_code)
+        listing = client.get(f"/portal/organisations/{org.slug}/lawful-requests/")
+        assert request_id not in listing.content.decode(), person.email
+    request = LawfulRequest.objects.get(public_id=request_id)
+    assert request.state == "forwarded"
+    assert not request.addressees.filter(acknowledged_at__isnull=False).exists()
+
+
+def test_roles_without_the_action_are_refused_lawful_requests_and_disputes(cast):
+    request_id = str(_forwarded_request(Organisation.objects.get(slug="northwind")).public_id)
+    refused = {
+        "northwind/viewer": [p for p in MEMBER_PAGES if "lawful-request" in p[0]],
+        "ruritania-ctu/liaison": [
+            ("governance:disputes", "get", "disputes/"),
+            *[p for p in LAWFUL_REQUEST_PAGES if p[1] == "post"],
+        ],
+        "northwind/admin": [("governance:lawful-request-file", "get", "lawful-requests/new/")],
+        "open-harms-lab/researcher": [p for p in MEMBER_PAGES if p[0] in NEW_MEMBER_PAGES],
+        "southern-hub/peer": [p for p in MEMBER_PAGES if p[0] in NEW_MEMBER_PAGES],
+    }
+    for label, pages in refused.items():
+        actor = cast[label]
+        client = signed_in(actor.user)
+        for _, method, suffix in pages:
+            path = f"/portal/organisations/{actor.org.slug}/" + suffix.format(request_id=request_id)
+            response = getattr(client, method)(path)
+            assert response.status_code == 403, (label, path, response.status_code)
+    assert LawfulRequest.objects.get(public_id=request_id).state == "forwarded"
 
 
 def test_applicants_see_only_their_own_application(criteria, make_applicant, cast):
