@@ -21,6 +21,13 @@ from accounts.models import (
     SigningKey,
     User,
 )
+
+# The member dashboard reads keys and people exactly as the API does (explicit re-exports).
+from accounts.selectors import api_key_of as api_key_of
+from accounts.selectors import api_keys_of as api_keys_of
+from accounts.selectors import memberships_of as memberships_of
+from accounts.selectors import signing_key_of as signing_key_of
+from accounts.selectors import signing_keys_of as signing_keys_of
 from federation.governance.models import (
     ApplicationState,
     Criterion,
@@ -227,32 +234,6 @@ def organisation_figures(*, organisation: Organisation) -> dict[str, int]:
         LookupVolume.objects.filter(organisation=organisation).aggregate(n=Sum("queries"))["n"] or 0
     )
     return figures
-
-
-def api_keys_of(*, organisation: Organisation) -> QuerySet[ApiKey]:
-    return organisation.api_keys.order_by("-created_at")
-
-
-def api_key_of(*, organisation: Organisation, prefix: str) -> ApiKey:
-    try:
-        return organisation.api_keys.get(prefix=prefix)
-    except ApiKey.DoesNotExist:
-        raise NotFound("no such API key") from None
-
-
-def signing_keys_of(*, organisation: Organisation) -> QuerySet[SigningKey]:
-    return organisation.signing_keys.order_by("-created_at")
-
-
-def signing_key_of(*, organisation: Organisation, key_id: str) -> SigningKey:
-    try:
-        return organisation.signing_keys.get(key_id=key_id)
-    except SigningKey.DoesNotExist:
-        raise NotFound("no such signing key") from None
-
-
-def people_of(*, organisation: Organisation) -> QuerySet[Membership]:
-    return organisation.memberships.select_related("user").order_by("user__email")
 
 
 def is_usable(organisation: Organisation) -> bool:

@@ -452,7 +452,7 @@ def people(request: HttpRequest, membership: Membership) -> HttpResponse:
         {
             "organisation": membership.organisation,
             "membership": membership,
-            "people": selectors.people_of(organisation=membership.organisation),
+            "people": selectors.memberships_of(organisation=membership.organisation),
         },
     )
 

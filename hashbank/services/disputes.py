@@ -150,6 +150,33 @@ def _check_outcome(outcome: str, reason: str, labels: list[str] | None) -> list[
     return resolved
 
 
+def _record_decision(
+    dispute: Dispute,
+    outcome: str,
+    reason: str,
+    labels: list[Label],
+    context: AuditContext,
+    *,
+    stage: str,
+) -> Dispute:
+    """Save a first or appeal decision, apply it to the list, audit it and tell the
+    parties after commit."""
+    from hashbank.tasks import notify_dispute_event
+
+    dispute.save()
+    _apply_outcome(dispute, outcome, labels)
+    prefix = "appeal_" if stage == "appeal_decided" else ""
+    audit_record(
+        action=f"hashbank.dispute.{prefix}{outcome}",
+        context=context,
+        target=dispute,
+        organisation=dispute.opened_by,
+        detail={"reason": reason},
+    )
+    transaction.on_commit(lambda: notify_dispute_event.delay(dispute.pk, stage))
+    return dispute
+
+
 @transaction.atomic
 def dispute_decide(
     *,
@@ -162,7 +189,6 @@ def dispute_decide(
 ) -> Dispute:
     """Staff decide: upheld (listing stands), overturned (removed from the list at every
     member's next sync) or relabelled (new labels in the feed)."""
-    from hashbank.tasks import notify_dispute_event
 
     resolved = _check_outcome(outcome, reason, labels)
     dispute = Dispute.objects.select_for_update().get(pk=dispute.pk)
@@ -173,17 +199,7 @@ def dispute_decide(
     dispute.decision_reason = reason
     dispute.decided_by = reviewer
     dispute.decided_at = timezone.now()
-    dispute.save()
-    _apply_outcome(dispute, outcome, resolved)
-    audit_record(
-        action=f"hashbank.dispute.{outcome}",
-        context=context,
-        target=dispute,
-        organisation=dispute.opened_by,
-        detail={"reason": reason},
-    )
-    transaction.on_commit(lambda: notify_dispute_event.delay(dispute.pk, "decided"))
-    return dispute
+    return _record_decision(dispute, outcome, reason, resolved, context, stage="decided")
 
 
 @transaction.atomic
@@ -232,7 +248,6 @@ def dispute_decide_appeal(
     context: AuditContext,
 ) -> Dispute:
     """A second reviewer, never the first, decides the appeal; that decision is final."""
-    from hashbank.tasks import notify_dispute_event
 
     resolved = _check_outcome(outcome, reason, labels)
     dispute = Dispute.objects.select_for_update().get(pk=dispute.pk)
@@ -247,17 +262,7 @@ def dispute_decide_appeal(
     dispute.appeal_reason = reason
     dispute.appeal_decided_by = reviewer
     dispute.appeal_decided_at = timezone.now()
-    dispute.save()
-    _apply_outcome(dispute, outcome, resolved)
-    audit_record(
-        action=f"hashbank.dispute.appeal_{outcome}",
-        context=context,
-        target=dispute,
-        organisation=dispute.opened_by,
-        detail={"reason": reason},
-    )
-    transaction.on_commit(lambda: notify_dispute_event.delay(dispute.pk, "appeal_decided"))
-    return dispute
+    return _record_decision(dispute, outcome, reason, resolved, context, stage="appeal_decided")
 
 
 @transaction.atomic

@@ -237,3 +237,14 @@ def test_the_criteria_command_loads_the_fixture(db):
     from federation.governance.models import Criterion
 
     assert Criterion.objects.count() == 6
+
+
+def test_a_member_admin_sees_the_people_of_their_organisation(cast):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(cast["northwind/admin"].user)
+    response = client.get("/portal/organisations/northwind/people/")
+    assert response.status_code == 200
+    assert b"analyst@northwind.example" in response.content
+    assert client.get("/portal/organisations/lakeside/people/").status_code == 404
