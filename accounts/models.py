@@ -8,27 +8,28 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class OrganisationKind(models.TextChoices):
-    PLATFORM = "platform", "Member platform"
-    AUTHORITY = "authority", "Public authority"
-    RESEARCH = "research", "Research organisation"
-    CONSORTIUM = "consortium", "Consortium staff"
-    PEER_HUB = "peer_hub", "Peer hub"
+    PLATFORM = "platform", _("Member platform")
+    AUTHORITY = "authority", _("Public authority")
+    RESEARCH = "research", _("Research organisation")
+    CONSORTIUM = "consortium", _("Consortium staff")
+    PEER_HUB = "peer_hub", _("Peer hub")
 
 
 class OrganisationStatus(models.TextChoices):
-    APPLICANT = "applicant", "Applicant"
-    ACTIVE = "active", "Active"
-    SUSPENDED = "suspended", "Suspended"
-    OFFBOARDED = "offboarded", "Offboarded"
+    APPLICANT = "applicant", _("Applicant")
+    ACTIVE = "active", _("Active")
+    SUSPENDED = "suspended", _("Suspended")
+    OFFBOARDED = "offboarded", _("Offboarded")
 
 
 class Tier(models.TextChoices):
-    FULL = "full", "Full member"
-    ASSOCIATE = "associate", "Associate member"
-    PROBATION = "probation", "Probation"
+    FULL = "full", _("Full member")
+    ASSOCIATE = "associate", _("Associate member")
+    PROBATION = "probation", _("Probation")
 
 
 class Organisation(models.Model):
@@ -118,14 +119,14 @@ class User(AbstractBaseUser, PermissionsMixin):
 
 
 class Role(models.TextChoices):
-    ADMIN = "admin", "Administrator"
-    ANALYST = "analyst", "Analyst"
-    VIEWER = "viewer", "Read-only viewer"
-    LIAISON = "liaison", "Government liaison"
-    RESEARCHER = "researcher", "Researcher"
-    MODERATOR = "moderator", "Moderator"
-    GOVERNANCE_OFFICER = "governance_officer", "Governance officer"
-    PEER = "peer", "Peer hub operator"
+    ADMIN = "admin", _("Administrator")
+    ANALYST = "analyst", _("Analyst")
+    VIEWER = "viewer", _("Read-only viewer")
+    LIAISON = "liaison", _("Government liaison")
+    RESEARCHER = "researcher", _("Researcher")
+    MODERATOR = "moderator", _("Moderator")
+    GOVERNANCE_OFFICER = "governance_officer", _("Governance officer")
+    PEER = "peer", _("Peer hub operator")
 
 
 class Membership(models.Model):
@@ -161,8 +162,8 @@ class Membership(models.Model):
 
 
 class ApiKeyScope(models.TextChoices):
-    READ = "read", "Read only"
-    READ_WRITE = "read_write", "Read and write"
+    READ = "read", _("Read only")
+    READ_WRITE = "read_write", _("Read and write")
 
 
 class ApiKey(models.Model):
@@ -211,9 +212,9 @@ class ApiKey(models.Model):
 
 
 class RevocationReason(models.TextChoices):
-    SUPERSEDED = "superseded", "Superseded (rotation)"
-    COMPROMISED = "compromised", "Key compromised"
-    RETIRED = "retired", "No longer used"
+    SUPERSEDED = "superseded", _("Superseded (rotation)")
+    COMPROMISED = "compromised", _("Key compromised")
+    RETIRED = "retired", _("No longer used")
 
 
 class SigningKey(models.Model):
@@ -303,9 +304,9 @@ class SigningKey(models.Model):
 
 
 class AuditOutcome(models.TextChoices):
-    SUCCESS = "success", "Success"
-    DENIED = "denied", "Denied"
-    FAILED = "failed", "Failed"
+    SUCCESS = "success", _("Success")
+    DENIED = "denied", _("Denied")
+    FAILED = "failed", _("Failed")
 
 
 class AuditEvent(models.Model):
