@@ -22,9 +22,18 @@ def leaf_hash(entry: bytes) -> str:
     return hashlib.sha256(b"\x00" + entry).hexdigest()
 
 
-def entry_material(signal: Signal, *, op: str, sequence: int, at: dt.datetime) -> dict[str, Any]:
+def entry_material(
+    signal: Signal,
+    *,
+    op: str,
+    sequence: int,
+    at: dt.datetime,
+    labels: list[str] | None = None,
+    contributors: list[str] | None = None,
+) -> dict[str, Any]:
     """What one log entry says. Clients key their copy of the list on
-    (bank, signal_type, value): add and update set the record, remove deletes it."""
+    (bank, signal_type, value): add and update set the record, remove deletes it.
+    `labels` and `contributors`, when the caller already has them, save their queries."""
     material: dict[str, Any] = {
         "sequence": sequence,
         "op": op,
@@ -33,12 +42,14 @@ def entry_material(signal: Signal, *, op: str, sequence: int, at: dt.datetime) -
         "signal": signal.pk,
         "signal_type": signal.signal_type,
         "value": signal.value,
-        "labels": sorted(label.slug for label in signal.labels.all()),
+        "labels": sorted(labels if labels is not None else (lb.slug for lb in signal.labels.all())),
         "status": signal.status,
         "confidence": signal.confidence,
         "incident": signal.incident or None,
     }
-    if signal.bank.show_contributors:
+    if signal.bank.show_contributors and contributors is not None:
+        material["contributors"] = sorted(set(contributors))
+    elif signal.bank.show_contributors:
         material["contributors"] = sorted(
             set(
                 signal.submissions.filter(review_state=ReviewState.APPROVED).values_list(
@@ -69,3 +80,43 @@ def changelog_append(*, signal: Signal, op: ChangeOp) -> ChangeLogEntry:
             leaf_hash=leaf_hash(entry),
             created_at=now,
         )
+
+
+def changelog_append_added(
+    *, signals: list[tuple[Signal, list[str], list[str]]]
+) -> list[ChangeLogEntry]:
+    """Append an `add` entry for each of many new signals under one lock: (signal, label
+    slugs, contributor slugs) each. Numbers follow each other without gaps, as one by one."""
+    if not signals:
+        return []
+    with transaction.atomic():
+        lock_chain(_CHANGELOG_LOCK_KEY)
+        last = (
+            ChangeLogEntry.objects.order_by("-sequence").values_list("sequence", flat=True).first()
+        )
+        first = 0 if last is None else last + 1
+        now = timezone.now()
+        rows = []
+        for offset, (signal, labels, contributors) in enumerate(signals):
+            entry = rfc8785.dumps(
+                entry_material(
+                    signal,
+                    op=ChangeOp.ADD,
+                    sequence=first + offset,
+                    at=now,
+                    labels=labels,
+                    contributors=contributors,
+                )
+            )
+            rows.append(
+                ChangeLogEntry(
+                    sequence=first + offset,
+                    bank=signal.bank,
+                    signal=signal,
+                    op=ChangeOp.ADD,
+                    entry=entry,
+                    leaf_hash=leaf_hash(entry),
+                    created_at=now,
+                )
+            )
+        return ChangeLogEntry.objects.bulk_create(rows)

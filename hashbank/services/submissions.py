@@ -19,8 +19,9 @@ from accounts.audit import AuditContext, audit_record
 from accounts.errors import Conflict, Invalid
 from accounts.models import Organisation, SigningKey
 from hashbank import signal_types, signing
-from hashbank.models import Bank, Label, ReviewState, Signal, Submission
+from hashbank.models import Bank, Label, ReviewState, Signal, SignalStatus, Submission
 from hashbank.selectors import CONTRIBUTING_TIERS, banks_contributable_by
+from hashbank.services.changelog import changelog_append_added
 
 MAX_BATCH = 1000
 # Ids per IN (...) query: below SQLite's default limit of bound parameters.
@@ -325,10 +326,122 @@ def _write(
             )
     except IntegrityError:
         return {p.verified.index: _write_one(p, batch, context) for p in fresh}
+    approved = _approve_new_values(fresh, rows, batch, context)
     return {
-        p.verified.index: _accepted(p, row, batch, context)
+        p.verified.index: approved.get(p.verified.index) or _accepted(p, row, batch, context)
         for p, row in zip(fresh, rows, strict=True)
     }
+
+
+def _approved_on_arrival(prepared: _Prepared, batch: _BatchContext) -> bool:
+    # The crisis fast path: members in good standing (active, full or probation) are
+    # approved on arrival during an open incident, and reviewed afterwards.
+    fast_path = bool(prepared.incident) and (
+        batch.organisation.is_active and batch.organisation.tier in CONTRIBUTING_TIERS
+    )
+    return batch.organisation.trusted_contributor or fast_path
+
+
+def _approve_new_values(
+    fresh: list[_Prepared], rows: list[Submission], batch: _BatchContext, context: AuditContext
+) -> dict[int, ItemResult]:
+    """Approve on arrival, in bulk, the submissions whose value is new to its bank (the
+    common case during a crisis): one signal each, listed at once, with one change-log lock
+    and one audit entry for the lot. Anything else — a value already known, or twice in the
+    batch — is left to the one-by-one path, which corroborates existing signals."""
+    candidates = [
+        (p, row) for p, row in zip(fresh, rows, strict=True) if _approved_on_arrival(p, batch)
+    ]
+    keys: dict[tuple[int, str, str], int] = {}
+    for p, row in candidates:
+        key = (p.bank.pk, row.signal_type, row.value)
+        keys[key] = keys.get(key, 0) + 1
+    known = set()
+    by_bank: dict[int, list[str]] = {}
+    for bank_id, _, value in keys:
+        by_bank.setdefault(bank_id, []).append(value)
+    for bank_id, values in by_bank.items():
+        for start in range(0, len(values), _ID_CHUNK):
+            known.update(
+                Signal.objects.filter(
+                    bank_id=bank_id, value__in=values[start : start + _ID_CHUNK]
+                ).values_list("bank_id", "signal_type", "value")
+            )
+    new = [
+        (p, row)
+        for p, row in candidates
+        if keys[(p.bank.pk, row.signal_type, row.value)] == 1
+        and (p.bank.pk, row.signal_type, row.value) not in known
+    ]
+    if not new:
+        return {}
+    try:
+        with transaction.atomic():
+            _list_new_values(new, batch, context)
+    except IntegrityError:
+        # The same value was listed concurrently: the one-by-one path corroborates it.
+        return {}
+    return {
+        p.verified.index: ItemResult(
+            index=p.verified.index,
+            status="accepted",
+            id=str(row.submission_id),
+            review_state=ReviewState.APPROVED,
+        )
+        for p, row in new
+    }
+
+
+def _list_new_values(
+    new: list[tuple[_Prepared, Submission]], batch: _BatchContext, context: AuditContext
+) -> None:
+    now = timezone.now()
+    signals = Signal.objects.bulk_create(
+        [
+            Signal(
+                bank=p.bank,
+                signal_type=row.signal_type,
+                value=row.value,
+                status=SignalStatus.ACTIVE,
+                # One approved submission and no opinion yet: (1 + 1) / (1 + 2).
+                confidence=round(2 / 3, 2),
+                incident=p.incident,
+                first_listed_at=now,
+                updated_at=now,
+            )
+            for p, row in new
+        ]
+    )
+    through = Signal.labels.through
+    through.objects.bulk_create(
+        [
+            through(signal_id=signal.pk, label_id=label.pk)
+            for signal, (p, _) in zip(signals, new, strict=True)
+            for label in p.labels
+        ]
+    )
+    for signal, (_, row) in zip(signals, new, strict=True):
+        row.signal = signal
+        row.review_state = ReviewState.APPROVED
+        row.auto_approved = True
+        row.post_reviewed = False
+        row.reviewed_at = now
+    Submission.objects.bulk_update(
+        [row for _, row in new],
+        ["signal", "review_state", "auto_approved", "post_reviewed", "reviewed_at"],
+    )
+    changelog_append_added(
+        signals=[
+            (signal, [label.slug for label in p.labels], [batch.organisation.slug])
+            for signal, (p, _) in zip(signals, new, strict=True)
+        ]
+    )
+    audit_record(
+        action="hashbank.submission.approved",
+        context=context,
+        organisation=batch.organisation,
+        detail={"auto": True, "submissions": [str(row.submission_id) for _, row in new]},
+    )
 
 
 def _write_one(prepared: _Prepared, batch: _BatchContext, context: AuditContext) -> ItemResult:
@@ -352,12 +465,7 @@ def _write_one(prepared: _Prepared, batch: _BatchContext, context: AuditContext)
 def _accepted(
     prepared: _Prepared, submission: Submission, batch: _BatchContext, context: AuditContext
 ) -> ItemResult:
-    # The crisis fast path: members in good standing (active, full or probation) are
-    # approved on arrival during an open incident, and reviewed afterwards.
-    fast_path = bool(prepared.incident) and (
-        batch.organisation.is_active and batch.organisation.tier in CONTRIBUTING_TIERS
-    )
-    if batch.organisation.trusted_contributor or fast_path:
+    if _approved_on_arrival(prepared, batch):
         submission = submission_approve(submission=submission, context=context, auto=True)
     return ItemResult(
         index=prepared.verified.index,

@@ -254,3 +254,45 @@ def test_a_large_batch_lands_with_its_labels(alice, signer_for):
     body = submit(alice, *batch).json()
     assert body["accepted"] == 1000
     assert Submission.labels.through.objects.count() == 2000
+
+
+def test_a_trusted_batch_lists_new_values_at_once_and_corroborates_known_ones(
+    alice, bob, signer_for
+):
+    from hashbank.models import ChangeLogEntry
+    from hashbank.services.changelog import entry_material
+
+    known = signer_for("northwind/admin").envelope(bank="HATE", labels=["hate-dehumanisation"])
+    submit(alice, known)
+    from tests.conftest import approve_all
+
+    approve_all()
+    lakeside = signer_for("lakeside/admin")
+    repeated = "9a" * 32
+    batch = [lakeside.envelope(bank="HATE", labels=["hate-dehumanisation"]) for _ in range(50)]
+    batch += [
+        lakeside.envelope(
+            bank="HATE", labels=["hate-dehumanisation"], value=known["payload"]["value"]
+        ),
+        lakeside.envelope(value=repeated),
+        lakeside.envelope(value=repeated, labels=["tvec-recruitment"]),
+    ]
+    results = submit(bob, *batch).json()["results"]
+    assert {r["review_state"] for r in results} == {"approved"}
+    assert Signal.objects.filter(status="active").count() == 52
+    corroborated = Signal.objects.get(value=known["payload"]["value"])
+    assert corroborated.submissions.filter(review_state="approved").count() == 2
+    assert set(Signal.objects.get(value=repeated).labels.values_list("slug", flat=True)) == {
+        "tvec-glorification",
+        "tvec-recruitment",
+    }
+    entries = list(ChangeLogEntry.objects.order_by("sequence"))
+    assert [e.sequence for e in entries] == list(range(len(entries)))
+    # Each bulk-listed entry says exactly what the one-by-one path would have said.
+    for entry in entries:
+        logged = json.loads(bytes(entry.entry))
+        if logged["op"] != "add" or logged["value"] in (repeated, known["payload"]["value"]):
+            continue
+        signal = Signal.objects.get(pk=logged["signal"])
+        expected = entry_material(signal, op="add", sequence=entry.sequence, at=entry.created_at)
+        assert logged == json.loads(json.dumps(expected))
