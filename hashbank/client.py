@@ -22,6 +22,7 @@ import argparse
 import base64
 import contextlib
 import csv
+import hashlib
 import http.client
 import json
 import os
@@ -210,6 +211,7 @@ class HubClient:
         *,
         query: Mapping[str, object] | None = None,
         retry: bool = True,
+        with_raw: bool = False,
     ) -> Any:
         url = self.base_url + path
         if query:
@@ -227,7 +229,9 @@ class HubClient:
             req = urllib_request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
             try:
                 with self._opener.open(req, timeout=self.timeout) as response:
-                    return _json_reply(response.status, response.read(), f"{method} {path}")
+                    raw = response.read()
+                    parsed = _json_reply(response.status, raw, f"{method} {path}")
+                    return (parsed, raw, response.headers) if with_raw else parsed
             except urllib_error.HTTPError as exc:
                 failure = _error_from_http_error(exc)
                 wait = _retry_after(exc.headers)
@@ -283,10 +287,19 @@ class HubClient:
         (``accepted``, ``replayed`` or ``rejected``), ``review_state`` and ``error``."""
         return [result for batch in self.submit_in_batches(envelopes) for result in batch]
 
-    def sync(self, cursor: int = 0, limit: int = MAX_SYNC_LIMIT) -> dict[str, Any]:
+    def sync(
+        self, cursor: int = 0, limit: int = MAX_SYNC_LIMIT, *, hub_public_key: bytes | None = None
+    ) -> dict[str, Any]:
         """One page of the change log after ``cursor``: ``{"entries", "next_cursor",
-        "head"}``. Raises HubError(code="bad_response") if the page lacks them."""
-        page = self._request("GET", "/api/v1/sync/", query={"cursor": cursor, "limit": limit})
+        "head"}``. Raises HubError(code="bad_response") if the page lacks them. With
+        ``hub_public_key`` (raw 32 bytes), the page's Ed25519 signature over its exact bytes
+        must verify, or HubError(code="bad_signature") is raised."""
+        query = {"cursor": cursor, "limit": limit}
+        if hub_public_key is None:
+            page = self._request("GET", "/api/v1/sync/", query=query)
+        else:
+            page, raw, headers = self._request("GET", "/api/v1/sync/", query=query, with_raw=True)
+            _verify_page(hub_public_key, raw, headers.get("X-Hashfed-Signature"))
         if not (
             isinstance(page, dict)
             and isinstance(page.get("entries"), list)
@@ -790,6 +803,32 @@ class SyncState:
         )
 
 
+def hub_public_key_of(client: HubClient) -> bytes:
+    """The hub's Ed25519 public key from /.well-known/hashfed, checked against its key id."""
+    identity = client.hub_identity()
+    try:
+        raw = base64.b64decode(str(identity.get("public_key", "")), validate=True)
+    except ValueError as exc:
+        raise HubError(200, "bad_response", "the hub's public key is not base64") from exc
+    if len(raw) != 32 or hashlib.sha256(raw).hexdigest() != identity.get("key_id"):
+        raise HubError(200, "bad_response", "the hub's public key does not match its key id")
+    return raw
+
+
+def _verify_page(public_key: bytes, body: bytes, signature: str | None) -> None:
+    """Refuse a page whose bytes the hub did not sign: anything between the hub and us
+    (a proxy, a cache, an attacker) could otherwise edit the list we hold."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    if not signature:
+        raise HubError(200, "bad_signature", "the sync page is not signed")
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(base64.b64decode(signature), body)
+    except (InvalidSignature, ValueError) as exc:
+        raise HubError(200, "bad_signature", "the sync page's signature does not verify") from exc
+
+
 def sync_list(
     client: HubClient,
     *,
@@ -797,6 +836,7 @@ def sync_list(
     state_path: str | os.PathLike[str],
     limit: int = MAX_SYNC_LIMIT,
     progress: Callable[[SyncState], None] | None = None,
+    hub_public_key: bytes | None = None,
 ) -> SyncState:
     """Bring the local copy up to date and write it to ``out``.
 
@@ -814,7 +854,7 @@ def sync_list(
             f"{state_path} follows {state.hub}, not {client.base_url}; use another --state"
         )
     while True:
-        page = client.sync(state.cursor, limit)
+        page = client.sync(state.cursor, limit, hub_public_key=hub_public_key)
         entries = page["entries"]
         if entries and page["next_cursor"] == state.cursor:
             raise SyncError(f"the hub's cursor did not advance past {state.cursor}")
@@ -1020,9 +1060,15 @@ def _command_sync(args: argparse.Namespace) -> int:
     state_path = Path(args.state) if args.state else _default_state_path(out)
     client = _client(args)
     progress = _ProgressLine(sys.stderr) if args.progress or sys.stderr.isatty() else None
+    hub_public_key = None if args.no_verify else hub_public_key_of(client)
     try:
         state = sync_list(
-            client, out=out, state_path=state_path, limit=args.limit, progress=progress
+            client,
+            out=out,
+            state_path=state_path,
+            limit=args.limit,
+            progress=progress,
+            hub_public_key=hub_public_key,
         )
     finally:
         if progress:
@@ -1091,6 +1137,11 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--state", metavar="FILE.state.json", help="default: next to --out")
     sync.add_argument("--limit", type=int, default=MAX_SYNC_LIMIT, help="entries per page")
     sync.add_argument("--progress", action="store_true", help="show progress even off a TTY")
+    sync.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="do not check the hub's signature on each page (checked by default)",
+    )
     _add_hub_options(sync)
     sync.set_defaults(handler=_command_sync)
     return parser

@@ -866,7 +866,7 @@ FEED = [
 def test_sync_writes_the_list_sorted_one_signal_per_line(hub, env, tmp_path, capsys) -> None:
     serve_feed(hub, FEED)
     out = tmp_path / "list.ndjson"
-    assert main(["sync", "--out", str(out), "--limit", "3"]) == 0
+    assert main(["sync", "--no-verify", "--out", str(out), "--limit", "3"]) == 0
     lines = out.read_text().splitlines()
     assert [
         tuple(json.loads(line)[k] for k in ("bank", "signal_type", "value")) for line in lines
@@ -901,6 +901,7 @@ def test_sync_saves_the_cursor_after_every_page(hub, env, tmp_path) -> None:
         main(
             [
                 "sync",
+                "--no-verify",
                 "--out",
                 str(tmp_path / "l.ndjson"),
                 "--state",
@@ -918,26 +919,26 @@ def test_sync_resumes_from_the_saved_cursor_after_an_interruption(hub, env, tmp_
     out = tmp_path / "list.ndjson"
     out.write_text("the previous complete list\n")
     serve_feed(hub, FEED, fail_from=4)
-    assert main(["sync", "--out", str(out), "--limit", "2"]) == 3
+    assert main(["sync", "--no-verify", "--out", str(out), "--limit", "2"]) == 3
     # The list is only rewritten once it is complete; the state moved on page by page.
     assert out.read_text() == "the previous complete list\n"
     assert json.loads((tmp_path / "list.state.json").read_text())["cursor"] == 4
 
     hub.requests.clear()
     serve_feed(hub, FEED)
-    assert main(["sync", "--out", str(out), "--limit", "2"]) == 0
+    assert main(["sync", "--no-verify", "--out", str(out), "--limit", "2"]) == 0
     assert [r.query["cursor"] for r in hub.requests] == [["4"], ["6"]]
     values = [json.loads(line)["value"] for line in out.read_text().splitlines()]
     assert values == ["bb", "aa", "cc", "dd"]
 
     hub.requests.clear()
-    assert main(["sync", "--out", str(out), "--limit", "2"]) == 0
+    assert main(["sync", "--no-verify", "--out", str(out), "--limit", "2"]) == 0
     assert [r.query["cursor"] for r in hub.requests] == [["7"]]
 
 
 def test_sync_refuses_a_state_made_against_another_hub(hub, env, tmp_path, capsys) -> None:
     SyncState(hub="https://other.example", cursor=5).save(tmp_path / "list.state.json")
-    assert main(["sync", "--out", str(tmp_path / "list.ndjson")]) == 2
+    assert main(["sync", "--no-verify", "--out", str(tmp_path / "list.ndjson")]) == 2
     assert "other.example" in capsys.readouterr().err
     assert hub.requests == []
 
@@ -948,18 +949,89 @@ def test_sync_stops_when_the_cursor_does_not_advance(hub, env, tmp_path, capsys)
         "/api/v1/sync/",
         (200, {"entries": [entry(1, "add", "aa")], "next_cursor": 0, "head": 9}),
     )
-    assert main(["sync", "--out", str(tmp_path / "list.ndjson")]) == 3
+    assert main(["sync", "--no-verify", "--out", str(tmp_path / "list.ndjson")]) == 3
     assert "did not advance" in capsys.readouterr().err
     assert len(hub.requests) == 1
 
 
 def test_sync_shows_progress_when_asked(hub, env, tmp_path, capsys) -> None:
     serve_feed(hub, FEED)
-    assert main(["sync", "--out", str(tmp_path / "l.ndjson"), "--limit", "4", "--progress"]) == 0
+    assert (
+        main(
+            [
+                "sync",
+                "--no-verify",
+                "--out",
+                str(tmp_path / "l.ndjson"),
+                "--limit",
+                "4",
+                "--progress",
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().err == "synced 4/7 entries\nsynced 7/7 entries\n"
 
 
 def test_sync_is_quiet_off_a_terminal(hub, env, tmp_path, capsys) -> None:
     serve_feed(hub, FEED)
-    assert main(["sync", "--out", str(tmp_path / "l.ndjson")]) == 0
+    assert main(["sync", "--no-verify", "--out", str(tmp_path / "l.ndjson")]) == 0
     assert capsys.readouterr().err == ""
+
+
+def _signed_page(private_key, page: dict) -> Reply:
+    body = json.dumps(page).encode()
+    signature = base64.b64encode(private_key.sign(body)).decode()
+    return 200, body, {"X-Hashfed-Signature": signature}
+
+
+def test_sync_checks_the_hubs_signature_on_every_page(hub, env, tmp_path):
+    import hashlib as _hashlib
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    hub_key = Ed25519PrivateKey.generate()
+    raw = hub_key.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    hub.on(
+        "GET",
+        "/.well-known/hashfed",
+        (
+            200,
+            {
+                "origin": "hub.test",
+                "key_id": _hashlib.sha256(raw).hexdigest(),
+                "public_key": base64.b64encode(raw).decode(),
+                "algorithm": "ed25519",
+            },
+        ),
+    )
+    entry = {
+        "sequence": 0,
+        "op": "add",
+        "bank": "TVEC",
+        "signal": 1,
+        "signal_type": "md5",
+        "value": "ab" * 16,
+        "labels": [],
+        "status": "active",
+        "confidence": 0.67,
+    }
+    page = {"entries": [entry], "next_cursor": 1, "head": 1}
+    hub.on("GET", "/api/v1/sync/", _signed_page(hub_key, page))
+    out = tmp_path / "list.ndjson"
+    assert main(["sync", "--out", str(out)]) == 0
+    assert "ab" * 16 in out.read_text()
+
+    # A page signed by anyone else (or edited on the way) is refused, and nothing is applied.
+    impostor = Ed25519PrivateKey.generate()
+    tampered = {
+        "entries": [{**entry, "value": "cd" * 16, "sequence": 1}],
+        "next_cursor": 2,
+        "head": 2,
+    }
+    hub.on("GET", "/api/v1/sync/", _signed_page(impostor, tampered))
+    assert main(["sync", "--out", str(out)]) == 3
+    assert "cd" * 16 not in out.read_text()
