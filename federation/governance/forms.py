@@ -26,6 +26,7 @@ from federation.governance.models import (
     PlatformSize,
     Vote,
 )
+from federation.governance.services import APPLICATION_FACTS
 from hashbank import signal_types
 
 
@@ -77,16 +78,7 @@ class ApplicationForm(forms.Form):
     contact_name = forms.CharField(label=_("Contact person"), max_length=200, required=False)
     contact_email = forms.EmailField(label=_("Contact email"), required=False)
 
-    FACTS = (
-        "organisation_name",
-        "website",
-        "country",
-        "description",
-        "size",
-        "requested_tier",
-        "contact_name",
-        "contact_email",
-    )
+    FACTS = APPLICATION_FACTS
 
     def __init__(self, *args: Any, criteria: list[Criterion], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
