@@ -27,6 +27,7 @@ from hashbank.models import (
     Submission,
 )
 from hashbank.services.snapshots import snapshot_directory
+from hashbank.services.sync import sync_record
 
 MAX_SYNC_PAGE = 10_000
 
@@ -247,6 +248,7 @@ class SyncApi(HubApiView):
         entries, next_cursor, head = selectors.changelog_page(
             organisation=self.principal.organisation, cursor=params["cursor"], limit=params["limit"]
         )
+        sync_record(organisation=self.principal.organisation, cursor=next_cursor)
         # The stored bytes go out as they are: no re-serialisation, so clients get exactly
         # what was logged, and a page costs little more than the database read.
         body = (

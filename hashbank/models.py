@@ -373,3 +373,23 @@ class LookupVolume(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organisation.slug} @ {self.window_start:%Y-%m-%d %H:%M}: {self.queries}"
+
+
+class SyncStatus(models.Model):
+    """When an organisation last pulled the change log, and how far: staff see who keeps
+    up with the list (and who has fallen behind), and a new member's checklist sees its
+    first sync."""
+
+    organisation = models.OneToOneField(
+        Organisation, on_delete=models.CASCADE, related_name="sync_status"
+    )
+    first_synced_at = models.DateTimeField()
+    last_synced_at = models.DateTimeField()
+    last_cursor = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "sync statuses"
+        ordering = ["-last_synced_at"]
+
+    def __str__(self) -> str:
+        return f"{self.organisation.slug} at {self.last_cursor}"

@@ -37,7 +37,7 @@ from federation.governance.models import (
     OrganisationDecision,
     Vote,
 )
-from hashbank.models import LookupVolume
+from hashbank.models import LookupVolume, SyncStatus
 from hashbank.selectors import disputes_visible_to, submissions_of, track_record
 
 
@@ -189,21 +189,11 @@ class ChecklistStep:
     done: bool
 
 
-# Actions whose success means the member's software has synced from the hub.
-SYNC_ACTIONS = ("hashbank.sync.read", "hashbank.sync.pulled", "hashbank.snapshot.downloaded")
-
-
 def onboarding_checklist(*, organisation: Organisation) -> list[ChecklistStep]:
     """The first steps of a new member, each detected from what the hub already records:
-    an API key and a signing key exist; a sync happened (an audit event of sync, or, since
-    sync reads are not audited one by one, any use of one of its API keys, which a new
-    member's first call almost always is); a lookup was counted in LookupVolume."""
-    synced = (
-        AuditEvent.objects.filter(
-            organisation_id=organisation.pk, action__in=SYNC_ACTIONS, outcome="success"
-        ).exists()
-        or ApiKey.objects.filter(organisation=organisation, last_used_at__isnull=False).exists()
-    )
+    an API key and a signing key exist; the change log was read (SyncStatus); a lookup was
+    counted in LookupVolume."""
+    synced = SyncStatus.objects.filter(organisation=organisation).exists()
     return [
         ChecklistStep(
             "api_key",

@@ -17,6 +17,7 @@ from hashbank.models import (
     ChangeLogEntry,
     LookupVolume,
     Snapshot,
+    SyncStatus,
 )
 
 
@@ -79,3 +80,17 @@ class LookupVolumeAdmin(ReadOnlyAdmin):
     @admin.display(description="match rate")
     def match_rate(self, obj: LookupVolume) -> str:
         return f"{obj.matches / obj.queries:.1%}" if obj.queries else "–"
+
+
+@admin.register(SyncStatus)
+class SyncStatusAdmin(ReadOnlyAdmin):
+    """Who syncs the list, and how far behind each member is."""
+
+    list_display = ["organisation", "first_synced_at", "last_synced_at", "last_cursor", "behind"]
+    search_fields = ["organisation__slug", "organisation__name"]
+
+    @admin.display(description="entries behind")
+    def behind(self, obj: SyncStatus) -> int:
+        from hashbank.selectors import changelog_head
+
+        return max(0, changelog_head() - obj.last_cursor)

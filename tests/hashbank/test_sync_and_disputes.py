@@ -332,3 +332,14 @@ def test_every_sync_page_is_signed_by_the_hub(alice, bob, signer_for):
     assert response["X-Hashfed-Key-Id"] == identity.key_id
     public_key = Ed25519PublicKey.from_public_bytes(identity.public_key_raw)
     public_key.verify(base64.b64decode(response["X-Hashfed-Signature"]), response.content)
+
+
+def test_the_hub_records_who_syncs_and_how_far(alice, bob, signer_for):
+    from hashbank.models import SyncStatus
+
+    submit(alice, signer_for("northwind/admin").envelope())
+    approve_all()
+    assert not SyncStatus.objects.filter(organisation__slug="lakeside").exists()
+    _, cursor = sync_all(bob)
+    status = SyncStatus.objects.get(organisation__slug="lakeside")
+    assert status.last_cursor == cursor and status.first_synced_at is not None
