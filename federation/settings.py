@@ -276,3 +276,7 @@ STATISTICS_MIN_CELL_SIZE = env_int("STATISTICS_MIN_CELL_SIZE", 10)
 # Redis hands an unacknowledged task (its worker died) to another worker after this many
 # seconds; the webhook requeue job covers deliveries sooner through their leases.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+
+# Encrypts webhook endpoint secrets at rest (defaults to a key derived from SECRET_KEY;
+# changing it means endpoints must be registered again).
+WEBHOOK_SECRETS_KEY = env("WEBHOOK_SECRETS_KEY")

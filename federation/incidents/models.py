@@ -86,7 +86,8 @@ class IncidentNotice(models.Model):
 
 class WebhookEndpoint(models.Model):
     """Where an organisation wants events POSTed. The secret signs every delivery; it is
-    shown once at registration and kept because HMAC needs it to sign."""
+    shown once at registration and kept, encrypted (webhooks.secret_seal), because HMAC
+    needs it to sign."""
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     organisation = models.ForeignKey(
@@ -94,7 +95,7 @@ class WebhookEndpoint(models.Model):
     )
     url = models.URLField(max_length=2000)
     description = models.CharField(max_length=200, blank=True)
-    secret = models.CharField(max_length=100)
+    secret = models.CharField(max_length=500)
     active = models.BooleanField(default=True)
     created_by = models.ForeignKey(
         User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

@@ -51,7 +51,7 @@ def webhook_endpoint_register(
         organisation=organisation,
         url=url,
         description=description,
-        secret=secret,
+        secret=webhooks.secret_seal(secret),
         created_by=context.user,
     )
     audit_record(
@@ -183,7 +183,9 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str]:
                 "Idempotency-Key": str(delivery.public_id),
                 "X-Hashfed-Timestamp": str(timestamp),
                 "X-Hashfed-Signature": webhooks.webhook_signature(
-                    secret=delivery.endpoint.secret, timestamp=timestamp, body=body
+                    secret=webhooks.secret_open(delivery.endpoint.secret),
+                    timestamp=timestamp,
+                    body=body,
                 ),
             },
             timeout=settings.WEBHOOK_TIMEOUT_SECONDS,

@@ -15,6 +15,38 @@ from django.conf import settings
 SIGNATURE_VERSION = "v1"
 
 
+def _secrets_cipher():  # type: ignore[no-untyped-def]
+    """Fernet keyed from WEBHOOK_SECRETS_KEY (or, by default, SECRET_KEY) through HKDF, so
+    a copy of the database alone does not let anyone forge deliveries."""
+    import base64
+
+    from cryptography.fernet import Fernet
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    material = (settings.WEBHOOK_SECRETS_KEY or settings.SECRET_KEY).encode("utf-8")
+    key = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"hashfed webhook endpoint secrets"
+    ).derive(material)
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def secret_seal(secret: str) -> str:
+    """The form an endpoint secret is stored in."""
+    return _secrets_cipher().encrypt(secret.encode("utf-8")).decode("ascii")
+
+
+def secret_open(sealed: str) -> str:
+    """The endpoint secret back, to sign a delivery. Raises ValueError if the key changed
+    since it was sealed (the endpoint must then be registered again)."""
+    from cryptography.fernet import InvalidToken
+
+    try:
+        return _secrets_cipher().decrypt(sealed.encode("ascii")).decode("utf-8")
+    except InvalidToken as exc:
+        raise ValueError("the webhook secret cannot be opened with the current key") from exc
+
+
 class UnsafeWebhookUrl(ValueError):
     pass
 

@@ -241,3 +241,20 @@ def test_closing_an_incident_produces_its_debrief(cast, signer_for):
     assert debrief["disputes"] == 0
     page = staff_client().get(f"/admin/incidents/incident/{incident.pk}/change/")
     assert b"hashes_shared" in page.content
+
+
+def test_webhook_secrets_are_stored_encrypted(cast, settings):
+    from federation.incidents.models import WebhookEndpoint
+    from federation.incidents.webhooks import secret_open
+
+    settings.WEBHOOK_ALLOW_LOOPBACK = True
+    response = (
+        cast["northwind/admin"]
+        .client()
+        .post("/api/v1/webhooks/", {"url": "http://127.0.0.1:9/hook"}, format="json")
+    )
+    assert response.status_code == 201, response.content
+    secret = response.json()["secret"]
+    stored = WebhookEndpoint.objects.get().secret
+    assert secret not in stored
+    assert secret_open(stored) == secret

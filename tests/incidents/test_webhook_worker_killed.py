@@ -72,6 +72,9 @@ def _start_worker(tmp_path: Path, name: str) -> subprocess.Popen:
         "WEBHOOK_DELIVERY_LEASE_SECONDS": "3",
         "CELERY_VISIBILITY_TIMEOUT": "5",
         "HUB_STATE_DIR": str(tmp_path / "state"),
+        # Every process of one hub shares its secrets (webhook secrets are sealed with a key
+        # derived from SECRET_KEY), as in production where they come from the environment.
+        "SECRET_KEY": django_settings.SECRET_KEY,
     }
     celery = Path(sys.executable).with_name("celery")
     log = (tmp_path / f"{name}.log").open("w")
