@@ -106,6 +106,7 @@ class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    list_select_related = ["user", "organisation"]
     list_display = ["user", "organisation", "role", "created_at"]
     list_filter = ["role", "organisation__kind"]
     search_fields = ["user__email", "organisation__name", "organisation__slug"]
@@ -114,6 +115,7 @@ class MembershipAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
+    list_select_related = ["organisation"]
     list_display = [
         "prefix",
         "name",
@@ -183,6 +185,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 @admin.register(SigningKey)
 class SigningKeyAdmin(admin.ModelAdmin):
+    list_select_related = ["organisation"]
     list_display = [
         "short_key_id",
         "organisation",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Subquery
 from django.http import HttpRequest
 from django.utils.html import format_html
 
@@ -87,10 +87,15 @@ class SyncStatusAdmin(ReadOnlyAdmin):
     """Who syncs the list, and how far behind each member is."""
 
     list_display = ["organisation", "first_synced_at", "last_synced_at", "last_cursor", "behind"]
+    list_select_related = ["organisation"]
     search_fields = ["organisation__slug", "organisation__name"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SyncStatus]:
+        # The log's head, read in the same query as the rows rather than once per row.
+        head = ChangeLogEntry.objects.order_by("-sequence").values("sequence")[:1]
+        return super().get_queryset(request).annotate(log_last=Subquery(head))
 
     @admin.display(description="entries behind")
     def behind(self, obj: SyncStatus) -> int:
-        from hashbank.selectors import changelog_head
-
-        return max(0, changelog_head() - obj.last_cursor)
+        head = 0 if obj.log_last is None else obj.log_last + 1  # type: ignore[attr-defined]
+        return max(0, head - obj.last_cursor)

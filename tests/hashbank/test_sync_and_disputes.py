@@ -343,3 +343,13 @@ def test_the_hub_records_who_syncs_and_how_far(alice, bob, signer_for):
     _, cursor = sync_all(bob)
     status = SyncStatus.objects.get(organisation__slug="lakeside")
     assert status.last_cursor == cursor and status.first_synced_at is not None
+    # Staff see who syncs and how far behind: one new entry after Lakeside's sync.
+    submit(alice, signer_for("northwind/admin").envelope())
+    approve_all()
+    from django.test import Client
+
+    staff = Client()
+    staff.force_login(User.objects.get(email="governance@consortium.example"))
+    page = staff.get("/admin/hashbank/syncstatus/")
+    assert page.status_code == 200
+    assert b'<td class="field-behind">1</td>' in page.content
