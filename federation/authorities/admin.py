@@ -18,7 +18,6 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts.audit import AuditContext
-from accounts.errors import ServiceError
 from federation.authorities import selectors, services
 from federation.authorities.models import (
     AccessChannel,
@@ -27,7 +26,7 @@ from federation.authorities.models import (
     LawfulRequestAddressee,
     LegalHold,
 )
-from hashbank.admin.common import ERROR_COLOUR, _action_page, _bound_form
+from hashbank.admin.common import ERROR_COLOUR, _action_page, _bound_form, apply_each
 
 
 class ReasonForm(forms.Form):
@@ -67,13 +66,7 @@ class AddresseeInline(admin.TabularInline):
 
 
 def _run(model_admin: admin.ModelAdmin, request: HttpRequest, objects: QuerySet, fn) -> None:  # type: ignore[no-untyped-def]
-    done = 0
-    for obj in objects:
-        try:
-            fn(obj)
-            done += 1
-        except ServiceError as exc:
-            model_admin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
+    done = apply_each(model_admin, request, objects, fn)
     if done:
         model_admin.message_user(request, f"{done} done.", messages.SUCCESS)
 

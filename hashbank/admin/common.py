@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db import models
 from django.db.models import Q, QuerySet
@@ -14,6 +15,8 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
+
+from accounts.errors import ServiceError
 
 BANK_GRANTS = ("hashbank.read_bank", "hashbank.contribute_bank")
 ERROR_COLOUR = "var(--error-fg, #ba2121)"
@@ -94,3 +97,24 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+def apply_each(
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    objects: Iterable[Any],
+    service: Callable[[Any], object],
+    *,
+    level: int = messages.ERROR,
+) -> int:
+    """Run a service on each selected object. A refusal (ServiceError) is reported for that
+    object and the others go on; returns how many succeeded."""
+    done = 0
+    for obj in objects:
+        try:
+            service(obj)
+        except ServiceError as exc:
+            model_admin.message_user(request, f"{obj}: {exc.message}", level)
+            continue
+        done += 1
+    return done

@@ -17,7 +17,6 @@ from django.utils.html import format_html
 from django.utils.timesince import timesince
 
 from accounts.audit import AuditContext
-from accounts.errors import ServiceError
 from accounts.models import User
 from hashbank.admin.common import (
     ERROR_COLOUR,
@@ -26,6 +25,7 @@ from hashbank.admin.common import (
     _bound_form,
     _uuid_or_none,
     _value_search,
+    apply_each,
 )
 from hashbank.forms import DisputeDecisionForm
 from hashbank.models import (
@@ -195,14 +195,13 @@ class DisputeAdmin(admin.ModelAdmin):
     @admin.action(description="Mark the selected disputes as in review", permissions=["change"])
     def mark_in_review(self, request: HttpRequest, queryset: QuerySet[Dispute]) -> None:
         context = AuditContext.from_request(request)
-        marked = 0
-        for dispute in queryset:
-            try:
-                dispute_mark_in_review(dispute=dispute, context=context)
-            except ServiceError as exc:
-                self.message_user(request, f"{dispute}: {exc.message}", messages.WARNING)
-                continue
-            marked += 1
+        marked = apply_each(
+            self,
+            request,
+            queryset,
+            lambda dispute: dispute_mark_in_review(dispute=dispute, context=context),
+            level=messages.WARNING,
+        )
         if marked:
             self.message_user(request, f"{marked} dispute(s) now in review.", messages.SUCCESS)
 
@@ -256,21 +255,19 @@ class DisputeAdmin(admin.ModelAdmin):
                 template="admin/hashbank/dispute_decide.html",
             )
         context = AuditContext.from_request(request)
-        decided = 0
-        for dispute in queryset:
-            try:
-                decide_with(
-                    dispute=dispute,
-                    outcome=form.cleaned_data["outcome"],
-                    reason=form.cleaned_data["reason"],
-                    labels=form.label_slugs(),
-                    reviewer=cast(User, request.user),
-                    context=context,
-                )
-            except ServiceError as exc:
-                self.message_user(request, f"{dispute}: {exc.message}", messages.ERROR)
-                continue
-            decided += 1
+        decided = apply_each(
+            self,
+            request,
+            queryset,
+            lambda dispute: decide_with(
+                dispute=dispute,
+                outcome=form.cleaned_data["outcome"],
+                reason=form.cleaned_data["reason"],
+                labels=form.label_slugs(),
+                reviewer=cast(User, request.user),
+                context=context,
+            ),
+        )
         if decided:
             self.message_user(
                 request,

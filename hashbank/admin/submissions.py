@@ -27,6 +27,7 @@ from hashbank.admin.common import (
     _short,
     _uuid_or_none,
     _value_search,
+    apply_each,
 )
 from hashbank.forms import RejectionForm
 from hashbank.models import (
@@ -346,16 +347,14 @@ class SubmissionAdmin(admin.ModelAdmin):
                 submit_label="Reject",
             )
         context = AuditContext.from_request(request)
-        rejected = 0
-        for submission in queryset:
-            try:
-                submission_reject(
-                    submission=submission, reason=form.cleaned_data["reason"], context=context
-                )
-            except ServiceError as exc:
-                self.message_user(request, f"{submission}: {exc.message}", messages.ERROR)
-                continue
-            rejected += 1
+        rejected = apply_each(
+            self,
+            request,
+            queryset,
+            lambda submission: submission_reject(
+                submission=submission, reason=form.cleaned_data["reason"], context=context
+            ),
+        )
         if rejected:
             self.message_user(
                 request,
