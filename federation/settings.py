@@ -232,7 +232,9 @@ PDQ_INDEX_DIR = Path(env("PDQ_INDEX_DIR", str(STATE_DIR / "pdq-index"))).expandu
 LOOKUP_RATE_PER_MINUTE = env_int("LOOKUP_RATE_PER_MINUTE", 120_000)
 # Hosted hashing: the largest upload accepted, in bytes, and in pixels once decoded.
 HOSTED_HASH_MAX_BYTES = env_int("HOSTED_HASH_MAX_BYTES", 20 * 1024 * 1024)
-HOSTED_HASH_MAX_PIXELS = env_int("HOSTED_HASH_MAX_PIXELS", 50_000_000)
+HOSTED_HASH_MAX_PIXELS = env_int("HOSTED_HASH_MAX_PIXELS", 24_000_000)
+# Hosted hashing: seconds one upload may take to decode and hash before it is refused.
+HOSTED_HASH_MAX_SECONDS = float(env("HOSTED_HASH_MAX_SECONDS", "5"))
 
 # Governance. Where the consortium's rules say the board decides on applications, approval
 # and rejection follow the board's votes: at least QUORUM votes cast, and more than MAJORITY

@@ -1,34 +1,22 @@
 """Hosted hashing: the hub computes PDQ, MD5 and SHA-256 of an uploaded image for members
 without their own hashing infrastructure. The bytes stay in memory and are dropped after
-hashing; nothing of the media is stored or logged."""
+hashing; nothing of the media is stored or logged. Each upload is decoded once, in a child
+process bounded by a pixel budget and a time budget."""
 
 from __future__ import annotations
 
-import hashlib
 import io
-import warnings
-from dataclasses import dataclass
+import multiprocessing
+import multiprocessing.context
 
 from django.conf import settings
 from django.core.files.uploadedfile import InMemoryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
-from PIL import Image, UnidentifiedImageError
-from threatexchange.signal_type.pdq.pdq_hasher import pdq_from_bytes
 
 from accounts.errors import Invalid
+from hashbank.media_hashing import MediaHashes, hash_in_child
 
-ACCEPTED_FORMATS = {"JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF"}
-
-
-@dataclass(frozen=True)
-class MediaHashes:
-    pdq: str
-    pdq_quality: int
-    md5: str
-    sha256: str
-    format: str
-    width: int
-    height: int
+__all__ = ["InMemoryOnlyUploadHandler", "MediaHashes", "hash_image"]
 
 
 class InMemoryOnlyUploadHandler(FileUploadHandler):
@@ -62,56 +50,50 @@ class InMemoryOnlyUploadHandler(FileUploadHandler):
         )
 
 
+def _process_context() -> multiprocessing.context.BaseContext:
+    # A fork server, not a plain fork: web workers run threads, and a child forked from a
+    # threaded process can inherit a lock some other thread held. The server is started once
+    # with the imaging libraries loaded, so each upload's child starts in milliseconds.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["hashbank.media_hashing"])
+    return context
+
+
 def hash_image(data: bytes) -> MediaHashes:
-    """Hash an image with the reference PDQ hasher (python-threatexchange's, on pdqhash).
-    Raises Invalid for anything that is not a decodable image of an accepted format, or that
-    decodes to more pixels than allowed (decompression bombs)."""
+    """Hash an image with the reference PDQ algorithm, plus MD5 and SHA-256, in a separate
+    process that is killed if it runs past HOSTED_HASH_MAX_SECONDS (some small files take
+    seconds to decode). Raises Invalid naming `file` for an empty file, an unaccepted format,
+    more than HOSTED_HASH_MAX_PIXELS decoded pixels, a file that does not decode, or an image
+    that could not be hashed within the time budget."""
     if not data:
         raise Invalid.for_field("file", "the file is empty", code="empty_file")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as probe:
-                image_format = probe.format or ""
-                width, height = probe.size
-                if image_format not in ACCEPTED_FORMATS:
-                    raise Invalid.for_field(
-                        "file",
-                        f"accepted image formats: {', '.join(sorted(ACCEPTED_FORMATS))}",
-                        code="unsupported_media_type",
-                    )
-                if width * height > settings.HOSTED_HASH_MAX_PIXELS:
-                    raise Invalid.for_field(
-                        "file", "the image has too many pixels", code="image_too_large"
-                    )
-                probe.load()  # decodes fully: a truncated file fails here, not later
-                mode = probe.mode
-                rgb = None if mode in ("RGB", "L") else probe.convert("RGB")
-    except Invalid:
-        raise
-    except (
-        UnidentifiedImageError,
-        OSError,
-        ValueError,
-        SyntaxError,
-        Image.DecompressionBombError,
-        Image.DecompressionBombWarning,
-    ) as exc:
-        raise Invalid.for_field("file", "not a readable image", code="invalid_image") from exc
-    if rgb is not None:
-        # Palette, alpha and 16-bit images go to the reference hasher as plain RGB (it reads
-        # raw pixel arrays and would hash palette indices otherwise).
-        buffer = io.BytesIO()
-        rgb.save(buffer, format="PNG")
-        pdq_hex, quality = pdq_from_bytes(buffer.getvalue())
-    else:
-        pdq_hex, quality = pdq_from_bytes(data)
-    return MediaHashes(
-        pdq=pdq_hex,
-        pdq_quality=int(quality),
-        md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
-        sha256=hashlib.sha256(data).hexdigest(),
-        format=image_format,
-        width=width,
-        height=height,
+    context = _process_context()
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(
+        target=hash_in_child,
+        args=(data, settings.HOSTED_HASH_MAX_PIXELS, sender),
+        daemon=True,
     )
+    child.start()
+    sender.close()
+    try:
+        if not receiver.poll(settings.HOSTED_HASH_MAX_SECONDS):
+            raise Invalid.for_field(
+                "file",
+                f"the image could not be hashed within {settings.HOSTED_HASH_MAX_SECONDS} s",
+                code="hashing_time_exceeded",
+            )
+        try:
+            outcome, value = receiver.recv()
+        except EOFError as exc:
+            # The child died without answering (out of memory, or a crash in a decoder).
+            raise Invalid.for_field("file", "not a readable image", code="invalid_image") from exc
+    finally:
+        receiver.close()
+        if child.is_alive():
+            child.kill()
+        child.join()
+    if outcome == "refused":
+        code, message = value
+        raise Invalid.for_field("file", message, code=code)
+    return value

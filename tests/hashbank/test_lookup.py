@@ -212,6 +212,70 @@ def test_hosted_hashing_refuses_what_is_not_an_image(cast, settings):
     assert missing.status_code == 400
 
 
+def pixel_bomb(size=(6000, 6000)) -> bytes:
+    """A PNG of a few hundred KiB that decodes to width × height pixels."""
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (40, 90, 200)).save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def test_hosted_hashing_refuses_a_small_file_that_decodes_past_the_pixel_budget(cast, settings):
+    data = pixel_bomb()
+    assert len(data) < 200 * 1024
+    settings.HOSTED_HASH_MAX_PIXELS = 24_000_000
+    response = hash_upload(cast["pebble/admin"], data)
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["fields"]["file"][0]["code"] == "image_too_large"
+
+
+def test_hosted_hashing_refuses_an_upload_that_overruns_the_time_budget(cast, settings):
+    import multiprocessing
+
+    settings.HOSTED_HASH_MAX_SECONDS = 0.001
+    response = hash_upload(cast["pebble/admin"], image_bytes("PNG", size=(3000, 2000)))
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["fields"]["file"][0]["code"] == "hashing_time_exceeded"
+    # The process that overran was killed, not left running.
+    assert multiprocessing.active_children() == []
+
+
+@pytest.mark.parametrize("image_format", ["PNG", "JPEG", "GIF", "WEBP"])
+def test_hosted_hashing_decodes_each_upload_once(monkeypatch, image_format):
+    from PIL import Image as PILImage
+
+    from hashbank.media_hashing import hash_image_bytes
+
+    opened = []
+    original_open = PILImage.open
+
+    def counting_open(*args, **kwargs):  # type: ignore[no-untyped-def]
+        opened.append(args)
+        return original_open(*args, **kwargs)
+
+    monkeypatch.setattr(PILImage, "open", counting_open)
+    data = image_bytes(image_format)
+    hashes = hash_image_bytes(data, max_pixels=50_000_000)
+    assert len(opened) == 1
+    if image_format in ("PNG", "JPEG"):
+        assert (hashes.pdq, hashes.pdq_quality) == pdq_from_bytes(data)
+
+
+@pytest.mark.parametrize("mode", ["P", "RGBA", "LA", "L", "CMYK"])
+def test_hosted_hashing_hashes_every_colour_mode_as_the_reference_hasher_sees_it(mode):
+    from hashbank.media_hashing import hash_image_bytes
+
+    rgb = Image.open(io.BytesIO(image_bytes("PNG")))
+    image = rgb.convert(mode)
+    buffer = io.BytesIO()
+    image.save(buffer, format="TIFF" if mode == "CMYK" else "PNG")
+    # The reference: the same pixels as plain RGB (grey stays grey), hashed by
+    # python-threatexchange.
+    reference = io.BytesIO()
+    (image if mode == "L" else image.convert("RGB")).save(reference, format="PNG")
+    hashes = hash_image_bytes(buffer.getvalue(), max_pixels=50_000_000)
+    assert (hashes.pdq, hashes.pdq_quality) == pdq_from_bytes(reference.getvalue())
+
+
 def test_hosted_hashing_stores_nothing(cast, tmp_path, settings):
     import tempfile
 
