@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import shutil
 import threading
 from pathlib import Path
@@ -80,9 +81,9 @@ def pdq_index_build() -> Path:
         hashes_from_hex([value for _, value in rows]) if rows else np.zeros((0, 32), dtype=np.uint8)
     )
     index = PdqIndex.build(hashes, ids)
-    generation = root / f"gen-{head:012d}-{os.getpid()}-{threading.get_ident()}"
-    if generation.exists():
-        shutil.rmtree(generation)
+    # A name of its own: a rebuild at the same position never writes over files a process
+    # may still have mapped.
+    generation = root / f"gen-{head:012d}-{secrets.token_hex(8)}"
     index.save(generation)
     (generation / MANIFEST).write_text(
         json.dumps(
