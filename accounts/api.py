@@ -350,7 +350,8 @@ class HubIdentityApi(HubApiView):
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness and readiness: the database answers and, when one is configured, the broker."""
+    """Liveness and readiness: the database answers, the hub key and generated secret on disk
+    are this database's, and, when one is configured, the broker answers."""
     from django.conf import settings
 
     checks: dict[str, str] = {}
@@ -362,6 +363,16 @@ def healthz(request: HttpRequest) -> JsonResponse:
     except Exception:
         checks["database"] = "unavailable"
         healthy = False
+    if healthy:
+        from accounts.hub_identity import HubStateMismatch, hub_state_verify
+
+        # The signing key and generated secret on disk must be this database's own.
+        try:
+            hub_state_verify()
+            checks["hub_state"] = "ok"
+        except HubStateMismatch as exc:
+            checks["hub_state"] = exc.message
+            healthy = False
     if settings.CELERY_BROKER_URL:
         from federation.celery import app
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
@@ -340,3 +341,26 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.sequence} {self.action} ({self.outcome})"
+
+
+class HubInstance(models.Model):
+    """This database's hub: one row, created by the migrations. Everything the hub derives
+    and keeps outside the database (the PDQ index files, snapshots, the generated signing
+    key and development secret) is bound to `hub_id`, so two hubs sharing a state folder
+    never serve each other's files."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    hub_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    signing_key_id = models.CharField(
+        max_length=64, blank=True, help_text="the hub signing key bound at first use"
+    )
+    secret_key_fingerprint = models.CharField(
+        max_length=64, blank=True, help_text="the generated development secret bound at first use"
+    )
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="hub_instance_single")]
+
+    def __str__(self) -> str:
+        return f"hub {self.hub_id}"

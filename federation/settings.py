@@ -29,11 +29,11 @@ def env_int(name: str, default: int) -> int:
     return int(env(name, str(default)))
 
 
-# Where the hub keeps what must survive restarts but never belongs in the repository:
-# the generated development secret and the hub's own signing key.
-STATE_DIR = Path(
-    env("HUB_STATE_DIR", str(Path.home() / ".local" / "state" / "hashfed"))
-).expanduser()
+# Where the hub keeps what must survive restarts but never belongs in the repository: the
+# generated development secret, the hub's signing key, snapshots, the PDQ index. Inside the
+# checkout by default, like the development database, so checkouts never share it; what it
+# holds is bound to the database's hub id (accounts.hub_identity) all the same.
+STATE_DIR = Path(env("HUB_STATE_DIR", str(BASE_DIR / "var" / "state"))).expanduser()
 
 DEBUG = env_bool("DEBUG", True)
 
@@ -50,6 +50,8 @@ def _development_secret() -> str:
 
 
 SECRET_KEY = env("SECRET_KEY") or _development_secret()
+# The generated secret is bound to one database at first use; a secret the operator sets is not.
+DEVELOPMENT_SECRET_FILE = None if env("SECRET_KEY") else STATE_DIR / "secret-key"
 ALLOWED_HOSTS = [
     h for h in env("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",") if h
 ]
@@ -57,10 +59,11 @@ CSRF_TRUSTED_ORIGINS = [o for o in env("CSRF_TRUSTED_ORIGINS").split(",") if o]
 
 # The hub's name as members write it in the `audience` of what they sign.
 HUB_ORIGIN = env("HUB_ORIGIN", "hub.localhost")
-# The hub's own Ed25519 key (PKCS#8 PEM). Generated on first use when the file is missing.
-HUB_SIGNING_KEY_FILE = Path(
-    env("HUB_SIGNING_KEY_FILE", str(STATE_DIR / "hub-ed25519.pem"))
-).expanduser()
+# The hub's own Ed25519 key (PKCS#8 PEM). Generated on first use when the file is missing;
+# unset, each database's hub gets its own under STATE_DIR/hubs/<hub id>/.
+HUB_SIGNING_KEY_FILE = (
+    Path(env("HUB_SIGNING_KEY_FILE")).expanduser() if env("HUB_SIGNING_KEY_FILE") else None
+)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -26,7 +26,7 @@ from hashbank.models import (
     Snapshot,
     Submission,
 )
-from hashbank.services.snapshots import snapshot_directory
+from hashbank.services.snapshots import snapshot_open
 from hashbank.services.sync import sync_record
 
 MAX_SYNC_PAGE = 10_000
@@ -312,7 +312,7 @@ class SnapshotDownloadApi(HubApiView):
             organisation=self.principal.organisation, snapshot_id=snapshot_id
         )
         response = FileResponse(
-            (snapshot_directory() / snapshot.file_name).open("rb"),
+            snapshot_open(snapshot),
             content_type="application/gzip",
             as_attachment=True,
             filename=snapshot.file_name,

@@ -19,10 +19,15 @@ from accounts.models import Organisation, User
 
 
 @pytest.fixture(autouse=True)
-def _hub_key_in_tmp(tmp_path_factory, settings):
+def _hub_key_in_tmp(tmp_path, settings):
+    """Each test's hub key is its own: the key is bound to the database's hub at first use,
+    and a test that empties the database gives it a new hub."""
     from accounts.hub_identity import hub_identity
 
-    settings.HUB_SIGNING_KEY_FILE = tmp_path_factory.getbasetemp() / "hub-ed25519.pem"
+    settings.HUB_SIGNING_KEY_FILE = tmp_path / "hub-ed25519.pem"
+    # One generated secret serves the whole run while test databases come and go; the tests
+    # of its binding point it at a file of their own.
+    settings.DEVELOPMENT_SECRET_FILE = None
     settings.HUB_ORIGIN = "hub.test"
     settings.API_KEY_LAST_USED_RESOLUTION = 0
     hub_identity.cache_clear()

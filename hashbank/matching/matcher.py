@@ -5,12 +5,20 @@ Every web process maps the same files, so the operating system's page cache hold
 of the index however many processes serve lookups; each process keeps only its small delta.
 Removed or overturned signals stop matching at once: the catch-up reads every change-log
 entry up to the head before searching, and results are checked against the database.
+
+Index files belong to one database. Generations live under the hub id of the database they
+were built from, and each one's manifest records the change-log position and the leaf hash
+of the entry just before it. A generation whose hub id, position or leaf hash the database
+does not confirm (the database was replaced, restored from an older backup, or emptied) is
+rebuilt, never searched.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import secrets
 import shutil
 import threading
 from pathlib import Path
@@ -18,18 +26,39 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 
+from accounts.hub_identity import hub_id
 from hashbank.matching.pdq_index import PdqIndex, hashes_from_hex
 from hashbank.models import ChangeLogEntry, ChangeOp, Signal, SignalStatus
+
+logger = logging.getLogger(__name__)
 
 MANIFEST = "hashfed-index.json"
 
 
+class IndexMismatch(Exception):
+    """A generation the database does not confirm."""
+
+
 def index_root() -> Path:
-    return Path(settings.PDQ_INDEX_DIR)
+    """This database's index folder: PDQ_INDEX_DIR may be shared, its hub folders are not."""
+    return Path(settings.PDQ_INDEX_DIR) / hub_id()
 
 
 def _current_link() -> Path:
     return index_root() / "current"
+
+
+def _leaf_hash_before(position: int) -> str:
+    """The leaf hash of the entry just before `position` ("" at 0): with the position, it
+    names one state of one change log."""
+    if position == 0:
+        return ""
+    found = (
+        ChangeLogEntry.objects.filter(sequence=position - 1)
+        .values_list("leaf_hash", flat=True)
+        .first()
+    )
+    return found or "missing"
 
 
 def pdq_index_build() -> Path:
@@ -37,9 +66,10 @@ def pdq_index_build() -> Path:
     generation directory, then the `current` link swapped with a rename). Returns its path.
     The log position is read first, so changes racing the build are replayed by catch-up."""
     root = index_root()
+    owner = root.name
     root.mkdir(parents=True, exist_ok=True)
-    last = ChangeLogEntry.objects.order_by("-sequence").values_list("sequence", flat=True).first()
-    head = 0 if last is None else last + 1
+    last = ChangeLogEntry.objects.order_by("-sequence").values_list("sequence", "leaf_hash").first()
+    head, head_leaf = (0, "") if last is None else (last[0] + 1, last[1])
     rows = list(
         Signal.objects.filter(signal_type="pdq")
         .exclude(status=SignalStatus.REMOVED)
@@ -51,24 +81,51 @@ def pdq_index_build() -> Path:
         hashes_from_hex([value for _, value in rows]) if rows else np.zeros((0, 32), dtype=np.uint8)
     )
     index = PdqIndex.build(hashes, ids)
-    generation = root / f"gen-{head:012d}-{os.getpid()}-{threading.get_ident()}"
-    if generation.exists():
-        shutil.rmtree(generation)
+    # A name of its own: a rebuild at the same position never writes over files a process
+    # may still have mapped.
+    generation = root / f"gen-{head:012d}-{secrets.token_hex(8)}"
     index.save(generation)
-    (generation / MANIFEST).write_text(json.dumps({"up_to_sequence": head, "size": len(rows)}))
+    (generation / MANIFEST).write_text(
+        json.dumps(
+            {
+                "hub_id": owner,
+                "up_to_sequence": head,
+                "leaf_hash_before": head_leaf,
+                "size": len(rows),
+            }
+        )
+    )
     link_tmp = root / f".current-{os.getpid()}-{threading.get_ident()}"
     if link_tmp.is_symlink() or link_tmp.exists():
         link_tmp.unlink()
     link_tmp.symlink_to(generation.name)
     os.replace(link_tmp, _current_link())
-    _remove_old_generations(keep=generation)
+    _remove_old_generations(root, keep=generation)
     return generation
 
 
-def _remove_old_generations(*, keep: Path) -> None:
+def pdq_index_verify(generation: Path) -> dict:
+    """The generation's manifest, once the database confirms it: same hub, and the entry
+    before its position is the one it was built after. Raises IndexMismatch."""
+    try:
+        manifest = json.loads((generation / MANIFEST).read_text())
+    except (OSError, ValueError) as exc:
+        raise IndexMismatch(f"{generation}: no readable manifest") from exc
+    owner = hub_id()
+    if manifest.get("hub_id") != owner:
+        raise IndexMismatch(f"{generation} was built for hub {manifest.get('hub_id')}")
+    position = manifest.get("up_to_sequence")
+    if not isinstance(position, int) or position < 0:
+        raise IndexMismatch(f"{generation}: no change-log position")
+    if manifest.get("leaf_hash_before") != _leaf_hash_before(position):
+        raise IndexMismatch(f"{generation} was built from another change log at {position}")
+    return manifest
+
+
+def _remove_old_generations(root: Path, *, keep: Path) -> None:
     # Processes that still map an older generation keep reading it: unlinked files stay
     # readable until unmapped, so removal is safe on POSIX.
-    for path in index_root().glob("gen-*"):
+    for path in root.glob("gen-*"):
         if path != keep and path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
 
@@ -76,29 +133,51 @@ def _remove_old_generations(*, keep: Path) -> None:
 class Matcher:
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._hub_id = ""
         self._generation: Path | None = None
         self._index: PdqIndex | None = None
         self._cursor = 0
+        self._cursor_leaf = ""
 
     def _load_current(self) -> None:
+        """Map the current generation of this database's index, rebuilding it when there is
+        none or the database does not confirm it."""
+        owner = hub_id()
+        if owner != self._hub_id:
+            # Another database under this process: nothing loaded for the last one holds.
+            self._forget()
+            self._hub_id = owner
         link = _current_link()
         if not link.exists():
             pdq_index_build()
         target = link.resolve()
         if target == self._generation and self._index is not None:
             return
-        manifest = json.loads((target / MANIFEST).read_text())
+        try:
+            manifest = pdq_index_verify(target)
+        except IndexMismatch as exc:
+            logger.warning("PDQ index refused, rebuilding: %s", exc)
+            target = pdq_index_build()
+            manifest = pdq_index_verify(target)
         self._index = PdqIndex.load(target, mmap=True)
         self._generation = target
         self._cursor = manifest["up_to_sequence"]
+        self._cursor_leaf = manifest["leaf_hash_before"]
 
-    def _catch_up(self) -> None:
+    def _catch_up(self) -> bool:
+        """Apply the log entries since the cursor. False when the log under the cursor is
+        not the one the index followed (then nothing is applied)."""
         assert self._index is not None
-        head = (
-            ChangeLogEntry.objects.order_by("-sequence").values_list("sequence", flat=True).first()
+        if _leaf_hash_before(self._cursor) != self._cursor_leaf:
+            return False
+        last = (
+            ChangeLogEntry.objects.order_by("-sequence")
+            .values_list("sequence", "leaf_hash")
+            .first()
         )
-        if head is None or head < self._cursor:
-            return
+        if last is None or last[0] < self._cursor:
+            return True
+        head, head_leaf = last
         changes = (
             ChangeLogEntry.objects.filter(
                 sequence__gte=self._cursor,
@@ -115,6 +194,8 @@ class Matcher:
             else:
                 self._index.remove([signal_id])
         self._cursor = head + 1
+        self._cursor_leaf = head_leaf
+        return True
 
     def search_many(
         self, hashes_hex: list[str], max_distances: list[int]
@@ -122,7 +203,11 @@ class Matcher:
         """For each query, [(signal id, distance)] within its distance, nearest first."""
         with self._lock:
             self._load_current()
-            self._catch_up()
+            if not self._catch_up():
+                logger.warning("PDQ index cursor left the change log, rebuilding")
+                self._rebuild()
+                if not self._catch_up():
+                    raise IndexMismatch("the change log moved under a fresh PDQ index")
             index = self._index
             assert index is not None
             results: list[list[tuple[int, int]]] = [[] for _ in hashes_hex]
@@ -136,12 +221,28 @@ class Matcher:
                     results[position] = matches
             return results
 
+    def _forget(self) -> None:
+        self._hub_id = ""
+        self._generation = None
+        self._index = None
+        self._cursor = 0
+        self._cursor_leaf = ""
+
+    def _rebuild(self) -> None:
+        self._forget()
+        pdq_index_build()
+        self._load_current()
+
+    def rebuild(self) -> None:
+        """Build a new generation from the database and search it from now on (after a hit
+        the database did not confirm)."""
+        with self._lock:
+            self._rebuild()
+
     def reset(self) -> None:
         """Forget the loaded generation (tests, and after a database is recreated)."""
         with self._lock:
-            self._generation = None
-            self._index = None
-            self._cursor = 0
+            self._forget()
 
 
 _matcher = Matcher()

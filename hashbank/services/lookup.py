@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,8 @@ from accounts.models import Organisation
 from hashbank import signal_types
 from hashbank.models import LookupVolume, ReviewState, Signal, SignalStatus
 from hashbank.selectors import banks_readable_by
+
+logger = logging.getLogger(__name__)
 
 MAX_LOOKUP_BATCH = 10_000
 _EXACT_CHUNK = 900  # below SQLite's default limit of bound parameters per statement
@@ -154,6 +157,59 @@ def _signal_view(signal: Signal, distance: int | None) -> dict[str, Any]:
     return view
 
 
+def _confirm_hits(
+    queries: list[LookupQuery],
+    found: dict[int, list[tuple[int, int | None]]],
+    signals: dict[int, Signal],
+) -> tuple[dict[int, list[tuple[int, int | None]]], list[int]]:
+    """Check every hit against its row: the query's signal type, the same value (exact types)
+    or a Hamming distance, recomputed from the stored value, within the query's (PDQ). Hits
+    whose row is not readable or not listed are left out as the caller may not see them.
+    Returns the confirmed hits by query, with the recomputed distances, and the ids of PDQ
+    hits no row confirms (a signal that does not exist, or is not that PDQ hash)."""
+    confirmed: dict[int, list[tuple[int, int | None]]] = {index: [] for index in found}
+    hidden_pdq: dict[int, list[tuple[LookupQuery, int | None]]] = {}
+    unconfirmed: list[int] = []
+    for query in queries:
+        if query.error is not None:
+            continue
+        for pk, distance in found[query.index]:
+            signal = signals.get(pk)
+            if signal is None:
+                if query.signal_type == "pdq":
+                    hidden_pdq.setdefault(pk, []).append((query, distance))
+                continue
+            if signal.signal_type != query.signal_type:
+                unconfirmed.append(pk)
+            elif query.signal_type == "pdq":
+                actual = signal_types.hamming_distance_hex(signal.value, query.value)
+                if actual == distance and actual <= (query.max_distance or 0):
+                    confirmed[query.index].append((pk, actual))
+                else:
+                    unconfirmed.append(pk)
+            elif signal.value == query.value:
+                confirmed[query.index].append((pk, None))
+            else:
+                unconfirmed.append(pk)
+    # Hits the caller may not see still say whether the index is sound: each must be a PDQ
+    # signal at the distance the index gave (one query, only when some were left out).
+    hidden = list(hidden_pdq)
+    for start in range(0, len(hidden), _EXACT_CHUNK):
+        rows = dict(
+            Signal.objects.filter(
+                pk__in=hidden[start : start + _EXACT_CHUNK], signal_type="pdq"
+            ).values_list("pk", "value")
+        )
+        for pk in hidden[start : start + _EXACT_CHUNK]:
+            value = rows.get(pk)
+            if value is None or any(
+                signal_types.hamming_distance_hex(value, query.value) != distance
+                for query, distance in hidden_pdq[pk]
+            ):
+                unconfirmed.append(pk)
+    return confirmed, unconfirmed
+
+
 def lookup_batch(
     *,
     organisation: Organisation,
@@ -224,6 +280,18 @@ def lookup_batch(
         ):
             signals[signal.pk] = signal
 
+    confirmed, unconfirmed = _confirm_hits(queries, found, signals)
+    if unconfirmed:
+        # The index answered with something its database does not hold: it was built from
+        # another database or another log. Those hits are gone; the index is rebuilt.
+        logger.warning(
+            "PDQ index answered %d hits the database does not confirm (e.g. signal %s); "
+            "dropped, rebuilding the index",
+            len(unconfirmed),
+            unconfirmed[0],
+        )
+        matcher().rebuild()
+
     results = []
     total = 0
     for query in queries:
@@ -232,8 +300,8 @@ def lookup_batch(
             continue
         seen: set[int] = set()
         matches = []
-        for pk, distance in sorted(found[query.index], key=lambda m: (m[1] or 0, m[0])):
-            if pk in signals and pk not in seen:
+        for pk, distance in sorted(confirmed[query.index], key=lambda m: (m[1] or 0, m[0])):
+            if pk not in seen:
                 seen.add(pk)
                 matches.append(_signal_view(signals[pk], distance))
         total += len(matches)

@@ -8,20 +8,42 @@ import gzip
 import hashlib
 import io
 from pathlib import Path
+from typing import BinaryIO
 
 import rfc8785
 from django.conf import settings
 from django.db import transaction
 
-from accounts.hub_identity import hub_identity
+from accounts.errors import NotFound
+from accounts.hub_identity import hub_id, hub_identity
 from hashbank.models import Bank, ChangeLogEntry, Signal, SignalStatus, Snapshot
 from hashbank.services.changelog import entry_material
 
 
 def snapshot_directory() -> Path:
-    path = Path(settings.MEDIA_ROOT) / "snapshots"
+    """This database's snapshot folder: MEDIA_ROOT may be shared by several hubs, and a hub
+    never serves a file another one wrote."""
+    path = Path(settings.MEDIA_ROOT) / "snapshots" / hub_id()
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def snapshot_open(snapshot: Snapshot) -> BinaryIO:
+    """The snapshot's file, once its content is confirmed to be the one the hub signed.
+    Raises NotFound when the file is missing or holds something else."""
+    path = snapshot_directory() / Path(snapshot.file_name).name
+    digest = hashlib.sha256()
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        raise NotFound("the snapshot's file is gone; sync from the change log") from None
+    for block in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(block)
+    if digest.hexdigest() != snapshot.sha256:
+        handle.close()
+        raise NotFound("the snapshot's file is not the one signed; sync from the change log")
+    handle.seek(0)
+    return handle
 
 
 def snapshot_signed_message(*, bank: str, up_to_sequence: int, sha256: str) -> bytes:

@@ -69,7 +69,7 @@ def test_the_hub_publishes_its_origin_and_public_key(db, anonymous, settings):
     assert anonymous.get("/api/v1/hub/").json() == body
 
 
-def test_the_hub_key_is_generated_once_and_reused(tmp_path, settings):
+def test_the_hub_key_is_generated_once_and_reused(db, tmp_path, settings):
     from accounts.hub_identity import hub_identity
 
     settings.HUB_SIGNING_KEY_FILE = tmp_path / "keys" / "hub.pem"
