@@ -224,8 +224,10 @@ def _lawful_requests(start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
 
 
 def _incidents(start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
+    # An incident is open over [declared_at, closed_at): one closed at `start` was not
+    # open at any instant of the period.
     incidents = Incident.objects.filter(declared_at__lt=end).filter(
-        Q(closed_at__isnull=True) | Q(closed_at__gte=start)
+        Q(closed_at__isnull=True) | Q(closed_at__gt=start)
     )
     return [
         {

@@ -298,4 +298,23 @@ def known_quarter(cast, signer_for) -> tuple[dt.datetime, dt.datetime]:
         deadline="2025-04-03T12:00",
     )
     _lawful_request("notice", "DE", "2025-01-20T00:00", refused=True)
+
+    for slug, declared, closed in [
+        ("closed-before", "2024-11-01T00:00", "2025-01-01T00:00"),  # closed before: no
+        ("closed-on-start", "2024-12-01T00:00", "2025-01-01T00:00"),  # same, ordered second
+        ("closed-in", "2025-02-01T00:00", "2025-02-10T00:00"),
+        ("still-open", "2024-12-15T00:00", ""),
+        ("declared-at-end", "2025-04-01T00:00", ""),
+    ]:
+        Incident.objects.create(
+            slug=slug,
+            title=slug,
+            description="d",
+            level=2,
+            started_at=at(declared),
+            declared_at=at(declared),
+            state="closed" if closed else "open",
+            closed_at=at(closed) if closed else None,
+            debrief={"members_reached": 3} if closed else {},
+        )
     return Q1_START, Q1_END

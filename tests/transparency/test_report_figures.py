@@ -132,3 +132,12 @@ def test_an_unanswered_request_not_yet_due_is_neither_on_time_nor_late(cast):
     figures = report_data_compute(start=start, end=end)["lawful_requests"]
     assert figures["answers_due"] == 1
     assert figures["answered_within_deadline_share"] == 1.0
+
+
+def test_incidents_are_those_open_at_some_instant_of_the_period(report):
+    # Open over [declared, closed): one closed on the first instant of the period was not
+    # open during it; one declared on the first instant after is not either.
+    assert [i["slug"] for i in report["incidents"]] == ["still-open", "closed-in"]
+    closed_in = report["incidents"][1]
+    assert closed_in["debrief"] == {"members_reached": 3}
+    assert closed_in["closed_at"] == "2025-02-10T00:00:00+00:00"
