@@ -287,10 +287,10 @@ def _suppress(cells: list[dict[str, Any]], minimum: int) -> None:
     """Replace every count under `minimum` (zero included) by None, then protect the
     suppressed counts from subtraction: a month's total of a metric (which a transparency
     report covering whole months states) minus the shown cells of that month would give
-    a lone suppressed cell exactly, so a month with exactly one suppressed cell of a metric
-    also loses its smallest shown one. Within a cell, submissions received less the shown
-    of approved and rejected would bound the other closely, so either of the two
-    suppressed hides both."""
+    a lone suppressed cell exactly, so a month with exactly one suppressed non-zero cell of
+    a metric also loses its smallest shown one. Within a cell, submissions received less
+    the shown one of approved and rejected would bound the other closely, so either of the
+    two suppressed hides both."""
     decided = {"submissions_approved", "submissions_rejected"}
     for cell in cells:
         cell["suppressed"] = {m for m in STATISTICS_METRICS if cell["counts"][m] < minimum}
@@ -307,7 +307,11 @@ def _suppress(cells: list[dict[str, Any]], minimum: int) -> None:
                 changed = True
         for month_cells in by_month.values():
             for metric in STATISTICS_METRICS:
-                hidden = [c for c in month_cells if metric in c["suppressed"]]
+                # Hidden zeros do not count: a researcher may guess them (a cell that
+                # appears for its other counts), which would single out the one real count.
+                hidden = [
+                    c for c in month_cells if metric in c["suppressed"] and c["counts"][metric]
+                ]
                 shown = [c for c in month_cells if metric not in c["suppressed"]]
                 if len(hidden) == 1 and shown:
                     min(shown, key=lambda c: c["counts"][metric])["suppressed"].add(metric)

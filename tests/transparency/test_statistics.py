@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from hashbank.models import Signal, Submission
+from hashbank.models import ChangeLogEntry, Signal, Submission
 from tests.conftest import random_pdq, submit
 
 _THIS_MONTH = dt.datetime.now(dt.UTC).replace(day=1)
@@ -151,3 +151,29 @@ def test_a_bad_period_is_a_400_naming_the_field(cast, query, field):
 def test_it_refuses_non_researchers(cast):
     for actor in ("northwind/admin", "ruritania-ctu/liaison"):
         assert cast[actor].client().get(f"/api/v1/statistics/?{PERIOD}").status_code == 403
+
+
+def test_a_hidden_zero_is_no_cover_for_a_lone_hidden_count(cast, signer_for, three_on_one_day):
+    from tests.conftest import approve_all
+
+    # A December submission approved in January: its cell has signals_added 1 and
+    # submissions_received 0, hidden too, but anyone can guess that zero.
+    signer = signer_for("northwind/admin")
+    value = random_pdq()
+    submit(
+        cast["northwind/admin"],
+        signer.envelope(value=value, bank="HATE", labels=["hate-dehumanisation"]),
+    )
+    Submission.objects.filter(value=value).update(
+        received_at=dt.datetime(2024, 12, 30, tzinfo=dt.UTC)
+    )
+    approve_all()
+    ChangeLogEntry.objects.update(created_at=dt.datetime(2025, 1, 5, tzinfo=dt.UTC))
+
+    researcher = cast["open-harms-lab/researcher"].client()
+    body = researcher.get("/api/v1/statistics/?period_start=2025-01&period_end=2025-02").json()
+    cells = {c["label"]: c for c in body["cells"]}
+    assert cells["hate-dehumanisation"]["suppressed"][0] == "submissions_received"
+    # Without the guessable zero, radicalisation is the only hidden count of January.
+    assert cells["tvec-radicalisation"]["counts"]["submissions_received"] is None
+    assert cells["tvec-glorification"]["counts"]["submissions_received"] is None
