@@ -28,7 +28,6 @@ from hashbank.models import (
     ChangeLogEntry,
     ChangeOp,
     Dispute,
-    Label,
     Opinion,
     ReviewState,
     Signal,
@@ -125,7 +124,12 @@ def _members(start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
 
 def _signals(start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
     listed = Signal.objects.filter(pk__in=signals_listed_at(end)).select_related("bank")
-    labels = Label.objects.filter(signals__in=listed).values_list("slug", "dsa_category")
+    labels = Signal.labels.through.objects.filter(signal__in=listed).values_list(
+        "signal_id", "label__slug", "label__dsa_category"
+    )
+    # A signal counts once under each of its labels, and once under each distinct DSA
+    # category of those labels: two labels of one category do not make it two statements.
+    categories = {(signal_id, category or NO_DSA_CATEGORY) for signal_id, _, category in labels}
     in_period = ChangeLogEntry.objects.filter(created_at__gte=start, created_at__lt=end)
     return {
         "listed_at_end": listed.count(),
@@ -134,8 +138,8 @@ def _signals(start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
         "updated": in_period.filter(op=ChangeOp.UPDATE).count(),
         "by_bank": _counts(s.bank.name for s in listed),
         "by_signal_type": _counts(listed.values_list("signal_type", flat=True)),
-        "by_label": _counts(slug for slug, _ in labels),
-        "by_dsa_category": _counts(category or NO_DSA_CATEGORY for _, category in labels),
+        "by_label": _counts(slug for _, slug, _ in labels),
+        "by_dsa_category": _counts(category for _, category in categories),
         "incident_hashes": listed.exclude(incident="").count(),
     }
 

@@ -136,12 +136,16 @@ def _decision(org: Organisation, kind: str, frm: str, to: str, when: str) -> Non
     )
 
 
-def _submission(signer, received: str, *, approve: str = "", reject: str = "") -> Submission:
+def _submission(
+    signer, received: str, *, approve: str = "", reject: str = "", labels: list[str] | None = None
+) -> Submission:
     from hashbank.services import submission_approve
     from tests.conftest import random_pdq, submit
 
     value = random_pdq()
-    response = submit(signer.actor, signer.envelope(value=value))
+    response = submit(
+        signer.actor, signer.envelope(value=value, labels=labels or ["tvec-glorification"])
+    )
     assert response.status_code in (200, 201, 202), response.content
     submission = Submission.objects.get(value=value)
     Submission.objects.filter(pk=submission.pk).update(received_at=at(received))
@@ -234,7 +238,13 @@ def known_quarter(cast, signer_for) -> tuple[dt.datetime, dt.datetime]:
 
     signer = signer_for("northwind/admin")
     signer.actor = cast["northwind/admin"]
-    s1 = _submission(signer, "2025-01-10T00:00", approve="2025-01-10T02:00")
+    # Two labels of one EU DSA category: one signal under each label, once under the category.
+    s1 = _submission(
+        signer,
+        "2025-01-10T00:00",
+        approve="2025-01-10T02:00",
+        labels=["tvec-glorification", "tvec-radicalisation"],
+    )
     s2 = _submission(signer, "2025-02-01T00:00", approve="2025-02-01T04:00")
     _submission(signer, "2025-03-31T23:00", approve="2025-04-01T01:00")
     _submission(signer, "2024-12-31T23:00", reject="2025-01-01T09:00")

@@ -62,7 +62,7 @@ def test_signals_replay_the_change_log_up_to_the_end(report):
     assert signals["updated"] == 0
     assert signals["by_bank"] == {"TVEC": 1}
     assert signals["by_signal_type"] == {"pdq": 1}
-    assert signals["by_label"] == {"tvec-glorification": 1}
+    assert signals["by_label"] == {"tvec-glorification": 1, "tvec-radicalisation": 1}
     assert signals["by_dsa_category"] == {"STATEMENT_CATEGORY_ILLEGAL_OR_HARMFUL_SPEECH": 1}
     assert signals["incident_hashes"] == 0
 

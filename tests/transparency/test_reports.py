@@ -59,7 +59,11 @@ def test_a_report_for_a_period_matches_independent_counts(
         Counter(label.slug for s in listed for label in s.labels.all())
     )
     assert data["signals"]["by_dsa_category"] == dict(
-        Counter(label.dsa_category or "NOT_MAPPED" for s in listed for label in s.labels.all())
+        Counter(
+            category
+            for s in listed
+            for category in {label.dsa_category or "NOT_MAPPED" for label in s.labels.all()}
+        )
     )
     assert data["signals"]["added"] == ChangeLogEntry.objects.filter(op="add").count() == 35
     assert data["signals"]["removed"] == 1
