@@ -20,7 +20,7 @@ def staff_client() -> Client:
 
 
 def _admin_datetime(prefix: str, value) -> dict:  # type: ignore[no-untyped-def]
-    return {f"{prefix}_0": value.strftime("%Y-%m-%d"), f"{prefix}_1": value.strftime("%H:%M:%S")}
+    return {f"{prefix}_0": value.date().isoformat(), f"{prefix}_1": value.strftime("%H:%M:%S")}
 
 
 def request_report(start, end, django_capture_on_commit_callbacks) -> TransparencyReport:  # type: ignore[no-untyped-def]
@@ -143,3 +143,31 @@ def test_staff_publish_only_after_previewing(demo_period, django_capture_on_comm
     assert rows[0] == "section,metric,value"
     assert "signals,listed_at_end,34" in rows
     assert "lawful_requests,by_jurisdiction.DE,2" in rows
+
+
+def test_a_period_ending_before_it_starts_is_a_form_error_not_a_crash(cast):
+    import datetime as dt
+
+    start = dt.datetime(2025, 4, 1, tzinfo=dt.UTC)
+    response = staff_client().post(
+        "/admin/transparency/transparencyreport/add/",
+        {
+            "title": "Backwards",
+            **_admin_datetime("period_start", start),
+            **_admin_datetime("period_end", start - dt.timedelta(days=1)),
+        },
+    )
+    assert response.status_code == 200
+    assert "period_end" in response.context["adminform"].form.errors
+    assert not TransparencyReport.objects.exists()
+
+
+def test_a_report_near_year_one_is_generated_not_a_crash(cast, django_capture_on_commit_callbacks):
+    import datetime as dt
+
+    start = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
+    report = request_report(
+        start, start + dt.timedelta(days=31), django_capture_on_commit_callbacks
+    )
+    assert report.state == "draft", report.error
+    assert report.data["submissions"]["received"] == 0
