@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -21,8 +22,23 @@ from federation.transparency.tasks import generate_transparency_report
 from federation.transparency.views import report_context
 
 
+class TransparencyReportForm(forms.ModelForm):
+    class Meta:
+        model = TransparencyReport
+        fields = ["title", "period_start", "period_end"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        start, end = cleaned.get("period_start"), cleaned.get("period_end")
+        if start and end and end <= start:
+            # Named on the field, before the database constraint would say it of the form.
+            self.add_error("period_end", "The period must end after it starts.")
+        return cleaned
+
+
 @admin.register(TransparencyReport)
 class TransparencyReportAdmin(admin.ModelAdmin):
+    form = TransparencyReportForm
     list_display = [
         "__str__",
         "period_start",

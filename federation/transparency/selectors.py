@@ -12,17 +12,22 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import TruncMonth
+from django.utils import timezone
 
 from accounts.errors import NotFound
-from accounts.models import AuditEvent, Organisation, OrganisationKind, OrganisationStatus
-from federation.authorities.models import LawfulRequest, LawfulRequestAddressee
+from accounts.models import Organisation, OrganisationKind, OrganisationStatus
+from federation.authorities.models import (
+    LawfulRequest,
+    LawfulRequestAddressee,
+    LawfulRequestState,
+)
+from federation.governance.models import DecisionKind, OrganisationDecision
 from federation.incidents.models import Incident
 from federation.transparency.models import ReportState, TransparencyReport
 from hashbank.models import (
     ChangeLogEntry,
     ChangeOp,
     Dispute,
-    Label,
     Opinion,
     ReviewState,
     Signal,
@@ -30,6 +35,7 @@ from hashbank.models import (
 )
 
 NO_DSA_CATEGORY = "NOT_MAPPED"
+TIER_DECISIONS = (DecisionKind.APPROVED, DecisionKind.TIER_CHANGED)
 
 
 def _median_hours(durations: Iterable[dt.timedelta]) -> float | None:
@@ -54,35 +60,76 @@ def signals_listed_at(end: dt.datetime) -> list[int]:
     return [signal_id for signal_id, op in last_op.items() if op != ChangeOp.REMOVE]
 
 
+def _value_at(
+    current: str | None, history: list[tuple[dt.datetime, str, str]], end: dt.datetime
+) -> str | None:
+    """An organisation's status (or tier) just before `end`, from its decisions in time
+    order (decided_at, from_value, to_value): the last change before `end` says what it
+    became; failing that, the first change at or after `end` says what it was; with no
+    change at all it has been what it is now since it was created."""
+    before = [to for at, _, to in history if at < end]
+    if before:
+        return before[-1]
+    after = [frm for at, frm, _ in history if at >= end and frm]
+    return after[0] if after else current
+
+
 def _members(start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
-    members = Organisation.objects.filter(
-        created_at__lt=end, status=OrganisationStatus.ACTIVE
-    ).exclude(kind=OrganisationKind.CONSORTIUM)
-    joined = Organisation.objects.filter(created_at__gte=start, created_at__lt=end).exclude(
-        status=OrganisationStatus.APPLICANT
+    history: dict[tuple[int, str], list[tuple[dt.datetime, str, str]]] = {}
+    for org_id, kind, at, frm, to in OrganisationDecision.objects.order_by(
+        "decided_at", "pk"
+    ).values_list("organisation_id", "kind", "decided_at", "from_value", "to_value"):
+        what = "tier" if kind in TIER_DECISIONS else "status"
+        history.setdefault((org_id, what), []).append((at, frm, to))
+
+    taking_part = [
+        org
+        for org in Organisation.objects.filter(created_at__lt=end).exclude(
+            kind=OrganisationKind.CONSORTIUM
+        )
+        if _value_at(org.status, history.get((org.pk, "status"), []), end)
+        == OrganisationStatus.ACTIVE
+    ]
+    platforms = [org for org in taking_part if org.kind == OrganisationKind.PLATFORM]
+    # A platform becomes a member when its application is approved, which is when its
+    # organisation is created (governance.application_approve); other kinds never are.
+    joined = (
+        Organisation.objects.filter(
+            kind=OrganisationKind.PLATFORM, created_at__gte=start, created_at__lt=end
+        )
+        .exclude(status=OrganisationStatus.APPLICANT)
+        .count()
     )
-    # Offboarding is recorded in the audit trail (governance writes `*.offboarded`).
     left = (
-        AuditEvent.objects.filter(
-            action__endswith=".offboarded", occurred_at__gte=start, occurred_at__lt=end
+        OrganisationDecision.objects.filter(
+            kind=DecisionKind.OFFBOARDED,
+            organisation__kind=OrganisationKind.PLATFORM,
+            decided_at__gte=start,
+            decided_at__lt=end,
         )
         .values("organisation_id")
         .distinct()
         .count()
     )
     return {
-        "by_kind": _counts(members.values_list("kind", flat=True)),
+        "platforms": len(platforms),
+        "by_kind": _counts(org.kind for org in taking_part),
         "platforms_by_tier": _counts(
-            members.filter(kind=OrganisationKind.PLATFORM).values_list("tier", flat=True)
+            _value_at(org.tier, history.get((org.pk, "tier"), []), end) for org in platforms
         ),
-        "joined": joined.count(),
+        "joined": joined,
         "left": left,
     }
 
 
 def _signals(start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
     listed = Signal.objects.filter(pk__in=signals_listed_at(end)).select_related("bank")
-    labels = Label.objects.filter(signals__in=listed).values_list("slug", "dsa_category")
+    labels = Signal.labels.through.objects.filter(signal__in=listed).values_list(
+        "signal_id", "label__slug", "label__dsa_category"
+    )
+    # A signal counts once under each of its labels, and once under each distinct DSA
+    # category of those labels: two labels of one category do not make it two statements.
+    categories = {(signal_id, category or NO_DSA_CATEGORY) for signal_id, _, category in labels}
     in_period = ChangeLogEntry.objects.filter(created_at__gte=start, created_at__lt=end)
     return {
         "listed_at_end": listed.count(),
@@ -91,8 +138,8 @@ def _signals(start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
         "updated": in_period.filter(op=ChangeOp.UPDATE).count(),
         "by_bank": _counts(s.bank.name for s in listed),
         "by_signal_type": _counts(listed.values_list("signal_type", flat=True)),
-        "by_label": _counts(slug for slug, _ in labels),
-        "by_dsa_category": _counts(category or NO_DSA_CATEGORY for _, category in labels),
+        "by_label": _counts(slug for _, slug, _ in labels),
+        "by_dsa_category": _counts(category for _, category in categories),
         "incident_hashes": listed.exclude(incident="").count(),
     }
 
@@ -144,30 +191,47 @@ def _disputes(start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
 
 def _lawful_requests(start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
     filed = LawfulRequest.objects.filter(received_at__gte=start, received_at__lt=end)
-    answers = LawfulRequestAddressee.objects.filter(
-        answered_at__gte=start, answered_at__lt=end
-    ).select_related("request")
-    answers = list(answers)
-    within = [a for a in answers if a.request.deadline and a.answered_at <= a.request.deadline]
+    answers = list(
+        LawfulRequestAddressee.objects.filter(
+            answered_at__gte=start, answered_at__lt=end
+        ).select_related("request")
+    )
+    # Every addressed platform owes its own answer by the request's deadline. An answer
+    # falls due in the period its deadline falls in; it is on time if given by the
+    # deadline, late if given after it or still missing once the deadline has passed, and
+    # not yet either while it is missing and the deadline is still ahead.
+    now = timezone.now()
+    on_time = late = 0
+    for answered_at, deadline in LawfulRequestAddressee.objects.filter(
+        request__deadline__gte=start, request__deadline__lt=end
+    ).values_list("answered_at", "request__deadline"):
+        if answered_at is not None and answered_at <= deadline:
+            on_time += 1
+        elif answered_at is not None or deadline < now:
+            late += 1
     return {
         "filed": filed.count(),
         "by_kind": _counts(filed.values_list("kind", flat=True)),
         "by_jurisdiction": _counts(filed.values_list("jurisdiction", flat=True)),
-        "refused_by_staff": filed.filter(state="refused").count(),
+        "refused_by_staff": filed.filter(state=LawfulRequestState.REFUSED).count(),
         "answers": len(answers),
         "by_outcome": _counts(a.outcome for a in answers),
         "median_hours_to_answer": _median_hours(
             a.answered_at - a.request.forwarded_at for a in answers if a.request.forwarded_at
         ),
+        "answers_due": on_time + late,
+        "answered_late_or_missing": late,
         "answered_within_deadline_share": (
-            round(len(within) / len(answers), 4) if answers else None
+            round(on_time / (on_time + late), 4) if on_time + late else None
         ),
     }
 
 
 def _incidents(start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
+    # An incident is open over [declared_at, closed_at): one closed at `start` was not
+    # open at any instant of the period.
     incidents = Incident.objects.filter(declared_at__lt=end).filter(
-        Q(closed_at__isnull=True) | Q(closed_at__gte=start)
+        Q(closed_at__isnull=True) | Q(closed_at__gt=start)
     )
     return [
         {
@@ -219,29 +283,82 @@ STATISTICS_METRICS = (
 )
 
 
+def month_start(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(dt.UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _suppress(cells: list[dict[str, Any]], minimum: int) -> None:
+    """Replace every count under `minimum` (zero included) by None, then protect the
+    suppressed counts from subtraction: a month's total of a metric (which a transparency
+    report covering whole months states) minus the shown cells of that month would give
+    a lone suppressed cell exactly, so a month with exactly one suppressed non-zero cell of
+    a metric also loses its smallest shown one. Within a cell, submissions received less
+    the shown one of approved and rejected would bound the other closely, so either of the
+    two suppressed hides both."""
+    decided = {"submissions_approved", "submissions_rejected"}
+    for cell in cells:
+        cell["suppressed"] = {m for m in STATISTICS_METRICS if cell["counts"][m] < minimum}
+    by_month: dict[str, list[dict[str, Any]]] = {}
+    for cell in cells:
+        by_month.setdefault(cell["month"], []).append(cell)
+    # Each rule can trigger the other, so apply both until neither changes anything.
+    changed = True
+    while changed:
+        changed = False
+        for cell in cells:
+            if cell["suppressed"] & decided and not decided <= cell["suppressed"]:
+                cell["suppressed"] |= decided
+                changed = True
+        for month_cells in by_month.values():
+            for metric in STATISTICS_METRICS:
+                # Hidden zeros do not count: a researcher may guess them (a cell that
+                # appears for its other counts), which would single out the one real count.
+                hidden = [
+                    c for c in month_cells if metric in c["suppressed"] and c["counts"][metric]
+                ]
+                shown = [c for c in month_cells if metric not in c["suppressed"]]
+                if len(hidden) == 1 and shown:
+                    min(shown, key=lambda c: c["counts"][metric])["suppressed"].add(metric)
+                    changed = True
+    for cell in cells:
+        hidden = cell["suppressed"]
+        cell["counts"] = {m: None if m in hidden else cell["counts"][m] for m in STATISTICS_METRICS}
+        cell["suppressed"] = [m for m in STATISTICS_METRICS if m in hidden]
+
+
 def statistics_cells(
     *,
     start: dt.datetime,
     end: dt.datetime,
-    group_by: tuple[str, ...] = STATISTICS_DIMENSIONS,
     bank: str | None = None,
     signal_type: str | None = None,
     label: str | None = None,
     min_cell_size: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Counts of submissions and newly listed signals per combination of `group_by`, with
-    every count under the minimum cell size replaced by None and named in the cell's
-    `suppressed` list. Labels multiply: a submission with two labels counts once under each.
-    """
+    """The cells of the one published grid, calendar month (UTC) × bank × signal type ×
+    label, for the months from `start` up to `end` (both the first instant of a month),
+    optionally only those of one bank, signal type or label.
+
+    Each cell counts the submissions received in its month (and of those, the approved
+    and the rejected ones as they stand) and the signals added to the list in its month
+    (change-log `add` entries, one per signal). A submission or signal with several labels
+    counts once under each; one without labels under `label: null`. A cell appears when
+    one of its counts is not zero.
+
+    Suppression (`_suppress`) is decided on each whole month of the grid before any filter
+    applies, so a cell reads the same whatever the query that returns it: no two queries
+    can differ by less than a whole shown cell."""
+    if start != month_start(start) or end != month_start(end):
+        raise ValueError("statistics periods run from the first instant of a month")
     minimum = settings.STATISTICS_MIN_CELL_SIZE if min_cell_size is None else min_cell_size
     submission_fields = {
-        "month": TruncMonth("received_at"),
+        "month": TruncMonth("received_at", tzinfo=dt.UTC),
         "bank": F("bank__name"),
         "signal_type": F("signal_type"),
         "label": F("labels__slug"),
     }
     entry_fields = {
-        "month": TruncMonth("created_at"),
+        "month": TruncMonth("created_at", tzinfo=dt.UTC),
         "bank": F("bank__name"),
         "signal_type": F("signal__signal_type"),
         "label": F("signal__labels__slug"),
@@ -250,21 +367,12 @@ def statistics_cells(
     entries = ChangeLogEntry.objects.filter(
         created_at__gte=start, created_at__lt=end, op=ChangeOp.ADD
     )
-    if bank:
-        submissions = submissions.filter(bank__name=bank)
-        entries = entries.filter(bank__name=bank)
-    if signal_type:
-        submissions = submissions.filter(signal_type=signal_type)
-        entries = entries.filter(signal__signal_type=signal_type)
-    if label:
-        submissions = submissions.filter(labels__slug=label)
-        entries = entries.filter(signal__labels__slug=label)
 
     def grouped(queryset: QuerySet, fields: dict[str, Any], **metrics: Any) -> list[dict]:
-        names = {f"g_{d}": fields[d] for d in group_by}
+        names = {f"g_{d}": fields[d] for d in STATISTICS_DIMENSIONS}
         return list(queryset.annotate(**names).values(*names).annotate(**metrics).order_by(*names))
 
-    cells: dict[tuple, dict[str, int]] = {}
+    counts: dict[tuple, dict[str, int]] = {}
     for row in grouped(
         submissions,
         submission_fields,
@@ -276,23 +384,33 @@ def statistics_cells(
             "pk", distinct=True, filter=Q(review_state=ReviewState.REJECTED)
         ),
     ):
-        key = tuple(row[f"g_{d}"] for d in group_by)
-        cells.setdefault(key, dict.fromkeys(STATISTICS_METRICS, 0)).update(
+        key = tuple(row[f"g_{d}"] for d in STATISTICS_DIMENSIONS)
+        counts.setdefault(key, dict.fromkeys(STATISTICS_METRICS, 0)).update(
             {m: row[m] for m in STATISTICS_METRICS if m in row}
         )
     for row in grouped(entries, entry_fields, signals_added=Count("signal", distinct=True)):
-        key = tuple(row[f"g_{d}"] for d in group_by)
-        cells.setdefault(key, dict.fromkeys(STATISTICS_METRICS, 0))["signals_added"] = row[
+        key = tuple(row[f"g_{d}"] for d in STATISTICS_DIMENSIONS)
+        counts.setdefault(key, dict.fromkeys(STATISTICS_METRICS, 0))["signals_added"] = row[
             "signals_added"
         ]
 
-    result = []
-    for key, counts in sorted(cells.items(), key=lambda item: tuple(str(k) for k in item[0])):
-        cell: dict[str, Any] = {}
-        for dimension, value in zip(group_by, key, strict=True):
-            cell[dimension] = value.strftime("%Y-%m") if dimension == "month" and value else value
-        suppressed = [m for m in STATISTICS_METRICS if counts[m] < minimum]
-        cell["counts"] = {m: (None if m in suppressed else counts[m]) for m in STATISTICS_METRICS}
-        cell["suppressed"] = suppressed
-        result.append(cell)
-    return result
+    cells = [
+        {
+            "month": month.strftime("%Y-%m"),
+            "bank": bank_name,
+            "signal_type": type_name,
+            "label": label_slug,
+            "counts": dict(metrics),
+        }
+        for (month, bank_name, type_name, label_slug), metrics in sorted(
+            counts.items(), key=lambda item: tuple(str(k) for k in item[0])
+        )
+    ]
+    _suppress(cells, minimum)
+    return [
+        cell
+        for cell in cells
+        if (bank is None or cell["bank"] == bank)
+        and (signal_type is None or cell["signal_type"] == signal_type)
+        and (label is None or cell["label"] == label)
+    ]

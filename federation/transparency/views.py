@@ -18,7 +18,7 @@ from federation.transparency.models import TransparencyReport
 
 # (section, breakdown, chart title) drawn as bar charts, in page order.
 CHARTS = [
-    ("members", "by_kind", "Members by kind"),
+    ("members", "by_kind", "Organisations taking part (consortium excluded), by kind"),
     ("members", "platforms_by_tier", "Member platforms by tier"),
     ("signals", "by_bank", "Hashes listed at the end of the period, by bank"),
     ("signals", "by_signal_type", "Hashes listed, by signal type"),
