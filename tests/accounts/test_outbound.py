@@ -196,3 +196,14 @@ def test_the_loopback_escape_hatch_opens_loopback_and_nothing_else():
         pytest.raises(UnsafeUrl, match="https"),
     ):
         outbound_check("http://hooks.example.org/hook", allow_loopback=True)
+
+
+def test_the_deploy_checks_refuse_the_loopback_escape_hatch(settings):
+    from django.core import checks
+
+    settings.WEBHOOK_ALLOW_LOOPBACK = True
+    found = checks.run_checks(include_deployment_checks=True, tags=[checks.Tags.security])
+    assert "accounts.E001" in {message.id for message in found}
+    settings.WEBHOOK_ALLOW_LOOPBACK = False
+    found = checks.run_checks(include_deployment_checks=True, tags=[checks.Tags.security])
+    assert "accounts.E001" not in {message.id for message in found}
