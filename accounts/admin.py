@@ -17,6 +17,7 @@ from accounts.errors import ServiceError
 from accounts.models import (
     ApiKey,
     AuditEvent,
+    DenialCounter,
     Membership,
     Organisation,
     RevocationReason,
@@ -280,6 +281,40 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
         return [f.name for f in AuditEvent._meta.fields]
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(DenialCounter)
+class DenialCounterAdmin(admin.ModelAdmin):
+    """Refused requests per source and window; the audit trail holds the first of each
+    (its sequence is shown), this table how many followed."""
+
+    list_display = [
+        "window_start",
+        "source",
+        "action",
+        "reason",
+        "api_key_prefix",
+        "organisation_slug",
+        "count",
+        "last_seen_at",
+        "first_event_sequence",
+    ]
+    list_filter = ["action", "reason", ("window_start", admin.DateFieldListFilter)]
+    search_fields = ["source", "api_key_prefix", "organisation_slug"]
+    date_hierarchy = "window_start"
+    list_per_page = 100
+
+    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return [f.name for f in DenialCounter._meta.fields]
 
     def has_add_permission(self, request):  # type: ignore[no-untyped-def]
         return False

@@ -23,6 +23,7 @@ from accounts.models import (
     RevocationReason,
     SigningKey,
 )
+from accounts.permissions import ROLE_ORDER_BY_KIND
 
 
 class Pagination(LimitOffsetPagination):
@@ -140,9 +141,25 @@ class ApiKeyListCreateApi(HubApiView):
 
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=100)
-        role = serializers.CharField(max_length=24)
-        scope = serializers.ChoiceField(choices=ApiKeyScope.choices)
-        expires_at = serializers.DateTimeField(required=False, allow_null=True)
+        role = serializers.ChoiceField(
+            choices=Membership._meta.get_field("role").choices,
+            help_text="One of the roles of the caller's organisation kind, no higher than the "
+            "caller's own (highest first): "
+            + "; ".join(f"{kind}: {', '.join(roles)}" for kind, roles in ROLE_ORDER_BY_KIND.items())
+            + ". A higher role is refused with 403 `above_own_role`.",
+        )
+        scope = serializers.ChoiceField(
+            choices=ApiKeyScope.choices,
+            help_text="`read_write` only from a person or a read-write key "
+            "(403 `above_own_scope`).",
+        )
+        expires_at = serializers.DateTimeField(
+            required=False,
+            allow_null=True,
+            help_text=f"At most {services.MAX_API_KEY_LIFETIME.days} days ahead. When the "
+            "request is made with an expiring API key, required and no later than that key's "
+            "own expiry (403 `beyond_own_expiry`).",
+        )
 
     class CreatedSerializer(ApiKeyOutput):
         key = serializers.CharField()
@@ -165,6 +182,7 @@ class ApiKeyListCreateApi(HubApiView):
             role=data["role"],
             scope=data["scope"],
             expires_at=data.get("expires_at"),
+            issuer=self.principal,
             context=self.audit_context,
         )
         api_key.key = raw_key  # type: ignore[attr-defined]
@@ -230,7 +248,12 @@ class SigningKeyListCreateApi(HubApiView):
         public_key = serializers.CharField(max_length=1000)
         name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
         valid_from = serializers.DateTimeField(required=False, allow_null=True)
-        valid_until = serializers.DateTimeField(required=False, allow_null=True)
+        valid_until = serializers.DateTimeField(
+            required=False,
+            allow_null=True,
+            help_text="When the request is made with an expiring API key, required and no "
+            "later than that key's own expiry (403 `beyond_own_expiry`).",
+        )
 
     @extend_schema(responses=SigningKeyOutput(many=True))
     def get(self, request: Request) -> Response:
@@ -249,6 +272,7 @@ class SigningKeyListCreateApi(HubApiView):
             name=data["name"],
             valid_from=data.get("valid_from"),
             valid_until=data.get("valid_until"),
+            issuer=self.principal,
             context=self.audit_context,
         )
         return Response(SigningKeyOutput(key).data, status=201)

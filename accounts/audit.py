@@ -1,18 +1,21 @@
-"""The audit trail: an append-only, hash-chained record of every state change and denial."""
+"""The audit trail: an append-only, hash-chained record of every state change and denial
+(denials aggregated per source and window, see `audit_record_denial`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
 import rfc8785
+from django.conf import settings
 from django.db import connection, models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from accounts.models import AuditEvent, AuditOutcome, Organisation, User
+from accounts.models import AuditEvent, AuditOutcome, DenialCounter, Organisation, User
 from accounts.principal import Principal, client_ip
 
 GENESIS_HASH = "0" * 64
@@ -131,18 +134,80 @@ def audit_record(
     return event
 
 
+def _denial_source(ip_address: str | None) -> str:
+    if not ip_address:
+        return ""
+    try:
+        address = ipaddress.ip_address(ip_address)
+    except ValueError:
+        return ip_address[:64]
+    if address.version == 6 and address.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(getattr(address, "ipv4_mapped", None) or address)
+
+
+def _denial_count(
+    *, window_start: dt.datetime, now: dt.datetime, key: dict[str, str]
+) -> tuple[int, int]:
+    """Add one to the group's counter in a single statement (insert or increment), and
+    return (row id, count after it): a count of 1 means this refusal opened the group."""
+    table = DenialCounter._meta.db_table
+    adapt = connection.ops.adapt_datetimefield_value
+    columns = ", ".join(key)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (window_start, {columns}, count, first_seen_at, last_seen_at) "  # noqa: S608
+            f"VALUES (%s, {', '.join(['%s'] * len(key))}, 1, %s, %s) "
+            f"ON CONFLICT (window_start, {columns}) DO UPDATE SET "
+            f"count = {table}.count + 1, last_seen_at = excluded.last_seen_at "
+            "RETURNING id, count",
+            [adapt(window_start), *key.values(), adapt(now), adapt(now)],
+        )
+        row_id, count = cursor.fetchone()
+    return row_id, count
+
+
 def audit_record_denial(
     *, action: str, context: AuditContext, reason: str, target: models.Model | None = None
-) -> AuditEvent:
-    """Record a refused attempt. Runs in its own transaction when called outside one, so the
-    record survives the error response that follows."""
-    return audit_record(
-        action=action,
-        context=context,
-        outcome=AuditOutcome.DENIED,
-        target=target,
-        detail={"reason": reason},
-    )
+) -> AuditEvent | None:
+    """Record a refused attempt, at a bounded cost. Every refusal adds one to its group's
+    DenialCounter (source, action, reason, key prefix, organisation, time window); only the
+    first refusal of a group is appended to the chain, and only while the window has seen
+    fewer than AUDIT_DENIAL_CHAIN_LIMIT such first refusals (many sources at once). Returns
+    the chained event, or None when the refusal was only counted. Runs in its own
+    transaction when called outside one, so the record survives the error response."""
+    now = timezone.now()
+    window = settings.AUDIT_DENIAL_WINDOW_SECONDS
+    window_start = dt.datetime.fromtimestamp(int(now.timestamp()) // window * window, tz=dt.UTC)
+    key = {
+        "source": _denial_source(context.ip_address),
+        "action": action[:100],
+        "reason": reason[:100],
+        "api_key_prefix": context.api_key_prefix[:16],
+        "organisation_slug": context.organisation.slug if context.organisation else "",
+    }
+    with transaction.atomic():
+        row_id, count = _denial_count(window_start=window_start, now=now, key=key)
+        if count != 1:
+            return None
+        chained_in_window = DenialCounter.objects.filter(
+            window_start=window_start, first_event_sequence__isnull=False
+        ).count()
+        if chained_in_window >= settings.AUDIT_DENIAL_CHAIN_LIMIT:
+            return None
+        event = audit_record(
+            action=action,
+            context=context,
+            outcome=AuditOutcome.DENIED,
+            target=target,
+            detail={
+                "reason": reason,
+                "counted_in": "accounts.denialcounter",
+                "window_start": window_start.isoformat(),
+            },
+        )
+        DenialCounter.objects.filter(pk=row_id).update(first_event_sequence=event.sequence)
+    return event
 
 
 @dataclass(frozen=True)

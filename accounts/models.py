@@ -364,3 +364,44 @@ class HubInstance(models.Model):
 
     def __str__(self) -> str:
         return f"hub {self.hub_id}"
+
+
+class DenialCounter(models.Model):
+    """Refused attempts, counted per source, action, reason, key prefix and organisation in
+    a fixed time window. The audit chain records the first refusal of each such group (its
+    sequence is kept here); the rest only add to `count`. Appends to the chain are
+    serialised, so recording every bad key from the internet in it would let anyone load
+    the database for free; one upserted row per group keeps the evidence at a fixed cost.
+
+    `source` is the caller's IPv4 address, or the /64 of an IPv6 address (one subscriber's
+    allocation, so stepping through it does not create new groups)."""
+
+    window_start = models.DateTimeField()
+    source = models.CharField(max_length=64, blank=True)
+    action = models.CharField(max_length=100)
+    reason = models.CharField(max_length=100)
+    api_key_prefix = models.CharField(max_length=16, blank=True)
+    organisation_slug = models.CharField(max_length=64, blank=True)
+    count = models.PositiveBigIntegerField(default=1)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    first_event_sequence = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-window_start", "-count"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "window_start",
+                    "source",
+                    "action",
+                    "reason",
+                    "api_key_prefix",
+                    "organisation_slug",
+                ],
+                name="denialcounter_one_row_per_group",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} from {self.source or '?'}: {self.count}× {self.reason}"

@@ -23,6 +23,28 @@ ROLES_BY_KIND: dict[str, tuple[str, ...]] = {
     Kind.PEER_HUB: (Role.PEER,),
 }
 
+# The same roles, highest first: what a person or key may hand on. Nobody creates a
+# credential (API key, membership) with a role above their own (`roles_at_most`).
+ROLE_ORDER_BY_KIND: dict[str, tuple[str, ...]] = {
+    Kind.PLATFORM: (Role.ADMIN, Role.ANALYST, Role.VIEWER),
+    Kind.AUTHORITY: (Role.LIAISON,),
+    Kind.RESEARCH: (Role.RESEARCHER,),
+    Kind.CONSORTIUM: (Role.GOVERNANCE_OFFICER, Role.MODERATOR),
+    Kind.PEER_HUB: (Role.PEER,),
+}
+if {k: sorted(v) for k, v in ROLE_ORDER_BY_KIND.items()} != {
+    k: sorted(v) for k, v in ROLES_BY_KIND.items()
+}:
+    raise ValueError("every role of every kind is ranked exactly once")
+
+
+def roles_at_most(kind: str, role: str) -> tuple[str, ...]:
+    """The roles of `kind` that someone holding `role` there may grant: their own and the
+    ones below it. None for a role the kind does not have."""
+    order = ROLE_ORDER_BY_KIND.get(kind, ())
+    return order[order.index(role) :] if role in order else ()
+
+
 Grant = tuple[str, str]  # (organisation kind, role)
 
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts.audit import AuditContext, audit_record
 from accounts.ed25519 import PublicKeyError, key_id_for, parse_public_key
-from accounts.errors import Conflict, Invalid
+from accounts.errors import Conflict, Invalid, NotPermitted
 from accounts.models import (
     ApiKey,
     ApiKeyScope,
@@ -27,7 +27,8 @@ from accounts.models import (
     Tier,
     User,
 )
-from accounts.permissions import ROLES_BY_KIND, role_belongs_to_kind
+from accounts.permissions import ROLES_BY_KIND, role_belongs_to_kind, roles_at_most
+from accounts.principal import Principal
 
 API_KEY_PREFIX = "hf_"
 _PREFIX_ALPHABET = string.ascii_lowercase + string.digits
@@ -36,6 +37,42 @@ _PREFIX_LENGTH = 10
 # keeps authentication cheap; the prefix finds the row without scanning.
 MAX_API_KEY_LIFETIME = dt.timedelta(days=730)
 SIGNING_CLOCK_ALLOWANCE = dt.timedelta(minutes=5)
+
+
+def _within_issuer_role(*, issuer: Principal | None, organisation: Organisation, role: str) -> None:
+    """Nobody hands on a role above their own: a key or person may create credentials with
+    their own role or a lower one of the same organisation, never a higher one. `issuer`
+    None is the hub itself (staff in admin, the application approval)."""
+    if issuer is None:
+        return
+    if issuer.organisation.pk != organisation.pk:
+        raise NotPermitted.for_field(
+            "role", "credentials are created for one's own organisation only", code="not_own"
+        )
+    allowed = roles_at_most(organisation.kind, issuer.role)
+    if role not in allowed:
+        raise NotPermitted.for_field(
+            "role",
+            f"a {issuer.role} may grant the roles {', '.join(allowed) or 'none'}, not {role}",
+            code="above_own_role",
+        )
+
+
+def _within_issuer_expiry(
+    *, issuer: Principal | None, field: str, expires_at: dt.datetime | None
+) -> None:
+    """A credential created by an API key ends no later than that key: a one-hour key
+    cannot mint a key, or a signing key, that outlives it."""
+    if issuer is None or issuer.api_key is None or issuer.api_key.expires_at is None:
+        return
+    ceiling = issuer.api_key.expires_at
+    if expires_at is None or expires_at > ceiling:
+        raise NotPermitted.for_field(
+            field,
+            f"the key making this request expires at {ceiling.isoformat()}; "
+            f"{field} must be set and no later than that",
+            code="beyond_own_expiry",
+        )
 
 
 def api_key_digest(raw_key: str) -> str:
@@ -86,14 +123,24 @@ def organisation_create(
 
 @transaction.atomic
 def membership_add(
-    *, user: User, organisation: Organisation, role: str, context: AuditContext
+    *,
+    user: User,
+    organisation: Organisation,
+    role: str,
+    granted_by: Principal | None = None,
+    context: AuditContext,
 ) -> Membership:
+    """Give `user` a role in `organisation`. `granted_by` is the person or key granting it
+    (None: the hub itself); nobody grants a role above their own. Raises Invalid for a role
+    the kind does not have, NotPermitted above the granter's role, Conflict for a person who
+    has another role there already."""
     if not role_belongs_to_kind(role, organisation.kind):
         raise Invalid.for_field(
             "role",
             f"a {organisation.kind} organisation has the roles "
             f"{', '.join(ROLES_BY_KIND[organisation.kind])}",
         )
+    _within_issuer_role(issuer=granted_by, organisation=organisation, role=role)
     membership, created = Membership.objects.get_or_create(
         user=user, organisation=organisation, defaults={"role": role}
     )
@@ -118,11 +165,14 @@ def api_key_issue(
     role: str,
     scope: str,
     expires_at: dt.datetime | None,
+    issuer: Principal | None = None,
     context: AuditContext,
 ) -> tuple[ApiKey, str]:
     """Issue a key. Returns the row and the only copy of the secret the hub will ever hold.
     Raises Invalid for a role the organisation's kind does not have, an unknown scope, or an
-    expiry in the past or too far ahead."""
+    expiry in the past or too far ahead; NotPermitted for a key with more than its issuer
+    has (`issuer`, None for the hub itself): a role above the issuer's, read-write from a
+    read-only key, a later expiry than the issuing key's (`role`, `scope`, `expires_at`)."""
     if not role_belongs_to_kind(role, organisation.kind):
         raise Invalid.for_field(
             "role",
@@ -132,6 +182,12 @@ def api_key_issue(
         )
     if scope not in ApiKeyScope.values:
         raise Invalid.for_field("scope", "scope is read or read_write", code="invalid_choice")
+    _within_issuer_role(issuer=issuer, organisation=organisation, role=role)
+    if issuer is not None and not issuer.can_write and scope != ApiKeyScope.READ:
+        raise NotPermitted.for_field(
+            "scope", "a read-only key issues read-only keys only", code="above_own_scope"
+        )
+    _within_issuer_expiry(issuer=issuer, field="expires_at", expires_at=expires_at)
     now = timezone.now()
     if expires_at is not None:
         if expires_at <= now:
@@ -204,10 +260,13 @@ def signing_key_register(
     name: str = "",
     valid_from: dt.datetime | None = None,
     valid_until: dt.datetime | None = None,
+    issuer: Principal | None = None,
     context: AuditContext,
 ) -> SigningKey:
     """Register an Ed25519 public key (PEM or raw base64). Raises Invalid for an unreadable
-    key or window, Conflict when the same key is registered already (by anyone)."""
+    key or window, Conflict when the same key is registered already (by anyone),
+    NotPermitted when an expiring API key (`issuer`) registers a key valid beyond its own
+    expiry (`valid_until`)."""
     try:
         raw = parse_public_key(public_key)
     except PublicKeyError as exc:
@@ -217,6 +276,9 @@ def signing_key_register(
     valid_from = valid_from or timezone.now() - SIGNING_CLOCK_ALLOWANCE
     if valid_until is not None and valid_until <= valid_from:
         raise Invalid.for_field("valid_until", "valid_until must come after valid_from")
+    if issuer is not None and issuer.organisation.pk != organisation.pk:
+        raise NotPermitted("signing keys are registered for one's own organisation only")
+    _within_issuer_expiry(issuer=issuer, field="valid_until", expires_at=valid_until)
     key_id = key_id_for(raw)
     if SigningKey.objects.filter(key_id=key_id).exists():
         raise Conflict.for_field(

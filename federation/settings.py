@@ -276,6 +276,11 @@ WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 10)
 WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 30)
 WEBHOOK_RETRY_MAX_SECONDS = env_int("WEBHOOK_RETRY_MAX_SECONDS", 6 * 3600)
 
+# Refused requests: counted per source, action and reason in windows of this length; only
+# the first of each is chained into the audit trail, and at most this many per window.
+AUDIT_DENIAL_WINDOW_SECONDS = env_int("AUDIT_DENIAL_WINDOW_SECONDS", 3600)
+AUDIT_DENIAL_CHAIN_LIMIT = env_int("AUDIT_DENIAL_CHAIN_LIMIT", 1000)
+
 # Researchers' statistics: counts under this are never shown.
 STATISTICS_MIN_CELL_SIZE = env_int("STATISTICS_MIN_CELL_SIZE", 10)
 # Redis hands an unacknowledged task (its worker died) to another worker after this many

@@ -27,7 +27,8 @@ from accounts import services as accounts_services
 from accounts.audit import AuditContext
 from accounts.errors import NotFound, ServiceError
 from accounts.models import Membership
-from accounts.permissions import ROLES_BY_KIND, is_granted
+from accounts.permissions import is_granted, roles_at_most
+from accounts.principal import Principal
 from federation.authorities import selectors as authorities_selectors
 from federation.authorities.models import LawfulRequest
 from federation.governance import selectors, services
@@ -324,8 +325,20 @@ def dashboard(request: HttpRequest, membership: Membership) -> HttpResponse:
 
 
 def _key_roles(membership: Membership) -> list[tuple[str, str]]:
+    """The roles this person may give a key: their own and the ones below it."""
     labels = dict(Membership._meta.get_field("role").choices)  # type: ignore[arg-type]
-    return [(role, str(labels[role])) for role in ROLES_BY_KIND[membership.organisation.kind]]
+    return [
+        (role, str(labels[role]))
+        for role in roles_at_most(membership.organisation.kind, membership.role)
+    ]
+
+
+def _acting(membership: Membership) -> Principal:
+    """The person signed in, acting for the organisation of `membership` with its role: the
+    issuer whose limits a credential made on the portal may not exceed."""
+    return Principal(
+        organisation=membership.organisation, role=membership.role, user=membership.user
+    )
 
 
 @member_page("accounts.apikey.list")
@@ -340,6 +353,7 @@ def api_keys(request: HttpRequest, membership: Membership) -> HttpResponse:
             try:
                 issued = accounts_services.api_key_issue(
                     organisation=organisation,
+                    issuer=_acting(membership),
                     context=_context(request, membership),
                     **form.cleaned_data,
                 )
@@ -393,6 +407,7 @@ def signing_keys(request: HttpRequest, membership: Membership) -> HttpResponse:
                     organisation=organisation,
                     public_key=form.cleaned_data["public_key"],
                     name=form.cleaned_data["name"],
+                    issuer=_acting(membership),
                     context=_context(request, membership),
                 )
             except ServiceError as exc:

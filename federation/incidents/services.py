@@ -4,6 +4,7 @@ registering endpoints, writing the outbox and sending what it holds."""
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import json
 import logging
 import secrets
@@ -12,12 +13,12 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-import requests
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts import outbound
 from accounts.audit import AuditContext, audit_record
 from accounts.errors import Conflict, Invalid
 from accounts.models import Organisation, OrganisationKind, OrganisationStatus
@@ -41,10 +42,10 @@ def webhook_endpoint_register(
     *, organisation: Organisation, url: str, description: str, context: AuditContext
 ) -> tuple[WebhookEndpoint, str]:
     """Register an endpoint; returns it with its secret, which is shown this once.
-    Raises Invalid for a URL the hub must not call (see `webhooks.webhook_url_check`)."""
+    Raises Invalid for a URL the hub must not call (see `accounts.outbound`)."""
     try:
-        webhooks.webhook_url_check(url)
-    except webhooks.UnsafeWebhookUrl as exc:
+        outbound.outbound_check(url)
+    except outbound.UnsafeUrl as exc:
         raise Invalid.for_field("url", str(exc), code="unsafe_url") from exc
     secret = "whsec_" + secrets.token_urlsafe(32)
     endpoint = WebhookEndpoint.objects.create(
@@ -169,12 +170,12 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str]:
     body = delivery.body.encode("utf-8")
     timestamp = int(time.time())
     try:
-        # Checked again at sending time: the name may resolve elsewhere than it did at
-        # registration (DNS rebinding).
-        webhooks.webhook_url_check(delivery.endpoint.url)
-        response = requests.post(
-            delivery.endpoint.url,
-            data=body,
+        # Checked again at sending time, against the addresses the connection will use:
+        # the name may resolve elsewhere than it did at registration (DNS rebinding).
+        target = outbound.outbound_check(delivery.endpoint.url)
+        response = outbound.outbound_post(
+            target,
+            body=body,
             headers={
                 "Content-Type": "application/json",
                 "User-Agent": "Hashfed-Webhooks/1",
@@ -189,15 +190,14 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str]:
                 ),
             },
             timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
-            allow_redirects=False,
         )
-    except webhooks.UnsafeWebhookUrl as exc:
-        return None, str(exc)
-    except requests.RequestException as exc:
+    except outbound.UnsafeUrl as exc:
+        return None, str(exc)[:500]
+    except (OSError, http.client.HTTPException) as exc:
         return None, f"{type(exc).__name__}: {exc}"[:500]
-    if 200 <= response.status_code < 300:
-        return response.status_code, ""
-    return response.status_code, f"HTTP {response.status_code}"
+    if 200 <= response.status < 300:
+        return response.status, ""
+    return response.status, f"HTTP {response.status}"
 
 
 def webhook_delivery_send(*, delivery_pk: int, now: dt.datetime | None = None) -> str:

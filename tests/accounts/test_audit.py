@@ -2,9 +2,11 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
+from django.test import Client
+from rest_framework.test import APIClient
 
 from accounts.audit import AuditContext, audit_chain_verify, audit_record
-from accounts.models import AuditEvent
+from accounts.models import AuditEvent, DenialCounter, User
 
 
 def tamper(sql: str, params: list) -> None:
@@ -137,3 +139,48 @@ def test_changes_made_in_admin_are_audited(cast):
     assert response.status_code == 200, "a role the organisation's kind lacks is refused"
     membership.refresh_from_db()
     assert membership.role == "admin"
+
+
+def _bad_key_requests(client, count: int, address: str) -> None:
+    client.credentials(HTTP_AUTHORIZATION="Bearer hf_abcdefghij_not-a-real-secret")
+    for _ in range(count):
+        response = client.get("/api/v1/me/", REMOTE_ADDR=address)
+        assert response.status_code == 401
+
+
+def test_a_flood_of_bad_keys_adds_a_bounded_number_of_audit_events_and_keeps_the_count(cast):
+    before = AuditEvent.objects.count()
+    _bad_key_requests(APIClient(), 1000, "198.51.100.23")
+    denied = AuditEvent.objects.filter(sequence__gte=before, action="accounts.auth.failed")
+    assert AuditEvent.objects.count() - before == 1
+    assert denied.get().ip_address == "198.51.100.23"
+    [counter] = DenialCounter.objects.filter(source="198.51.100.23")
+    assert (counter.count, counter.reason) == (1000, "unknown API key")
+    assert counter.first_event_sequence == denied.get().sequence
+
+    # Another source is still recorded in the chain, and counted apart.
+    _bad_key_requests(APIClient(), 3, "203.0.113.99")
+    assert AuditEvent.objects.filter(ip_address="203.0.113.99").count() == 1
+    assert DenialCounter.objects.get(source="203.0.113.99").count == 3
+    # Stepping through one IPv6 /64 is one source.
+    _bad_key_requests(APIClient(), 1, "2001:db8:1:2::1")
+    _bad_key_requests(APIClient(), 1, "2001:db8:1:2::ffff")
+    assert DenialCounter.objects.get(source="2001:db8:1:2::/64").count == 2
+    assert audit_chain_verify()[1] == []
+
+
+def test_many_sources_at_once_chain_a_capped_number_of_denials_and_count_them_all(cast, settings):
+    settings.AUDIT_DENIAL_CHAIN_LIMIT = 3
+    before = AuditEvent.objects.count()
+    for n in range(6):
+        _bad_key_requests(APIClient(), 2, f"192.0.2.{n}")
+    assert AuditEvent.objects.count() - before == 3
+    assert DenialCounter.objects.filter(count=2).count() == 6
+
+
+def test_the_denial_counts_are_visible_in_admin(cast):
+    _bad_key_requests(APIClient(), 5, "198.51.100.77")
+    staff = Client()
+    staff.force_login(User.objects.get(email="governance@consortium.example"))
+    page = staff.get("/admin/accounts/denialcounter/").content.decode()
+    assert "198.51.100.77" in page and "unknown API key" in page
