@@ -23,7 +23,7 @@ from accounts.models import (
     RevocationReason,
     SigningKey,
 )
-from accounts.permissions import ROLE_ORDER_BY_KIND
+from accounts.permissions import HASH_BANK_FIREWALLED_KINDS, ROLE_ORDER_BY_KIND
 
 
 class Pagination(LimitOffsetPagination):
@@ -311,7 +311,11 @@ class SigningKeyRevokeApi(HubApiView):
 
 
 class AuditEventListApi(HubApiView):
-    """The audit trail of the caller's own organisation, newest first."""
+    """The audit trail of the caller's own organisation, newest first.
+
+    Authorities and researchers get their events without `sequence` and `entry_hash`:
+    both are positions in the hub-wide chain, and the gaps between one's own events would
+    count everybody else's activity, the hash bank's included."""
 
     actions = {"GET": "accounts.audit.list"}
 
@@ -333,12 +337,30 @@ class AuditEventListApi(HubApiView):
                 "entry_hash",
             ]
 
+    class FirewalledOutputSerializer(serializers.ModelSerializer):
+        class Meta:
+            model = AuditEvent
+            fields = [
+                "occurred_at",
+                "action",
+                "outcome",
+                "actor_email",
+                "api_key_prefix",
+                "target_type",
+                "target_id",
+                "target_repr",
+                "ip_address",
+                "detail",
+            ]
+
     @extend_schema(responses=OutputSerializer(many=True))
     def get(self, request: Request) -> Response:
+        organisation = self.principal.organisation
+        firewalled = organisation.kind in HASH_BANK_FIREWALLED_KINDS
         return paginate(
             self,
-            selectors.audit_events_of(organisation=self.principal.organisation),
-            self.OutputSerializer,
+            selectors.audit_events_of(organisation=organisation),
+            self.FirewalledOutputSerializer if firewalled else self.OutputSerializer,
         )
 
 

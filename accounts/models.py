@@ -102,6 +102,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
+    # The language emails to this person are written in: the one they last used in the
+    # portal; empty until then, which means the hub's default (settings.LANGUAGE_CODE).
+    language = models.CharField(max_length=8, blank=True, default="")
 
     objects = UserManager()
 

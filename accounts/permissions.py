@@ -72,6 +72,10 @@ ORGANISATION_ADMINS = (
     (Kind.PEER_HUB, Role.PEER),
 )
 
+# Kinds of organisation that must learn nothing of the hash bank, not even through
+# side channels: whatever they can read is built only from their own activity.
+HASH_BANK_FIREWALLED_KINDS = frozenset({Kind.AUTHORITY, Kind.RESEARCH})
+
 
 @dataclass(frozen=True)
 class Action:

@@ -361,3 +361,22 @@ def signing_key_revoke(
         },
     )
     return key
+
+
+@transaction.atomic
+def user_language_set(*, user: User, language: str, context: AuditContext) -> bool:
+    """Remember the language `user` uses in the portal: the hub's emails to them are written
+    in it. Only languages the hub offers are kept; returns whether it changed."""
+    from django.conf import settings
+
+    if language not in dict(settings.LANGUAGES) or user.language == language:
+        return False
+    User.objects.filter(pk=user.pk).update(language=language)
+    user.language = language
+    audit_record(
+        action="accounts.user.language_set",
+        context=context,
+        target=user,
+        detail={"language": language},
+    )
+    return True

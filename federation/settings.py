@@ -251,8 +251,9 @@ GOVERNANCE_CRITERIA_TARGET_DAYS = env_int("GOVERNANCE_CRITERIA_TARGET_DAYS", 180
 GOVERNANCE_VERIFY_MAX_AGE = env_int("GOVERNANCE_VERIFY_MAX_AGE", 3 * 24 * 3600)
 GOVERNANCE_STAFF_EMAIL = env("GOVERNANCE_STAFF_EMAIL", "governance@localhost")
 GOVERNANCE_APPEALS_EMAIL = env("GOVERNANCE_APPEALS_EMAIL", "appeals@localhost")
-# The portal's public address, for the links in emails (sent outside any request).
-PORTAL_BASE_URL = env("PORTAL_BASE_URL", "http://127.0.0.1:8000")
+# The hub's public address: every absolute link in an email starts with it.
+# PORTAL_BASE_URL is its former, deprecated name.
+HUB_PUBLIC_URL = env("HUB_PUBLIC_URL", env("PORTAL_BASE_URL", "http://127.0.0.1:8000"))
 LOGIN_URL = "governance:login"
 LOGIN_REDIRECT_URL = "governance:home"
 LOGOUT_REDIRECT_URL = "governance:membership"

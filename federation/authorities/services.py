@@ -187,10 +187,13 @@ def lawful_request_validate(
         target=request,
         organisation=request.authority,
     )
-    if request.kind == LawfulRequestKind.PRESERVATION:
-        legal_hold_place(request=request, context=context)
     if forward:
         request = lawful_request_forward(request=request, context=context)
+    # The hold comes last: everything the authority can see of this step (its states,
+    # times and audit events) is fixed before the hash bank is read, so none of it can
+    # depend on how much the hold covers.
+    if request.kind == LawfulRequestKind.PRESERVATION:
+        legal_hold_place(request=request, context=context)
     return request
 
 
@@ -392,7 +395,11 @@ def _held_records(request: LawfulRequest) -> tuple[list[Signal], list[Submission
 @transaction.atomic
 def legal_hold_place(*, request: LawfulRequest, context: AuditContext) -> LegalHold:
     """Place the hold of a preservation request on what it names; the signals are flagged
-    `legal_hold`. A request has at most one active hold (placing again returns it)."""
+    `legal_hold`. A request has at most one active hold (placing again returns it).
+
+    What the hold covers is hash-bank data: the audit event that counts it is recorded
+    under the staff member's organisation, never the authority's, whose liaisons read
+    their own organisation's trail (the authority must learn nothing of the list)."""
     existing = request.legal_holds.filter(lifted_at__isnull=True).first()
     if existing is not None:
         return existing
@@ -405,7 +412,6 @@ def legal_hold_place(*, request: LawfulRequest, context: AuditContext) -> LegalH
         action="authorities.legal_hold.placed",
         context=context,
         target=hold,
-        organisation=request.authority,
         detail={"signals": len(signals), "submissions": len(submissions)},
     )
     return hold

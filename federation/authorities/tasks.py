@@ -4,57 +4,74 @@ ids, run on commit, and are safe to run twice (a repeated email is the worst cas
 from __future__ import annotations
 
 from celery import shared_task
-from django.conf import settings
-from django.core.mail import send_mail
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Organisation, OrganisationKind, Role, User
+from accounts.mail import Recipient, email_people, hub_url, recipients_in, staff_recipients
+from accounts.models import OrganisationKind, Role
 from federation.authorities.models import LawfulRequest
 
+EVENTS = {
+    "filed": _("filed"),
+    "forwarded": _("forwarded"),
+    "refused": _("refused"),
+    "answered": _("answered"),
+    "overdue": _("overdue"),
+}
+# The people of an addressed platform who act on lawful requests.
+PLATFORM_ROLES = (Role.ADMIN, Role.ANALYST)
 
-def _emails(organisation: Organisation, roles: tuple[str, ...]) -> list[str]:
-    return list(
-        organisation.memberships.filter(role__in=roles).values_list("user__email", flat=True)
-    )
 
-
-def _staff_emails() -> list[str]:
-    return list(User.objects.filter(is_staff=True, is_active=True).values_list("email", flat=True))
+def _audience(request: LawfulRequest, event: str) -> dict[str, tuple[Recipient, str]]:
+    """Who must act on `event`, each with the link to the request they can follow: staff
+    in admin, the platforms and the authority on their own portal page."""
+    staff_link = hub_url(reverse("admin:authorities_lawfulrequest_change", args=[request.pk]))
+    groups: list[tuple[list[Recipient], str]] = []
+    if event in ("filed", "overdue"):
+        groups.append((staff_recipients(), staff_link))
+    if event in ("forwarded", "overdue"):
+        for addressee in request.addressees.filter(answered_at__isnull=True).select_related(
+            "organisation"
+        ):
+            platform = addressee.organisation
+            if platform.kind != OrganisationKind.PLATFORM:
+                continue
+            link = hub_url(
+                reverse("governance:lawful-request", args=[platform.slug, request.public_id])
+            )
+            groups.append((recipients_in(organisation=platform, roles=PLATFORM_ROLES), link))
+    if event in ("refused", "answered"):
+        authority = request.authority
+        link = hub_url(
+            reverse("governance:lawful-request", args=[authority.slug, request.public_id])
+        )
+        groups.append((recipients_in(organisation=authority, roles=[Role.LIAISON]), link))
+    audience: dict[str, tuple[Recipient, str]] = {}
+    for recipients, link in groups:
+        for recipient in recipients:
+            audience.setdefault(recipient.email.lower(), (recipient, link))
+    return audience
 
 
 @shared_task(acks_late=True)
 def notify_lawful_request_event(request_pk: int, event: str) -> int:
-    """Tell whoever must act: staff of a new request, platforms of a forwarded or overdue
-    one, the authority of a refusal or an answer. The email names the request, never its
-    subject (that stays behind authentication and the access log)."""
+    """Tell whoever must act, one message each: staff of a new request, platforms of a
+    forwarded or overdue one, the authority of a refusal or an answer. The email names the
+    request, never its subject (that stays behind authentication and the access log), and
+    never another recipient."""
     request = LawfulRequest.objects.select_related("authority").get(pk=request_pk)
-    authority_emails = _emails(request.authority, (Role.LIAISON,))
-    platform_emails = [
-        email
-        for addressee in request.addressees.filter(answered_at__isnull=True).select_related(
-            "organisation"
-        )
-        for email in _emails(addressee.organisation, (Role.ADMIN, Role.ANALYST))
-        if addressee.organisation.kind == OrganisationKind.PLATFORM
-    ]
-    recipients = {
-        "filed": _staff_emails(),
-        "forwarded": platform_emails,
-        "refused": authority_emails,
-        "answered": authority_emails,
-        "overdue": _staff_emails() + platform_emails,
-    }.get(event, [])
-    if not recipients:
-        return 0
-    deadline = f" Deadline: {request.deadline:%Y-%m-%d %H:%M} UTC." if request.deadline else ""
-    return send_mail(
-        subject=f"[Hashfed] {request.get_kind_display()} {str(request.public_id)[:8]}: {event}",
-        message=(
-            f"Lawful request {request.public_id} ({request.get_kind_display()}, "
-            f"{request.jurisdiction}) is now {request.get_state_display().lower()}.{deadline}\n"
-            "Read it through the API (every read is logged)."
-        ),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=sorted(set(recipients)),
+    audience = _audience(request, event)
+    return email_people(
+        recipients=[recipient for recipient, _link in audience.values()],
+        template="authorities/email/lawful_request_event.txt",
+        context=lambda recipient: {
+            "request": request,
+            "short_id": str(request.public_id)[:8],
+            "kind": _(request.get_kind_display()),
+            "state": _(request.get_state_display()),
+            "event": EVENTS.get(event, event),
+            "link": audience[recipient.email.lower()][1],
+        },
     )
 
 

@@ -111,7 +111,9 @@ def applicant_signup(
     email = email.strip().lower()
     if User.objects.filter(email__iexact=email).exists():
         raise Conflict.for_field("email", "an account with this email address exists already")
-    user = User.objects.create_user(email, password, full_name=full_name, is_active=False)
+    user = User.objects.create_user(
+        email, password, full_name=full_name, is_active=False, language=language
+    )
     audit_record(action="governance.applicant.signed_up", context=context, target=user)
     transaction.on_commit(lambda: tasks.send_verification_email.delay(user.pk, language))
     return user

@@ -6,34 +6,21 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
-from django.core.mail import send_mail
-from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import translation
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from accounts.mail import Recipient, email_people, email_person, hub_url, recipients_in
 from accounts.models import Organisation, Role, User
 
 
-def portal_url(path: str) -> str:
-    return settings.PORTAL_BASE_URL.rstrip("/") + path
+def _template(name: str) -> str:
+    """`governance/email/<name>.txt`: its first line is the subject."""
+    return f"governance/email/{name}.txt"
 
 
-def _send(template: str, context: dict, recipients: list[str], language: str) -> int:
-    """Render `governance/email/<template>.txt`: its first line is the subject."""
-    if not recipients:
-        return 0
-    with translation.override(language):
-        subject, _, body = render_to_string(f"governance/email/{template}.txt", context).partition(
-            "\n"
-        )
-    return send_mail(
-        subject=subject.strip(),
-        message=body.strip() + "\n",
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=recipients,
-    )
+def _application_language(organisation: Organisation) -> str:
+    return getattr(getattr(organisation, "application", None), "language", "")
 
 
 @shared_task(acks_late=True)
@@ -43,9 +30,12 @@ def send_verification_email(user_pk: int, language: str) -> int:
     user = User.objects.get(pk=user_pk)
     if user.is_active:
         return 0
-    with translation.override(language):
-        link = portal_url(reverse("governance:verify", args=[verification_token(user)]))
-    return _send("verify", {"user": user, "link": link}, [user.email], language)
+    link = hub_url(reverse("governance:verify", args=[verification_token(user)]))
+    return email_person(
+        recipient=Recipient(email=user.email, language=language or Recipient.of(user).language),
+        template=_template("verify"),
+        context={"user": user, "link": link},
+    )
 
 
 @shared_task(acks_late=True)
@@ -53,14 +43,11 @@ def notify_staff_of_application(application_pk: int) -> int:
     from federation.governance.models import MembershipApplication
 
     application = MembershipApplication.objects.get(pk=application_pk)
-    link = portal_url(
-        reverse("admin:governance_membershipapplication_change", args=[application.pk])
-    )
-    return _send(
-        "staff_application",
-        {"application": application, "link": link},
-        [settings.GOVERNANCE_STAFF_EMAIL],
-        "en",
+    link = hub_url(reverse("admin:governance_membershipapplication_change", args=[application.pk]))
+    return email_person(
+        recipient=Recipient.mailbox(settings.GOVERNANCE_STAFF_EMAIL),
+        template=_template("staff_application"),
+        context={"application": application, "link": link},
     )
 
 
@@ -70,13 +57,14 @@ def notify_applicant_of_message(message_pk: int) -> int:
 
     message = ApplicationMessage.objects.select_related("application__applicant").get(pk=message_pk)
     application = message.application
-    with translation.override(application.language):
-        link = portal_url(reverse("governance:application-status"))
-    return _send(
-        "applicant_message",
-        {"application": application, "message": message, "link": link},
-        [application.applicant.email],
-        application.language,
+    return email_person(
+        recipient=Recipient.of(application.applicant, application.language),
+        template=_template("applicant_message"),
+        context={
+            "application": application,
+            "message": message,
+            "link": hub_url(reverse("governance:application-status")),
+        },
     )
 
 
@@ -86,28 +74,24 @@ def send_member_invitation(user_pk: int, organisation_pk: int) -> int:
     so it stops working once used) and the way to the member dashboard."""
     user = User.objects.get(pk=user_pk)
     organisation = Organisation.objects.get(pk=organisation_pk)
-    language = getattr(getattr(organisation, "application", None), "language", "en")
-    with translation.override(language):
-        set_password = portal_url(
-            reverse(
-                "governance:set-password",
-                args=[
-                    urlsafe_base64_encode(force_bytes(user.pk)),
-                    default_token_generator.make_token(user),
-                ],
-            )
+    set_password = hub_url(
+        reverse(
+            "governance:set-password",
+            args=[
+                urlsafe_base64_encode(force_bytes(user.pk)),
+                default_token_generator.make_token(user),
+            ],
         )
-        dashboard = portal_url(reverse("governance:dashboard", args=[organisation.slug]))
-    return _send(
-        "invitation",
-        {
+    )
+    return email_person(
+        recipient=Recipient.of(user, _application_language(organisation)),
+        template=_template("invitation"),
+        context={
             "user": user,
             "organisation": organisation,
             "set_password": set_password,
-            "dashboard": dashboard,
+            "dashboard": hub_url(reverse("governance:dashboard", args=[organisation.slug])),
         },
-        [user.email],
-        language,
     )
 
 
@@ -117,20 +101,17 @@ def notify_organisation_decision(decision_pk: int) -> int:
 
     decision = OrganisationDecision.objects.select_related("organisation").get(pk=decision_pk)
     organisation = decision.organisation
-    admins = list(
-        organisation.memberships.filter(role=Role.ADMIN).values_list("user__email", flat=True)
-    )
-    language = getattr(getattr(organisation, "application", None), "language", "en")
-    with translation.override(language):
-        link = portal_url(reverse("governance:dashboard", args=[organisation.slug]))
-    return _send(
-        "organisation_decision",
-        {
+    return email_people(
+        recipients=recipients_in(
+            organisation=organisation,
+            roles=[Role.ADMIN],
+            default_language=_application_language(organisation),
+        ),
+        template=_template("organisation_decision"),
+        context={
             "decision": decision,
             "organisation": organisation,
-            "link": link,
+            "link": hub_url(reverse("governance:dashboard", args=[organisation.slug])),
             "appeals_email": settings.GOVERNANCE_APPEALS_EMAIL,
         },
-        admins,
-        language,
     )

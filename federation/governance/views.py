@@ -151,6 +151,14 @@ class PortalLoginView(auth_views.LoginView):
     template_name = "governance/login.html"
     redirect_authenticated_user = True
 
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        # The language the person signs in with is the one the hub's emails to them use.
+        accounts_services.user_language_set(
+            user=form.get_user(), language=_language(), context=_context(self.request)
+        )
+        return response
+
 
 class PortalLogoutView(auth_views.LogoutView):
     pass

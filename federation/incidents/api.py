@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from accounts.api import paginate
 from accounts.api_base import HubApiView
+from accounts.permissions import HASH_BANK_FIREWALLED_KINDS
 from federation.incidents import selectors, services
 from federation.incidents.models import (
     Incident,
@@ -35,6 +36,15 @@ class IncidentOutput(serializers.ModelSerializer):
         ]
 
 
+class FirewalledIncidentOutput(IncidentOutput):
+    """An incident as a named authority reads it: the debrief without hash-bank figures."""
+
+    debrief = serializers.SerializerMethodField()
+
+    def get_debrief(self, incident: Incident) -> dict:
+        return selectors.debrief_without_hash_bank(incident.debrief)
+
+
 class IncidentListApi(HubApiView):
     """Incidents, newest first; `?state=open` for the ones whose fast path is open,
     `?slug=` for one. Tag a submission's payload with `"incident": "<slug>"` to use it.
@@ -51,7 +61,8 @@ class IncidentListApi(HubApiView):
         slug = request.query_params.get("slug")
         if slug:
             incidents = incidents.filter(slug=slug)
-        return paginate(self, incidents, IncidentOutput)
+        firewalled = self.principal.organisation.kind in HASH_BANK_FIREWALLED_KINDS
+        return paginate(self, incidents, FirewalledIncidentOutput if firewalled else IncidentOutput)
 
 
 class EndpointOutput(serializers.ModelSerializer):

@@ -7,14 +7,15 @@ import uuid
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from accounts.models import Organisation, User
 
 
 class IncidentLevel(models.IntegerChoices):
-    WATCH = 1, "Level 1: watch (monitoring, no fast path expected)"
-    INCIDENT = 2, "Level 2: content incident (fast path open)"
-    PROTOCOL = 3, "Level 3: crisis protocol (all members mobilised)"
+    WATCH = 1, gettext_noop("Level 1: watch (monitoring, no fast path expected)")
+    INCIDENT = 2, gettext_noop("Level 2: content incident (fast path open)")
+    PROTOCOL = 3, gettext_noop("Level 3: crisis protocol (all members mobilised)")
 
 
 class IncidentState(models.TextChoices):

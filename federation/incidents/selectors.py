@@ -8,6 +8,7 @@ from django.db.models import Min, QuerySet
 
 from accounts.errors import NotFound
 from accounts.models import Organisation, OrganisationKind
+from accounts.permissions import HASH_BANK_FIREWALLED_KINDS
 from federation.incidents.models import (
     DeliveryState,
     Incident,
@@ -45,6 +46,23 @@ def webhook_endpoint_of(*, organisation: Organisation, public_id: str) -> Webhoo
 
 def webhook_deliveries_of(*, endpoint: WebhookEndpoint) -> QuerySet[WebhookDelivery]:
     return endpoint.deliveries.prefetch_related("tries").order_by("-created_at")
+
+
+# The debrief figures that say nothing of the hash bank: what an organisation firewalled
+# from the bank (a named authority) is shown and sent. Every other figure counts hashes,
+# submissions or disputes.
+DEBRIEF_FIELDS_WITHOUT_HASH_BANK = ("members_reached", "authorities_reached", "duration_seconds")
+
+
+def debrief_without_hash_bank(debrief: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in debrief.items() if k in DEBRIEF_FIELDS_WITHOUT_HASH_BANK}
+
+
+def debrief_for(*, debrief: dict[str, Any], organisation: Organisation) -> dict[str, Any]:
+    """The incident debrief as `organisation` may read it."""
+    if organisation.kind in HASH_BANK_FIREWALLED_KINDS:
+        return debrief_without_hash_bank(debrief)
+    return debrief
 
 
 def incident_debrief(incident: Incident) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from accounts import outbound
 from accounts.audit import AuditContext, audit_record
 from accounts.errors import Conflict, Invalid
 from accounts.models import Organisation, OrganisationKind, OrganisationStatus
+from accounts.permissions import HASH_BANK_FIREWALLED_KINDS
 from federation.incidents import webhooks
 from federation.incidents.models import (
     AttemptOutcome,
@@ -326,7 +327,7 @@ def incident_declare(
 def incident_close(*, incident: Incident, context: AuditContext) -> Incident:
     """Close the incident (the fast path shuts for its slug) and store its debrief; those
     notified at the declaration hear of the closure the same way."""
-    from federation.incidents.selectors import incident_debrief
+    from federation.incidents.selectors import debrief_for, incident_debrief
 
     incident = Incident.objects.select_for_update().get(pk=incident.pk)
     if incident.state == IncidentState.CLOSED:
@@ -337,11 +338,19 @@ def incident_close(*, incident: Incident, context: AuditContext) -> Incident:
     incident.debrief = incident_debrief(incident)
     incident.save(update_fields=["state", "closed_at", "closed_by", "debrief"])
     notified = [notice.organisation for notice in incident.notices.select_related("organisation")]
-    webhook_event_enqueue(
-        organisations=notified,
-        event="incident.closed",
-        data={**_incident_payload(incident), "debrief": incident.debrief},
-    )
+    # Authorities receive only the debrief figures that say nothing of the hash bank.
+    for firewalled in (False, True):
+        organisations = [
+            org for org in notified if (org.kind in HASH_BANK_FIREWALLED_KINDS) == firewalled
+        ]
+        if not organisations:
+            continue
+        debrief = debrief_for(debrief=incident.debrief, organisation=organisations[0])
+        webhook_event_enqueue(
+            organisations=organisations,
+            event="incident.closed",
+            data={**_incident_payload(incident), "debrief": debrief},
+        )
     audit_record(
         action="incidents.incident.closed",
         context=context,

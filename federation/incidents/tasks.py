@@ -5,9 +5,9 @@ a delivery is claimed in the database before it is sent."""
 from __future__ import annotations
 
 from celery import shared_task
-from django.conf import settings
-from django.core.mail import send_mail
+from django.urls import reverse
 
+from accounts.mail import email_people, hub_url, recipients_in
 from accounts.models import OrganisationKind, Role
 from federation.incidents.models import Incident
 
@@ -28,35 +28,20 @@ def requeue_due_webhooks() -> int:
 
 @shared_task(acks_late=True)
 def notify_incident_event(incident_pk: int, event: str) -> int:
-    """Email the people who act for the notified organisations: platforms' admins and
-    analysts, authorities' liaisons."""
+    """Email the people who act for the notified organisations, one message each, in each
+    one's language: platforms' admins and analysts, authorities' liaisons."""
     incident = Incident.objects.get(pk=incident_pk)
-    recipients: set[str] = set()
+    link = hub_url(reverse("incidents:incident-list") + f"?slug={incident.slug}")
+    sent = 0
     for notice in incident.notices.select_related("organisation"):
-        roles = (
-            (Role.LIAISON,)
-            if notice.organisation.kind == OrganisationKind.AUTHORITY
-            else (Role.ADMIN, Role.ANALYST)
+        authority = notice.organisation.kind == OrganisationKind.AUTHORITY
+        sent += email_people(
+            recipients=recipients_in(
+                organisation=notice.organisation,
+                roles=(Role.LIAISON,) if authority else (Role.ADMIN, Role.ANALYST),
+            ),
+            template="incidents/email/incident_event.txt",
+            # Only member platforms submit hashes; authorities are told how to follow.
+            context={"incident": incident, "event": event, "submits": not authority, "link": link},
         )
-        recipients.update(
-            notice.organisation.memberships.filter(role__in=roles).values_list(
-                "user__email", flat=True
-            )
-        )
-    if not recipients:
-        return 0
-    lines = [
-        f"{incident.get_level_display()}: {incident.title}",
-        "",
-        incident.description,
-        "",
-        f"Tag submissions with incident {incident.slug!r} for the fast path."
-        if event == "declared"
-        else "The incident is closed; the fast path is shut.",
-    ]
-    return send_mail(
-        subject=f"[Hashfed] Incident {incident.slug} {event}",
-        message="\n".join(lines),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=sorted(recipients),
-    )
+    return sent

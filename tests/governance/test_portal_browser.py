@@ -56,7 +56,7 @@ def browser():
 
 @pytest.fixture
 def portal(live_server, settings, cast, criteria):
-    settings.PORTAL_BASE_URL = live_server.url
+    settings.HUB_PUBLIC_URL = live_server.url
     shutil.rmtree(SCREENSHOTS, ignore_errors=True)
     SCREENSHOTS.mkdir(parents=True)
     staff = User.objects.get(email="governance@consortium.example")
