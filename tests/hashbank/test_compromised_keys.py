@@ -9,10 +9,17 @@ from django.utils import timezone
 
 from accounts.audit import AuditContext
 from accounts.errors import Conflict
-from accounts.models import AuditEvent, Organisation
+from accounts.models import AuditEvent, Organisation, User
 from hashbank.admin.submissions import signature_check
 from hashbank.models import ChangeLogEntry, ReviewState, Signal, Submission
-from hashbank.services import submission_approve, submissions_distrust_compromised
+from hashbank.services import (
+    dispute_decide,
+    dispute_open,
+    submission_approve,
+    submission_reject,
+    submission_withdraw,
+    submissions_distrust_compromised,
+)
 from tests.conftest import Signer, approve_all, random_pdq, submit
 
 
@@ -240,3 +247,49 @@ def test_staff_cannot_approve_a_submission_the_compromise_voids(alice, signer_fo
 
     assert refused.value.code == "signing_key_compromised"
     assert state_of(submission) == ReviewState.PENDING
+
+
+def test_the_member_reads_why_its_submission_was_withdrawn(alice, signer_for):
+    signer = signer_for("northwind/admin")
+    since = timezone.now()
+    submission = accepted(alice, signer.envelope())
+    assert revoke(alice, signer, "compromised", since).status_code == 200
+
+    body = alice.client().get(f"/api/v1/submissions/{submission.submission_id}/").json()
+
+    assert body["review_state"] == "rejected"
+    assert "compromised" in body["review_reason"]
+    assert "new key" in body["review_reason"]
+
+
+def test_every_remove_entry_says_why_the_signal_left(alice, bob, signer_for):
+    signer = signer_for("northwind/admin")
+    withdrawn, rejected, overturned = (accepted(alice, signer.envelope()) for _ in range(3))
+    approve_and_refresh(withdrawn, rejected, overturned)
+    staff = AuditContext(user=User.objects.get(email="moderator@consortium.example"))
+
+    submission_withdraw(submission=withdrawn, context=AuditContext.system())
+    submission_reject(submission=rejected, reason="Not extremist content.", context=staff)
+    signal = Signal.objects.get(pk=overturned.signal_id)
+    dispute_open(
+        organisation=bob.org,
+        signal=signal,
+        kind="signal",
+        grounds="Satire.",
+        context=AuditContext.system(),
+    )
+    dispute_decide(
+        dispute=signal.disputes.get(),
+        outcome="overturned",
+        reason="Satire.",
+        reviewer=staff.user,
+        context=staff,
+    )
+
+    reasons = {e["value"]: e["reason"] for e in feed(bob) if e["op"] == "remove"}
+    assert reasons == {
+        withdrawn.value: "withdrawn",
+        rejected.value: "rejected",
+        overturned.value: "dispute_overturned",
+    }
+    assert all("reason" not in e for e in feed(bob) if e["op"] != "remove")
