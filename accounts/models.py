@@ -289,6 +289,17 @@ class SigningKey(models.Model):
                 return False
         return not (self.revoked_at is not None and created_at >= self.revoked_at)
 
+    def distrusts_as_compromised(self, created_at: dt.datetime, received_at: dt.datetime) -> bool:
+        """Whether a compromise voids a statement signed at `created_at` and received by the
+        hub at `received_at`. Both count: whoever holds a stolen key chooses `created_at`,
+        so a backdated statement that reached the hub after the compromise is void too."""
+        if self.revocation_reason != RevocationReason.COMPROMISED:
+            return False
+        untrusted_from = self.compromised_since or self.revoked_at
+        if untrusted_from is None:
+            return False
+        return created_at >= untrusted_from or received_at >= untrusted_from
+
     def accepts_new_signature(self, created_at: dt.datetime, now: dt.datetime) -> bool:
         """Whether the hub accepts a submission signed at `created_at`, received `now`."""
         if self.revoked_at is not None and self.revoked_at <= now:

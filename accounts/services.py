@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import secrets
 import string
+from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -313,6 +314,18 @@ def signing_key_register(
     return key
 
 
+# What must happen, in the revocation's own transaction, when a key is declared compromised:
+# the shared list lives in hashbank, which depends on this app and not the other way round,
+# so it registers its handler here when it loads. Handlers must be idempotent.
+CompromiseHandler = Callable[[SigningKey, AuditContext], None]
+_compromise_handlers: list[CompromiseHandler] = []
+
+
+def signing_key_compromise_handler_register(handler: CompromiseHandler) -> None:
+    if handler not in _compromise_handlers:
+        _compromise_handlers.append(handler)
+
+
 @transaction.atomic
 def signing_key_revoke(
     *,
@@ -323,11 +336,14 @@ def signing_key_revoke(
 ) -> SigningKey:
     """Revoke a signing key. New submissions signed with it are refused from now on.
     For `superseded` and `retired`, signatures made before now stay verifiable (rotation);
-    for `compromised`, nothing signed from `compromised_since` (default: now) is trusted.
-    Raises Conflict if the key is revoked already, Invalid for a bad reason or time."""
+    for `compromised`, nothing signed or received from `compromised_since` (default: now)
+    is trusted, and the registered compromise handlers withdraw it from the list in this
+    same transaction.
+
+    A key revoked already may still be declared compromised, or compromised from an earlier
+    time (a rotated key found stolen later); any other second revocation is a Conflict
+    (`already_revoked`) and changes nothing. Raises Invalid for a bad reason or time."""
     key = SigningKey.objects.select_for_update().get(pk=signing_key.pk)
-    if key.revoked_at is not None:
-        raise Conflict("this signing key is revoked already", code="already_revoked")
     if reason not in RevocationReason.values:
         raise Invalid.for_field(
             "reason",
@@ -342,7 +358,16 @@ def signing_key_revoke(
             )
         if compromised_since > now:
             raise Invalid.for_field("compromised_since", "the compromise time cannot be ahead")
-    key.revoked_at = now
+    previous_reason = key.revocation_reason
+    if key.revoked_at is not None:
+        widens = reason == RevocationReason.COMPROMISED and (
+            previous_reason != RevocationReason.COMPROMISED
+            or (compromised_since is not None and compromised_since < key.compromised_since)
+        )
+        if not widens:
+            raise Conflict("this signing key is revoked already", code="already_revoked")
+    else:
+        key.revoked_at = now
     key.revocation_reason = reason
     if reason == RevocationReason.COMPROMISED:
         key.compromised_since = compromised_since or now
@@ -355,11 +380,15 @@ def signing_key_revoke(
         detail={
             "key_id": key.key_id,
             "reason": reason,
+            "previous_reason": previous_reason or None,
             "compromised_since": key.compromised_since.isoformat()
             if key.compromised_since
             else None,
         },
     )
+    if reason == RevocationReason.COMPROMISED:
+        for handler in _compromise_handlers:
+            handler(key, context)
     return key
 
 

@@ -63,6 +63,12 @@ def signature_check(submission: Submission) -> SignatureCheck:
         return SignatureCheck(False, f"the stored statement cannot be read: {exc.message}")
     if not good:
         return SignatureCheck(False, "the signature does not match the payload and the key")
+    if key.distrusts_as_compromised(submission.created_at, submission.received_at):
+        return SignatureCheck(
+            False,
+            "the signature matches, but the key is revoked as compromised from "
+            "before this statement was signed or received",
+        )
     if not key.signs_at(submission.created_at):
         return SignatureCheck(
             False,

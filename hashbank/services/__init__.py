@@ -1,6 +1,7 @@
 """Writes of the shared list, by sub-domain."""
 
 from hashbank.services.changelog import changelog_append
+from hashbank.services.compromise import submissions_distrust_compromised
 from hashbank.services.disputes import (
     dispute_appeal,
     dispute_assign_reviewer,
@@ -36,4 +37,5 @@ __all__ = [
     "submission_batch_create",
     "submission_reject",
     "submission_withdraw",
+    "submissions_distrust_compromised",
 ]

@@ -16,6 +16,15 @@ from hashbank.models import ChangeLogEntry, ChangeOp, ReviewState, Signal
 # All appends to the change log take this PostgreSQL advisory lock (see lock_chain).
 _CHANGELOG_LOCK_KEY = 0x4861736866656402
 
+# Why a signal left the list, as a remove entry says it (docs/sync.md).
+REMOVAL_REASONS = {
+    "withdrawn": "every submission that supported it was withdrawn by its submitter",
+    "rejected": "moderators rejected the submissions that supported it",
+    "dispute_overturned": "a dispute decision overturned the listing",
+    "signing_key_compromised": "the signing key of its only supporting submissions was "
+    "revoked as compromised",
+}
+
 
 def leaf_hash(entry: bytes) -> str:
     """RFC 6962 leaf hash: SHA-256(0x00 ‖ entry)."""
@@ -30,10 +39,12 @@ def entry_material(
     at: dt.datetime,
     labels: list[str] | None = None,
     contributors: list[str] | None = None,
+    reason: str | None = None,
 ) -> dict[str, Any]:
     """What one log entry says. Clients key their copy of the list on
-    (bank, signal_type, value): add and update set the record, remove deletes it.
-    `labels` and `contributors`, when the caller already has them, save their queries."""
+    (bank, signal_type, value): add and update set the record, remove deletes it and says
+    why (`reason`, one of REMOVAL_REASONS). `labels` and `contributors`, when the caller
+    already has them, save their queries."""
     material: dict[str, Any] = {
         "sequence": sequence,
         "op": op,
@@ -47,6 +58,10 @@ def entry_material(
         "confidence": signal.confidence,
         "incident": signal.incident or None,
     }
+    if op == ChangeOp.REMOVE:
+        if reason not in REMOVAL_REASONS:
+            raise ValueError(f"a remove entry needs a reason from REMOVAL_REASONS, not {reason!r}")
+        material["reason"] = reason
     if signal.bank.show_contributors and contributors is not None:
         material["contributors"] = sorted(set(contributors))
     elif signal.bank.show_contributors:
@@ -60,9 +75,10 @@ def entry_material(
     return material
 
 
-def changelog_append(*, signal: Signal, op: ChangeOp) -> ChangeLogEntry:
-    """Append one entry describing the signal's current state. Numbers have no gaps: appends
-    are serialised and the number is the current head, never a database sequence."""
+def changelog_append(*, signal: Signal, op: ChangeOp, reason: str | None = None) -> ChangeLogEntry:
+    """Append one entry describing the signal's current state (a remove with its `reason`).
+    Numbers have no gaps: appends are serialised and the number is the current head, never
+    a database sequence."""
     with transaction.atomic():
         lock_chain(_CHANGELOG_LOCK_KEY)
         last = (
@@ -70,7 +86,9 @@ def changelog_append(*, signal: Signal, op: ChangeOp) -> ChangeLogEntry:
         )
         sequence = 0 if last is None else last + 1
         now = timezone.now()
-        entry = rfc8785.dumps(entry_material(signal, op=op, sequence=sequence, at=now))
+        entry = rfc8785.dumps(
+            entry_material(signal, op=op, sequence=sequence, at=now, reason=reason)
+        )
         return ChangeLogEntry.objects.create(
             sequence=sequence,
             bank=signal.bank,

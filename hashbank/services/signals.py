@@ -28,11 +28,15 @@ def signal_confidence(signal: Signal) -> float:
     return round((agree + 1) / (agree + disagree + 2), 2)
 
 
-def signal_refresh(signal: Signal, *, labels: list[Label] | None = None) -> Signal:
+def signal_refresh(
+    signal: Signal, *, labels: list[Label] | None = None, removal_reason: str = "rejected"
+) -> Signal:
     """Recompute status, labels and confidence from approved submissions, decisions,
     disputes and opinions; append one change-log entry if anything a client sees changed.
 
     `labels`: set these labels (a relabel decision) instead of the union of submissions'.
+    `removal_reason`: what the remove entry says if the signal leaves the list for want of
+    support (a decision to delist always says `dispute_overturned`).
     Call inside a transaction holding the signal row lock.
     """
     was_listed = signal.is_listed and signal.first_listed_at is not None
@@ -65,7 +69,8 @@ def signal_refresh(signal: Signal, *, labels: list[Label] | None = None) -> Sign
     if now_listed and not was_listed:
         changelog_append(signal=signal, op=ChangeOp.ADD)
     elif was_listed and not now_listed:
-        changelog_append(signal=signal, op=ChangeOp.REMOVE)
+        reason = "dispute_overturned" if signal.delisted_by_decision else removal_reason
+        changelog_append(signal=signal, op=ChangeOp.REMOVE, reason=reason)
     elif now_listed and before != after:
         changelog_append(signal=signal, op=ChangeOp.UPDATE)
     return signal

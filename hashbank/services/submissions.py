@@ -154,26 +154,64 @@ def submission_batch_create(
             fresh.append(prepared)
         except ItemRejected as exc:
             results[index] = _rejected(index, exc)
-    results.update(_write(fresh, batch, context))
-    for index, first in repeats:
-        results[index] = ItemResult(
-            index=index,
-            status="replayed",
-            id=str(first.verified.envelope.id),
-            review_state=results[first.verified.index].review_state,
-        )
-    ordered = [results[index] for index in range(len(items))]
-    counts = {
-        s: sum(1 for r in ordered if r.status == s) for s in ("accepted", "replayed", "rejected")
-    }
-    if counts["accepted"] or counts["rejected"]:
-        audit_record(
-            action="hashbank.submission.batch_received",
-            context=context,
-            organisation=organisation,
-            detail=counts,
-        )
+    # Every write of the batch (submissions, approvals on arrival, the list, the audit record)
+    # commits together: a request cut off at any point leaves all of it or none, and the
+    # client's retry with the same ids finishes it.
+    with transaction.atomic():
+        fresh = _keys_still_usable(fresh, batch, results)
+        results.update(_write(fresh, batch, context))
+        for index, first in repeats:
+            first_result = results[first.verified.index]
+            results[index] = (
+                ItemResult(
+                    index=index,
+                    status="replayed",
+                    id=str(first.verified.envelope.id),
+                    review_state=first_result.review_state,
+                )
+                if first_result.status != "rejected"
+                else ItemResult(index=index, status="rejected", error=first_result.error)
+            )
+        ordered = [results[index] for index in range(len(items))]
+        counts = {
+            s: sum(1 for r in ordered if r.status == s)
+            for s in ("accepted", "replayed", "rejected")
+        }
+        if counts["accepted"] or counts["rejected"]:
+            audit_record(
+                action="hashbank.submission.batch_received",
+                context=context,
+                organisation=organisation,
+                detail=counts,
+            )
     return ordered
+
+
+def _keys_still_usable(
+    fresh: list[_Prepared], batch: _BatchContext, results: dict[int, ItemResult]
+) -> list[_Prepared]:
+    """Lock the signing keys of the new submissions and drop those whose key was revoked
+    since it was read. Revocation takes the same row lock before it withdraws what a
+    compromised key signed, so a batch either commits before it (and is withdrawn with
+    the rest) or sees the revocation here."""
+    key_ids = {p.verified.key.pk for p in fresh}
+    if not key_ids:
+        return fresh
+    revoked = {
+        pk
+        for pk, revoked_at in SigningKey.objects.select_for_update()
+        .filter(pk__in=key_ids)
+        .order_by("pk")
+        .values_list("pk", "revoked_at")
+        if revoked_at is not None
+    }
+    if not revoked:
+        return fresh
+    exc = ItemRejected("key_revoked", "this signing key is revoked", "payload.key_id")
+    for p in fresh:
+        if p.verified.key.pk in revoked:
+            results[p.verified.index] = _rejected(p.verified.index, exc)
+    return [p for p in fresh if p.verified.key.pk not in revoked]
 
 
 @dataclass(frozen=True)
@@ -536,6 +574,13 @@ def submission_approve(
         return submission
     if submission.review_state != ReviewState.PENDING:
         raise Conflict(f"this submission is {submission.review_state}", code="not_pending")
+    if submission.signing_key.distrusts_as_compromised(
+        submission.created_at, submission.received_at
+    ):
+        raise Conflict(
+            "this submission was signed with a key revoked as compromised",
+            code="signing_key_compromised",
+        )
     signal = _signal_for(submission)
     submission.signal = signal
     submission.review_state = ReviewState.APPROVED
@@ -601,7 +646,9 @@ def submission_withdraw(*, submission: Submission, context: AuditContext) -> Sub
     submission.review_state = ReviewState.WITHDRAWN
     submission.save(update_fields=["review_state"])
     if signal is not None:
-        signal_refresh(Signal.objects.select_for_update().get(pk=signal.pk))
+        signal_refresh(
+            Signal.objects.select_for_update().get(pk=signal.pk), removal_reason="withdrawn"
+        )
     audit_record(
         action="hashbank.submission.withdrawn",
         context=context,

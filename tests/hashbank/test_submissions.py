@@ -296,3 +296,21 @@ def test_a_trusted_batch_lists_new_values_at_once_and_corroborates_known_ones(
         signal = Signal.objects.get(pk=logged["signal"])
         expected = entry_material(signal, op="add", sequence=entry.sequence, at=entry.created_at)
         assert logged == json.loads(json.dumps(expected))
+
+
+def test_a_replay_is_judged_on_canonical_bytes_not_on_the_bytes_sent(alice, signer_for):
+    signer = signer_for("northwind/admin")
+    envelope = signer.envelope()
+    first = submit(alice, envelope).json()["results"][0]
+    reordered = {
+        "signature": envelope["signature"],
+        "payload": dict(reversed(list(envelope["payload"].items()))),
+    }
+    body = json.dumps({"submissions": [reordered]}, indent=3, ensure_ascii=True)
+    again = alice.client().post("/api/v1/submissions/", data=body, content_type="application/json")
+    assert again.json()["results"][0] == {**first, "status": "replayed", "index": 0}
+
+    with_null_note = signer.envelope(**{**envelope["payload"], "note": None})
+    result = submit(alice, with_null_note).json()["results"][0]
+    assert (result["status"], result["error"]["code"]) == ("rejected", "id_conflict")
+    assert Submission.objects.count() == 1

@@ -1,6 +1,7 @@
 """End to end: platforms sign and submit, staff moderate, another platform syncs and holds
 exactly the approved list; disputes overturn and relabel, and the next sync follows."""
 
+import datetime as dt
 import gzip
 import json
 
@@ -353,3 +354,36 @@ def test_the_hub_records_who_syncs_and_how_far(alice, bob, signer_for):
     page = staff.get("/admin/hashbank/syncstatus/")
     assert page.status_code == 200
     assert b'<td class="field-behind">1</td>' in page.content
+
+
+def test_an_appeal_after_the_window_is_refused(cast, alice, bob, signer_for, settings):
+    submit(alice, signer_for("northwind/admin").envelope())
+    approve_all()
+    signal = Signal.objects.get()
+    dispute_id = (
+        bob.client()
+        .post(
+            "/api/v1/disputes/",
+            {"signal": signal.pk, "kind": "signal", "grounds": "Satire."},
+            format="json",
+        )
+        .json()["id"]
+    )
+    moderator, context = staff()
+    dispute = dispute_decide(
+        dispute=signal.disputes.get(),
+        outcome="overturned",
+        reason="Satire.",
+        reviewer=moderator,
+        context=context,
+    )
+    late = dispute.decided_at - dt.timedelta(days=settings.DISPUTE_APPEAL_WINDOW_DAYS, seconds=1)
+    type(dispute).objects.filter(pk=dispute.pk).update(decided_at=late)
+
+    appeal = alice.client().post(
+        f"/api/v1/disputes/{dispute_id}/appeal/", {"grounds": "Too late?"}, format="json"
+    )
+
+    assert appeal.status_code == 409
+    assert appeal.json()["error"]["code"] == "appeal_window_closed"
+    assert Signal.objects.get().status == "removed"
