@@ -18,7 +18,6 @@ from hashbank.services import (
     submission_approve,
     submission_reject,
     submission_withdraw,
-    submissions_distrust_compromised,
 )
 from tests.conftest import Signer, approve_all, random_pdq, submit
 
@@ -220,6 +219,8 @@ def test_the_withdrawal_is_idempotent_and_audited_with_the_revocation(alice, sig
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "already_revoked"
     signer.key.refresh_from_db()
+    from hashbank.services import submissions_distrust_compromised
+
     assert (
         submissions_distrust_compromised(signing_key=signer.key, context=AuditContext.system())
         == []
