@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.audit import AuditContext, audit_record
@@ -197,14 +197,17 @@ def _keys_still_usable(
     key_ids = {p.verified.key.pk for p in fresh}
     if not key_ids:
         return fresh
-    revoked = {
-        pk
-        for pk, revoked_at in SigningKey.objects.select_for_update()
-        .filter(pk__in=key_ids)
-        .order_by("pk")
-        .values_list("pk", "revoked_at")
-        if revoked_at is not None
-    }
+    keys = SigningKey.objects.filter(pk__in=key_ids).order_by("pk").values_list("pk", "revoked_at")
+    if connection.vendor == "postgresql":
+        # FOR KEY SHARE, not FOR UPDATE: one member's concurrent batches do not queue behind
+        # each other, while a revocation (FOR UPDATE) still waits for them and they for it.
+        sql, params = keys.query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(f"{sql} FOR KEY SHARE", params)
+            rows = cursor.fetchall()
+    else:
+        rows = list(keys)  # SQLite: the write transaction already excludes every other
+    revoked = {pk for pk, revoked_at in rows if revoked_at is not None}
     if not revoked:
         return fresh
     exc = ItemRejected("key_revoked", "this signing key is revoked", "payload.key_id")

@@ -3,13 +3,18 @@ judged by the signed created_at and by when the hub received it, in the revocati
 transaction; other members' support stands, and a new key lists the value again."""
 
 import datetime as dt
+import threading
+import time
 
 import pytest
+from django.conf import settings as django_settings
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.audit import AuditContext
 from accounts.errors import Conflict
 from accounts.models import AuditEvent, Organisation, User
+from accounts.services import signing_key_revoke
 from hashbank.admin.submissions import signature_check
 from hashbank.models import ChangeLogEntry, ReviewState, Signal, Submission
 from hashbank.services import (
@@ -18,7 +23,6 @@ from hashbank.services import (
     submission_approve,
     submission_reject,
     submission_withdraw,
-    submissions_distrust_compromised,
 )
 from tests.conftest import Signer, approve_all, random_pdq, submit
 
@@ -220,6 +224,8 @@ def test_the_withdrawal_is_idempotent_and_audited_with_the_revocation(alice, sig
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "already_revoked"
     signer.key.refresh_from_db()
+    from hashbank.services import submissions_distrust_compromised
+
     assert (
         submissions_distrust_compromised(signing_key=signer.key, context=AuditContext.system())
         == []
@@ -293,3 +299,56 @@ def test_every_remove_entry_says_why_the_signal_left(alice, bob, signer_for):
         overturned.value: "dispute_overturned",
     }
     assert all("reason" not in e for e in feed(bob) if e["op"] != "remove")
+
+
+@pytest.mark.skipif(
+    django_settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+    reason="two real transactions racing need PostgreSQL",
+)
+def test_a_batch_racing_the_revocation_is_refused_not_listed(transactional_db, cast, signer_for):
+    alice = cast["northwind/admin"]
+    signer = signer_for("northwind/admin")
+    revoked, release = threading.Event(), threading.Event()
+
+    def revoke_and_hold() -> None:
+        with transaction.atomic():
+            signing_key_revoke(
+                signing_key=signer.key, reason="compromised", context=AuditContext.system()
+            )
+            revoked.set()
+            release.wait(timeout=60)
+        connection.close()
+
+    answers = []
+
+    def send() -> None:
+        answers.append(submit(alice, signer.envelope()).json())
+        connection.close()
+
+    revocation = threading.Thread(target=revoke_and_hold)
+    revocation.start()
+    assert revoked.wait(timeout=30)
+    # The batch reads the key before the revocation commits, so it verifies; it must then
+    # wait for the revocation at its write and see it.
+    batch = threading.Thread(target=send)
+    batch.start()
+    deadline = time.monotonic() + 30
+    while not _someone_waits_for_a_lock():
+        assert time.monotonic() < deadline and batch.is_alive(), answers
+        time.sleep(0.01)
+    release.set()
+    revocation.join(timeout=30)
+    batch.join(timeout=30)
+
+    [item] = answers[0]["results"]
+    assert (item["status"], item["error"]["code"]) == ("rejected", "key_revoked")
+    assert not Submission.objects.exists()
+
+
+def _someone_waits_for_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0] > 0
