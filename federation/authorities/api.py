@@ -90,6 +90,7 @@ class LawfulRequestListCreateApi(HubApiView):
     """
 
     actions = {"GET": "authorities.request.list", "POST": "authorities.request.file"}
+    pagination_class = Pagination
 
     class SubjectHash(serializers.Serializer):
         signal_type = serializers.CharField(max_length=32)
@@ -135,7 +136,7 @@ class LawfulRequestListCreateApi(HubApiView):
         requests = selectors.lawful_requests_visible_to(organisation=org)
         if request.query_params.get("overdue") == "true":
             requests = requests.filter(selectors.overdue_q())
-        paginator = Pagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(requests, request, view=self)
         services.lawful_request_access_record(
             requests=page, context=self.audit_context, what="request.list"
@@ -180,6 +181,7 @@ class LawfulRequestAcknowledgeApi(HubApiView):
     """An addressed platform confirms receipt: `POST` with no body → the request."""
 
     actions = {"POST": "authorities.request.answer"}
+    error_statuses = {"POST": (409,)}
 
     @extend_schema(request=None, responses=LawfulRequestOutput)
     def post(self, request: Request, request_id: str) -> Response:
@@ -202,6 +204,7 @@ class LawfulRequestAnswerApi(HubApiView):
     actioned)."""
 
     actions = {"POST": "authorities.request.answer"}
+    error_statuses = {"POST": (409,)}
 
     class InputSerializer(serializers.Serializer):
         outcome = serializers.ChoiceField(choices=AnswerOutcome.choices)
