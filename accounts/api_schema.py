@@ -62,7 +62,9 @@ class HubAutoSchema(AutoSchema):
             outer, inner = qualname.rsplit(".", 1)[-2:]
             outer = outer.removesuffix("Api")
             inner = inner.removesuffix("Serializer")
-            return f"{outer}{inner}"
+            # With COMPONENT_SPLIT_REQUEST, request components keep their own suffix.
+            suffix = "Request" if name.endswith("Request") else ""
+            return f"{outer}{inner}{suffix}"
         return name
 
     def error_statuses(self) -> list[int]:

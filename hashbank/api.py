@@ -617,7 +617,8 @@ class HostedHashApi(HubApiView):
     actions = {"POST": "hashbank.media.hash"}
 
     class MatchSerializer(serializers.Serializer):
-        match = serializers.BooleanField(required=False, default=False)
+        # A form field is text: "true" or "false", nothing looser.
+        match = serializers.ChoiceField(choices=["true", "false"], default="false")
 
     error_statuses = {"POST": (429,)}
 
@@ -639,7 +640,7 @@ class HostedHashApi(HubApiView):
                 "HostedHashUpload",
                 {
                     "file": serializers.FileField(),
-                    "match": serializers.BooleanField(required=False),
+                    "match": serializers.ChoiceField(choices=["true", "false"], required=False),
                 },
             )
         },
@@ -681,9 +682,8 @@ class HostedHashApi(HubApiView):
             raise Invalid.for_field(
                 "file", "send the image as multipart field 'file'", code="required"
             )
-        match = self.validated(
-            self.MatchSerializer, {k: v for k, v in request.data.items() if k == "match"}
-        )["match"]
+        form = {k: v for k, v in request.data.items() if k == "match"}
+        match = self.validated(self.MatchSerializer, form)["match"] == "true"
         data = upload.read()
         hashes = hash_image(data)
         del data
