@@ -172,3 +172,9 @@ def test_the_api_reference_page_loads_nothing_from_another_host(db, anonymous):
     assert "cdn" not in html.lower()
     bundle = next(s for s in sources if s.endswith("redoc.standalone.js"))
     assert finders.find(bundle.removeprefix("/static/"))
+
+
+def test_a_lawful_requests_subject_is_documented_with_its_lists(schema):
+    subject = schema["components"]["schemas"]["LawfulRequestSubjectRequest"]["properties"]
+    assert subject["urls"]["maxItems"] == 1000
+    assert subject["hashes"]["items"]["$ref"].endswith("/LawfulRequestSubjectHashRequest")
