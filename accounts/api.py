@@ -25,14 +25,50 @@ from accounts.models import (
 )
 from accounts.permissions import HASH_BANK_FIREWALLED_KINDS, ROLE_ORDER_BY_KIND
 
+# Offsets reach PostgreSQL as a bigint.
+MAX_OFFSET = 2**63 - 1
+
 
 class Pagination(LimitOffsetPagination):
+    """`limit` (1 to 1000, default 100) and `offset` (from 0); anything else is a 400 that
+    names the parameter, rather than a page the client did not ask for."""
+
     default_limit = 100
     max_limit = 1000
 
+    class InputSerializer(serializers.Serializer):
+        limit = serializers.IntegerField(min_value=1, max_value=1000, default=100)
+        offset = serializers.IntegerField(min_value=0, max_value=MAX_OFFSET, default=0)
+
+    def _parameters(self, request: Request) -> dict:
+        query = request.query_params
+        serializer = self.InputSerializer(
+            data={name: query[name] for name in ("limit", "offset") if name in query}
+        )
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def get_limit(self, request: Request) -> int:
+        return self._parameters(request)["limit"]
+
+    def get_offset(self, request: Request) -> int:
+        return self._parameters(request)["offset"]
+
+    def get_schema_operation_parameters(self, view):  # type: ignore[no-untyped-def]
+        parameters = super().get_schema_operation_parameters(view)
+        bounds = {
+            "limit": {"minimum": 1, "maximum": self.max_limit, "default": self.default_limit},
+            "offset": {"minimum": 0, "maximum": MAX_OFFSET, "default": 0},
+        }
+        for parameter in parameters:
+            parameter["schema"].update(bounds[parameter["name"]])
+        return parameters
+
 
 def paginate(view: HubApiView, queryset, serializer_class) -> Response:  # type: ignore[no-untyped-def]
-    paginator = Pagination()
+    """One page of `queryset` in the envelope `{"count", "next", "previous", "results"}`;
+    the view declares `pagination_class = Pagination` so its schema shows the envelope."""
+    paginator = view.pagination_class()
     page = paginator.paginate_queryset(queryset, view.request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
 
@@ -92,6 +128,7 @@ class MembershipListApi(HubApiView):
     """The people of the caller's organisation and their roles."""
 
     actions = {"GET": "accounts.membership.list"}
+    pagination_class = Pagination
 
     class OutputSerializer(serializers.ModelSerializer):
         email = serializers.EmailField(source="user.email")
@@ -138,6 +175,7 @@ class ApiKeyListCreateApi(HubApiView):
     """
 
     actions = {"GET": "accounts.apikey.list", "POST": "accounts.apikey.issue"}
+    pagination_class = Pagination
 
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=100)
@@ -243,6 +281,8 @@ class SigningKeyListCreateApi(HubApiView):
     """
 
     actions = {"GET": "accounts.signingkey.list", "POST": "accounts.signingkey.register"}
+    error_statuses = {"POST": (409,)}
+    pagination_class = Pagination
 
     class InputSerializer(serializers.Serializer):
         public_key = serializers.CharField(max_length=1000)
@@ -292,6 +332,7 @@ class SigningKeyRevokeApi(HubApiView):
     "compromised_since": "<time>"}` (the last only for a compromise)."""
 
     actions = {"POST": "accounts.signingkey.revoke"}
+    error_statuses = {"POST": (409,)}
 
     class InputSerializer(serializers.Serializer):
         reason = serializers.ChoiceField(choices=RevocationReason.choices)
@@ -318,6 +359,7 @@ class AuditEventListApi(HubApiView):
     count everybody else's activity, the hash bank's included."""
 
     actions = {"GET": "accounts.audit.list"}
+    pagination_class = Pagination
 
     class OutputSerializer(serializers.ModelSerializer):
         class Meta:

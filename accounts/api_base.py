@@ -12,9 +12,14 @@ from accounts.principal import Principal
 
 
 class HubApiView(APIView):
-    """Subclasses set `actions = {"GET": "accounts.apikey.list", ...}`."""
+    """Subclasses set `actions = {"GET": "accounts.apikey.list", ...}`, and
+    `error_statuses = {"POST": (409,)}` for the error statuses of a method that the API
+    schema cannot see from the view itself (accounts/api_schema.py): 409 where its service
+    raises Conflict, 429 where it is rate-limited. A view that pages its list sets
+    `pagination_class`, which both the response and the schema follow."""
 
     actions: ClassVar[dict[str, str]] = {}
+    error_statuses: ClassVar[dict[str, tuple[int, ...]]] = {}
 
     @property
     def principal(self) -> Principal:
@@ -27,5 +32,21 @@ class HubApiView(APIView):
 
     def validated(self, serializer_class: type[serializers.Serializer], data: Any) -> Any:
         serializer = serializer_class(data=data)
+        refuse_numbers_as_text(serializer, data)
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
+
+
+def refuse_numbers_as_text(serializer: serializers.Serializer, data: Any) -> None:
+    """DRF's text fields quietly turn a JSON number or boolean into text; the schema says
+    `string`, so such a value is refused, naming the field."""
+    if not isinstance(data, dict):
+        return
+    wrong = {
+        name: [serializers.ErrorDetail("a string is required", code="invalid")]
+        for name, field in serializer.fields.items()
+        if isinstance(field, serializers.CharField)
+        and isinstance(data.get(name), bool | int | float)
+    }
+    if wrong:
+        raise serializers.ValidationError(wrong)

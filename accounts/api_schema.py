@@ -1,9 +1,57 @@
-"""OpenAPI naming: views nest their `InputSerializer` / `OutputSerializer`, so components are
-named after the view (`ApiKeyListCreateInput`) instead of colliding as `Input`/`Output`."""
+"""The OpenAPI schema, made to say what the API really answers.
+
+Views nest their `InputSerializer` / `OutputSerializer`, so components are named after the
+view (`ApiKeyListCreateInput`) instead of colliding as `Input`/`Output`.
+
+Every operation documents the error statuses it can return, all with the one error shape
+(`Error`, accounts/errors.py), derived from what the view is: an action that needs
+credentials can answer 401 and 403 (and 400 for an API key put in the URL); a path with
+an identifier, 404; a request body, 400, 413 and 415; and whatever the view declares in
+`HubApiView.error_statuses` (409 where its service raises Conflict, 429 where it is
+rate-limited).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
+
+from accounts.permissions import get_action
+
+
+class FieldError(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ErrorDetail(serializers.Serializer):
+    code = serializers.CharField(help_text="A stable machine-readable code, e.g. `invalid`.")
+    message = serializers.CharField()
+    fields = serializers.DictField(
+        child=serializers.ListField(child=FieldError()),
+        help_text='Field path (`"expires_at"`, `"items.3.payload.bank"`) → its errors.',
+    )
+
+
+class Error(serializers.Serializer):
+    """Every error the API returns: `{"error": {"code", "message", "fields"}}`."""
+
+    error = ErrorDetail()
+
+
+ERROR_DESCRIPTIONS = {
+    400: "Invalid input (the fields named in `error.fields`), or an API key in the URL.",
+    401: "No credentials, or an unknown, revoked or expired API key.",
+    403: "The caller's role, organisation status or key scope does not allow this.",
+    404: "Nothing by this identifier that the caller may see.",
+    409: "The object's state does not allow this (e.g. already revoked, already answered).",
+    413: "The request body is too large.",
+    415: "The body is not of a media type this operation reads.",
+    429: "The organisation's lookup budget is spent; retry after `Retry-After` seconds.",
+}
 
 
 class HubAutoSchema(AutoSchema):
@@ -14,5 +62,48 @@ class HubAutoSchema(AutoSchema):
             outer, inner = qualname.rsplit(".", 1)[-2:]
             outer = outer.removesuffix("Api")
             inner = inner.removesuffix("Serializer")
-            return f"{outer}{inner}"
+            # With COMPONENT_SPLIT_REQUEST, request components keep their own suffix.
+            suffix = "Request" if name.endswith("Request") else ""
+            return f"{outer}{inner}{suffix}"
         return name
+
+    def error_statuses(self) -> list[int]:
+        """The error statuses this operation can answer, from what the view is."""
+        statuses: set[int] = set()
+        action_name = getattr(self.view, "actions", {}).get(self.method)
+        if action_name is not None and not get_action(action_name).public:
+            statuses |= {400, 401, 403}
+        if "{" in self.path:
+            statuses.add(404)
+        if self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None:
+            statuses |= {400, 413, 415}
+        statuses |= set(getattr(self.view, "error_statuses", {}).get(self.method, ()))
+        return sorted(statuses)
+
+    def _get_request_body(self, direction="request"):  # type: ignore[no-untyped-def]
+        # A body whose schema names required fields cannot be left out.
+        body = super()._get_request_body(direction)
+        if body and any("required" in c.get("schema", {}) for c in body["content"].values()):
+            body["required"] = True
+        return body
+
+    def _get_response_bodies(self, direction="response"):  # type: ignore[no-untyped-def]
+        responses: dict[str, Any] = super()._get_response_bodies(direction)
+        for status in self.error_statuses():
+            if str(status) in responses:
+                continue
+            response = self._get_response_for_code(
+                OpenApiResponse(Error, description=ERROR_DESCRIPTIONS[status]),
+                str(status),
+                direction=direction,
+            )
+            if status == 429:
+                response["headers"] = {
+                    "Retry-After": {
+                        "schema": {"type": "integer", "minimum": 0},
+                        "required": True,
+                        "description": "Seconds until the budget allows the request.",
+                    }
+                }
+            responses[str(status)] = response
+        return responses

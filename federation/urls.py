@@ -20,7 +20,11 @@ api_v1 = [
     path("", include("federation.incidents.urls")),
     path("", include("federation.transparency.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularRedocView.as_view(url_name="schema"), name="docs"),
+    path(
+        "docs/",
+        SpectacularRedocView.as_view(url_name="schema", template_name="accounts/redoc.html"),
+        name="docs",
+    ),
 ]
 
 urlpatterns = [

@@ -11,7 +11,7 @@ from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.api import paginate
+from accounts.api import Pagination, paginate
 from accounts.api_base import HubApiView
 from accounts.errors import Invalid, NotFound
 from accounts.hub_identity import hub_identity
@@ -26,8 +26,11 @@ from hashbank.models import (
     Snapshot,
     Submission,
 )
+from hashbank.services.lookup import MAX_LOOKUP_BATCH
 from hashbank.services.snapshots import snapshot_open
+from hashbank.services.submissions import MAX_BATCH
 from hashbank.services.sync import sync_record
+from hashbank.signal_types import PDQ_DISTANCE_THRESHOLD, PDQ_MAX_DISTANCE_THRESHOLD
 
 MAX_SYNC_PAGE = 10_000
 
@@ -130,6 +133,69 @@ class SubmissionOutput(serializers.ModelSerializer):
         ]
 
 
+# The batch endpoints judge each item on its own (a malformed envelope or query is rejected
+# in its own result, the others go on), so their schemas leave items open and close only
+# the batch itself: its fields and its length.
+SUBMISSION_BATCH_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "submissions": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_BATCH,
+            "items": {
+                "description": 'A signed envelope `{"payload": {...}, "signature": "<base64>"}` '
+                "(docs/signing.md)."
+            },
+        }
+    },
+    "required": ["submissions"],
+    "additionalProperties": False,
+}
+LOOKUP_BATCH_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "queries": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_LOOKUP_BATCH,
+            "items": {
+                "description": '`{"signal_type": "pdq", "value": "<64 hex>", "max_distance": 31}`'
+            },
+        },
+        "max_distance": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": PDQ_MAX_DISTANCE_THRESHOLD,
+            "default": PDQ_DISTANCE_THRESHOLD,
+        },
+    },
+    "required": ["queries"],
+    "additionalProperties": False,
+}
+
+
+class ItemError(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    field = serializers.CharField(allow_null=True)
+
+
+class SubmissionItemResult(serializers.Serializer):
+    index = serializers.IntegerField(min_value=0)
+    id = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=["accepted", "replayed", "rejected"])
+    review_state = serializers.CharField(allow_null=True)
+    error = ItemError(allow_null=True)
+
+
+class LookupItemResult(serializers.Serializer):
+    index = serializers.IntegerField(min_value=0)
+    signal_type = serializers.CharField(required=False)
+    matches = serializers.ListField(child=serializers.DictField())
+    error = ItemError(allow_null=True)
+
+
 class SubmissionListCreateApi(HubApiView):
     """Submit a batch of signed envelopes, or list one's own submissions.
 
@@ -141,6 +207,7 @@ class SubmissionListCreateApi(HubApiView):
     """
 
     actions = {"GET": "hashbank.submission.list", "POST": "hashbank.submission.create"}
+    pagination_class = Pagination
     parser_classes = [EnvelopeBatchParser]
 
     @extend_schema(
@@ -154,16 +221,14 @@ class SubmissionListCreateApi(HubApiView):
         return paginate(self, submissions, SubmissionOutput)
 
     @extend_schema(
-        request=inline_serializer(
-            "SubmissionBatch", {"submissions": serializers.ListField(child=serializers.DictField())}
-        ),
+        request={"application/json": SUBMISSION_BATCH_SCHEMA},
         responses=inline_serializer(
             "SubmissionBatchResult",
             {
-                "results": serializers.ListField(child=serializers.DictField()),
-                "accepted": serializers.IntegerField(),
-                "replayed": serializers.IntegerField(),
-                "rejected": serializers.IntegerField(),
+                "results": serializers.ListField(child=SubmissionItemResult()),
+                "accepted": serializers.IntegerField(min_value=0),
+                "replayed": serializers.IntegerField(min_value=0),
+                "rejected": serializers.IntegerField(min_value=0),
             },
         ),
     )
@@ -206,6 +271,7 @@ class SubmissionWithdrawApi(HubApiView):
     """Withdraw one's own submission; a signal nothing else supports leaves the list."""
 
     actions = {"POST": "hashbank.submission.withdraw"}
+    error_statuses = {"POST": (409,)}
 
     @extend_schema(request=None, responses=SubmissionOutput)
     def post(self, request: Request, submission_id: str) -> Response:
@@ -429,6 +495,8 @@ class DisputeListCreateApi(HubApiView):
     "proposed_labels": ["…"]}`."""
 
     actions = {"GET": "hashbank.dispute.list", "POST": "hashbank.dispute.open"}
+    error_statuses = {"POST": (409,)}
+    pagination_class = Pagination
 
     class InputSerializer(serializers.Serializer):
         signal = serializers.IntegerField(min_value=1)
@@ -486,6 +554,7 @@ class DisputeAppealApi(HubApiView):
     """Appeal a decision once: `POST {"grounds": "…"}`."""
 
     actions = {"POST": "hashbank.dispute.appeal"}
+    error_statuses = {"POST": (409,)}
 
     class InputSerializer(serializers.Serializer):
         grounds = serializers.CharField(max_length=10_000)
@@ -514,17 +583,12 @@ class LookupApi(HubApiView):
     """
 
     actions = {"POST": "hashbank.lookup"}
+    error_statuses = {"POST": (429,)}
 
     @extend_schema(
-        request=inline_serializer(
-            "LookupBatch",
-            {
-                "queries": serializers.ListField(child=serializers.DictField()),
-                "max_distance": serializers.IntegerField(required=False),
-            },
-        ),
+        request={"application/json": LOOKUP_BATCH_SCHEMA},
         responses=inline_serializer(
-            "LookupResults", {"results": serializers.ListField(child=serializers.DictField())}
+            "LookupResults", {"results": serializers.ListField(child=LookupItemResult())}
         ),
     )
     def post(self, request: Request) -> Response:
@@ -552,6 +616,12 @@ class HostedHashApi(HubApiView):
 
     actions = {"POST": "hashbank.media.hash"}
 
+    class MatchSerializer(serializers.Serializer):
+        # A form field is text: "true" or "false", nothing looser.
+        match = serializers.ChoiceField(choices=["true", "false"], default="false")
+
+    error_statuses = {"POST": (429,)}
+
     def initialize_request(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
         from hashbank.hosted import InMemoryOnlyUploadHandler
 
@@ -570,7 +640,7 @@ class HostedHashApi(HubApiView):
                 "HostedHashUpload",
                 {
                     "file": serializers.FileField(),
-                    "match": serializers.BooleanField(required=False),
+                    "match": serializers.ChoiceField(choices=["true", "false"], required=False),
                 },
             )
         },
@@ -581,7 +651,12 @@ class HostedHashApi(HubApiView):
                 "pdq_quality": serializers.IntegerField(),
                 "md5": serializers.CharField(),
                 "sha256": serializers.CharField(),
-                "matches": serializers.ListField(child=serializers.DictField()),
+                "format": serializers.CharField(),
+                "width": serializers.IntegerField(),
+                "height": serializers.IntegerField(),
+                "matches": serializers.ListField(
+                    child=serializers.DictField(), required=False, help_text="With `match`."
+                ),
             },
         ),
     )
@@ -607,6 +682,8 @@ class HostedHashApi(HubApiView):
             raise Invalid.for_field(
                 "file", "send the image as multipart field 'file'", code="required"
             )
+        form = {k: v for k, v in request.data.items() if k == "match"}
+        match = self.validated(self.MatchSerializer, form)["match"] == "true"
         data = upload.read()
         hashes = hash_image(data)
         del data
@@ -619,7 +696,7 @@ class HostedHashApi(HubApiView):
             "width": hashes.width,
             "height": hashes.height,
         }
-        if str(request.data.get("match", "")).lower() in {"1", "true", "yes", "on"}:
+        if match:
             results = lookup_batch(
                 organisation=self.principal.organisation,
                 items=[

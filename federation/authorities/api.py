@@ -21,6 +21,7 @@ from federation.authorities.models import (
     LawfulRequestKind,
     Urgency,
 )
+from federation.authorities.services import MAX_SUBJECT_ITEMS
 
 
 class AddresseeOutput(serializers.ModelSerializer):
@@ -77,6 +78,31 @@ class LawfulRequestOutput(serializers.ModelSerializer):
         return AddresseeOutput(addressees, many=True).data
 
 
+class LawfulRequestSubjectHash(serializers.Serializer):
+    signal_type = serializers.CharField(max_length=32)
+    value = serializers.CharField(max_length=10_000)
+
+
+class LawfulRequestSubject(serializers.Serializer):
+    """At least one item, and at most 1,000 in all (the service checks both)."""
+
+    urls = serializers.ListField(
+        child=serializers.URLField(max_length=2000),
+        required=False,
+        default=list,
+        max_length=MAX_SUBJECT_ITEMS,
+    )
+    hashes = serializers.ListField(
+        child=LawfulRequestSubjectHash(), required=False, default=list, max_length=MAX_SUBJECT_ITEMS
+    )
+    accounts = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        default=list,
+        max_length=MAX_SUBJECT_ITEMS,
+    )
+
+
 class LawfulRequestListCreateApi(HubApiView):
     """File a lawful request (authorities), or list the requests one filed or that address
     one's platform, newest first; `?overdue=true` keeps the overdue ones.
@@ -90,24 +116,7 @@ class LawfulRequestListCreateApi(HubApiView):
     """
 
     actions = {"GET": "authorities.request.list", "POST": "authorities.request.file"}
-
-    class SubjectHash(serializers.Serializer):
-        signal_type = serializers.CharField(max_length=32)
-        value = serializers.CharField(max_length=10_000)
-
-    class Subject(serializers.Serializer):
-        urls = serializers.ListField(
-            child=serializers.URLField(max_length=2000), required=False, default=list
-        )
-        hashes = serializers.ListField(required=False, default=list)
-        accounts = serializers.ListField(
-            child=serializers.CharField(max_length=200), required=False, default=list
-        )
-
-        def validate_hashes(self, value: list) -> list:
-            serializer = LawfulRequestListCreateApi.SubjectHash(data=value, many=True)
-            serializer.is_valid(raise_exception=True)
-            return serializer.validated_data
+    pagination_class = Pagination
 
     class InputSerializer(serializers.Serializer):
         kind = serializers.ChoiceField(choices=LawfulRequestKind.choices)
@@ -118,16 +127,11 @@ class LawfulRequestListCreateApi(HubApiView):
         addressed_platforms = serializers.ListField(
             child=serializers.SlugField(max_length=64), allow_empty=False, max_length=100
         )
-        subject = serializers.DictField()
+        subject = LawfulRequestSubject()
         description = serializers.CharField(
             max_length=10_000, required=False, allow_blank=True, default=""
         )
         urgency = serializers.ChoiceField(choices=Urgency.choices, default=Urgency.ROUTINE)
-
-        def validate_subject(self, value: dict) -> dict:
-            serializer = LawfulRequestListCreateApi.Subject(data=value)
-            serializer.is_valid(raise_exception=True)
-            return serializer.validated_data
 
     @extend_schema(responses=LawfulRequestOutput(many=True))
     def get(self, request: Request) -> Response:
@@ -135,7 +139,7 @@ class LawfulRequestListCreateApi(HubApiView):
         requests = selectors.lawful_requests_visible_to(organisation=org)
         if request.query_params.get("overdue") == "true":
             requests = requests.filter(selectors.overdue_q())
-        paginator = Pagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(requests, request, view=self)
         services.lawful_request_access_record(
             requests=page, context=self.audit_context, what="request.list"
@@ -180,6 +184,7 @@ class LawfulRequestAcknowledgeApi(HubApiView):
     """An addressed platform confirms receipt: `POST` with no body → the request."""
 
     actions = {"POST": "authorities.request.answer"}
+    error_statuses = {"POST": (409,)}
 
     @extend_schema(request=None, responses=LawfulRequestOutput)
     def post(self, request: Request, request_id: str) -> Response:
@@ -202,6 +207,7 @@ class LawfulRequestAnswerApi(HubApiView):
     actioned)."""
 
     actions = {"POST": "authorities.request.answer"}
+    error_statuses = {"POST": (409,)}
 
     class InputSerializer(serializers.Serializer):
         outcome = serializers.ChoiceField(choices=AnswerOutcome.choices)

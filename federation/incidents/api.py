@@ -8,7 +8,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.api import paginate
+from accounts.api import Pagination, paginate
 from accounts.api_base import HubApiView
 from accounts.permissions import HASH_BANK_FIREWALLED_KINDS
 from federation.incidents import selectors, services
@@ -51,6 +51,7 @@ class IncidentListApi(HubApiView):
     (Incidents are shared by every member, so there is no per-object route.)"""
 
     actions = {"GET": "incidents.incident.list"}
+    pagination_class = Pagination
 
     @extend_schema(responses=IncidentOutput(many=True))
     def get(self, request: Request) -> Response:
@@ -83,6 +84,7 @@ class WebhookEndpointListCreateApi(HubApiView):
     """
 
     actions = {"GET": "incidents.webhook.list", "POST": "incidents.webhook.manage"}
+    pagination_class = Pagination
 
     class InputSerializer(serializers.Serializer):
         url = serializers.URLField(max_length=2000)
@@ -108,6 +110,7 @@ class WebhookEndpointDetailApi(HubApiView):
     """One endpoint; `DELETE` disables it (deliveries not yet sent are dropped)."""
 
     actions = {"GET": "incidents.webhook.list", "DELETE": "incidents.webhook.manage"}
+    error_statuses = {"DELETE": (409,)}
 
     @extend_schema(responses=EndpointOutput)
     def get(self, request: Request, endpoint_id: str) -> Response:
@@ -162,6 +165,7 @@ class WebhookDeliveryListApi(HubApiView):
     error, duration): `id` is the idempotency key the receiver saw."""
 
     actions = {"GET": "incidents.webhook.list"}
+    pagination_class = Pagination
 
     @extend_schema(responses=DeliveryOutput(many=True))
     def get(self, request: Request, endpoint_id: str) -> Response:

@@ -286,3 +286,14 @@ def test_hosted_hashing_stores_nothing(cast, tmp_path, settings):
         name.endswith(".upload") or name.endswith(".upload.bin") for name in after - before
     )
     assert not Signal.objects.exists()
+
+
+def test_hosted_hashing_takes_match_as_true_or_false_only(cast):
+    response = hash_upload(cast["pebble/admin"], image_bytes("PNG"), match="0")
+    assert response.status_code == 400
+    assert "match" in response.json()["error"]["fields"]
+    matched = hash_upload(cast["pebble/admin"], image_bytes("PNG"), match="true")
+    assert matched.status_code == 200
+    assert "matches" in matched.json()
+    plain = hash_upload(cast["pebble/admin"], image_bytes("PNG"))
+    assert "matches" not in plain.json()
