@@ -10,9 +10,6 @@ from accounts import api as accounts_api
 handler404 = "accounts.errors.handler404"
 handler500 = "accounts.errors.handler500"
 
-admin.site.site_header = "Hashfed consortium administration"
-admin.site.site_title = "Hashfed admin"
-
 api_v1 = [
     path("", include("accounts.urls")),
     path("", include("hashbank.urls")),
@@ -30,5 +27,6 @@ urlpatterns = [
     path("healthz", accounts_api.healthz, name="healthz"),
     path("transparency/", include("federation.transparency.public_urls")),
     path("i18n/setlang/", set_language, name="set_language"),
+    path("webauthn/", include("django_otp_webauthn.urls", namespace="otp_webauthn")),
     path("", include("federation.governance.urls")),
 ]
