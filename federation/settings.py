@@ -286,9 +286,10 @@ LOGOUT_REDIRECT_URL = "governance:membership"
 
 # Login lockout (django-axes), for the portal and admin alike; the API takes keys, not
 # passwords, and is not affected. A lockout holds one account from one address: counting by
-# account alone would let anyone lock out staff by guessing at their address, by address
-# alone would let a botnet try one password per account from each of its machines
-# unchecked. Ten failures in a row, then a pause of AXES_COOLOFF_MINUTES.
+# account alone would let anyone lock staff out by guessing at their address, by address
+# alone would lock out a whole office behind one address for one person's typos. A guesser
+# with many addresses gets AXES_FAILURE_LIMIT tries from each per pause; the second factor
+# is what holds staff accounts against that. Then a pause of AXES_COOLOFF_MINUTES.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10)
 AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 30) / 60  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]

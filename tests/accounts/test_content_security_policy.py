@@ -64,3 +64,15 @@ def test_staff_pages_carry_a_policy_without_inline_script(cast, path):
 @pytest.mark.parametrize("path", MEMBER_PAGES)
 def test_member_pages_carry_a_policy_without_inline_script(alice, path):
     _assert_strict(sign_in(Client(), alice.user).get(path), path)
+
+
+def test_the_api_reference_page_allows_styles_but_no_inline_script(db):
+    response = Client().get("/api/v1/docs/")
+    assert response.status_code == 200
+    directives = _directives(response)
+    assert "'unsafe-inline'" not in directives["script-src"]
+    assert "'unsafe-eval'" not in directives["script-src"]
+    assert directives["frame-ancestors"] == ["'none'"]
+    body = response.content.decode()
+    for tag in body.split("<script")[1:]:
+        assert "src=" in tag.split(">", 1)[0]
