@@ -92,3 +92,29 @@ def load_demo_cast(path: Path = CAST_FILE) -> list[DemoAccount]:
             )
             accounts.append(DemoAccount(org.slug, org.kind, email, role, cast["password"], raw_key))
     return accounts
+
+
+@dataclass
+class DemoSecondFactor:
+    email: str
+    totp_key: str  # base32, as authenticator apps take it
+    recovery_codes: list[str]
+
+
+def demo_second_factors() -> list[DemoSecondFactor]:
+    """Staff need a second factor for admin: each demo staff account gets an authenticator
+    key (kept across loads, so an app set up once keeps working) and fresh recovery codes."""
+    import base64
+
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    factors = []
+    context = AuditContext.system()
+    for user in User.objects.filter(is_staff=True, email__endswith="@consortium.example"):
+        device, _ = TOTPDevice.objects.get_or_create(
+            user=user, name="Demo authenticator", defaults={"confirmed": True}
+        )
+        codes = services.recovery_codes_issue(user=user, context=context)
+        key = base64.b32encode(device.bin_key).decode()
+        factors.append(DemoSecondFactor(user.email, key, codes))
+    return factors

@@ -28,6 +28,19 @@ NON_API_ROUTES: dict[str, str] = {
     "governance:verify": "public, with a signed email-verification token",
     "governance:login": "public",
     "governance:logout": "signed-in people",
+    "governance:two-factor": "signed-in people: their own second factor, after the password",
+    "governance:two-factor-setup": "signed-in people: enrol their own second factor (once they "
+    "have one, only with it verified)",
+    "governance:recovery-codes": "signed-in people with their second factor verified: replace "
+    "their own recovery codes",
+    "otp_webauthn:credential-registration-begin": "signed-in people: add their own passkey "
+    "(with their second factor verified once they have one)",
+    "otp_webauthn:credential-registration-complete": "signed-in people: add their own passkey",
+    "otp_webauthn:credential-authentication-begin": "signed-in people: verify with their own "
+    "passkey (never a sign-in by passkey alone)",
+    "otp_webauthn:credential-authentication-complete": "signed-in people: verify with their "
+    "own passkey",
+    "otp_webauthn:js-i18n-catalog": "public: the passkey script's translations",
     "governance:set-password": "public, with a one-time set-password token",
     "governance:set-password-done": "public",
     "governance:home": "signed-in people",

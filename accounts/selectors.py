@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django_otp_webauthn.models import WebAuthnCredential
 
 from accounts.errors import NotFound
-from accounts.models import ApiKey, AuditEvent, Membership, Organisation, SigningKey
+from accounts.models import ApiKey, AuditEvent, Membership, Organisation, SigningKey, User
 
 
 def api_keys_of(*, organisation: Organisation) -> QuerySet[ApiKey]:
@@ -38,3 +39,8 @@ def memberships_of(*, organisation: Organisation) -> QuerySet[Membership]:
 
 def audit_events_of(*, organisation: Organisation) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.filter(organisation_id=organisation.pk).order_by("-sequence")
+
+
+def passkeys_of(*, user: User) -> QuerySet[WebAuthnCredential]:
+    """This person's registered passkeys (django-otp-webauthn credentials)."""
+    return WebAuthnCredential.objects.filter(user=user, confirmed=True)

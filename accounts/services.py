@@ -12,6 +12,10 @@ from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django_otp import match_token
+from django_otp.models import Device
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.audit import AuditContext, audit_record
 from accounts.ed25519 import PublicKeyError, key_id_for, parse_public_key
@@ -19,6 +23,7 @@ from accounts.errors import Conflict, Invalid, NotPermitted
 from accounts.models import (
     ApiKey,
     ApiKeyScope,
+    AuditOutcome,
     Membership,
     Organisation,
     OrganisationKind,
@@ -409,3 +414,72 @@ def user_language_set(*, user: User, language: str, context: AuditContext) -> bo
         detail={"language": language},
     )
     return True
+
+
+# Second factor ------------------------------------------------------------------------------
+
+RECOVERY_CODE_COUNT = 10
+
+
+def totp_device_pending(*, user: User) -> TOTPDevice:
+    """The TOTP device this person is enrolling: the unconfirmed one they started, else a
+    new one with a fresh secret. Nothing counts on it until totp_device_confirm."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+    return device
+
+
+def totp_device_confirm(*, device: TOTPDevice, token: str, context: AuditContext) -> list[str]:
+    """Confirm an enrolling TOTP device with a code from the app, and issue fresh recovery
+    codes (returned once, in clear; only their use is recorded afterwards). Raises Invalid
+    (field `token`) for a wrong code."""
+    # Checked outside any transaction: a wrong code's throttling must outlive the error.
+    if device.confirmed or not device.verify_token(token.strip().replace(" ", "")):
+        raise Invalid.for_field("token", "That code is not the one the app shows now.")
+    with transaction.atomic():
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+        audit_record(
+            action="accounts.second_factor.enrolled",
+            context=context,
+            target=device.user,
+            detail={"device": "totp"},
+        )
+        return recovery_codes_issue(user=device.user, context=context)
+
+
+@transaction.atomic
+def recovery_codes_issue(*, user: User, context: AuditContext) -> list[str]:
+    """Replace this person's recovery codes with RECOVERY_CODE_COUNT new ones, each good for
+    one sign-in, and return them (the only time they are shown)."""
+    device, _ = StaticDevice.objects.get_or_create(user=user, defaults={"name": "Recovery codes"})
+    device.token_set.all().delete()
+    codes = [StaticToken.random_token() for _ in range(RECOVERY_CODE_COUNT)]
+    StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
+    audit_record(
+        action="accounts.second_factor.recovery_codes_issued", context=context, target=user
+    )
+    return codes
+
+
+def second_factor_verify(*, user: User, token: str, context: AuditContext) -> Device:
+    """The device (TOTP app or recovery code) that accepts this token. A recovery code is
+    used up by it. Each device throttles its own failures, which is why this runs outside a
+    transaction: the failure count must outlive the error. Raises Invalid (field `token`)."""
+    device = match_token(user, token.strip().replace(" ", ""))
+    if device is None:
+        audit_record(
+            action="accounts.second_factor.verified",
+            context=context,
+            outcome=AuditOutcome.FAILED,
+            target=user,
+        )
+        raise Invalid.for_field("token", "That code is not valid.")
+    audit_record(
+        action="accounts.second_factor.verified",
+        context=context,
+        target=user,
+        detail={"device": device._meta.label_lower},
+    )
+    return device

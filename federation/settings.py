@@ -1,12 +1,16 @@
 """Hashfed settings: one module, configured only through environment variables.
 
-The defaults are safe for development on a fresh machine (SQLite, tasks run in-process,
-DEBUG on localhost). Production sets DATABASE_URL, CELERY_BROKER_URL, SECRET_KEY (or
-SECRET_KEY_FILE), HUB_ORIGIN and HUB_SIGNING_KEY_FILE; see docs/operations.md.
+The defaults are production's: DEBUG off, HTTPS only, secure cookies, no host allowed until
+ALLOWED_HOSTS names one. HUB_ENV=development (what `./dev serve` and the test settings set)
+turns on what a developer's machine needs: DEBUG, localhost, plain http, console email.
+Either way SQLite and in-process tasks are the defaults; production sets DATABASE_URL,
+CELERY_BROKER_URL, SECRET_KEY (or SECRET_KEY_FILE), HUB_ORIGIN and HUB_SIGNING_KEY_FILE; see
+docs/operations.md.
 """
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 
@@ -35,7 +39,12 @@ def env_int(name: str, default: int) -> int:
 # holds is bound to the database's hub id (accounts.hub_identity) all the same.
 STATE_DIR = Path(env("HUB_STATE_DIR", str(BASE_DIR / "var" / "state"))).expanduser()
 
-DEBUG = env_bool("DEBUG", True)
+# "production" unless told otherwise, so a forgotten variable never exposes debug pages.
+HUB_ENV = env("HUB_ENV", "production")
+if HUB_ENV not in {"production", "development"}:
+    raise ValueError(f"HUB_ENV must be production or development, not {HUB_ENV!r}")
+DEVELOPMENT = HUB_ENV == "development"
+DEBUG = env_bool("DEBUG", DEVELOPMENT)
 
 
 def _development_secret() -> str:
@@ -53,7 +62,11 @@ SECRET_KEY = env("SECRET_KEY") or _development_secret()
 # The generated secret is bound to one database at first use; a secret the operator sets is not.
 DEVELOPMENT_SECRET_FILE = None if env("SECRET_KEY") else STATE_DIR / "secret-key"
 ALLOWED_HOSTS = [
-    h for h in env("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",") if h
+    h
+    for h in env(
+        "ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver" if DEVELOPMENT else ""
+    ).split(",")
+    if h
 ]
 CSRF_TRUSTED_ORIGINS = [o for o in env("CSRF_TRUSTED_ORIGINS").split(",") if o]
 
@@ -66,7 +79,7 @@ HUB_SIGNING_KEY_FILE = (
 )
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "accounts.admin_site.HubAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -76,6 +89,11 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "guardian",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "django_otp_webauthn",
     "accounts",
     "hashbank",
     "federation.governance",
@@ -86,13 +104,18 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "accounts.second_factor.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it turns a lockout raised during login into its page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "federation.urls"
@@ -128,6 +151,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
+    # First, as django-axes requires: it refuses a locked-out login before any password check.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -150,7 +175,14 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
-EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_BACKEND = env(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEVELOPMENT
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "hub@localhost")
 
 REST_FRAMEWORK = {
@@ -205,7 +237,7 @@ CELERY_TIMEZONE = "UTC"
 # make every read a write.
 API_KEY_LAST_USED_RESOLUTION = env_int("API_KEY_LAST_USED_RESOLUTION", 60)
 
-if not DEBUG:
+if not DEVELOPMENT:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
@@ -265,6 +297,57 @@ HUB_PUBLIC_URL = env("HUB_PUBLIC_URL", env("PORTAL_BASE_URL", "http://127.0.0.1:
 LOGIN_URL = "governance:login"
 LOGIN_REDIRECT_URL = "governance:home"
 LOGOUT_REDIRECT_URL = "governance:membership"
+
+# Login lockout (django-axes), for the portal and admin alike; the API takes keys, not
+# passwords, and is not affected. A lockout holds one account from one address: counting by
+# account alone would let anyone lock staff out by guessing at their address, by address
+# alone would lock out a whole office behind one address for one person's typos. A guesser
+# with many addresses gets AXES_FAILURE_LIMIT tries from each per pause; the second factor
+# is what holds staff accounts against that. Then a pause of AXES_COOLOFF_MINUTES.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 30) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# What the login forms call the email address (axes would look for "email", the user
+# model's field, and count every failure against no account at all).
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "governance/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "accounts.principal.client_ip"
+AXES_VERBOSE = False
+
+# Second factor (django-otp): TOTP apps, one-time recovery codes and passkeys. Required of
+# staff everywhere they sign in, optional for members (once a member enrols, it is required
+# of them too); see accounts/second_factor.py.
+OTP_TOTP_ISSUER = "Hashfed"
+# Passkeys are scoped to the portal's host name: moving the hub to another name means
+# enrolling them again (TOTP and recovery codes keep working).
+# Browsers allow passkeys over https, or on http://localhost: a development hub on
+# http://127.0.0.1 offers them on http://localhost at the same port.
+_portal = urlsplit(HUB_PUBLIC_URL)
+if _portal.scheme != "https":
+    _portal = urlsplit(f"http://localhost:{_portal.port or 80}")
+OTP_WEBAUTHN_RP_ID = _portal.hostname
+OTP_WEBAUTHN_RP_NAME = "Hashfed"
+OTP_WEBAUTHN_ALLOWED_ORIGINS = [f"{_portal.scheme}://{_portal.netloc}"]
+# A passkey is a second factor here, never a replacement for the password (and its lockout).
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
+
+# Content-Security-Policy (django-csp): nothing inline, nothing from elsewhere. The QR code
+# for enrolling a TOTP app is inline SVG markup, no image request at all.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
 
 # Lawful requests: hours platforms have from receipt (forwarding) to answer, by kind. A
 # removal order's hour is fixed by law and not configurable.

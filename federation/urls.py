@@ -1,8 +1,12 @@
 """The only module that sees every app."""
 
+from urllib.parse import urlsplit
+
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path
 from django.views.i18n import set_language
+from drf_spectacular.settings import spectacular_settings
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from accounts import api as accounts_api
@@ -10,8 +14,17 @@ from accounts import api as accounts_api
 handler404 = "accounts.errors.handler404"
 handler500 = "accounts.errors.handler500"
 
-admin.site.site_header = "Hashfed consortium administration"
-admin.site.site_title = "Hashfed admin"
+
+def _redoc_csp() -> dict[str, list[str]]:
+    """The API reference page alone: Redoc styles itself with injected <style> elements and
+    parses in a blob: worker. Its script is a file, from the hub or from REDOC_DIST's host;
+    never inline."""
+    allowances = {"style-src": ["'unsafe-inline'"], "worker-src": ["blob:"]}
+    dist = urlsplit(str(spectacular_settings.REDOC_DIST))
+    if dist.scheme == "https":
+        allowances["script-src"] = [f"https://{dist.netloc}"]
+    return allowances
+
 
 api_v1 = [
     path("", include("accounts.urls")),
@@ -22,7 +35,9 @@ api_v1 = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path(
         "docs/",
-        SpectacularRedocView.as_view(url_name="schema", template_name="accounts/redoc.html"),
+        csp_update(_redoc_csp())(
+            SpectacularRedocView.as_view(url_name="schema", template_name="accounts/redoc.html")
+        ),
         name="docs",
     ),
 ]
@@ -34,5 +49,6 @@ urlpatterns = [
     path("healthz", accounts_api.healthz, name="healthz"),
     path("transparency/", include("federation.transparency.public_urls")),
     path("i18n/setlang/", set_language, name="set_language"),
+    path("webauthn/", include("django_otp_webauthn.urls", namespace="otp_webauthn")),
     path("", include("federation.governance.urls")),
 ]

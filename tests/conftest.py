@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -190,3 +190,22 @@ def approve_all(organisation_slug: str | None = None) -> None:
     staff = User.objects.get(email="moderator@consortium.example")
     for submission in pending:
         submission_approve(submission=submission, context=AuditContext(user=staff))
+
+
+def sign_in(client: Client, user: User) -> Client:
+    """Sign `user` in on `client` past every factor they need: staff (and anyone else with
+    a device) also get a confirmed TOTP device, verified in the session the way
+    django_otp.login records it. The second factor itself is tested in
+    tests/accounts/test_login_security.py."""
+    from django_otp import DEVICE_ID_SESSION_KEY, user_has_device
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    client.force_login(user)
+    if user.is_staff or user_has_device(user):
+        device, _ = TOTPDevice.objects.get_or_create(
+            user=user, name="Test authenticator", defaults={"confirmed": True}
+        )
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+    return client

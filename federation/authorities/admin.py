@@ -26,7 +26,7 @@ from federation.authorities.models import (
     LawfulRequestAddressee,
     LegalHold,
 )
-from hashbank.admin.common import ERROR_COLOUR, _action_page, _bound_form, apply_each
+from hashbank.admin.common import _action_page, _bound_form, apply_each
 
 
 class ReasonForm(forms.Form):
@@ -162,8 +162,7 @@ class LawfulRequestAdmin(admin.ModelAdmin):
             return "—"
         late = timezone.now() - obj.deadline  # type: ignore[operator]
         return format_html(
-            '<strong style="color: {}">OVERDUE by {} min</strong>',
-            ERROR_COLOUR,
+            '<strong class="hub-error">OVERDUE by {} min</strong>',
             int(late.total_seconds() // 60),
         )
 

@@ -30,6 +30,15 @@ from federation.governance.services import APPLICATION_FACTS
 from hashbank import signal_types
 
 
+class SecondFactorTokenForm(forms.Form):
+    token = forms.CharField(
+        label=_("Code"),
+        max_length=16,
+        help_text=_("The 6-digit code your authenticator app shows, or one recovery code."),
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+
 class SignupForm(forms.Form):
     full_name = forms.CharField(label=_("Your name"), max_length=200)
     email = forms.EmailField(label=_("Work email address"))

@@ -3,7 +3,7 @@ reaches it, and tests/governance/test_portal_access.py tries each with those who
 
 from django.urls import path
 
-from federation.governance import lawful_request_views, views
+from federation.governance import lawful_request_views, two_factor_views, views
 
 app_name = "governance"
 
@@ -15,6 +15,13 @@ urlpatterns = [
     path("portal/verify/<str:token>/", views.verify_email, name="verify"),
     path("portal/login/", views.PortalLoginView.as_view(), name="login"),
     path("portal/logout/", views.PortalLogoutView.as_view(), name="logout"),
+    path("portal/two-factor/", two_factor_views.two_factor, name="two-factor"),
+    path("portal/two-factor/setup/", two_factor_views.two_factor_setup, name="two-factor-setup"),
+    path(
+        "portal/two-factor/recovery-codes/",
+        two_factor_views.recovery_codes_renew,
+        name="recovery-codes",
+    ),
     path(
         "portal/set-password/<uidb64>/<token>/",
         views.SetPasswordView.as_view(),

@@ -19,8 +19,6 @@ from django.utils.html import format_html
 from accounts.errors import ServiceError
 
 BANK_GRANTS = ("hashbank.read_bank", "hashbank.contribute_bank")
-ERROR_COLOUR = "var(--error-fg, #ba2121)"
-SUCCESS_COLOUR = "var(--message-success-fg, #1a7f37)"
 
 
 def _admin_link(obj: models.Model, text: object) -> str:

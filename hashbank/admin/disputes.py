@@ -19,7 +19,6 @@ from django.utils.timesince import timesince
 from accounts.audit import AuditContext
 from accounts.models import User
 from hashbank.admin.common import (
-    ERROR_COLOUR,
     _action_page,
     _admin_link,
     _bound_form,
@@ -187,8 +186,7 @@ class DisputeAdmin(admin.ModelAdmin):
             return "no"
         deadline = self.current_deadline(obj) or obj.deadline
         return format_html(
-            '<strong class="hashbank-overdue" style="color: {}">overdue by {}</strong>',
-            ERROR_COLOUR,
+            '<strong class="hashbank-overdue hub-error">overdue by {}</strong>',
             timesince(deadline),
         )
 

@@ -46,7 +46,7 @@ class ChangeLogEntryAdmin(ReadOnlyAdmin):
             text = json.dumps(json.loads(raw), indent=2, sort_keys=True, ensure_ascii=False)
         except ValueError:
             text = raw.decode("utf-8", errors="replace")
-        return format_html('<pre style="white-space: pre-wrap">{}</pre>', text)
+        return format_html('<pre class="hub-pre-wrap">{}</pre>', text)
 
 
 @admin.register(Snapshot)

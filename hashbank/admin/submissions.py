@@ -19,8 +19,6 @@ from accounts.audit import AuditContext
 from accounts.errors import ServiceError
 from hashbank import selectors, signing
 from hashbank.admin.common import (
-    ERROR_COLOUR,
-    SUCCESS_COLOUR,
     _action_page,
     _admin_link,
     _bound_form,
@@ -264,12 +262,8 @@ class SubmissionAdmin(admin.ModelAdmin):
     def signature_status(self, obj: Submission) -> str:
         check = signature_check(obj)
         if check.verified:
-            return format_html(
-                '<strong style="color: {}">✔ verified</strong>: {}', SUCCESS_COLOUR, check.detail
-            )
-        return format_html(
-            '<strong style="color: {}">✘ NOT VERIFIED</strong>: {}', ERROR_COLOUR, check.detail
-        )
+            return format_html('<strong class="hub-success">✔ verified</strong>: {}', check.detail)
+        return format_html('<strong class="hub-error">✘ NOT VERIFIED</strong>: {}', check.detail)
 
     @admin.display(description="signing key")
     def signing_key_status(self, obj: Submission) -> str:
@@ -288,7 +282,7 @@ class SubmissionAdmin(admin.ModelAdmin):
             text = json.dumps(json.loads(raw), indent=2, sort_keys=True, ensure_ascii=False)
         except ValueError:
             text = raw.decode("utf-8", errors="replace")
-        return format_html('<pre style="white-space: pre-wrap">{}</pre>', text)
+        return format_html('<pre class="hub-pre-wrap">{}</pre>', text)
 
     @admin.display(description="signal on the list")
     def signal_link(self, obj: Submission) -> str:

@@ -7,6 +7,7 @@ from rest_framework.test import APIClient
 
 from accounts.audit import AuditContext, audit_chain_verify, audit_record
 from accounts.models import AuditEvent, DenialCounter, User
+from tests.conftest import sign_in
 
 
 def tamper(sql: str, params: list) -> None:
@@ -99,8 +100,7 @@ def test_changes_made_in_admin_are_audited(cast):
 
     from accounts.models import Membership, Organisation
 
-    client = Client()
-    client.force_login(cast["consortium/governance_officer"].user)
+    client = sign_in(Client(), cast["consortium/governance_officer"].user)
     org = Organisation.objects.get(slug="pebble")
     response = client.post(
         f"/admin/accounts/organisation/{org.pk}/change/",

@@ -23,6 +23,7 @@ from accounts.models import Organisation, User
 from accounts.permissions import ACTIONS, get_action, is_granted
 from accounts.routes import NON_API_ROUTES, all_routes, is_admin_route
 from accounts.services import api_key_issue, signing_key_register
+from tests.conftest import sign_in
 
 Sample = Callable[[Organisation], tuple[dict, dict | None]]
 
@@ -406,7 +407,7 @@ def test_only_consortium_staff_reach_admin(cast):
     for actor in [*cast, None]:
         client = Client()
         if actor is not None:
-            client.force_login(actor.user)
+            sign_in(client, actor.user)
         is_staff = actor is not None and actor.org.kind == "consortium"
         for page in ["/admin/", *model_pages]:
             response = client.get(page)
@@ -419,7 +420,7 @@ def test_only_consortium_staff_reach_admin(cast):
 
 def test_the_governance_officer_sees_every_admin_page(cast):
     client = Client()
-    client.force_login(User.objects.get(email="governance@consortium.example"))
+    sign_in(client, User.objects.get(email="governance@consortium.example"))
     from django.contrib import admin
 
     for model in admin.site._registry:

@@ -21,7 +21,7 @@ from accounts.services import api_key_issue, membership_add, organisation_create
 from federation.authorities.holds import RecordUnderLegalHold
 from federation.authorities.models import LawfulRequest, LawfulRequestAccess, LegalHold
 from hashbank.models import Signal, Submission
-from tests.conftest import approve_all, random_pdq, submit
+from tests.conftest import approve_all, random_pdq, sign_in, submit
 
 PDQ = "f" * 64
 
@@ -47,9 +47,7 @@ def removal_order(**overrides) -> dict:
 
 
 def staff_client() -> Client:
-    client = Client()
-    client.force_login(User.objects.get(email="governance@consortium.example"))
-    return client
+    return sign_in(Client(), User.objects.get(email="governance@consortium.example"))
 
 
 def validate_in_admin(request: LawfulRequest) -> None:

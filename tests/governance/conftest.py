@@ -12,6 +12,7 @@ from accounts.audit import AuditContext
 from accounts.models import User
 from federation.governance import services
 from federation.governance.models import MembershipApplication
+from tests.conftest import sign_in
 
 COMPLETE_FACTS = {
     "organisation_name": "Tiny Pics",
@@ -70,6 +71,4 @@ def submitted_application(criteria, make_applicant) -> MembershipApplication:
 
 
 def signed_in(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
+    return sign_in(Client(), user)

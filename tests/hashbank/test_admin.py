@@ -25,7 +25,7 @@ from hashbank.models import (
 )
 from hashbank.services import dispute_appeal, dispute_open
 from hashbank.services.snapshots import snapshots_create
-from tests.conftest import approve_all, submit
+from tests.conftest import approve_all, sign_in, submit
 
 QUEUE = "/admin/hashbank/submission/"
 DISPUTES = "/admin/hashbank/dispute/"
@@ -33,9 +33,7 @@ BANKS = "/admin/hashbank/bank/"
 
 
 def staff_client(email="moderator@consortium.example") -> Client:
-    client = Client()
-    client.force_login(User.objects.get(email=email))
-    return client
+    return sign_in(Client(), User.objects.get(email=email))
 
 
 @pytest.fixture

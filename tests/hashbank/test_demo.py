@@ -16,3 +16,23 @@ def test_the_demo_loads_twice_without_changing_the_list(db, settings):
     call_command("load_demo", stdout=StringIO())
     assert Signal.objects.exclude(status="removed").count() == listed
     assert ChangeLogEntry.objects.count() == entries
+
+
+def test_the_demo_prints_a_second_factor_that_opens_admin(db):
+    import re
+
+    from django.test import Client
+
+    out = StringIO()
+    call_command("load_demo", stdout=out)
+    printed = out.getvalue()
+    code = re.search(r"recovery codes: (\w+)", printed).group(1)
+    key = re.search(r"authenticator key: ([A-Z2-7]+)", printed).group(1)
+    assert len(key) >= 32
+    client = Client()
+    client.post(
+        "/admin/login/", {"username": "governance@consortium.example", "password": "hashfed-demo"}
+    )
+    assert client.get("/admin/").status_code == 302
+    client.post("/portal/two-factor/", {"token": code})
+    assert client.get("/admin/").status_code == 200

@@ -15,7 +15,7 @@ from hashbank.models import ChangeLogEntry, Signal, Submission
 from hashbank.services import dispute_decide, dispute_decide_appeal, submission_reject
 from hashbank.services.changelog import leaf_hash
 from hashbank.services.snapshots import snapshot_signed_message, snapshots_create
-from tests.conftest import approve_all, submit
+from tests.conftest import approve_all, sign_in, submit
 
 
 def sync_all(actor, cursor=0, limit=3, state=None):
@@ -349,8 +349,7 @@ def test_the_hub_records_who_syncs_and_how_far(alice, bob, signer_for):
     approve_all()
     from django.test import Client
 
-    staff = Client()
-    staff.force_login(User.objects.get(email="governance@consortium.example"))
+    staff = sign_in(Client(), User.objects.get(email="governance@consortium.example"))
     page = staff.get("/admin/hashbank/syncstatus/")
     assert page.status_code == 200
     assert b'<td class="field-behind">1</td>' in page.content

@@ -19,13 +19,11 @@ from accounts.models import Organisation, User
 from federation.incidents.models import Incident, WebhookDelivery
 from federation.incidents.services import webhook_delivery_send
 from hashbank.models import ChangeLogEntry, Signal, Submission
-from tests.conftest import submit
+from tests.conftest import sign_in, submit
 
 
 def staff_client() -> Client:
-    client = Client()
-    client.force_login(User.objects.get(email="governance@consortium.example"))
-    return client
+    return sign_in(Client(), User.objects.get(email="governance@consortium.example"))
 
 
 def declare_in_admin(

@@ -11,12 +11,11 @@ from accounts.models import Organisation, User
 from federation.authorities.models import LawfulRequest, LawfulRequestAddressee
 from federation.transparency.models import TransparencyReport
 from hashbank.models import ChangeLogEntry, Dispute, Opinion, Signal, Submission
+from tests.conftest import sign_in
 
 
 def staff_client() -> Client:
-    client = Client()
-    client.force_login(User.objects.get(email="governance@consortium.example"))
-    return client
+    return sign_in(Client(), User.objects.get(email="governance@consortium.example"))
 
 
 def _admin_datetime(prefix: str, value) -> dict:  # type: ignore[no-untyped-def]

@@ -1,7 +1,7 @@
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from accounts.demo import load_demo_cast
+from accounts.demo import demo_second_factors, load_demo_cast
 from hashbank.demo import demo_shared_list_load, demo_signals_load
 
 
@@ -26,4 +26,10 @@ class Command(BaseCommand):
         if signals:
             self.stdout.write(f"{signals} signed demo submissions of synthetic hashes loaded")
         self.stdout.write("Admin: http://127.0.0.1:8000/admin/ (governance@consortium.example)")
+        self.stdout.write("Staff sign in with a second factor after the password: the key for an")
+        self.stdout.write("authenticator app, or one of the one-time recovery codes")
+        for factor in demo_second_factors():
+            if factor.email == "governance@consortium.example":
+                self.stdout.write(f"  authenticator key: {factor.totp_key}")
+                self.stdout.write(f"  recovery codes: {' '.join(factor.recovery_codes)}")
         self.stdout.write("API docs: http://127.0.0.1:8000/api/v1/docs/")
