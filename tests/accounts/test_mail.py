@@ -169,3 +169,30 @@ def test_no_code_sends_email_but_through_the_one_function_for_one_person():
             ):
                 offenders.append(f"{relative}: import django.core.mail")
     assert offenders == []
+
+
+def test_a_decision_reaches_each_admin_alone_in_plain_text_with_the_hub_address(
+    cast, settings, django_capture_on_commit_callbacks
+):
+    from accounts.services import membership_add
+    from federation.governance.services import organisation_suspend
+
+    settings.HUB_PUBLIC_URL = HUB
+    northwind = cast["northwind/admin"].org
+    second = User.objects.create_user("nina@northwind.example", language="fr")
+    membership_add(user=second, organisation=northwind, role="admin", context=AuditContext.system())
+    staff = User.objects.get(email="governance@consortium.example")
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        organisation_suspend(
+            organisation=northwind,
+            reason='Unanswered reports & "repeated" misuse.',
+            context=AuditContext(user=staff),
+        )
+
+    admins = {"admin@northwind.example", "nina@northwind.example"}
+    _assert_private_messages(mail.outbox, admins)
+    for message in mail.outbox:
+        assert 'Unanswered reports & "repeated" misuse.' in message.body  # not HTML-escaped
+    french = next(m for m in mail.outbox if m.to == ["nina@northwind.example"])
+    assert "Motifs" in french.body
