@@ -20,29 +20,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api_base import HubApiView
+from accounts.api_schema import Error
 from federation.transparency import selectors
 
 MAX_PERIOD_MONTHS = 36
 # The hub's data starts well after 2000; the bound also keeps month arithmetic in range.
 FIRST_YEAR, LAST_YEAR = 2000, 9998
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-
-# The hub's one error shape (accounts/errors.py), as the schema states it.
-ERROR = inline_serializer(
-    "StatisticsError",
-    {
-        "error": inline_serializer(
-            "StatisticsErrorBody",
-            {
-                "code": serializers.CharField(),
-                "message": serializers.CharField(),
-                "fields": serializers.DictField(
-                    child=serializers.ListField(child=serializers.CharField())
-                ),
-            },
-        )
-    },
-)
 
 
 def _add_months(month: dt.datetime, months: int) -> dt.datetime:
@@ -173,9 +157,9 @@ class StatisticsApi(HubApiView):
                     ),
                 },
             ),
-            400: OpenApiResponse(ERROR, description="a parameter is invalid; `fields` names it"),
-            401: OpenApiResponse(ERROR, description="no or an unknown API key or session"),
-            403: OpenApiResponse(ERROR, description="not a researcher or governance officer"),
+            400: OpenApiResponse(Error, description="a parameter is invalid; `fields` names it"),
+            401: OpenApiResponse(Error, description="no or an unknown API key or session"),
+            403: OpenApiResponse(Error, description="not a researcher or governance officer"),
         },
     )
     def get(self, request: Request) -> Response:

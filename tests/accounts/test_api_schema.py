@@ -132,7 +132,7 @@ def test_api_key_roles_are_an_enum_naming_each_kinds_roles(schema):
     enum = component(schema, role["allOf"][0]["$ref"])["enum"]
     assert {"admin", "analyst", "viewer", "liaison", "researcher", "peer"} <= set(enum)
     assert "platform: admin, analyst, viewer" in role["description"]
-    assert "two years" in request["properties"]["expires_at"]["description"]
+    assert "At most 730 days ahead" in request["properties"]["expires_at"]["description"]
 
 
 def test_batch_lengths_are_in_the_schema(schema):
