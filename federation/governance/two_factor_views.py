@@ -133,8 +133,8 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_POST
 @login_required
+@require_POST
 def recovery_codes_renew(request: HttpRequest) -> HttpResponse:
     if not request.user.is_verified():  # type: ignore[union-attr]
         return redirect(reverse("governance:two-factor"))

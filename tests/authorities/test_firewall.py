@@ -18,6 +18,7 @@ UUIDs, and database ids that PostgreSQL does not hand out again after a rollback
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import itertools
 import re
@@ -38,6 +39,12 @@ from federation.incidents.models import Incident, WebhookDelivery, WebhookEndpoi
 from federation.incidents.services import incident_close, incident_declare
 from federation.incidents.webhooks import secret_seal
 from federation.transparency.models import TransparencyReport
+from federation.transparency.services import (
+    transparency_report_generate,
+    transparency_report_mark_previewed,
+    transparency_report_publish,
+    transparency_report_request,
+)
 from hashbank.models import Signal, Snapshot
 from hashbank.services.disputes import dispute_open
 from tests.conftest import Actor, approve_all, random_pdq, submit
@@ -313,6 +320,16 @@ def test_nothing_an_authority_or_a_researcher_reads_depends_on_the_hash_bank(
         url="http://127.0.0.1:9/hook",
         secret=secret_seal("whsec_firewall"),
     )
+    # A published transparency report, so its public pages are read with a real id.
+    context = AuditContext(user=staff)
+    report = transparency_report_request(
+        period_start=timezone.now() - dt.timedelta(days=30),
+        period_end=timezone.now(),
+        context=context,
+    )
+    report = transparency_report_generate(report_pk=report.pk)
+    transparency_report_mark_previewed(report=report, context=context)
+    transparency_report_publish(report=report, context=context)
     probes = Probes(
         signal_ids=_next_ids(Signal),
         snapshot_ids=_next_ids(Snapshot, 1),
@@ -340,6 +357,20 @@ def test_nothing_an_authority_or_a_researcher_reads_depends_on_the_hash_bank(
     assert held == {"bank untouched": 0, "bank changed": 1}
     untouched, changed = seen["bank untouched"], seen["bank changed"]
     assert len(untouched[AUTHORITY]) > 100
+    # The reads include the authority's own pages, not only refusals.
+    for name in (
+        "authorities:request-detail",
+        "accounts:auditevent-list",
+        "incidents:incident-list",
+        "incidents:webhook-deliveries",
+        "governance:lawful-request",
+        "governance:dashboard",
+        "transparency_public:report-detail",
+    ):
+        assert any(
+            key.endswith(f"({name})") and value.startswith("200 ")
+            for key, value in untouched[AUTHORITY].items()
+        ), name
     assert differences(changed[AUTHORITY], untouched[AUTHORITY]) == []
 
     statistics = {k for k in changed[RESEARCHER] if f"({AGGREGATE_STATISTICS})" in k}

@@ -39,6 +39,9 @@ SIGNED_IN_PAGES = [
     ("governance:application-status", "/portal/application/status/"),
     ("governance:mentoring", "/portal/mentoring/"),
     ("governance:mentee", "/portal/mentoring/pebble/"),
+    ("governance:two-factor", "/portal/two-factor/"),
+    ("governance:two-factor-setup", "/portal/two-factor/setup/"),
+    ("governance:recovery-codes", "/portal/two-factor/recovery-codes/"),
 ]
 PUBLIC_PAGES = {
     "set_language",
