@@ -14,6 +14,7 @@ from rest_framework.response import Response
 
 from accounts import selectors, services
 from accounts.api_base import HubApiView
+from accounts.api_input import QueryInteger, query_params
 from accounts.hub_identity import hub_identity
 from accounts.models import (
     ApiKey,
@@ -26,8 +27,21 @@ from accounts.models import (
 
 
 class Pagination(LimitOffsetPagination):
+    """`limit` (1 to 1000, default 100) and `offset`, read like every other query
+    parameter: anything but a number in range is a 400 naming it."""
+
     default_limit = 100
     max_limit = 1000
+
+    class InputSerializer(serializers.Serializer):
+        limit = QueryInteger(min_value=1, max_value=1000, default=100)
+        offset = QueryInteger(default=0)
+
+    def get_limit(self, request) -> int:  # type: ignore[no-untyped-def]
+        return query_params(self.InputSerializer, request)["limit"]
+
+    def get_offset(self, request) -> int:  # type: ignore[no-untyped-def]
+        return query_params(self.InputSerializer, request)["offset"]
 
 
 def paginate(view: HubApiView, queryset, serializer_class) -> Response:  # type: ignore[no-untyped-def]

@@ -122,10 +122,10 @@ class MembershipApplicationAdmin(admin.ModelAdmin):
     def get_urls(self) -> list:
         view = self.admin_site.admin_view
         return [
-            path("<int:pk>/decide/", view(self.decide_view), name="governance_application_decide"),
-            path("<int:pk>/vote/", view(self.vote_view), name="governance_application_vote"),
-            path("<int:pk>/note/", view(self.note_view), name="governance_application_note"),
-            path("<int:pk>/review/", view(self.review_view), name="governance_application_review"),
+            path("<id:pk>/decide/", view(self.decide_view), name="governance_application_decide"),
+            path("<id:pk>/vote/", view(self.vote_view), name="governance_application_vote"),
+            path("<id:pk>/note/", view(self.note_view), name="governance_application_note"),
+            path("<id:pk>/review/", view(self.review_view), name="governance_application_review"),
             *super().get_urls(),
         ]
 
@@ -332,8 +332,8 @@ class MemberOrganisationAdmin(admin.ModelAdmin):
     def get_urls(self) -> list:
         view = self.admin_site.admin_view
         return [
-            path("<int:pk>/decide/", view(self.decide_view), name="governance_member_decide"),
-            path("<int:pk>/mentor/", view(self.mentor_view), name="governance_member_mentor"),
+            path("<id:pk>/decide/", view(self.decide_view), name="governance_member_decide"),
+            path("<id:pk>/mentor/", view(self.mentor_view), name="governance_member_mentor"),
             *super().get_urls(),
         ]
 

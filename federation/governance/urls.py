@@ -12,7 +12,7 @@ urlpatterns = [
     path("portal/", views.home, name="home"),
     path("portal/signup/", views.signup, name="signup"),
     path("portal/signup/sent/", views.signup_sent, name="signup-sent"),
-    path("portal/verify/<str:token>/", views.verify_email, name="verify"),
+    path("portal/verify/<text:token>/", views.verify_email, name="verify"),
     path("portal/login/", views.PortalLoginView.as_view(), name="login"),
     path("portal/logout/", views.PortalLogoutView.as_view(), name="logout"),
     path(
@@ -30,13 +30,13 @@ urlpatterns = [
     path("portal/organisations/<slug:slug>/", views.dashboard, name="dashboard"),
     path("portal/organisations/<slug:slug>/api-keys/", views.api_keys, name="api-keys"),
     path(
-        "portal/organisations/<slug:slug>/api-keys/<str:prefix>/revoke/",
+        "portal/organisations/<slug:slug>/api-keys/<text:prefix>/revoke/",
         views.api_key_revoke,
         name="api-key-revoke",
     ),
     path("portal/organisations/<slug:slug>/signing-keys/", views.signing_keys, name="signing-keys"),
     path(
-        "portal/organisations/<slug:slug>/signing-keys/<str:key_id>/revoke/",
+        "portal/organisations/<slug:slug>/signing-keys/<text:key_id>/revoke/",
         views.signing_key_revoke,
         name="signing-key-revoke",
     ),

@@ -10,9 +10,11 @@ from rest_framework.response import Response
 
 from accounts.api import paginate
 from accounts.api_base import HubApiView
+from accounts.api_input import QueryText, query_params
 from federation.incidents import selectors, services
 from federation.incidents.models import (
     Incident,
+    IncidentState,
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
@@ -42,15 +44,18 @@ class IncidentListApi(HubApiView):
 
     actions = {"GET": "incidents.incident.list"}
 
-    @extend_schema(responses=IncidentOutput(many=True))
+    class FilterSerializer(serializers.Serializer):
+        state = serializers.ChoiceField(choices=IncidentState.choices, required=False)
+        slug = QueryText(required=False, max_length=64)
+
+    @extend_schema(parameters=[FilterSerializer], responses=IncidentOutput(many=True))
     def get(self, request: Request) -> Response:
+        params = query_params(self.FilterSerializer, request)
         incidents = selectors.incidents_visible_to(organisation=self.principal.organisation)
-        state = request.query_params.get("state")
-        if state:
-            incidents = incidents.filter(state=state)
-        slug = request.query_params.get("slug")
-        if slug:
-            incidents = incidents.filter(slug=slug)
+        if "state" in params:
+            incidents = incidents.filter(state=params["state"])
+        if params.get("slug"):
+            incidents = incidents.filter(slug=params["slug"])
         return paginate(self, incidents, IncidentOutput)
 
 

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api_base import HubApiView
+from accounts.api_input import QueryDateTime, QueryText, query_params
 from federation.transparency import selectors
 
 MAX_PERIOD_DAYS = 3 * 366
@@ -35,14 +36,12 @@ class StatisticsApi(HubApiView):
     actions = {"GET": "transparency.statistics.read"}
 
     class InputSerializer(serializers.Serializer):
-        period_start = serializers.DateTimeField(required=False)
-        period_end = serializers.DateTimeField(required=False)
-        group_by = serializers.CharField(
-            required=False, default=",".join(selectors.STATISTICS_DIMENSIONS)
-        )
-        bank = serializers.CharField(required=False, max_length=32)
-        signal_type = serializers.CharField(required=False, max_length=32)
-        label = serializers.CharField(required=False, max_length=100)
+        period_start = QueryDateTime(required=False)
+        period_end = QueryDateTime(required=False)
+        group_by = QueryText(required=False, default=",".join(selectors.STATISTICS_DIMENSIONS))
+        bank = QueryText(required=False, max_length=32)
+        signal_type = QueryText(required=False, max_length=32)
+        label = QueryText(required=False, max_length=100)
 
         def validate_group_by(self, value: str) -> tuple[str, ...]:
             names = tuple(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
@@ -75,7 +74,7 @@ class StatisticsApi(HubApiView):
         ),
     )
     def get(self, request: Request) -> Response:
-        params = self.validated(self.InputSerializer, request.query_params)
+        params = query_params(self.InputSerializer, request)
         cells = selectors.statistics_cells(
             start=params["period_start"],
             end=params["period_end"],
