@@ -8,9 +8,10 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -132,7 +133,10 @@ class MembershipApplicationAdmin(admin.ModelAdmin):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> HttpResponse:
-        application = get_object_or_404(MembershipApplication, pk=object_id)
+        # get_object reads the id as the admin does: one that is not a number is no object.
+        application = self.get_object(request, unquote(object_id))
+        if application is None:
+            raise Http404
         criteria = list(selectors.criteria_current())
         evidence = {e.criterion_id: e for e in application.evidence.all()}
         extra = {
@@ -340,7 +344,10 @@ class MemberOrganisationAdmin(admin.ModelAdmin):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> HttpResponse:
-        organisation = get_object_or_404(MemberOrganisation, pk=object_id)
+        # get_object reads the id as the admin does: one that is not a number is no object.
+        organisation = self.get_object(request, unquote(object_id))
+        if organisation is None:
+            raise Http404
         extra = {
             "decisions": selectors.decisions_about(organisation=organisation),
             "mentorship": selectors.current_mentorship(organisation=organisation),
