@@ -246,3 +246,10 @@ def test_too_many_query_fields_get_the_api_error(alice, settings):
     settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
     response = alice.client().get("/api/v1/sync/?" + "&".join(f"f{n}=1" for n in range(20)))
     assert_error_shape(response, 413, "too_many_fields")
+
+
+def test_a_lone_surrogate_in_a_submission_is_refused_naming_the_field(alice):
+    body = '{"submissions": [{"payload": {"note": "\\ud800"}, "signature": ""}]}'
+    response = alice.client().post("/api/v1/submissions/", body, content_type="application/json")
+    error = assert_error_shape(response, 400, "invalid_character")
+    assert "submissions.0.payload.note" in error["fields"]
