@@ -253,3 +253,16 @@ def test_a_lone_surrogate_in_a_submission_is_refused_naming_the_field(alice):
     response = alice.client().post("/api/v1/submissions/", body, content_type="application/json")
     error = assert_error_shape(response, 400, "invalid_character")
     assert "submissions.0.payload.note" in error["fields"]
+
+
+def test_the_schema_documents_the_body_errors_of_every_body_operation():
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    operations = [
+        operation
+        for operations in schema["paths"].values()
+        for method, operation in operations.items()
+        if method in ("post", "put", "patch")
+    ]
+    assert len(operations) >= 10
+    for operation in operations:
+        assert {"400", "413", "415"} <= set(operation["responses"]), operation["operationId"]
