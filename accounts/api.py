@@ -14,6 +14,7 @@ from rest_framework.response import Response
 
 from accounts import selectors, services
 from accounts.api_base import HubApiView
+from accounts.api_input import QueryInteger, query_params
 from accounts.hub_identity import hub_identity
 from accounts.models import (
     ApiKey,
@@ -30,29 +31,21 @@ MAX_OFFSET = 2**63 - 1
 
 
 class Pagination(LimitOffsetPagination):
-    """`limit` (1 to 1000, default 100) and `offset` (from 0); anything else is a 400 that
-    names the parameter, rather than a page the client did not ask for."""
+    """`limit` (1 to 1000, default 100) and `offset`, read like every other query
+    parameter: anything but a number in range is a 400 naming it."""
 
     default_limit = 100
     max_limit = 1000
 
     class InputSerializer(serializers.Serializer):
-        limit = serializers.IntegerField(min_value=1, max_value=1000, default=100)
-        offset = serializers.IntegerField(min_value=0, max_value=MAX_OFFSET, default=0)
+        limit = QueryInteger(min_value=1, max_value=1000, default=100)
+        offset = QueryInteger(default=0)
 
-    def _parameters(self, request: Request) -> dict:
-        query = request.query_params
-        serializer = self.InputSerializer(
-            data={name: query[name] for name in ("limit", "offset") if name in query}
-        )
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
+    def get_limit(self, request) -> int:  # type: ignore[no-untyped-def]
+        return query_params(self.InputSerializer, request)["limit"]
 
-    def get_limit(self, request: Request) -> int:
-        return self._parameters(request)["limit"]
-
-    def get_offset(self, request: Request) -> int:
-        return self._parameters(request)["offset"]
+    def get_offset(self, request) -> int:  # type: ignore[no-untyped-def]
+        return query_params(self.InputSerializer, request)["offset"]
 
     def get_schema_operation_parameters(self, view):  # type: ignore[no-untyped-def]
         parameters = super().get_schema_operation_parameters(view)

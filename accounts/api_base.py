@@ -21,6 +21,14 @@ class HubApiView(APIView):
     actions: ClassVar[dict[str, str]] = {}
     error_statuses: ClassVar[dict[str, tuple[int, ...]]] = {}
 
+    def initial(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().initial(request, *args, **kwargs)
+        # The body is read once the caller is known to be allowed, before the handler looks
+        # anything up: every endpoint then refuses a malformed, oversized or unsupported body
+        # the same way (accounts.api_input.StrictJSONParser).
+        if request.method in ("POST", "PUT", "PATCH"):
+            _ = request.data
+
     @property
     def principal(self) -> Principal:
         assert isinstance(self.request.user, Principal)

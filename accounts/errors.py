@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -106,6 +107,11 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         return Response(
             error_body(exc.code, exc.message, exc.fields), status=exc.status_code, headers=headers
         )
+    if isinstance(exc, RequestDataTooBig | TooManyFieldsSent):
+        # Django raises these while reading a form or multipart body; left alone they
+        # would become its HTML "Bad Request" page.
+        code = "request_too_large" if isinstance(exc, RequestDataTooBig) else "too_many_fields"
+        return Response(error_body(code, str(exc)), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

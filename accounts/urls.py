@@ -8,12 +8,14 @@ urlpatterns = [
     path("me/", api.MeApi.as_view(), name="me"),
     path("organisation/members/", api.MembershipListApi.as_view(), name="membership-list"),
     path("api-keys/", api.ApiKeyListCreateApi.as_view(), name="apikey-list"),
-    path("api-keys/<str:prefix>/", api.ApiKeyDetailApi.as_view(), name="apikey-detail"),
-    path("api-keys/<str:prefix>/revoke/", api.ApiKeyRevokeApi.as_view(), name="apikey-revoke"),
+    path("api-keys/<text:prefix>/", api.ApiKeyDetailApi.as_view(), name="apikey-detail"),
+    path("api-keys/<text:prefix>/revoke/", api.ApiKeyRevokeApi.as_view(), name="apikey-revoke"),
     path("signing-keys/", api.SigningKeyListCreateApi.as_view(), name="signingkey-list"),
-    path("signing-keys/<str:key_id>/", api.SigningKeyDetailApi.as_view(), name="signingkey-detail"),
     path(
-        "signing-keys/<str:key_id>/revoke/",
+        "signing-keys/<text:key_id>/", api.SigningKeyDetailApi.as_view(), name="signingkey-detail"
+    ),
+    path(
+        "signing-keys/<text:key_id>/revoke/",
         api.SigningKeyRevokeApi.as_view(),
         name="signingkey-revoke",
     ),

@@ -105,7 +105,7 @@ def submissions_post(client: Client, body: bytes, *, expected: int) -> dict[str,
 def verify_batch(body: bytes, public_key_raw: bytes) -> None:
     """What the hub does with a batch before it touches the database: parse the body as the
     API's parser does, check each envelope's shape, canonicalise it, verify the signature."""
-    parsed = signing.parse_json_marking_duplicates(body)
+    parsed = signing.parse_json_strict(body)
     if not isinstance(parsed, dict):
         raise BenchError("the batch body is not a JSON object")
     for item in parsed["submissions"]:

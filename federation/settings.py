@@ -192,7 +192,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.api_permissions.DeclaredActionPermission"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["accounts.api_input.StrictJSONParser"],
     "EXCEPTION_HANDLER": "accounts.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "accounts.api_schema.HubAutoSchema",
     "UNAUTHENTICATED_USER": None,

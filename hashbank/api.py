@@ -5,23 +5,24 @@ from __future__ import annotations
 import base64
 
 from django.http import FileResponse, HttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import exceptions, serializers
-from rest_framework.parsers import BaseParser
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api import Pagination, paginate
 from accounts.api_base import HubApiView
+from accounts.api_input import QueryInteger, query_params
 from accounts.errors import Invalid, NotFound
 from accounts.hub_identity import hub_identity
-from hashbank import selectors, services, signing
+from hashbank import selectors, services
 from hashbank.models import (
     Bank,
     Dispute,
     DisputeKind,
     Label,
     OpinionKind,
+    ReviewState,
     Signal,
     Snapshot,
     Submission,
@@ -33,19 +34,6 @@ from hashbank.services.sync import sync_record
 from hashbank.signal_types import PDQ_DISTANCE_THRESHOLD, PDQ_MAX_DISTANCE_THRESHOLD
 
 MAX_SYNC_PAGE = 10_000
-
-
-class EnvelopeBatchParser(BaseParser):
-    """JSON that keeps objects with duplicate keys marked instead of silently keeping the
-    last value, so the one envelope holding a duplicate is rejected and the rest go on."""
-
-    media_type = "application/json"
-
-    def parse(self, stream, media_type=None, parser_context=None):  # type: ignore[no-untyped-def]
-        try:
-            return signing.parse_json_marking_duplicates(stream.read())
-        except signing.EnvelopeError as exc:
-            raise exceptions.ParseError(exc.message, code=exc.code) from exc
 
 
 class LabelListApi(HubApiView):
@@ -208,16 +196,16 @@ class SubmissionListCreateApi(HubApiView):
 
     actions = {"GET": "hashbank.submission.list", "POST": "hashbank.submission.create"}
     pagination_class = Pagination
-    parser_classes = [EnvelopeBatchParser]
 
-    @extend_schema(
-        parameters=[OpenApiParameter("review_state", str)], responses=SubmissionOutput(many=True)
-    )
+    class FilterSerializer(serializers.Serializer):
+        review_state = serializers.ChoiceField(choices=ReviewState.choices, required=False)
+
+    @extend_schema(parameters=[FilterSerializer], responses=SubmissionOutput(many=True))
     def get(self, request: Request) -> Response:
+        params = query_params(self.FilterSerializer, request)
         submissions = selectors.submissions_of(organisation=self.principal.organisation)
-        state = request.query_params.get("review_state")
-        if state:
-            submissions = submissions.filter(review_state=state)
+        if "review_state" in params:
+            submissions = submissions.filter(review_state=params["review_state"])
         return paginate(self, submissions, SubmissionOutput)
 
     @extend_schema(
@@ -234,11 +222,7 @@ class SubmissionListCreateApi(HubApiView):
     )
     def post(self, request: Request) -> Response:
         body = request.data
-        if (
-            not isinstance(body, dict)
-            or signing.duplicate_key_path({k: v for k, v in body.items() if k != "submissions"})
-            is not None
-        ):
+        if not isinstance(body, dict):
             raise Invalid.for_field("submissions", 'send {"submissions": [...]}')
         unknown = sorted(set(body) - {"submissions"})
         if unknown:
@@ -295,8 +279,8 @@ class SyncApi(HubApiView):
     actions = {"GET": "hashbank.sync.read"}
 
     class InputSerializer(serializers.Serializer):
-        cursor = serializers.IntegerField(min_value=0, default=0)
-        limit = serializers.IntegerField(min_value=1, max_value=MAX_SYNC_PAGE, default=1000)
+        cursor = QueryInteger(default=0)
+        limit = QueryInteger(min_value=1, max_value=MAX_SYNC_PAGE, default=1000)
 
     @extend_schema(
         parameters=[InputSerializer],
@@ -310,7 +294,7 @@ class SyncApi(HubApiView):
         ),
     )
     def get(self, request: Request) -> HttpResponse:
-        params = self.validated(self.InputSerializer, request.query_params)
+        params = query_params(self.InputSerializer, request)
         entries, next_cursor, head = selectors.changelog_page(
             organisation=self.principal.organisation, cursor=params["cursor"], limit=params["limit"]
         )

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import json
-import math
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -33,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from accounts import ed25519
+from accounts import ed25519, strict_json
 
 __all__ = [
     "ENVELOPE_VERSION",
@@ -112,55 +110,12 @@ class EnvelopeError(Exception):
         return f"EnvelopeError(code={self.code!r}, field={self.field!r}, message={self.message!r})"
 
 
-class _ObjectWithDuplicateKey(dict[str, Any]):
-    """A parsed JSON object that repeated ``duplicate``; reported after parsing.
-
-    ``object_pairs_hook`` runs innermost-first and cannot see the path to the
-    object it builds, so the duplicate is marked here and located afterwards.
-    """
-
-    duplicate: str
-
-
-def _object_from_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            marked = _ObjectWithDuplicateKey(pairs)
-            marked.duplicate = key
-            return marked
-        obj[key] = value
-    return obj
-
-
-def _reject_constant(name: str) -> NoReturn:
-    raise EnvelopeError("malformed_json", f"{name} is not valid JSON")
-
-
-def _finite_float(text: str) -> float:
-    number = float(text)
-    # Python's parser turns an out-of-range literal such as 1e400 into
-    # infinity, which JSON cannot represent and JCS refuses.
-    if not math.isfinite(number):
-        raise EnvelopeError("malformed_json", f"number {text} is out of range")
-    return number
-
-
-def _first_duplicate_path(root: object) -> str | None:
-    """Path of the first object (depth first, document order) holding a duplicate key."""
-    stack: list[tuple[object, str]] = [(root, "")]
-    while stack:
-        node, path = stack.pop()
-        if isinstance(node, _ObjectWithDuplicateKey):
-            return _join(path, node.duplicate)
-        if isinstance(node, dict):
-            children = [(value, _join(path, key)) for key, value in node.items()]
-        elif isinstance(node, list):
-            children = [(value, f"{path}[{index}]") for index, value in enumerate(node)]
-        else:
-            continue
-        stack.extend(reversed(children))
-    return None
+def _signing_path(path: strict_json.Path) -> str:
+    """A strict_json path as this format names fields: ``payload.labels[1]``."""
+    text = ""
+    for part in path:
+        text = f"{text}[{part}]" if isinstance(part, int) else _join(text, part)
+    return text
 
 
 def parse_json_strict(raw: bytes | str) -> object:
@@ -170,42 +125,17 @@ def parse_json_strict(raw: bytes | str) -> object:
     any depth (``duplicate_key``, ``field`` = the key's path), ``NaN``,
     ``Infinity`` and numbers that overflow a double, and anything else
     that is not JSON (``malformed_json``). Returns plain dicts, lists,
-    strings, ints, floats, bools and None.
+    strings, ints, floats, bools and None. The hub's API reads request bodies
+    with the same rules (accounts.strict_json).
     """
-    parsed = parse_json_marking_duplicates(raw)
-    duplicate = _first_duplicate_path(parsed)
-    if duplicate is not None:
-        raise EnvelopeError("duplicate_key", "duplicate object key", field=duplicate)
-    return parsed
-
-
-def parse_json_marking_duplicates(raw: bytes | str) -> object:
-    """Like parse_json_strict, but an object with a duplicate key is kept, marked, instead of
-    failing the whole document: a batch then rejects only the envelope that holds it
-    (envelope_from_obj refuses marked objects with ``duplicate_key``)."""
-    if isinstance(raw, bytes | bytearray | memoryview):
-        try:
-            text = bytes(raw).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise EnvelopeError("malformed_json", "body is not valid UTF-8") from exc
-    else:
-        text = raw
     try:
-        return json.loads(
-            text,
-            object_pairs_hook=_object_from_pairs,
-            parse_constant=_reject_constant,
-            parse_float=_finite_float,
-        )
-    except RecursionError as exc:
-        raise EnvelopeError("malformed_json", "JSON is nested too deeply") from exc
-    except ValueError as exc:
-        raise EnvelopeError("malformed_json", f"invalid JSON: {exc}") from exc
-
-
-def duplicate_key_path(obj: object) -> str | None:
-    """Where the first duplicate key of a parsed (marked) document is, if any."""
-    return _first_duplicate_path(obj)
+        return strict_json.loads(raw)
+    except strict_json.JSONRefused as exc:
+        if exc.code == "duplicate_key":
+            raise EnvelopeError(
+                "duplicate_key", "duplicate object key", field=_signing_path(exc.path)
+            ) from exc
+        raise EnvelopeError("malformed_json", exc.message) from exc
 
 
 def canonical_bytes(payload: dict[str, Any]) -> bytes:
@@ -476,11 +406,6 @@ def envelope_from_obj(obj: object, *, index_path: str = "") -> SignedEnvelope:
             "invalid_field",
             "an envelope must be a JSON object",
             field=index_path or None,
-        )
-    duplicate = _first_duplicate_path(obj)
-    if duplicate is not None:
-        raise EnvelopeError(
-            "duplicate_key", "duplicate object key", field=_join(index_path, duplicate)
         )
     unknown = sorted(set(obj) - set(ENVELOPE_FIELDS))
     if unknown:

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from accounts.api import Pagination
 from accounts.api_base import HubApiView
+from accounts.api_input import query_params
 from accounts.models import Organisation, OrganisationKind
 from federation.authorities import selectors, services
 from federation.authorities.models import (
@@ -133,11 +134,20 @@ class LawfulRequestListCreateApi(HubApiView):
         )
         urgency = serializers.ChoiceField(choices=Urgency.choices, default=Urgency.ROUTINE)
 
-    @extend_schema(responses=LawfulRequestOutput(many=True))
+        def validate_subject(self, value: dict) -> dict:
+            serializer = LawfulRequestListCreateApi.Subject(data=value)
+            serializer.is_valid(raise_exception=True)
+            return serializer.validated_data
+
+    class FilterSerializer(serializers.Serializer):
+        overdue = serializers.BooleanField(required=False, default=False)
+
+    @extend_schema(parameters=[FilterSerializer], responses=LawfulRequestOutput(many=True))
     def get(self, request: Request) -> Response:
+        params = query_params(self.FilterSerializer, request)
         org = self.principal.organisation
         requests = selectors.lawful_requests_visible_to(organisation=org)
-        if request.query_params.get("overdue") == "true":
+        if params["overdue"]:
             requests = requests.filter(selectors.overdue_q())
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(requests, request, view=self)

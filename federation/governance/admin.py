@@ -8,9 +8,10 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -122,17 +123,20 @@ class MembershipApplicationAdmin(admin.ModelAdmin):
     def get_urls(self) -> list:
         view = self.admin_site.admin_view
         return [
-            path("<int:pk>/decide/", view(self.decide_view), name="governance_application_decide"),
-            path("<int:pk>/vote/", view(self.vote_view), name="governance_application_vote"),
-            path("<int:pk>/note/", view(self.note_view), name="governance_application_note"),
-            path("<int:pk>/review/", view(self.review_view), name="governance_application_review"),
+            path("<id:pk>/decide/", view(self.decide_view), name="governance_application_decide"),
+            path("<id:pk>/vote/", view(self.vote_view), name="governance_application_vote"),
+            path("<id:pk>/note/", view(self.note_view), name="governance_application_note"),
+            path("<id:pk>/review/", view(self.review_view), name="governance_application_review"),
             *super().get_urls(),
         ]
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> HttpResponse:
-        application = get_object_or_404(MembershipApplication, pk=object_id)
+        # get_object reads the id as the admin does: one that is not a number is no object.
+        application = self.get_object(request, unquote(object_id))
+        if application is None:
+            raise Http404
         criteria = list(selectors.criteria_current())
         evidence = {e.criterion_id: e for e in application.evidence.all()}
         extra = {
@@ -332,15 +336,18 @@ class MemberOrganisationAdmin(admin.ModelAdmin):
     def get_urls(self) -> list:
         view = self.admin_site.admin_view
         return [
-            path("<int:pk>/decide/", view(self.decide_view), name="governance_member_decide"),
-            path("<int:pk>/mentor/", view(self.mentor_view), name="governance_member_mentor"),
+            path("<id:pk>/decide/", view(self.decide_view), name="governance_member_decide"),
+            path("<id:pk>/mentor/", view(self.mentor_view), name="governance_member_mentor"),
             *super().get_urls(),
         ]
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> HttpResponse:
-        organisation = get_object_or_404(MemberOrganisation, pk=object_id)
+        # get_object reads the id as the admin does: one that is not a number is no object.
+        organisation = self.get_object(request, unquote(object_id))
+        if organisation is None:
+            raise Http404
         extra = {
             "decisions": selectors.decisions_about(organisation=organisation),
             "mentorship": selectors.current_mentorship(organisation=organisation),

@@ -10,10 +10,12 @@ from rest_framework.response import Response
 
 from accounts.api import Pagination, paginate
 from accounts.api_base import HubApiView
+from accounts.api_input import QueryText, query_params
 from accounts.permissions import HASH_BANK_FIREWALLED_KINDS
 from federation.incidents import selectors, services
 from federation.incidents.models import (
     Incident,
+    IncidentState,
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
@@ -53,15 +55,18 @@ class IncidentListApi(HubApiView):
     actions = {"GET": "incidents.incident.list"}
     pagination_class = Pagination
 
-    @extend_schema(responses=IncidentOutput(many=True))
+    class FilterSerializer(serializers.Serializer):
+        state = serializers.ChoiceField(choices=IncidentState.choices, required=False)
+        slug = QueryText(required=False, max_length=64)
+
+    @extend_schema(parameters=[FilterSerializer], responses=IncidentOutput(many=True))
     def get(self, request: Request) -> Response:
+        params = query_params(self.FilterSerializer, request)
         incidents = selectors.incidents_visible_to(organisation=self.principal.organisation)
-        state = request.query_params.get("state")
-        if state:
-            incidents = incidents.filter(state=state)
-        slug = request.query_params.get("slug")
-        if slug:
-            incidents = incidents.filter(slug=slug)
+        if "state" in params:
+            incidents = incidents.filter(state=params["state"])
+        if params.get("slug"):
+            incidents = incidents.filter(slug=params["slug"])
         firewalled = self.principal.organisation.kind in HASH_BANK_FIREWALLED_KINDS
         return paginate(self, incidents, FirewalledIncidentOutput if firewalled else IncidentOutput)
 

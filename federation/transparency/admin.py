@@ -93,7 +93,7 @@ class TransparencyReportAdmin(admin.ModelAdmin):
     def get_urls(self) -> list:
         return [
             path(
-                "<int:pk>/preview/",
+                "<id:pk>/preview/",
                 self.admin_site.admin_view(self.preview_view),
                 name="transparency_transparencyreport_preview",
             ),

@@ -20,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api_base import HubApiView
+from accounts.api_input import QueryText, query_params
 from accounts.api_schema import Error
 from federation.transparency import selectors
 
@@ -97,10 +98,10 @@ class StatisticsApi(HubApiView):
         period_end = MonthField(
             required=False, help_text="the month after the last, YYYY-MM (default: this month)"
         )
-        bank = serializers.CharField(required=False, max_length=32)
-        signal_type = serializers.CharField(required=False, max_length=32)
-        label = serializers.CharField(required=False, max_length=100)
-        group_by = serializers.CharField(
+        bank = QueryText(required=False, max_length=32)
+        signal_type = QueryText(required=False, max_length=32)
+        label = QueryText(required=False, max_length=100)
+        group_by = QueryText(
             required=False,
             help_text="not accepted: every cell is month × bank × signal_type × label",
         )
@@ -163,7 +164,7 @@ class StatisticsApi(HubApiView):
         },
     )
     def get(self, request: Request) -> Response:
-        params = self.validated(self.InputSerializer, request.query_params)
+        params = query_params(self.InputSerializer, request)
         cells = selectors.statistics_cells(
             start=params["period_start"],
             end=params["period_end"],

@@ -12,7 +12,7 @@ def test_errors_share_one_shape(alice, anonymous):
         (
             alice.client().post("/api/v1/api-keys/", "{not json", content_type="application/json"),
             400,
-            "parse_error",
+            "invalid_json",
         ),
     ]
     for response, status, code in cases:

@@ -281,8 +281,8 @@ def test_authorities_never_reach_the_hash_bank_nor_each_others_requests(cast):
         for route in hash_bank_routes:
             path = "/" + route.pattern
             for converter, value in [
-                ("<int:signal_id>", "1"),
-                ("<int:snapshot_id>", "1"),
+                ("<id:signal_id>", "1"),
+                ("<id:snapshot_id>", "1"),
                 ("<uuid:submission_id>", "00000000-0000-0000-0000-000000000001"),
                 ("<uuid:dispute_id>", "00000000-0000-0000-0000-000000000001"),
             ]:

@@ -98,17 +98,30 @@ def test_it_rejects_each_bad_item_with_its_code_and_field(alice, signer_for):
     assert not Submission.objects.exists()
 
 
-def test_a_duplicate_json_key_rejects_only_its_item(alice, signer_for):
+def test_a_duplicate_json_key_in_any_envelope_refuses_the_whole_body(alice, signer_for):
+    """docs/signing.md: the body is one JSON text, refused if any object at any depth
+    repeats a key; a parser keeping either value would see another statement."""
     signer = signer_for("northwind/admin")
     good = json.dumps(signer.envelope())
-    bad_envelope = signer.envelope()
-    bad = json.dumps(bad_envelope).replace('"bank": "TVEC"', '"bank": "TVEC", "bank": "HATE"')
+    bad = json.dumps(signer.envelope()).replace('"bank": "TVEC"', '"bank": "TVEC", "bank": "HATE"')
     body = '{"submissions": [' + good + "," + bad + "]}"
     response = alice.client().post("/api/v1/submissions/", body, content_type="application/json")
-    results = response.json()["results"]
-    assert results[0]["status"] == "accepted"
-    assert results[1]["error"]["code"] == "duplicate_key"
-    assert results[1]["error"]["field"] == "payload.bank"
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "duplicate_key"
+    assert error["fields"]["submissions.1.payload.bank"][0]["code"] == "duplicate_key"
+    assert not Submission.objects.exists()
+
+
+def test_a_duplicate_top_level_submissions_key_is_refused(alice, signer_for):
+    signer = signer_for("northwind/admin")
+    first = json.dumps([signer.envelope()])
+    second = json.dumps([signer.envelope()])
+    body = '{"submissions": ' + first + ', "submissions": ' + second + "}"
+    response = alice.client().post("/api/v1/submissions/", body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"]["submissions"][0]["code"] == "duplicate_key"
+    assert not Submission.objects.exists()
 
 
 def test_a_mixed_batch_lands_only_its_good_items(alice, signer_for):
