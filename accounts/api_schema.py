@@ -48,49 +48,13 @@ ERROR_DESCRIPTIONS = {
     403: "The caller's role, organisation status or key scope does not allow this.",
     404: "Nothing by this identifier that the caller may see.",
     409: "The object's state does not allow this (e.g. already revoked, already answered).",
-    413: "The request body is too large.",
-    415: "The body is not of a media type this operation reads.",
+    413: "`request_too_large` or `too_many_fields`: the body is over the size limit.",
+    415: "`unsupported_media_type`: the body is not of a media type this operation reads.",
     429: "The organisation's lookup budget is spent; retry after `Retry-After` seconds.",
-}
-
-_ERROR_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "error": {
-            "type": "object",
-            "properties": {
-                "code": {"type": "string"},
-                "message": {"type": "string"},
-                "fields": {"type": "object", "additionalProperties": True},
-            },
-            "required": ["code", "message", "fields"],
-        }
-    },
-    "required": ["error"],
-}
-# What accounts.api_input.StrictJSONParser (or Django, for form and multipart bodies)
-# answers before any endpoint runs: docs/api.md, "Request bodies".
-_BODY_ERRORS = {
-    "400": "invalid_json, too_deep, duplicate_key, invalid_character or invalid fields",
-    "413": "request_too_large or too_many_fields",
-    "415": "unsupported_media_type",
 }
 
 
 class HubAutoSchema(AutoSchema):
-    def _get_response_bodies(self, direction="response"):  # type: ignore[no-untyped-def]
-        responses = super()._get_response_bodies(direction)
-        if self.method in ("POST", "PUT", "PATCH"):
-            for code, description in _BODY_ERRORS.items():
-                responses.setdefault(
-                    code,
-                    {
-                        "description": description,
-                        "content": {"application/json": {"schema": _ERROR_SCHEMA}},
-                    },
-                )
-        return responses
-
     def _get_serializer_name(self, serializer, direction, bypass_extensions=False):  # type: ignore[no-untyped-def]
         name = super()._get_serializer_name(serializer, direction, bypass_extensions)
         qualname = type(serializer).__qualname__
@@ -111,7 +75,9 @@ class HubAutoSchema(AutoSchema):
             statuses |= {400, 401, 403}
         if "{" in self.path:
             statuses.add(404)
-        if self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None:
+        if self.method in ("POST", "PUT", "PATCH"):
+            # Every body is read before the endpoint runs (accounts.api_input), even where the
+            # endpoint takes none: docs/api.md, "Request bodies".
             statuses |= {400, 413, 415}
         statuses |= set(getattr(self.view, "error_statuses", {}).get(self.method, ()))
         return sorted(statuses)

@@ -134,11 +134,6 @@ class LawfulRequestListCreateApi(HubApiView):
         )
         urgency = serializers.ChoiceField(choices=Urgency.choices, default=Urgency.ROUTINE)
 
-        def validate_subject(self, value: dict) -> dict:
-            serializer = LawfulRequestListCreateApi.Subject(data=value)
-            serializer.is_valid(raise_exception=True)
-            return serializer.validated_data
-
     class FilterSerializer(serializers.Serializer):
         overdue = serializers.BooleanField(required=False, default=False)
 

@@ -9,6 +9,8 @@ from django.contrib import admin
 from django.test import Client
 from django.urls import reverse
 
+from tests.conftest import sign_in
+
 TWENTY_DIGITS = "99999999999999999999"
 
 
@@ -24,7 +26,7 @@ def governance(cast) -> Client:
     from accounts.models import User
 
     client = Client(raise_request_exception=False)
-    client.force_login(User.objects.get(email="governance@consortium.example"))
+    sign_in(client, User.objects.get(email="governance@consortium.example"))
     return client
 
 
@@ -56,7 +58,7 @@ def test_every_admin_change_page_of_a_huge_id_is_not_a_server_error(governance, 
 @pytest.mark.parametrize("page", ["disputes", "lawful-requests", "api-keys", "people"])
 def test_portal_lists_survive_huge_pages_and_nul(alice, page):
     client = Client(raise_request_exception=False)
-    client.force_login(alice.user)
+    sign_in(client, alice.user)
     url = reverse(f"governance:{page}", kwargs={"slug": "northwind"})
     for query in ({"page": TWENTY_DIGITS}, {"page": "\x00"}, {"overdue": "\x00"}):
         assert client.get(url, query).status_code < 500, (url, query)

@@ -181,6 +181,6 @@ def test_many_sources_at_once_chain_a_capped_number_of_denials_and_count_them_al
 def test_the_denial_counts_are_visible_in_admin(cast):
     _bad_key_requests(APIClient(), 5, "198.51.100.77")
     staff = Client()
-    staff.force_login(User.objects.get(email="governance@consortium.example"))
+    sign_in(staff, User.objects.get(email="governance@consortium.example"))
     page = staff.get("/admin/accounts/denialcounter/").content.decode()
     assert "198.51.100.77" in page and "unknown API key" in page

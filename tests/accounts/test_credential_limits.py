@@ -17,6 +17,7 @@ from accounts.models import ApiKey, Membership, Organisation, User
 from accounts.permissions import ROLE_ORDER_BY_KIND, is_granted, roles_at_most
 from accounts.principal import Principal
 from accounts.services import api_key_issue, membership_add
+from tests.conftest import sign_in
 
 
 def as_key(raw_key: str) -> APIClient:
@@ -229,7 +230,7 @@ def test_the_portal_offers_a_person_only_the_roles_up_to_their_own(cast):
         user = User.objects.get(email=email)
         membership = user.memberships.get()
         browser = Client()
-        browser.force_login(user)
+        sign_in(browser, user)
         page = browser.get(f"/portal/organisations/{membership.organisation.slug}/api-keys/")
         assert page.status_code == 200, page.status_code
         offered = [c[0] for c in page.context["form"].fields["role"].choices]
@@ -238,7 +239,7 @@ def test_the_portal_offers_a_person_only_the_roles_up_to_their_own(cast):
 
 def test_the_schema_states_the_role_choices_and_the_lifetime_limits(anonymous):
     schema = anonymous.get("/api/v1/schema/?format=json").json()
-    properties = schema["components"]["schemas"]["ApiKeyListCreateInput"]["properties"]
+    properties = schema["components"]["schemas"]["ApiKeyListCreateInputRequest"]["properties"]
     assert "viewer" in str(properties["role"]) and "above_own_role" in str(properties["role"])
     assert "730 days" in properties["expires_at"]["description"]
     assert "beyond_own_expiry" in properties["expires_at"]["description"]

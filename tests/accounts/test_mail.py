@@ -17,6 +17,7 @@ from accounts.models import User
 from federation.authorities.models import LawfulRequest
 from federation.incidents.models import Incident
 from federation.incidents.services import incident_declare
+from tests.conftest import sign_in
 
 HUB = "https://hub.example.org"
 LINK = re.compile(r"\b\w+://\S+")
@@ -64,7 +65,7 @@ def test_a_request_forwarded_to_several_platforms_is_one_message_per_person_in_t
     )
     request = LawfulRequest.objects.get(public_id=response.json()["id"])
     staff = Client()
-    staff.force_login(User.objects.get(email="governance@consortium.example"))
+    sign_in(staff, User.objects.get(email="governance@consortium.example"))
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         staff.post(

@@ -47,7 +47,7 @@ from federation.transparency.services import (
 )
 from hashbank.models import Signal, Snapshot
 from hashbank.services.disputes import dispute_open
-from tests.conftest import Actor, approve_all, random_pdq, submit
+from tests.conftest import Actor, approve_all, random_pdq, sign_in, submit
 from tests.governance.conftest import signed_in
 
 AUTHORITY = "ruritania-ctu/liaison"
@@ -63,6 +63,9 @@ CLOCK = re.compile(
 SUBMISSION_ID = str(uuid.UUID(int=3))
 FORM_TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="[^"]+"')
 NONCE = re.compile(r'nonce="[^"]+"')
+# The second-factor enrolment page shows a fresh random TOTP secret (and its QR code) on each
+# visit: random, not derived from anything the hub holds.
+TOTP_SECRET = re.compile(r'<div class="qr"[^>]*>.*?</div>|id="totp-secret">[^<]*<', re.S)
 # Durations: an incident's is its closing time less its declaration time (both shown);
 # a webhook attempt's is how long the authority's own endpoint took to answer.
 DURATION = re.compile(r'"duration_(seconds|ms)":\s*\d+')
@@ -172,6 +175,7 @@ def normalised(text: str, identifiers: list[tuple[str, str]]) -> str:
         text = text.replace(raw, placeholder)
     text = FORM_TOKEN.sub('name="csrfmiddlewaretoken" value="<token>"', text)
     text = NONCE.sub('nonce="<nonce>"', text)
+    text = TOTP_SECRET.sub("<totp secret>", text)
     text = DURATION.sub(r'"duration_\1":"<time>"', text)
     return CLOCK.sub("<time>", text)
 
@@ -232,7 +236,7 @@ def _preservation(liaison: Actor, value: str) -> LawfulRequest:
 
 def _staff_validate(request: LawfulRequest) -> None:
     staff = Client()
-    staff.force_login(User.objects.get(email="governance@consortium.example"))
+    sign_in(staff, User.objects.get(email="governance@consortium.example"))
     response = staff.post(
         "/admin/authorities/lawfulrequest/",
         {"action": "validate_and_forward", "_selected_action": [request.pk]},

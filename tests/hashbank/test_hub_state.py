@@ -100,6 +100,7 @@ def run_hub(database: Path, state: Path, **args) -> dict:
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "federation.settings",
+            "HUB_ENV": "development",
             "DATABASE_URL": f"sqlite:///{database}",
             "HUB_STATE_DIR": str(state),
             "LOG_LEVEL": "ERROR",
