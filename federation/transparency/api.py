@@ -75,7 +75,9 @@ class StatisticsApi(HubApiView):
         ),
     )
     def get(self, request: Request) -> Response:
-        params = self.validated(self.InputSerializer, request.query_params)
+        # A plain dict, not the QueryDict: DRF reads an empty value in a QueryDict as "not
+        # given", while the schema (and this API) say a given filter is not blank.
+        params = self.validated(self.InputSerializer, request.query_params.dict())
         cells = selectors.statistics_cells(
             start=params["period_start"],
             end=params["period_end"],

@@ -73,3 +73,10 @@ def test_it_refuses_unknown_dimensions_and_non_researchers(cast):
     assert "group_by" in bad.json()["error"]["fields"]
     for actor in ("northwind/admin", "ruritania-ctu/liaison"):
         assert cast[actor].client().get(f"/api/v1/statistics/?{PERIOD}").status_code == 403
+
+
+def test_a_blank_filter_is_refused_naming_it(cast):
+    researcher = cast["open-harms-lab/researcher"].client()
+    response = researcher.get(f"/api/v1/statistics/?{PERIOD}&signal_type=")
+    assert response.status_code == 400
+    assert "signal_type" in response.json()["error"]["fields"]
