@@ -122,7 +122,8 @@ class QueryDateTime(serializers.DateTimeField):
 
 def query_params(serializer_class: type[serializers.Serializer], request: Any) -> dict[str, Any]:
     """Validate a request's query string with a serializer of Query* fields; unknown
-    parameters are ignored, bad ones are a 400 naming them."""
-    serializer = serializer_class(data=request.query_params)
+    parameters are ignored, bad ones are a 400 naming them. A parameter given empty is
+    validated as given (a plain dict: DRF reads an empty value in a QueryDict as absent)."""
+    serializer = serializer_class(data=request.query_params.dict())
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)

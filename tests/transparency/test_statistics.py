@@ -177,3 +177,10 @@ def test_a_hidden_zero_is_no_cover_for_a_lone_hidden_count(cast, signer_for, thr
     # Without the guessable zero, radicalisation is the only hidden count of January.
     assert cells["tvec-radicalisation"]["counts"]["submissions_received"] is None
     assert cells["tvec-glorification"]["counts"]["submissions_received"] is None
+
+
+def test_a_blank_filter_is_refused_naming_it(cast):
+    researcher = cast["open-harms-lab/researcher"].client()
+    response = researcher.get(f"/api/v1/statistics/?{PERIOD}&signal_type=")
+    assert response.status_code == 400
+    assert "signal_type" in response.json()["error"]["fields"]
