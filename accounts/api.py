@@ -355,6 +355,14 @@ class AuditEventListApi(HubApiView):
     pagination_class = Pagination
 
     class OutputSerializer(serializers.ModelSerializer):
+        # Not in the events authorities and researchers read (FirewalledOutputSerializer).
+        sequence = serializers.IntegerField(
+            required=False, help_text="Position in the hub-wide chain; platforms and staff only."
+        )
+        entry_hash = serializers.CharField(
+            required=False, help_text="The chain hash of this entry; platforms and staff only."
+        )
+
         class Meta:
             model = AuditEvent
             fields = [
