@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 from django_otp import match_token
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
@@ -436,7 +437,8 @@ def totp_device_confirm(*, device: TOTPDevice, token: str, context: AuditContext
     (field `token`) for a wrong code."""
     # Checked outside any transaction: a wrong code's throttling must outlive the error.
     if device.confirmed or not device.verify_token(token.strip().replace(" ", "")):
-        raise Invalid.for_field("token", "That code is not the one the app shows now.")
+        # Shown on the portal's second-factor pages, in the reader's language.
+        raise Invalid.for_field("token", gettext("That code is not the one the app shows now."))
     with transaction.atomic():
         device.confirmed = True
         device.save(update_fields=["confirmed"])
@@ -475,7 +477,7 @@ def second_factor_verify(*, user: User, token: str, context: AuditContext) -> De
             outcome=AuditOutcome.FAILED,
             target=user,
         )
-        raise Invalid.for_field("token", "That code is not valid.")
+        raise Invalid.for_field("token", gettext("That code is not valid."))
     audit_record(
         action="accounts.second_factor.verified",
         context=context,

@@ -130,6 +130,18 @@ def test_a_wrong_code_keeps_admin_closed(passwords):
     ).exists()
 
 
+def test_a_wrong_code_is_refused_in_the_readers_language(passwords):
+    device = _staff_device()
+    client = Client(HTTP_ACCEPT_LANGUAGE="fr")
+    _login(client, "/portal/login/", STAFF, PASSWORD)
+    wrong = f"{(int(_code(device)) + 1) % 1_000_000:06d}"
+    response = client.post("/portal/two-factor/", {"token": wrong, "next": "/portal/"})
+    body = response.content.decode()
+    assert response.status_code == 400
+    assert "Second facteur" in body
+    assert "Ce code n&#x27;est pas valide." in body
+
+
 def _enrol(client: Client) -> tuple[TOTPDevice, list[str]]:
     page = client.get("/portal/two-factor/setup/")
     assert page.status_code == 200
