@@ -6,6 +6,7 @@ even if the middleware were taken out of the stack."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import admin
@@ -20,11 +21,14 @@ class HubAdminSite(admin.AdminSite):
     site_title = "Hashfed admin"
 
     def has_permission(self, request: HttpRequest) -> bool:
+        # django-otp's middleware gives request.user an is_verified() the stubs do not know.
         return super().has_permission(request) and request.user.is_verified()  # type: ignore[union-attr]
 
-    def login(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+    def login(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         user = request.user
-        if user.is_authenticated and user.is_staff and not user.is_verified():  # type: ignore[union-attr]
+        if user.is_authenticated and user.is_staff and not user.is_verified():  # type: ignore[attr-defined]
             query = urlencode({"next": request.GET.get("next", reverse("admin:index"))})
             return redirect(f"{reverse('governance:two-factor')}?{query}")
         return super().login(request, extra_context)

@@ -25,6 +25,13 @@ def organisation_group(organisation: Organisation) -> Group:
     return group
 
 
+def _permissions_by_group(obj: models.Model) -> dict[Group, list[str]]:
+    """Each group holding a permission on `obj`, with the codenames it holds."""
+    groups = get_groups_with_perms(obj, attach_perms=True)
+    assert isinstance(groups, dict)  # attach_perms=True answers a mapping
+    return groups
+
+
 def grant(*, organisation: Organisation, permission: str, obj: models.Model) -> None:
     assign_perm(permission, organisation_group(organisation), obj)
 
@@ -38,7 +45,7 @@ def has_grant(*, organisation: Organisation, permission: str, obj: models.Model)
     if group is None:
         return False
     codename = permission.split(".")[-1]
-    return codename in get_groups_with_perms(obj, attach_perms=True).get(group, [])
+    return codename in _permissions_by_group(obj).get(group, [])
 
 
 def objects_granted(
@@ -54,7 +61,7 @@ def organisations_granted(*, permission: str, obj: models.Model) -> list[Organis
     codename = permission.split(".")[-1]
     slugs = [
         g.name.removeprefix("org:")
-        for g, perms in get_groups_with_perms(obj, attach_perms=True).items()
+        for g, perms in _permissions_by_group(obj).items()
         if codename in perms and g.name.startswith("org:")
     ]
     return list(Organisation.objects.filter(slug__in=slugs))

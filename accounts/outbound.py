@@ -106,7 +106,7 @@ class UnsafeUrl(ValueError):
 
 def _system_resolver(host: str, port: int) -> list[str]:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-    return [info[4][0] for info in infos]
+    return [str(info[4][0]) for info in infos]
 
 
 _resolver: Resolver = _system_resolver
@@ -160,9 +160,9 @@ def address_refusal(address: IPAddress, *, allow_loopback: bool = False) -> str 
         if address not in _IPV6_GLOBAL_UNICAST or not address.is_global:
             return f"{address} is not a global unicast address"
         return None
-    for block, name in SPECIAL_IPV4_BLOCKS:
-        if address in block:
-            return f"{address} is in {block} ({name})"
+    for v4_block, name in SPECIAL_IPV4_BLOCKS:
+        if address in v4_block:
+            return f"{address} is in {v4_block} ({name})"
     if not address.is_global:
         return f"{address} is not globally routable"
     return None

@@ -43,4 +43,7 @@ def audit_events_of(*, organisation: Organisation) -> QuerySet[AuditEvent]:
 
 def passkeys_of(*, user: User) -> QuerySet[WebAuthnCredential]:
     """This person's registered passkeys (django-otp-webauthn credentials)."""
-    return WebAuthnCredential.objects.filter(user=user, confirmed=True)
+    passkeys: QuerySet[WebAuthnCredential] = WebAuthnCredential.objects.filter(
+        user=user, confirmed=True
+    )
+    return passkeys

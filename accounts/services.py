@@ -368,7 +368,11 @@ def signing_key_revoke(
     if key.revoked_at is not None:
         widens = reason == RevocationReason.COMPROMISED and (
             previous_reason != RevocationReason.COMPROMISED
-            or (compromised_since is not None and compromised_since < key.compromised_since)
+            or (
+                compromised_since is not None
+                and key.compromised_since is not None
+                and compromised_since < key.compromised_since
+            )
         )
         if not widens:
             raise Conflict("this signing key is revoked already", code="already_revoked")

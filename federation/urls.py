@@ -4,7 +4,7 @@ from urllib.parse import urlsplit
 
 from csp.decorators import csp_update
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from django.views.i18n import set_language
 from drf_spectacular.settings import spectacular_settings
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
@@ -26,7 +26,7 @@ def _redoc_csp() -> dict[str, list[str]]:
     return allowances
 
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("", include("accounts.urls")),
     path("", include("hashbank.urls")),
     path("", include("federation.authorities.urls")),

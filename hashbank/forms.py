@@ -35,7 +35,9 @@ class DisputeDecisionForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Retired labels stay on old records but a decision may not hand them out again.
-        self.fields["labels"].queryset = selectors.labels_active()
+        labels = self.fields["labels"]
+        assert isinstance(labels, forms.ModelMultipleChoiceField)
+        labels.queryset = selectors.labels_active()
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import multiprocessing
 import multiprocessing.context
+from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import InMemoryUploadedFile
@@ -24,7 +25,7 @@ class InMemoryOnlyUploadHandler(FileUploadHandler):
     the upload past it: Django's default handlers would spill large files to a temporary
     file on disk, which hosted hashing promises never to do."""
 
-    def new_file(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def new_file(self, *args: Any, **kwargs: Any) -> None:
         super().new_file(*args, **kwargs)
         self.buffer = io.BytesIO()
         self.too_large = False
@@ -50,7 +51,7 @@ class InMemoryOnlyUploadHandler(FileUploadHandler):
         )
 
 
-def _process_context() -> multiprocessing.context.BaseContext:
+def _process_context() -> multiprocessing.context.ForkServerContext:
     # A fork server, not a plain fork: web workers run threads, and a child forked from a
     # threaded process can inherit a lock some other thread held. The server is started once
     # with the imaging libraries loaded, so each upload's child starts in milliseconds.

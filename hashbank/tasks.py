@@ -11,7 +11,7 @@ from accounts.models import Role
 from hashbank.models import Dispute, ReviewState, Submission
 
 
-def _admins(organisation) -> list[Recipient]:  # type: ignore[no-untyped-def]
+def _admins(organisation) -> list[Recipient]:
     return recipients_in(organisation=organisation, roles=[Role.ADMIN])
 
 

@@ -29,11 +29,11 @@ class IncidentAdmin(admin.ModelAdmin):
     actions = ["close"]
     filter_horizontal = ["named_authorities"]
 
-    def get_fields(self, request: HttpRequest, obj: Incident | None = None) -> list[str]:
-        declared = ["slug", "title", "description", "level", "started_at", "named_authorities"]
+    def get_fields(self, request: HttpRequest, obj: Incident | None = None) -> tuple[str, ...]:
+        declared = ("slug", "title", "description", "level", "started_at", "named_authorities")
         if obj is None:
             return declared
-        return [
+        return (
             *declared,
             "state",
             "declared_at",
@@ -41,11 +41,13 @@ class IncidentAdmin(admin.ModelAdmin):
             "closed_at",
             "closed_by",
             "debrief",
-        ]
+        )
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Incident | None = None) -> list[str]:
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: Incident | None = None
+    ) -> tuple[str, ...]:
         if obj is None:
-            return []
+            return ()
         return self.get_fields(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -95,8 +97,14 @@ class WebhookEndpointAdmin(ReadOnly):
 
 class AttemptInline(admin.TabularInline):
     model = WebhookAttempt
-    fields = ["number", "started_at", "finished_at", "outcome", "status_code", "error"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "number",
+        "started_at",
+        "finished_at",
+        "outcome",
+        "status_code",
+        "error",
+    )
     extra = 0
     can_delete = False
 

@@ -4,24 +4,22 @@ shared with every other request the hub makes."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import hmac
 
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 
 SIGNATURE_VERSION = "v1"
 
 
-def _secrets_cipher():  # type: ignore[no-untyped-def]
+def _secrets_cipher() -> Fernet:
     """Fernet keyed from WEBHOOK_SECRETS_KEY (or, by default, SECRET_KEY) through HKDF, so
     a copy of the database alone does not let anyone forge deliveries."""
-    import base64
-
-    from cryptography.fernet import Fernet
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
     material = (settings.WEBHOOK_SECRETS_KEY or settings.SECRET_KEY).encode("utf-8")
     key = HKDF(
         algorithm=hashes.SHA256(), length=32, salt=None, info=b"hashfed webhook endpoint secrets"

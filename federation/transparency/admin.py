@@ -28,7 +28,7 @@ class TransparencyReportForm(forms.ModelForm):
         fields = ["title", "period_start", "period_end"]
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         start, end = cleaned.get("period_start"), cleaned.get("period_end")
         if start and end and end <= start:
             # Named on the field, before the database constraint would say it of the form.
@@ -52,10 +52,10 @@ class TransparencyReportAdmin(admin.ModelAdmin):
     list_filter = ["state"]
     actions = ["publish", "regenerate"]
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         if obj is None:
-            return ["title", "period_start", "period_end"]
-        return [
+            return ("title", "period_start", "period_end")
+        return (
             "title",
             "period_start",
             "period_end",
@@ -69,10 +69,10 @@ class TransparencyReportAdmin(admin.ModelAdmin):
             "published_at",
             "published_by",
             "data",
-        ]
+        )
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [] if obj is None else self.get_fields(request, obj)
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return () if obj is None else self.get_fields(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return obj is None or obj.state != ReportState.PUBLISHED

@@ -100,7 +100,9 @@ class StatisticsApi(HubApiView):
         )
         bank = QueryText(required=False, max_length=32)
         signal_type = QueryText(required=False, max_length=32)
-        label = QueryText(required=False, max_length=100)
+        # A field named `label` shadows Field.label in the stubs; DRF collects declared
+        # fields by its metaclass, so the attribute is never read as a label.
+        label = QueryText(required=False, max_length=100)  # type: ignore[assignment]
         group_by = QueryText(
             required=False,
             help_text="not accepted: every cell is month × bank × signal_type × label",

@@ -28,8 +28,15 @@ class ChangeLogEntryAdmin(ReadOnlyAdmin):
     list_select_related = ["bank", "signal__bank"]
     search_fields = ["signal__value"]
     search_help_text = "A hash value (exact or its first characters)."
-    fields = ["sequence", "op", "bank", "signal", "created_at", "entry_decoded", "leaf_hash"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "sequence",
+        "op",
+        "bank",
+        "signal",
+        "created_at",
+        "entry_decoded",
+        "leaf_hash",
+    )
     list_per_page = 100
 
     def get_search_results(
@@ -54,7 +61,7 @@ class SnapshotAdmin(ReadOnlyAdmin):
     list_display = ["bank", "up_to_sequence", "signal_count", "file_name", "created_at"]
     list_filter = ["bank"]
     list_select_related = ["bank"]
-    fields = [
+    fields = readonly_fields = (
         "bank",
         "up_to_sequence",
         "signal_count",
@@ -62,8 +69,7 @@ class SnapshotAdmin(ReadOnlyAdmin):
         "sha256",
         "signature",
         "created_at",
-    ]
-    readonly_fields = fields
+    )
 
 
 @admin.register(LookupVolume)

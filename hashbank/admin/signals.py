@@ -24,8 +24,7 @@ class SubmissionInline(admin.TabularInline):
     model = Submission
     fk_name = "signal"
     verbose_name_plural = "supporting submissions"
-    fields = ["organisation", "submission_id", "review_state", "received_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("organisation", "submission_id", "review_state", "received_at")
     show_change_link = True
     extra = 0
     can_delete = False
@@ -42,8 +41,15 @@ class SubmissionInline(admin.TabularInline):
 
 class DisputeInline(admin.TabularInline):
     model = Dispute
-    fields = ["opened_by", "kind", "state", "opened_at", "deadline", "outcome", "appeal_outcome"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "opened_by",
+        "kind",
+        "state",
+        "opened_at",
+        "deadline",
+        "outcome",
+        "appeal_outcome",
+    )
     show_change_link = True
     extra = 0
     can_delete = False
@@ -74,7 +80,7 @@ class SignalAdmin(admin.ModelAdmin):
     list_filter = ["bank", "status", "signal_type", "labels", "legal_hold"]
     search_fields = ["value"]
     search_help_text = "A hash value (exact or its first characters)."
-    fields = [
+    fields = readonly_fields = (
         "bank",
         "signal_type",
         "value",
@@ -87,8 +93,7 @@ class SignalAdmin(admin.ModelAdmin):
         "incident",
         "first_listed_at",
         "updated_at",
-    ]
-    readonly_fields = fields
+    )
     inlines = [SubmissionInline, DisputeInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Signal]:

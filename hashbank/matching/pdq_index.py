@@ -45,7 +45,7 @@ import secrets
 import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -326,7 +326,7 @@ class PdqIndex:
         manifest = json.loads((directory / MANIFEST_FILE).read_text())
         if manifest.get("format") != FORMAT or manifest.get("version") != FORMAT_VERSION:
             raise ValueError(f"{directory} does not hold a {FORMAT} v{FORMAT_VERSION} index")
-        mode = "r" if mmap else None
+        mode: Literal["r"] | None = "r" if mmap else None
         arrays = {
             name: np.load(directory / f"{name}.npy", mmap_mode=mode, allow_pickle=False)
             for name in _BASE_ARRAYS

@@ -1,4 +1,5 @@
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -53,8 +54,8 @@ def render() -> str:
                 admin_seen = True
             continue
         if route.actions:
-            for method, action in sorted(route.actions.items()):
-                lines.append(f"| `/{route.pattern}` | {method} | `{action}` |")
+            for method, action_name in sorted(route.actions.items()):
+                lines.append(f"| `/{route.pattern}` | {method} | `{action_name}` |")
         else:
             lines.append(f"| `/{route.pattern}` | GET | {NON_API_ROUTES.get(route.name, '?')} |")
     return "\n".join(lines) + "\n"
@@ -63,10 +64,10 @@ def render() -> str:
 class Command(BaseCommand):
     help = "Write docs/permissions.md from the permission matrix (--check: fail if stale)."
 
-    def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser) -> None:
         parser.add_argument("--check", action="store_true")
 
-    def handle(self, *args, check: bool = False, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, check: bool = False, **options: Any) -> None:
         text = render()
         if check:
             if not DOC.exists() or DOC.read_text() != text:

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.audit import audit_chain_verify
@@ -6,7 +8,7 @@ from accounts.audit import audit_chain_verify
 class Command(BaseCommand):
     help = "Recompute the audit trail's hash chain; exit non-zero if any entry was tampered with."
 
-    def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, **options: Any) -> None:
         checked, problems = audit_chain_verify()
         for problem in problems:
             self.stderr.write(f"audit event #{problem.sequence}: {problem.problem}")

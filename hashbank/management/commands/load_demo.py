@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
@@ -11,7 +13,7 @@ class Command(BaseCommand):
         "banks and synthetic demo hashes, and print the accounts."
     )
 
-    def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, **options: Any) -> None:
         accounts = load_demo_cast()
         # The portal's application form needs the published membership criteria.
         call_command("load_membership_criteria", stdout=self.stdout)

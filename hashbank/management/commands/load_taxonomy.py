@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.core.management.base import BaseCommand
 
 from accounts.audit import AuditContext
@@ -7,7 +9,7 @@ from hashbank.taxonomy import banks_load, taxonomy_load
 class Command(BaseCommand):
     help = "Load fixtures/taxonomy.json (labels) and create the banks of fixtures/banks.json."
 
-    def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, **options: Any) -> None:
         loaded, retired = taxonomy_load(context=AuditContext.system())
         banks = banks_load(context=AuditContext.system())
         self.stdout.write(

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.core.management.base import BaseCommand
 
 from accounts.audit import AuditContext
@@ -7,10 +9,10 @@ from federation.governance.services import CRITERIA_FILE, criteria_load
 class Command(BaseCommand):
     help = "Load the membership criteria from fixtures/membership_criteria.json (by key)."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("--file", default=str(CRITERIA_FILE))
 
-    def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, **options: Any) -> None:
         from pathlib import Path
 
         version = criteria_load(path=Path(options["file"]), context=AuditContext.system())
