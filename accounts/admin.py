@@ -13,7 +13,6 @@ from django.http import HttpRequest
 
 from accounts import services
 from accounts.audit import AuditContext, audit_record
-from accounts.errors import ServiceError
 from accounts.models import (
     ApiKey,
     AuditEvent,
@@ -24,6 +23,7 @@ from accounts.models import (
     SigningKey,
     User,
 )
+from core.errors import ServiceError
 
 
 def staff_context(request: HttpRequest) -> AuditContext:

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import base64
 
-from django.db import connection
-from django.http import HttpRequest, JsonResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts import selectors, services
 from accounts.api_base import HubApiView
-from accounts.api_input import QueryInteger, query_params
 from accounts.hub_identity import hub_identity
 from accounts.models import (
     ApiKey,
@@ -25,45 +21,7 @@ from accounts.models import (
     SigningKey,
 )
 from accounts.permissions import HASH_BANK_FIREWALLED_KINDS, ROLE_ORDER_BY_KIND
-
-# Offsets reach PostgreSQL as a bigint.
-MAX_OFFSET = 2**63 - 1
-
-
-class Pagination(LimitOffsetPagination):
-    """`limit` (1 to 1000, default 100) and `offset`, read like every other query
-    parameter: anything but a number in range is a 400 naming it."""
-
-    default_limit = 100
-    max_limit = 1000
-
-    class InputSerializer(serializers.Serializer):
-        limit = QueryInteger(min_value=1, max_value=1000, default=100)
-        offset = QueryInteger(default=0)
-
-    def get_limit(self, request) -> int:  # type: ignore[no-untyped-def]
-        return query_params(self.InputSerializer, request)["limit"]
-
-    def get_offset(self, request) -> int:  # type: ignore[no-untyped-def]
-        return query_params(self.InputSerializer, request)["offset"]
-
-    def get_schema_operation_parameters(self, view):  # type: ignore[no-untyped-def]
-        parameters = super().get_schema_operation_parameters(view)
-        bounds = {
-            "limit": {"minimum": 1, "maximum": self.max_limit, "default": self.default_limit},
-            "offset": {"minimum": 0, "maximum": MAX_OFFSET, "default": 0},
-        }
-        for parameter in parameters:
-            parameter["schema"].update(bounds[parameter["name"]])
-        return parameters
-
-
-def paginate(view: HubApiView, queryset, serializer_class) -> Response:  # type: ignore[no-untyped-def]
-    """One page of `queryset` in the envelope `{"count", "next", "previous", "results"}`;
-    the view declares `pagination_class = Pagination` so its schema shows the envelope."""
-    paginator = view.pagination_class()
-    page = paginator.paginate_queryset(queryset, view.request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+from core.pagination import Pagination, paginate
 
 
 class OrganisationOutput(serializers.Serializer):
@@ -436,45 +394,3 @@ class HubIdentityApi(HubApiView):
                 "api": "/api/v1/",
             }
         )
-
-
-def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness and readiness: the database answers, the hub key and generated secret on disk
-    are this database's, and, when one is configured, the broker answers."""
-    from django.conf import settings
-
-    checks: dict[str, str] = {}
-    healthy = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        checks["database"] = "ok"
-    except Exception:
-        checks["database"] = "unavailable"
-        healthy = False
-    if healthy:
-        from accounts.hub_identity import HubStateMismatch, hub_state_verify
-
-        # The signing key and generated secret on disk must be this database's own.
-        try:
-            hub_state_verify()
-            checks["hub_state"] = "ok"
-        except HubStateMismatch as exc:
-            checks["hub_state"] = exc.message
-            healthy = False
-    if settings.CELERY_BROKER_URL:
-        from federation.celery import app
-
-        try:
-            with app.connection_for_write() as conn:
-                conn.ensure_connection(max_retries=1, timeout=2)
-            checks["broker"] = "ok"
-        except Exception:
-            checks["broker"] = "unavailable"
-            healthy = False
-    else:
-        checks["broker"] = "in-process"
-    return JsonResponse(
-        {"status": "ok" if healthy else "unavailable", "checks": checks},
-        status=200 if healthy else 503,
-    )

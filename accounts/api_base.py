@@ -1,33 +1,21 @@
-"""The base of every API view: it declares the action each method needs."""
+"""The API view of the hub's own apps: core's ApiView, with the caller as the hub knows it."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
-from rest_framework import serializers
-from rest_framework.views import APIView
-
 from accounts.audit import AuditContext
+from accounts.permissions import get_action
 from accounts.principal import Principal
+from core.api_base import ApiView
 
 
-class HubApiView(APIView):
+class HubApiView(ApiView):
+    # This docstring is the description, in the API schema, of every operation whose view
+    # has none of its own: kept word for word so the published schema does not change.
     """Subclasses set `actions = {"GET": "accounts.apikey.list", ...}`, and
     `error_statuses = {"POST": (409,)}` for the error statuses of a method that the API
     schema cannot see from the view itself (accounts/api_schema.py): 409 where its service
     raises Conflict, 429 where it is rate-limited. A view that pages its list sets
     `pagination_class`, which both the response and the schema follow."""
-
-    actions: ClassVar[dict[str, str]] = {}
-    error_statuses: ClassVar[dict[str, tuple[int, ...]]] = {}
-
-    def initial(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
-        super().initial(request, *args, **kwargs)
-        # The body is read once the caller is known to be allowed, before the handler looks
-        # anything up: every endpoint then refuses a malformed, oversized or unsupported body
-        # the same way (accounts.api_input.StrictJSONParser).
-        if request.method in ("POST", "PUT", "PATCH"):
-            _ = request.data
 
     @property
     def principal(self) -> Principal:
@@ -38,23 +26,6 @@ class HubApiView(APIView):
     def audit_context(self) -> AuditContext:
         return AuditContext.from_request(self.request)
 
-    def validated(self, serializer_class: type[serializers.Serializer], data: Any) -> Any:
-        serializer = serializer_class(data=data)
-        refuse_numbers_as_text(serializer, data)
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
-
-
-def refuse_numbers_as_text(serializer: serializers.Serializer, data: Any) -> None:
-    """DRF's text fields quietly turn a JSON number or boolean into text; the schema says
-    `string`, so such a value is refused, naming the field."""
-    if not isinstance(data, dict):
-        return
-    wrong = {
-        name: [serializers.ErrorDetail("a string is required", code="invalid")]
-        for name, field in serializer.fields.items()
-        if isinstance(field, serializers.CharField)
-        and isinstance(data.get(name), bool | int | float)
-    }
-    if wrong:
-        raise serializers.ValidationError(wrong)
+    def credentials_required(self, method: str) -> bool:
+        action_name = self.actions.get(method)
+        return action_name is not None and not get_action(action_name).public

@@ -6,11 +6,18 @@ class AccountsConfig(AppConfig):
     verbose_name = "Identity and access"
 
     def ready(self) -> None:
-        from django.urls import register_converter
+        from core.health import register_readiness_check
 
-        from accounts import checks  # noqa: F401  (registers the system checks)
-        from accounts.url_converters import DatabaseIdConverter, PlainTextConverter
+        register_readiness_check("hub_state", hub_state_check)
 
-        # Registered before any URL module is imported, so every app can use them.
-        register_converter(DatabaseIdConverter, "id")
-        register_converter(PlainTextConverter, "text")
+
+def hub_state_check() -> str | None:
+    """The signing key and generated secret on disk must be this database's own: None when
+    they are, else what is wrong."""
+    from accounts.hub_identity import HubStateMismatch, hub_state_verify
+
+    try:
+        hub_state_verify()
+    except HubStateMismatch as exc:
+        return exc.message
+    return None

@@ -9,16 +9,24 @@ from __future__ import annotations
 
 from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import authentication, exceptions
+from rest_framework import authentication, exceptions, status
 from rest_framework.request import Request
 
 from accounts.audit import AuditContext, audit_record_denial
-from accounts.errors import ApiKeyInQuery
 from accounts.models import ApiKey, Membership
 from accounts.principal import Principal, client_ip
 from accounts.services import API_KEY_PREFIX, api_key_matches, api_key_touch, split_api_key
 
 _KEY_LIKE_PARAMETERS = {"api_key", "apikey", "key", "token", "access_token", "authorization"}
+
+
+class ApiKeyInQuery(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "api_key_in_query"
+    default_detail = (
+        "API keys are accepted only in the Authorization header, never in the URL "
+        "(URLs end up in logs and browser history)."
+    )
 
 
 def refuse_keys_in_query(request: Request) -> None:

@@ -26,8 +26,8 @@ from django.db import IntegrityError, transaction
 from rest_framework import status
 
 from accounts.ed25519 import key_id_for
-from accounts.errors import ServiceError
 from accounts.models import HubInstance
+from core.errors import ServiceError
 
 logger = logging.getLogger(__name__)
 

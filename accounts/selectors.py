@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django_otp_webauthn.models import WebAuthnCredential
 
-from accounts.errors import NotFound
 from accounts.models import ApiKey, AuditEvent, Membership, Organisation, SigningKey, User
+from core.errors import NotFound
 
 
 def api_keys_of(*, organisation: Organisation) -> QuerySet[ApiKey]:

@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "django_otp_webauthn",
+    "core.apps.CoreConfig",
     "accounts",
     "hashbank",
     "federation.governance",
@@ -192,9 +193,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.api_permissions.DeclaredActionPermission"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["accounts.api_input.StrictJSONParser"],
-    "EXCEPTION_HANDLER": "accounts.errors.api_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "accounts.api_schema.HubAutoSchema",
+    "DEFAULT_PARSER_CLASSES": ["core.api_input.StrictJSONParser"],
+    "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "core.api_schema.HubAutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
@@ -232,6 +233,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
+# The Celery app whose broker /healthz checks (core.health).
+HEALTHZ_CELERY_APP = "federation.celery.app"
 
 # API keys: how often last-used time is written back (seconds); a write per request would
 # make every read a write.

@@ -10,9 +10,27 @@ from drf_spectacular.settings import spectacular_settings
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from accounts import api as accounts_api
+from core.health import healthz
 
-handler404 = "accounts.errors.handler404"
-handler500 = "accounts.errors.handler500"
+handler404 = "core.errors.handler404"
+handler500 = "core.errors.handler500"
+
+# The routes here that are not API views, each with who reaches it (core.routes).
+NON_API_ROUTES: dict[str, str] = {
+    "admin": "consortium staff (is_staff) only; Django admin's own model permissions apply",
+    "schema": "public (hub.meta.read)",
+    "docs": "public (hub.meta.read)",
+    "healthz": "public (hub.meta.read)",
+    "set_language": "public: the portal's language switch",
+    "otp_webauthn:credential-registration-begin": "signed-in people: add their own passkey (with "
+    "their second factor verified once they have one)",
+    "otp_webauthn:credential-registration-complete": "signed-in people: add their own passkey",
+    "otp_webauthn:credential-authentication-begin": "signed-in people: verify with their own "
+    "passkey (never a sign-in by passkey alone)",
+    "otp_webauthn:credential-authentication-complete": "signed-in people: verify with their own "
+    "passkey",
+    "otp_webauthn:js-i18n-catalog": "public: the passkey script's translations",
+}
 
 
 def _redoc_csp() -> dict[str, list[str]]:
@@ -36,7 +54,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path(
         "docs/",
         csp_update(_redoc_csp())(
-            SpectacularRedocView.as_view(url_name="schema", template_name="accounts/redoc.html")
+            SpectacularRedocView.as_view(url_name="schema", template_name="core/redoc.html")
         ),
         name="docs",
     ),
@@ -46,7 +64,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path(".well-known/hashfed", accounts_api.HubIdentityApi.as_view(), name="well-known"),
-    path("healthz", accounts_api.healthz, name="healthz"),
+    path("healthz", healthz, name="healthz"),
     path("transparency/", include("federation.transparency.public_urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("webauthn/", include("django_otp_webauthn.urls", namespace="otp_webauthn")),

@@ -10,11 +10,11 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.api import Pagination, paginate
 from accounts.api_base import HubApiView
-from accounts.api_input import QueryInteger, query_params
-from accounts.errors import Invalid, NotFound
 from accounts.hub_identity import hub_identity
+from core.api_input import QueryInteger, query_params
+from core.errors import Invalid, NotFound
+from core.pagination import Pagination, paginate
 from hashbank import selectors, services
 from hashbank.models import (
     Bank,

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import InMemoryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 
-from accounts.errors import Invalid
+from core.errors import Invalid
 from hashbank.media_hashing import MediaHashes, hash_in_child
 
 __all__ = ["InMemoryOnlyUploadHandler", "MediaHashes", "hash_image"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.db.models import Count, Q, QuerySet
 
 from accounts import grants
-from accounts.errors import NotFound
 from accounts.models import Organisation, OrganisationKind, Tier
+from core.errors import NotFound
 from hashbank.models import (
     Bank,
     BankContributeAccess,

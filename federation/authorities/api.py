@@ -10,10 +10,10 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.api import Pagination
 from accounts.api_base import HubApiView
-from accounts.api_input import query_params
 from accounts.models import Organisation, OrganisationKind
+from core.api_input import query_params
+from core.pagination import Pagination
 from federation.authorities import selectors, services
 from federation.authorities.models import (
     AnswerOutcome,

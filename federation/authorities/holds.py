@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db.models.signals import pre_delete
 
-from accounts.errors import Conflict
+from core.errors import Conflict
 from hashbank.models import Signal, Submission
 
 

@@ -9,8 +9,8 @@ import datetime as dt
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from accounts.errors import NotFound
 from accounts.models import Organisation, OrganisationKind, OrganisationStatus
+from core.errors import NotFound
 from federation.authorities.models import (
     OPEN_STATES,
     LawfulRequest,

@@ -14,8 +14,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.audit import AuditContext, audit_record
-from accounts.errors import Conflict, Invalid, NotPermitted
 from accounts.models import Organisation, OrganisationKind, OrganisationStatus, User
+from core.errors import Conflict, Invalid, NotPermitted
 from federation.authorities.models import (
     AccessChannel,
     AnswerOutcome,

@@ -17,8 +17,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from accounts.audit import AuditContext, audit_record
-from accounts.errors import ServiceError
 from accounts.models import AuditEvent, OrganisationKind, Tier
+from core.errors import ServiceError
 from federation.governance import selectors, services
 from federation.governance.forms import (
     DecisionForm,

@@ -19,9 +19,9 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from accounts.errors import Conflict, NotFound, ServiceError
 from accounts.models import Membership, OrganisationKind
 from accounts.permissions import is_granted
+from core.errors import Conflict, NotFound, ServiceError
 from federation.authorities import selectors, services
 from federation.authorities.models import (
     AccessChannel,

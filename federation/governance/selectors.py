@@ -10,7 +10,6 @@ from django.db.models import Q, QuerySet, Sum
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from accounts.errors import NotFound
 from accounts.models import (
     ApiKey,
     AuditEvent,
@@ -28,6 +27,7 @@ from accounts.selectors import api_keys_of as api_keys_of
 from accounts.selectors import memberships_of as memberships_of
 from accounts.selectors import signing_key_of as signing_key_of
 from accounts.selectors import signing_keys_of as signing_keys_of
+from core.errors import NotFound
 from federation.governance.models import (
     ApplicationState,
     Criterion,

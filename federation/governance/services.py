@@ -20,7 +20,6 @@ from django.utils.text import slugify
 
 from accounts import services as accounts_services
 from accounts.audit import AuditContext, audit_record
-from accounts.errors import Conflict, Invalid, NotFound, NotPermitted
 from accounts.models import (
     Organisation,
     OrganisationKind,
@@ -29,6 +28,7 @@ from accounts.models import (
     Tier,
     User,
 )
+from core.errors import Conflict, Invalid, NotFound, NotPermitted
 from federation.governance import tasks
 from federation.governance.models import (
     EDITABLE_STATES,

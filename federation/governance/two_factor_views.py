@@ -23,9 +23,9 @@ from django_otp import user_has_device
 
 from accounts import services as accounts_services
 from accounts.audit import AuditContext
-from accounts.errors import ServiceError
 from accounts.second_factor import needs_second_factor
 from accounts.selectors import passkeys_of
+from core.errors import ServiceError
 from federation.governance.forms import SecondFactorTokenForm
 
 

@@ -1,5 +1,5 @@
-"""Portal routes. Every name here is listed in accounts.routes.NON_API_ROUTES with who
-reaches it, and tests/governance/test_portal_access.py tries each with those who must not."""
+"""Portal routes. Every name here is listed in NON_API_ROUTES below with who reaches it,
+and tests/governance/test_portal_access.py tries each with those who must not."""
 
 from django.urls import path
 
@@ -75,3 +75,46 @@ urlpatterns = [
         name="lawful-request-answer",
     ),
 ]
+
+# Who reaches each route (core.routes).
+NON_API_ROUTES: dict[str, str] = {
+    "membership": "public: membership criteria and tiers",
+    "signup": "public: portal sign-up",
+    "signup-sent": "public",
+    "verify": "public, with a signed email-verification token",
+    "login": "public",
+    "logout": "signed-in people",
+    "two-factor": "signed-in people: their own second factor, after the password",
+    "two-factor-setup": "signed-in people: enrol their own second factor (once they have one, "
+    "only with it verified)",
+    "recovery-codes": "signed-in people with their second factor verified: replace their own "
+    "recovery codes",
+    "set-password": "public, with a one-time set-password token",
+    "set-password-done": "public",
+    "home": "signed-in people",
+    "application-edit": "signed-in people: their own application only",
+    "application-status": "signed-in people: their own application only",
+    "mentoring": "signed-in people: the organisations they mentor only",
+    "mentee": "mentors of that organisation only (staff mentor or its mentor organisation's "
+    "admins); 404 otherwise",
+    "dashboard": "people of that organisation only; 404 otherwise",
+    "api-keys": "people of that active organisation with accounts.apikey.list (issuing: "
+    "accounts.apikey.issue)",
+    "api-key-revoke": "people of that active organisation with accounts.apikey.revoke",
+    "signing-keys": "people of that active organisation with accounts.signingkey.list "
+    "(registering: accounts.signingkey.register)",
+    "signing-key-revoke": "people of that active organisation with accounts.signingkey.revoke",
+    "people": "people of that active organisation with accounts.membership.list",
+    "disputes": "people of that active organisation with hashbank.dispute.list: the disputes it "
+    "is a party to",
+    "lawful-requests": "people of that active organisation with authorities.request.list: the "
+    "requests it filed, or forwarded to it (reads logged)",
+    "lawful-request-file": "people of that active organisation with authorities.request.file "
+    "(authority liaisons)",
+    "lawful-request": "people of that active organisation with authorities.request.list; 404 for "
+    "a request it neither filed nor was forwarded",
+    "lawful-request-acknowledge": "people of that active organisation with "
+    "authorities.request.answer; 404 for a request not forwarded to it",
+    "lawful-request-answer": "people of that active organisation with authorities.request.answer; "
+    "404 for a request not forwarded to it",
+}

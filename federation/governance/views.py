@@ -25,10 +25,10 @@ from django.views.decorators.http import require_POST
 
 from accounts import services as accounts_services
 from accounts.audit import AuditContext
-from accounts.errors import NotFound, ServiceError
 from accounts.models import Membership
 from accounts.permissions import is_granted, roles_at_most
 from accounts.principal import Principal
+from core.errors import NotFound, ServiceError
 from federation.authorities import selectors as authorities_selectors
 from federation.authorities.models import LawfulRequest
 from federation.governance import selectors, services

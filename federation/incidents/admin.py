@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.audit import AuditContext
-from accounts.errors import ServiceError
+from core.errors import ServiceError
 from federation.incidents import services
 from federation.incidents.models import (
     Incident,

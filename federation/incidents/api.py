@@ -8,10 +8,10 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.api import Pagination, paginate
 from accounts.api_base import HubApiView
-from accounts.api_input import QueryText, query_params
 from accounts.permissions import HASH_BANK_FIREWALLED_KINDS
+from core.api_input import QueryText, query_params
+from core.pagination import Pagination, paginate
 from federation.incidents import selectors, services
 from federation.incidents.models import (
     Incident,

@@ -6,9 +6,9 @@ from typing import Any
 
 from django.db.models import Min, QuerySet
 
-from accounts.errors import NotFound
 from accounts.models import Organisation, OrganisationKind
 from accounts.permissions import HASH_BANK_FIREWALLED_KINDS
+from core.errors import NotFound
 from federation.incidents.models import (
     DeliveryState,
     Incident,

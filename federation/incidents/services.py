@@ -18,11 +18,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts import outbound
 from accounts.audit import AuditContext, audit_record
-from accounts.errors import Conflict, Invalid
 from accounts.models import Organisation, OrganisationKind, OrganisationStatus
 from accounts.permissions import HASH_BANK_FIREWALLED_KINDS
+from core import outbound
+from core.errors import Conflict, Invalid
 from federation.incidents import webhooks
 from federation.incidents.models import (
     AttemptOutcome,
@@ -43,7 +43,7 @@ def webhook_endpoint_register(
     *, organisation: Organisation, url: str, description: str, context: AuditContext
 ) -> tuple[WebhookEndpoint, str]:
     """Register an endpoint; returns it with its secret, which is shown this once.
-    Raises Invalid for a URL the hub must not call (see `accounts.outbound`)."""
+    Raises Invalid for a URL the hub must not call (see `core.outbound`)."""
     try:
         outbound.outbound_check(url)
     except outbound.UnsafeUrl as exc:

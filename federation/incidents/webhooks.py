@@ -1,5 +1,5 @@
 """Webhook mechanics with no database in them: how a delivery is signed and how long to
-wait before the next try. Which URLs may receive deliveries is `accounts.outbound`'s policy,
+wait before the next try. Which URLs may receive deliveries is `core.outbound`'s policy,
 shared with every other request the hub makes."""
 
 from __future__ import annotations

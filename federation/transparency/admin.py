@@ -15,7 +15,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from accounts.audit import AuditContext
-from accounts.errors import ServiceError
+from core.errors import ServiceError
 from federation.transparency import services
 from federation.transparency.models import ReportState, TransparencyReport
 from federation.transparency.tasks import generate_transparency_report

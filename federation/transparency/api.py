@@ -20,8 +20,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api_base import HubApiView
-from accounts.api_input import QueryText, query_params
-from accounts.api_schema import Error
+from core.api_input import QueryText, query_params
+from core.api_schema import Error
 from federation.transparency import selectors
 
 MAX_PERIOD_MONTHS = 36

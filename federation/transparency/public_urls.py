@@ -12,3 +12,11 @@ urlpatterns = [
     path("<uuid:public_id>.json", views.report_json, name="report-json"),
     path("<uuid:public_id>.csv", views.report_csv, name="report-csv"),
 ]
+
+# Who reaches each route (core.routes).
+NON_API_ROUTES: dict[str, str] = {
+    "report-list": "public: published transparency reports",
+    "report-detail": "public: one published report, charts drawn server-side",
+    "report-json": "public: a published report as JSON",
+    "report-csv": "public: a published report as CSV",
+}

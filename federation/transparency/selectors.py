@@ -14,8 +14,8 @@ from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
-from accounts.errors import NotFound
 from accounts.models import Organisation, OrganisationKind, OrganisationStatus
+from core.errors import NotFound
 from federation.authorities.models import (
     LawfulRequest,
     LawfulRequestAddressee,

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import AuditContext, audit_record
-from accounts.errors import Conflict, Invalid
+from core.errors import Conflict, Invalid
 from federation.transparency.models import ReportState, TransparencyReport
 
 

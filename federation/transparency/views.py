@@ -11,7 +11,7 @@ from typing import Any
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
-from accounts.errors import NotFound
+from core.errors import NotFound
 from federation.transparency import selectors
 from federation.transparency.charts import bar_chart_svg
 from federation.transparency.models import TransparencyReport

@@ -16,7 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from accounts.errors import ServiceError
+from core.errors import ServiceError
 
 BANK_GRANTS = ("hashbank.read_bank", "hashbank.contribute_bank")
 

@@ -16,7 +16,7 @@ from django.utils.html import format_html
 from django.utils.timesince import timesince
 
 from accounts.audit import AuditContext
-from accounts.errors import ServiceError
+from core.errors import ServiceError
 from hashbank import selectors, signing
 from hashbank.admin.common import (
     _action_page,

@@ -9,8 +9,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import AuditContext, audit_record
-from accounts.errors import Conflict, Invalid, NotPermitted
 from accounts.models import Organisation, User
+from core.errors import Conflict, Invalid, NotPermitted
 from hashbank.models import (
     Dispute,
     DisputeKind,

@@ -13,8 +13,8 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from accounts.errors import Invalid, ServiceError
 from accounts.models import Organisation
+from core.errors import Invalid, ServiceError
 from hashbank import signal_types
 from hashbank.models import LookupVolume, ReviewState, Signal, SignalStatus
 from hashbank.selectors import banks_readable_by

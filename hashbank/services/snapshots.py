@@ -14,8 +14,8 @@ import rfc8785
 from django.conf import settings
 from django.db import transaction
 
-from accounts.errors import NotFound
 from accounts.hub_identity import hub_id, hub_identity
+from core.errors import NotFound
 from hashbank.models import Bank, ChangeLogEntry, Signal, SignalStatus, Snapshot
 from hashbank.services.changelog import entry_material
 

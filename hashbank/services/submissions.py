@@ -16,8 +16,8 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.audit import AuditContext, audit_record
-from accounts.errors import Conflict, Invalid
 from accounts.models import Organisation, SigningKey
+from core.errors import Conflict, Invalid
 from hashbank import signal_types, signing
 from hashbank.models import Bank, Label, ReviewState, Signal, SignalStatus, Submission
 from hashbank.selectors import CONTRIBUTING_TIERS, banks_contributable_by

@@ -12,11 +12,11 @@ from nacl.signing import SigningKey as NaclSigningKey
 from rest_framework.test import APIClient
 
 from accounts.audit import AuditContext
-from accounts.errors import NotPermitted
 from accounts.models import ApiKey, Membership, Organisation, User
 from accounts.permissions import ROLE_ORDER_BY_KIND, is_granted, roles_at_most
 from accounts.principal import Principal
 from accounts.services import api_key_issue, membership_add
+from core.errors import NotPermitted
 from tests.conftest import sign_in
 
 

@@ -21,8 +21,8 @@ from django.utils import timezone
 from accounts.audit import AuditContext
 from accounts.models import Organisation, User
 from accounts.permissions import ACTIONS, get_action, is_granted
-from accounts.routes import NON_API_ROUTES, all_routes, is_admin_route
 from accounts.services import api_key_issue, signing_key_register
+from core.routes import all_routes, is_admin_route, non_api_routes
 from tests.conftest import sign_in
 
 Sample = Callable[[Organisation], tuple[dict, dict | None]]
@@ -300,6 +300,7 @@ SAMPLES: dict[str, dict[str, Sample]] = {
     },
 }
 
+NON_API_ROUTES = non_api_routes()
 API_ROUTES = [r for r in all_routes() if not is_admin_route(r) and r.name not in NON_API_ROUTES]
 CASES = [(r, method) for r in API_ROUTES for method in sorted(r.actions)]
 

@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from accounts.audit import AuditContext
 from accounts.models import ApiKey, AuditEvent, Organisation, SigningKey, User
-from accounts.routes import all_routes, is_admin_route
+from core.routes import all_routes, is_admin_route
 from federation.authorities.models import LawfulRequest, LegalHold
 from federation.incidents.models import Incident, WebhookDelivery, WebhookEndpoint
 from federation.incidents.services import incident_close, incident_declare

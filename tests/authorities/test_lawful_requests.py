@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from accounts.audit import AuditContext
 from accounts.models import AuditEvent, Organisation, User
-from accounts.routes import all_routes
 from accounts.services import api_key_issue, membership_add, organisation_create
+from core.routes import all_routes
 from federation.authorities.holds import RecordUnderLegalHold
 from federation.authorities.models import LawfulRequest, LawfulRequestAccess, LegalHold
 from hashbank.models import Signal, Submission

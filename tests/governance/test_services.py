@@ -7,8 +7,8 @@ import pytest
 from django.test import override_settings
 
 from accounts.audit import AuditContext
-from accounts.errors import Conflict, Invalid, NotPermitted
 from accounts.models import AuditEvent, Membership, Organisation, User
+from core.errors import Conflict, Invalid, NotPermitted
 from federation.governance import services
 from federation.governance.models import (
     ApplicationState,

@@ -12,9 +12,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.audit import AuditContext
-from accounts.errors import Conflict
 from accounts.models import AuditEvent, Organisation, User
 from accounts.services import signing_key_revoke
+from core.errors import Conflict
 from hashbank.admin.submissions import signature_check
 from hashbank.models import ChangeLogEntry, ReviewState, Signal, Submission
 from hashbank.services import (

@@ -172,7 +172,7 @@ def test_an_appeal_goes_to_another_reviewer_and_can_restore_a_signal(cast, alice
     )
     import pytest
 
-    from accounts.errors import NotPermitted
+    from core.errors import NotPermitted
 
     with pytest.raises(NotPermitted):
         dispute_decide_appeal(

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from accounts.outbound import resolver_override
+from core.outbound import resolver_override
 from federation.incidents.models import WebhookDelivery
 from federation.incidents.services import webhook_delivery_send
 from tests.incidents.test_incidents import declare_in_admin, register

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.permissions import ACTIONS, ROLES_BY_KIND
-from accounts.routes import NON_API_ROUTES, all_routes, is_admin_route
+from core.routes import all_routes, is_admin_route, non_api_routes
 
 DOC = Path(settings.BASE_DIR) / "docs" / "permissions.md"
 
@@ -46,18 +46,19 @@ def render() -> str:
             + f" | {', '.join(notes)} |"
         )
     lines += ["", "## Routes", "", "| route | method | action |", "|---|---|---|"]
+    audiences = non_api_routes()
     admin_seen = False
     for route in sorted(all_routes(), key=lambda r: r.pattern):
         if is_admin_route(route):
             if not admin_seen:
-                lines.append(f"| `/admin/…` | any | {NON_API_ROUTES['admin']} |")
+                lines.append(f"| `/admin/…` | any | {audiences['admin']} |")
                 admin_seen = True
             continue
         if route.actions:
             for method, action_name in sorted(route.actions.items()):
                 lines.append(f"| `/{route.pattern}` | {method} | `{action_name}` |")
         else:
-            lines.append(f"| `/{route.pattern}` | GET | {NON_API_ROUTES.get(route.name, '?')} |")
+            lines.append(f"| `/{route.pattern}` | GET | {audiences.get(route.name, '?')} |")
     return "\n".join(lines) + "\n"
 
 

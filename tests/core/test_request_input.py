@@ -13,10 +13,10 @@ import uuid
 import pytest
 from drf_spectacular.generators import SchemaGenerator
 
-from accounts.api_base import HubApiView
-from accounts.api_input import StrictJSONParser
 from accounts.permissions import is_granted
-from accounts.routes import all_routes
+from core.api_base import ApiView
+from core.api_input import StrictJSONParser
+from core.routes import all_routes
 
 BODY_METHODS = ("POST", "PUT", "PATCH")
 _PARAMETER = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")
@@ -29,7 +29,7 @@ def api_routes():
         for route in all_routes()
         if route.pattern.startswith("api/v1/")
         and isinstance(route.view, type)
-        and issubclass(route.view, HubApiView)
+        and issubclass(route.view, ApiView)
     ]
 
 

@@ -10,7 +10,7 @@ import ipaddress
 
 import pytest
 
-from accounts.outbound import UnsafeUrl, address_refusal, outbound_check, resolver_override
+from core.outbound import UnsafeUrl, address_refusal, outbound_check, resolver_override
 
 # (block, name) from https://www.iana.org/assignments/iana-ipv4-special-registry and
 # https://www.iana.org/assignments/iana-ipv6-special-registry, plus multicast.
@@ -203,7 +203,7 @@ def test_the_deploy_checks_refuse_the_loopback_escape_hatch(settings):
 
     settings.WEBHOOK_ALLOW_LOOPBACK = True
     found = checks.run_checks(include_deployment_checks=True, tags=[checks.Tags.security])
-    assert "accounts.E001" in {message.id for message in found}
+    assert "core.E001" in {message.id for message in found}
     settings.WEBHOOK_ALLOW_LOOPBACK = False
     found = checks.run_checks(include_deployment_checks=True, tags=[checks.Tags.security])
-    assert "accounts.E001" not in {message.id for message in found}
+    assert "core.E001" not in {message.id for message in found}

@@ -3,7 +3,7 @@ path that does not convert matches no route, so it is a 404, never a database er
 
 from __future__ import annotations
 
-from accounts.api_input import MAX_BIGINT
+from core.api_input import MAX_BIGINT
 
 
 class DatabaseIdConverter:

@@ -61,15 +61,6 @@ class NotFound(ServiceError):
     default_code = "not_found"
 
 
-class ApiKeyInQuery(exceptions.APIException):
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_code = "api_key_in_query"
-    default_detail = (
-        "API keys are accepted only in the Authorization header, never in the URL "
-        "(URLs end up in logs and browser history)."
-    )
-
-
 def error_body(code: str, message: str, fields: dict | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
 

@@ -4,10 +4,10 @@ Views nest their `InputSerializer` / `OutputSerializer`, so components are named
 view (`ApiKeyListCreateInput`) instead of colliding as `Input`/`Output`.
 
 Every operation documents the error statuses it can return, all with the one error shape
-(`Error`, accounts/errors.py), derived from what the view is: an action that needs
+(`Error`, core/errors.py), derived from what the view is: an action that needs
 credentials can answer 401 and 403 (and 400 for an API key put in the URL); a path with
 an identifier, 404; a request body, 400, 413 and 415; and whatever the view declares in
-`HubApiView.error_statuses` (409 where its service raises Conflict, 429 where it is
+`ApiView.error_statuses` (409 where its service raises Conflict, 429 where it is
 rate-limited).
 """
 
@@ -18,8 +18,6 @@ from typing import Any
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
-
-from accounts.permissions import get_action
 
 
 class FieldError(serializers.Serializer):
@@ -70,13 +68,13 @@ class HubAutoSchema(AutoSchema):
     def error_statuses(self) -> list[int]:
         """The error statuses this operation can answer, from what the view is."""
         statuses: set[int] = set()
-        action_name = getattr(self.view, "actions", {}).get(self.method)
-        if action_name is not None and not get_action(action_name).public:
+        credentials_required = getattr(self.view, "credentials_required", None)
+        if credentials_required is not None and credentials_required(self.method):
             statuses |= {400, 401, 403}
         if "{" in self.path:
             statuses.add(404)
         if self.method in ("POST", "PUT", "PATCH"):
-            # Every body is read before the endpoint runs (accounts.api_input), even where the
+            # Every body is read before the endpoint runs (core.api_input), even where the
             # endpoint takes none: docs/api.md, "Request bodies".
             statuses |= {400, 413, 415}
         statuses |= set(getattr(self.view, "error_statuses", {}).get(self.method, ()))

@@ -18,7 +18,7 @@ from rest_framework import serializers, status
 from rest_framework.parsers import BaseParser
 
 from accounts import strict_json
-from accounts.errors import Invalid, ServiceError
+from core.errors import Invalid, ServiceError
 
 # Deep enough for any document the API defines (a submission envelope is four levels
 # down), shallow enough that nothing downstream recurses into trouble.
