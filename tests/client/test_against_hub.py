@@ -4,8 +4,8 @@ a CSV, and after moderation hold exactly the hub's list in a local file."""
 import json
 
 import pytest
+from hashfed_client import main
 
-from hashbank.client import main
 from hashbank.models import Signal
 from tests.conftest import approve_all
 

@@ -21,11 +21,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-from hashbank import client as hub_client
-from hashbank.client import (
+from hashfed_client import (
     HubClient,
     HubError,
+    InputError,
     Row,
     SyncError,
     SyncState,
@@ -36,7 +35,8 @@ from hashbank.client import (
     row_submission_id,
     write_atomically,
 )
-from hashbank.signing import envelope_from_obj, key_id_for, verify
+
+from hashfed_wire.envelope import envelope_from_obj, key_id_for, verify
 
 # RFC 8032 section 7.1 test 1, as in the published signing vectors.
 ALICE_SEED = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
@@ -512,7 +512,7 @@ def test_the_state_survives_a_round_trip_through_its_file(tmp_path) -> None:
 
 def test_a_damaged_state_file_is_refused(tmp_path) -> None:
     (tmp_path / "s.json").write_text('{"format": 1, "cursor": 3}')
-    with pytest.raises(hub_client.InputError):
+    with pytest.raises(InputError):
         SyncState.load(tmp_path / "s.json")
 
 
@@ -585,7 +585,7 @@ def test_the_api_key_is_sent_in_the_authorization_header_only(hub) -> None:
 
 def test_a_hub_address_with_credentials_or_a_query_is_refused() -> None:
     for address in ("http://user:pw@hub", "http://hub/?api_key=x", "ftp://hub", "hub.example"):
-        with pytest.raises(hub_client.InputError):
+        with pytest.raises(InputError):
             HubClient(address, API_KEY)
 
 
