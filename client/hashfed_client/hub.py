@@ -131,7 +131,9 @@ class HubClient:
         reply = self._request("POST", "/api/v1/signing-keys/", body, retry=False)
         return expect_object(reply, "signing key")
 
-    def submit_in_batches(self, envelopes: Sequence[dict[str, Any]]) -> Iterator[list[dict]]:
+    def submit_in_batches(
+        self, envelopes: Sequence[dict[str, Any]]
+    ) -> Iterator[list[dict[str, Any]]]:
         """Post envelopes in batches of at most ``MAX_BATCH``, yielding each batch's
         results as soon as it is answered, with ``index`` counted from the start of
         ``envelopes`` (not of the batch). Raises HubError if a batch is refused as a

@@ -7,7 +7,8 @@ import http.client
 import json
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from email.message import Message
+from typing import Any, TypeGuard
 from urllib import error as urllib_error
 from urllib import parse as urllib_parse
 from urllib import request as urllib_request
@@ -56,7 +57,7 @@ def error_from_http_error(exc: urllib_error.HTTPError) -> HubError:
         return HubError(exc.code, f"http_{exc.code}", str(exc.reason or "request failed"))
 
 
-def retry_after(headers: Mapping[str, str] | None) -> float | None:
+def retry_after(headers: Mapping[str, str] | Message[str, str] | None) -> float | None:
     """Seconds from a ``Retry-After: <seconds>`` header (the HTTP-date form is rare for
     APIs and is treated as absent)."""
     value = (headers or {}).get("Retry-After")
@@ -73,7 +74,7 @@ def json_reply(status: int, raw: bytes, what: str) -> Any:
         raise HubError(status, "bad_response", f"{what}: the answer is not JSON") from None
 
 
-def is_int(value: object) -> bool:
+def is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
