@@ -121,7 +121,11 @@ def hub() -> Iterator[CannedHub]:
                 path=parts.path,
                 query=parse_qs(parts.query),
                 headers={name.lower(): value for name, value in self.headers.items()},
-                body=json.loads(raw) if raw else None,
+                body=(
+                    json.loads(raw)
+                    if raw and self.headers.get("Content-Type") == "application/json"
+                    else raw or None
+                ),
             )
             canned.requests.append(request)
             status, body, *rest = canned.answer(request)
@@ -139,6 +143,9 @@ def hub() -> Iterator[CannedHub]:
 
         def do_POST(self) -> None:
             self.handle_one("POST")
+
+        def do_PUT(self) -> None:
+            self.handle_one("PUT")
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
@@ -1035,3 +1042,68 @@ def test_sync_checks_the_hubs_signature_on_every_page(hub, env, tmp_path):
     hub.on("GET", "/api/v1/sync/", _signed_page(impostor, tampered))
     assert main(["sync", "--out", str(out)]) == 3
     assert "cd" * 16 not in out.read_text()
+
+
+# lookup, hash, dispute, opinion
+
+
+def answer_every_query(request: Recorded) -> Reply:
+    queries = request.body["queries"]
+    results = [
+        {"index": index, "signal_type": query["signal_type"], "matches": [], "error": None}
+        for index, query in enumerate(queries)
+    ]
+    return 200, {"results": results}
+
+
+def test_lookup_sends_the_queries_in_one_body_and_prints_one_line_each(hub, env, capsys):
+    hub.on("POST", "/api/v1/lookup/", answer_every_query)
+    url = "https://example.org/a:b"
+    assert main(["lookup", f"md5:{MD5}", f"url:{url}", "--max-distance", "8"]) == 0
+    assert hub.requests[-1].body == {
+        "queries": [{"signal_type": "md5", "value": MD5}, {"signal_type": "url", "value": url}],
+        "max_distance": 8,
+    }
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(line["index"], line["value"]) for line in lines] == [(0, MD5), (1, url)]
+
+
+def test_a_lookup_query_without_a_type_is_refused_before_sending(hub, env, capsys):
+    assert main(["lookup", MD5]) == 2
+    assert hub.requests == []
+    assert "TYPE:VALUE" in capsys.readouterr().err
+
+
+def test_hash_sends_the_image_as_multipart_under_a_fixed_file_name(hub, env, tmp_path, capsys):
+    hub.on("POST", "/api/v1/hash/", (200, {"md5": MD5, "matches": []}))
+    image = tmp_path / "private-name.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n image bytes")
+    assert main(["hash", str(image), "--match"]) == 0
+    request = hub.requests[-1]
+    assert request.headers["content-type"].startswith("multipart/form-data; boundary=")
+    assert b'name="file"; filename="upload"' in request.body
+    assert b"\x89PNG\r\n\x1a\n image bytes" in request.body
+    assert b'name="match"\r\n\r\ntrue\r\n' in request.body
+    assert b"private-name" not in request.body
+    assert json.loads(capsys.readouterr().out) == {"md5": MD5, "matches": []}
+
+
+def test_a_dispute_is_sent_whole_and_never_retried(hub, env, capsys):
+    hub.on("POST", "/api/v1/disputes/", error(503, "unavailable"))
+    argv = ["dispute", "--signal", "17", "--kind", "labels", "--grounds", "news"]
+    assert main([*argv, "--label", "tvec-news", "--label", "tvec-archive"]) == 3
+    assert len(hub.requests) == 1
+    assert hub.requests[0].body == {
+        "signal": 17,
+        "kind": "labels",
+        "grounds": "news",
+        "evidence": "",
+        "proposed_labels": ["tvec-news", "tvec-archive"],
+    }
+
+
+def test_an_opinion_is_put_on_its_signal(hub, env, capsys):
+    hub.on("PUT", "/api/v1/signals/17/opinion/", (200, {"kind": "seen", "signal": 17}))
+    assert main(["opinion", "--signal", "17", "--kind", "seen"]) == 0
+    assert hub.requests[-1].body == {"kind": "seen", "reasons": "", "proposed_labels": []}
+    assert json.loads(capsys.readouterr().out) == {"kind": "seen", "signal": 17}
