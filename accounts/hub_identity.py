@@ -99,9 +99,6 @@ class HubIdentity:
     def public_key_b64(self) -> str:
         return ed25519.public_key_b64(self.public_key_raw)
 
-    def sign(self, message: bytes) -> bytes:
-        return self.private_key.sign(message)
-
 
 def signing_key_path(instance: HubInstance) -> Path:
     """The configured key file, or, when none is configured, a key generated for this hub
