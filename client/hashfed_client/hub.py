@@ -207,6 +207,9 @@ class HubClient:
         results = reply.get("results") if isinstance(reply, dict) else None
         if not isinstance(results, list) or len(results) != len(queries):
             raise HubError(200, "bad_response", "the hub did not answer for every query")
+        indexes = [result.get("index") if isinstance(result, dict) else None for result in results]
+        if indexes != list(range(len(queries))):
+            raise HubError(200, "bad_response", "the hub answered the queries out of order")
         return results
 
     def hash_media(self, data: bytes, *, match: bool = False) -> dict[str, Any]:

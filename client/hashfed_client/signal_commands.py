@@ -71,7 +71,7 @@ def lookup_command(args: argparse.Namespace) -> int:
     failed = 0
     for start, batch in _batches(queries):
         for result in client.lookup(batch, max_distance=args.max_distance):
-            index = start + int(result.get("index", 0))
+            index = start + result["index"]
             print(json.dumps({**result, "index": index, "value": queries[index]["value"]}))
             error = result.get("error")
             if error:

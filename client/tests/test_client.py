@@ -1107,3 +1107,10 @@ def test_an_opinion_is_put_on_its_signal(hub, env, capsys):
     assert main(["opinion", "--signal", "17", "--kind", "seen"]) == 0
     assert hub.requests[-1].body == {"kind": "seen", "reasons": "", "proposed_labels": []}
     assert json.loads(capsys.readouterr().out) == {"kind": "seen", "signal": 17}
+
+
+def test_a_lookup_answer_out_of_order_is_a_bad_response(hub) -> None:
+    hub.on("POST", "/api/v1/lookup/", (200, {"results": [{"index": 1, "matches": []}]}))
+    with pytest.raises(HubError) as caught:
+        HubClient(hub.url, API_KEY).lookup([{"signal_type": "md5", "value": MD5}])
+    assert caught.value.code == "bad_response"
