@@ -10,24 +10,24 @@ a hub signing with a key another hub published would make members trust the wron
 
 from __future__ import annotations
 
-import base64
+import contextlib
 import hashlib
 import logging
-import os
 import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from rest_framework import status
 
-from accounts.ed25519 import key_id_for
 from accounts.models import HubInstance
 from core.errors import ServiceError
+from hashfed_wire import ed25519
+from hashfed_wire.ed25519 import key_id_for
+from hashfed_wire.files import write_new_private_key
 
 logger = logging.getLogger(__name__)
 
@@ -97,10 +97,7 @@ class HubIdentity:
 
     @property
     def public_key_b64(self) -> str:
-        return base64.b64encode(self.public_key_raw).decode("ascii")
-
-    def sign(self, message: bytes) -> bytes:
-        return self.private_key.sign(message)
+        return ed25519.public_key_b64(self.public_key_raw)
 
 
 def signing_key_path(instance: HubInstance) -> Path:
@@ -114,24 +111,14 @@ def signing_key_path(instance: HubInstance) -> Path:
 def _load_or_create(path: Path) -> Ed25519PrivateKey:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        # O_EXCL: two processes starting at once must not each write a different key.
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(pem)
-    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    if not isinstance(loaded, Ed25519PrivateKey):
-        raise RuntimeError(f"{path} does not hold an Ed25519 private key")
-    return loaded
+        # Two processes starting at once must not each use a different key: the file is
+        # created exclusively, and the one that loses reads the winner's key.
+        with contextlib.suppress(FileExistsError):
+            write_new_private_key(path)
+    try:
+        return ed25519.load_private_key_pem(path.read_bytes())
+    except ed25519.PrivateKeyError as exc:
+        raise RuntimeError(f"{path} does not hold an Ed25519 private key") from exc
 
 
 def _bind(instance: HubInstance, *, field: str, value: str, what: str, path: Path) -> None:
@@ -179,9 +166,7 @@ def hub_identity() -> HubIdentity:
     instance = hub_instance()
     path = signing_key_path(instance)
     private_key = _load_or_create(path)
-    raw = private_key.public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    )
+    raw = ed25519.public_key_raw(private_key)
     _bind(instance, field="signing_key_id", value=key_id_for(raw), what="the hub key", path=path)
     development_secret_verify(instance)
     return HubIdentity(origin=settings.HUB_ORIGIN, private_key=private_key, public_key_raw=raw)

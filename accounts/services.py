@@ -19,7 +19,6 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.audit import AuditContext, audit_record
-from accounts.ed25519 import PublicKeyError, key_id_for, parse_public_key
 from accounts.models import (
     ApiKey,
     ApiKeyScope,
@@ -36,6 +35,7 @@ from accounts.models import (
 from accounts.permissions import ROLES_BY_KIND, role_belongs_to_kind, roles_at_most
 from accounts.principal import Principal
 from core.errors import Conflict, Invalid, NotPermitted
+from hashfed_wire.ed25519 import PublicKeyError, key_id_for, parse_public_key
 
 API_KEY_PREFIX = "hf_"
 _PREFIX_ALPHABET = string.ascii_lowercase + string.digits

@@ -37,9 +37,9 @@ from bench.measure import (
     rotated,
     timed,
 )
-from hashbank import signing
 from hashbank.models import Bank, ChangeLogEntry, Label, ReviewState, Submission
 from hashbank.services.submissions import MAX_BATCH
+from hashfed_wire.envelope import envelope_from_obj, parse_json_strict, sign_payload, verify
 
 # Batches are as large as the API allows: what a member catching up would send.
 BATCH = MAX_BATCH
@@ -68,7 +68,7 @@ class MemberSigner:
             "value": secrets.token_hex(32),
             "labels": [LABEL],
         }
-        return signing.sign_payload(self.private_key, payload)
+        return sign_payload(self.private_key, payload)
 
     def body(self, count: int) -> bytes:
         envelopes = [self.envelope() for _ in range(count)]
@@ -105,11 +105,11 @@ def submissions_post(client: Client, body: bytes, *, expected: int) -> dict[str,
 def verify_batch(body: bytes, public_key_raw: bytes) -> None:
     """What the hub does with a batch before it touches the database: parse the body as the
     API's parser does, check each envelope's shape, canonicalise it, verify the signature."""
-    parsed = signing.parse_json_strict(body)
+    parsed = parse_json_strict(body)
     if not isinstance(parsed, dict):
         raise BenchError("the batch body is not a JSON object")
     for item in parsed["submissions"]:
-        if not signing.verify(public_key_raw, signing.envelope_from_obj(item)):
+        if not verify(public_key_raw, envelope_from_obj(item)):
             raise BenchError("a pre-signed envelope does not verify")
 
 
@@ -121,7 +121,7 @@ def submission_rows(body: bytes, signer: MemberSigner) -> list[Submission]:
     parsed = json.loads(body)
     rows = []
     for item in parsed["submissions"]:
-        envelope = signing.envelope_from_obj(item)
+        envelope = envelope_from_obj(item)
         rows.append(
             Submission(
                 organisation=organisation,

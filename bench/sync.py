@@ -4,7 +4,6 @@ signed snapshot against replaying the whole log. Import after django.setup()."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import gc
 import gzip
@@ -16,7 +15,6 @@ from typing import Any
 
 import psycopg
 import rfc8785
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.db.models import Count, Max, Min
 from django.test import Client
 
@@ -36,7 +34,8 @@ from hashbank.api import MAX_SYNC_PAGE
 from hashbank.models import Bank, ChangeLogEntry, Label, Signal
 from hashbank.selectors import changelog_head
 from hashbank.services.changelog import entry_material, leaf_hash
-from hashbank.services.snapshots import snapshot_signed_message, snapshots_create
+from hashbank.services.snapshots import snapshots_create
+from hashfed_wire import hub_signatures
 
 # Pages are as large as the API allows: what a member catching up asks for.
 SYNC_PAGE = MAX_SYNC_PAGE
@@ -278,7 +277,7 @@ def sync_through_snapshot(client: Client) -> tuple[Listed, int]:
     """A member's first sync from the signed snapshots: list them, download each readable
     bank's file, check its hash and the hub's signature, read the NDJSON, then sync the log
     from the snapshots' position to the head. Returns the list and the bytes received."""
-    hub_key = Ed25519PublicKey.from_public_bytes(hub_identity().public_key_raw)
+    identity = hub_identity()
     listed: Listed = {}
     received = 0
     snapshots = client.get("/api/v1/sync/snapshots/").json()
@@ -289,13 +288,15 @@ def sync_through_snapshot(client: Client) -> tuple[Listed, int]:
         data = b"".join(response.streaming_content)  # type: ignore[attr-defined]
         response.close()
         received += len(data)
-        message = snapshot_signed_message(
+        # Raises HubSignatureError: a snapshot that does not verify ends the run.
+        hub_signatures.verify_snapshot(
+            identity.public_key_raw,
+            snapshot["signature"],
+            origin=identity.origin,
             bank=snapshot["bank"],
             up_to_sequence=snapshot["up_to_sequence"],
             sha256=hashlib.sha256(data).hexdigest(),
         )
-        # Raises InvalidSignature: a snapshot that does not verify ends the run.
-        hub_key.verify(base64.b64decode(snapshot["signature"]), message)
         list_apply(listed, (json.loads(line) for line in gzip.decompress(data).splitlines()))
     position = snapshots[0]["up_to_sequence"]
     for _ in range(100):

@@ -17,8 +17,8 @@ from django.utils import timezone
 from rest_framework import serializers, status
 from rest_framework.parsers import BaseParser
 
-from accounts import strict_json
 from core.errors import Invalid, ServiceError
+from hashfed_wire import strict_json
 
 # Deep enough for any document the API defines (a submission envelope is four levels
 # down), shallow enough that nothing downstream recurses into trouble.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-
 from django.http import FileResponse, HttpResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
@@ -32,6 +30,7 @@ from hashbank.services.snapshots import snapshot_open
 from hashbank.services.submissions import MAX_BATCH
 from hashbank.services.sync import sync_record
 from hashbank.signal_types import PDQ_DISTANCE_THRESHOLD, PDQ_MAX_DISTANCE_THRESHOLD
+from hashfed_wire import hub_signatures
 
 MAX_SYNC_PAGE = 10_000
 
@@ -314,8 +313,8 @@ class SyncApi(HubApiView):
         # The hub signs the exact bytes of every page, so a member can show any page it holds
         # came from this hub (key at /.well-known/hashfed).
         identity = hub_identity()
-        response["X-Hashfed-Key-Id"] = identity.key_id
-        response["X-Hashfed-Signature"] = base64.b64encode(identity.sign(body)).decode("ascii")
+        response[hub_signatures.KEY_ID_HEADER] = identity.key_id
+        response[hub_signatures.SIGNATURE_HEADER] = hub_signatures.sign(identity.private_key, body)
         return response
 
 
@@ -367,7 +366,7 @@ class SnapshotDownloadApi(HubApiView):
             as_attachment=True,
             filename=snapshot.file_name,
         )
-        response["X-Hashfed-Signature"] = snapshot.signature
+        response[hub_signatures.SIGNATURE_HEADER] = snapshot.signature
         response["X-Hashfed-Sha256"] = snapshot.sha256
         return response
 

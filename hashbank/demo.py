@@ -20,8 +20,8 @@ from accounts.models import Organisation, User
 from accounts.services import signing_key_register
 from hashbank.models import Bank, Submission
 from hashbank.services import submission_approve, submission_batch_create
-from hashbank.signing import sign_payload
 from hashbank.taxonomy import banks_load, taxonomy_load
+from hashfed_wire.envelope import sign_payload
 
 
 @transaction.atomic

@@ -151,7 +151,7 @@ class Signer:
         return {k: v for k, v in payload.items() if v is not ...}
 
     def envelope(self, **overrides) -> dict:
-        from hashbank.signing import sign_payload
+        from hashfed_wire.envelope import sign_payload
 
         return sign_payload(self.private_key, self.payload(**overrides))
 

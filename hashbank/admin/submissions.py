@@ -17,7 +17,7 @@ from django.utils.timesince import timesince
 
 from accounts.audit import AuditContext
 from core.errors import ServiceError
-from hashbank import selectors, signing
+from hashbank import selectors
 from hashbank.admin.common import (
     _action_page,
     _admin_link,
@@ -36,6 +36,8 @@ from hashbank.services import (
     submission_approve,
     submission_reject,
 )
+from hashfed_wire.envelope import EnvelopeError, envelope_from_obj, parse_json_strict
+from hashfed_wire.envelope import verify as envelope_verify
 
 
 @dataclass(frozen=True)
@@ -51,13 +53,13 @@ def signature_check(submission: Submission) -> SignatureCheck:
     stored = bytes(submission.canonical_payload)
     key = submission.signing_key
     try:
-        envelope = signing.envelope_from_obj(
-            {"payload": signing.parse_json_strict(stored), "signature": submission.signature}
+        envelope = envelope_from_obj(
+            {"payload": parse_json_strict(stored), "signature": submission.signature}
         )
         if envelope.canonical != stored:
             return SignatureCheck(False, "the stored payload is not in canonical form")
-        good = signing.verify(key.public_key_bytes, envelope)
-    except signing.EnvelopeError as exc:
+        good = envelope_verify(key.public_key_bytes, envelope)
+    except EnvelopeError as exc:
         return SignatureCheck(False, f"the stored statement cannot be read: {exc.message}")
     if not good:
         return SignatureCheck(False, "the signature does not match the payload and the key")

@@ -49,6 +49,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from hashfed_wire.files import fsync_directory
+
 HASH_BYTES = 32
 CHUNKS = 16
 CHUNK_BITS = 16
@@ -314,7 +316,7 @@ class PdqIndex:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        _fsync_directory(directory.parent)
+        fsync_directory(directory.parent)
 
     @classmethod
     def load(cls, directory: Path, *, mmap: bool = True) -> PdqIndex:
@@ -651,11 +653,3 @@ def _group_by_query(query_count: int, found: list[_Matches]) -> list[list[tuple[
         return [pairs]
     bounds = np.searchsorted(query_rows, np.arange(query_count + 1)).tolist()
     return [pairs[bounds[i] : bounds[i + 1]] for i in range(query_count)]
-
-
-def _fsync_directory(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

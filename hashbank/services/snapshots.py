@@ -3,7 +3,6 @@ a member's first sync downloads a file instead of replaying the whole log."""
 
 from __future__ import annotations
 
-import base64
 import gzip
 import hashlib
 import io
@@ -18,6 +17,7 @@ from accounts.hub_identity import hub_id, hub_identity
 from core.errors import NotFound
 from hashbank.models import Bank, ChangeLogEntry, Signal, SignalStatus, Snapshot
 from hashbank.services.changelog import entry_material
+from hashfed_wire import hub_signatures
 
 
 def snapshot_directory() -> Path:
@@ -44,19 +44,6 @@ def snapshot_open(snapshot: Snapshot) -> BinaryIO:
         raise NotFound("the snapshot's file is not the one signed; sync from the change log")
     handle.seek(0)
     return handle
-
-
-def snapshot_signed_message(*, bank: str, up_to_sequence: int, sha256: str) -> bytes:
-    """What the hub signs for a snapshot: RFC 8785 bytes of its identity and content hash."""
-    return rfc8785.dumps(
-        {
-            "type": "hashfed-snapshot",
-            "origin": hub_identity().origin,
-            "bank": bank,
-            "up_to_sequence": up_to_sequence,
-            "sha256": sha256,
-        }
-    )
 
 
 def snapshots_create() -> list[Snapshot]:
@@ -90,8 +77,12 @@ def snapshots_create() -> list[Snapshot]:
             sha256 = hashlib.sha256(data).hexdigest()
             name = f"{bank.name}-{head}-{sha256[:16]}.ndjson.gz"
             (snapshot_directory() / name).write_bytes(data)
-            signature = hub_identity().sign(
-                snapshot_signed_message(bank=bank.name, up_to_sequence=head, sha256=sha256)
+            identity = hub_identity()
+            signature = hub_signatures.sign(
+                identity.private_key,
+                hub_signatures.snapshot_signed_message(
+                    origin=identity.origin, bank=bank.name, up_to_sequence=head, sha256=sha256
+                ),
             )
             created.append(
                 Snapshot.objects.create(
@@ -100,7 +91,7 @@ def snapshots_create() -> list[Snapshot]:
                     signal_count=count,
                     file_name=name,
                     sha256=sha256,
-                    signature=base64.b64encode(signature).decode("ascii"),
+                    signature=signature,
                 )
             )
     return created

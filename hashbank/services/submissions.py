@@ -18,10 +18,12 @@ from django.utils import timezone
 from accounts.audit import AuditContext, audit_record
 from accounts.models import Organisation, SigningKey
 from core.errors import Conflict, Invalid
-from hashbank import signal_types, signing
+from hashbank import signal_types
 from hashbank.models import Bank, Label, ReviewState, Signal, SignalStatus, Submission
 from hashbank.selectors import CONTRIBUTING_TIERS, banks_contributable_by
 from hashbank.services.changelog import changelog_append_added
+from hashfed_wire.envelope import EnvelopeError, SignedEnvelope, envelope_from_obj
+from hashfed_wire.envelope import verify as envelope_verify
 
 MAX_BATCH = 1000
 # Ids per IN (...) query: below SQLite's default limit of bound parameters.
@@ -220,7 +222,7 @@ def _keys_still_usable(
 @dataclass(frozen=True)
 class _Verified:
     index: int
-    envelope: signing.SignedEnvelope
+    envelope: SignedEnvelope
     key: SigningKey
     digest: str
 
@@ -246,8 +248,8 @@ def _verify(index: int, item: Any, batch: _BatchContext) -> _Verified:
     """Shape, organisation, audience, key and signature: everything that must hold before
     the id is looked up (so a replay is recognised even if the taxonomy changed since)."""
     try:
-        envelope = signing.envelope_from_obj(item)
-    except signing.EnvelopeError as exc:
+        envelope = envelope_from_obj(item)
+    except EnvelopeError as exc:
         raise ItemRejected(exc.code, exc.message, exc.field) from exc
     if envelope.organisation != batch.organisation.slug:
         raise ItemRejected(
@@ -276,7 +278,7 @@ def _verify(index: int, item: Any, batch: _BatchContext) -> _Verified:
             "the key was not valid at the payload's created_at",
             "payload.created_at",
         )
-    if not signing.verify(key.public_key_bytes, envelope):
+    if not envelope_verify(key.public_key_bytes, envelope):
         raise ItemRejected("bad_signature", "the signature does not verify", "signature")
     return _Verified(index, envelope, key, hashlib.sha256(envelope.canonical).hexdigest())
 

@@ -23,9 +23,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings as django_settings
 from django.db import connection
-
-from accounts.models import Organisation
-from hashbank.client import (
+from hashfed_client import (
     HubClient,
     HubError,
     Row,
@@ -33,6 +31,8 @@ from hashbank.client import (
     public_key_b64,
     utc_now_rfc3339,
 )
+
+from accounts.models import Organisation
 from hashbank.models import ChangeLogEntry, ReviewState, Signal, Submission
 from tests.conftest import random_pdq
 

@@ -7,7 +7,7 @@ from django.utils import timezone
 from accounts.audit import AuditContext
 from accounts.services import signing_key_revoke
 from hashbank.models import ReviewState, Signal, Submission
-from hashbank.signing import canonical_bytes, verify
+from hashfed_wire.envelope import canonical_bytes, verify
 from tests.conftest import submit
 
 
@@ -29,7 +29,7 @@ def test_the_kept_envelope_can_be_verified_again(alice, signer_for):
     signer = signer_for("northwind/admin")
     submit(alice, signer.envelope())
     stored = Submission.objects.get()
-    from hashbank.signing import envelope_from_obj
+    from hashfed_wire.envelope import envelope_from_obj
 
     envelope = envelope_from_obj(
         {"payload": json.loads(bytes(stored.canonical_payload)), "signature": stored.signature}

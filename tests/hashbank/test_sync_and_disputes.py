@@ -14,7 +14,8 @@ from accounts.models import User
 from hashbank.models import ChangeLogEntry, Signal, Submission
 from hashbank.services import dispute_decide, dispute_decide_appeal, submission_reject
 from hashbank.services.changelog import leaf_hash
-from hashbank.services.snapshots import snapshot_signed_message, snapshots_create
+from hashbank.services.snapshots import snapshots_create
+from hashfed_wire.hub_signatures import snapshot_signed_message
 from tests.conftest import approve_all, sign_in, submit
 
 
@@ -305,7 +306,10 @@ def test_a_signed_snapshot_plus_deltas_equals_the_list(cast, alice, bob, signer_
         public_key.verify(
             base64.b64decode(item["signature"]),
             snapshot_signed_message(
-                bank=item["bank"], up_to_sequence=item["up_to_sequence"], sha256=item["sha256"]
+                origin=identity.origin,
+                bank=item["bank"],
+                up_to_sequence=item["up_to_sequence"],
+                sha256=item["sha256"],
             ),
         )
         for line in gzip.decompress(data).splitlines():

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, x25519
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nacl.bindings import crypto_core_ed25519_is_valid_point
 
-from hashbank.signing import (
+from hashfed_wire.envelope import (
     OPTIONAL_FIELDS,
     REQUIRED_FIELDS,
     EnvelopeError,
@@ -753,8 +753,11 @@ def test_signed_envelope_is_immutable():
     assert isinstance(envelope, SignedEnvelope)
 
 
-def test_the_module_imports_no_django():
-    code = "import sys, hashbank.signing; sys.exit('django' in sys.modules)"
+def test_the_wire_package_imports_no_django_and_no_app():
+    code = (
+        "import sys, hashfed_wire.envelope, hashfed_wire.files, hashfed_wire.hub_signatures; "
+        "sys.exit('django' in sys.modules or 'accounts' in sys.modules)"
+    )
 
     completed = subprocess.run(
         [sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], check=False

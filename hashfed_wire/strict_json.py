@@ -1,7 +1,7 @@
 """Strict JSON: one reading of a document, whoever reads it.
 
-Pure Python (no Django), so the API's body parser, the envelope checks of
-hashbank.signing and the member-side client all refuse the same documents.
+The API's body parser, the envelope checks of hashfed_wire.envelope and the
+member-side client all use it, so they refuse the same documents.
 A parser that keeps the first or the last of two equal keys would see a
 different statement than another parser, and a signature over it would be
 ambiguous; so duplicate keys are refused at any depth, as are ``NaN``,

@@ -21,11 +21,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-from hashbank import client as hub_client
-from hashbank.client import (
+from hashfed_client import (
     HubClient,
     HubError,
+    InputError,
     Row,
     SyncError,
     SyncState,
@@ -36,7 +35,8 @@ from hashbank.client import (
     row_submission_id,
     write_atomically,
 )
-from hashbank.signing import envelope_from_obj, key_id_for, verify
+
+from hashfed_wire.envelope import envelope_from_obj, key_id_for, verify
 
 # RFC 8032 section 7.1 test 1, as in the published signing vectors.
 ALICE_SEED = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
@@ -121,7 +121,11 @@ def hub() -> Iterator[CannedHub]:
                 path=parts.path,
                 query=parse_qs(parts.query),
                 headers={name.lower(): value for name, value in self.headers.items()},
-                body=json.loads(raw) if raw else None,
+                body=(
+                    json.loads(raw)
+                    if raw and self.headers.get("Content-Type") == "application/json"
+                    else raw or None
+                ),
             )
             canned.requests.append(request)
             status, body, *rest = canned.answer(request)
@@ -139,6 +143,9 @@ def hub() -> Iterator[CannedHub]:
 
         def do_POST(self) -> None:
             self.handle_one("POST")
+
+        def do_PUT(self) -> None:
+            self.handle_one("PUT")
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
@@ -512,7 +519,7 @@ def test_the_state_survives_a_round_trip_through_its_file(tmp_path) -> None:
 
 def test_a_damaged_state_file_is_refused(tmp_path) -> None:
     (tmp_path / "s.json").write_text('{"format": 1, "cursor": 3}')
-    with pytest.raises(hub_client.InputError):
+    with pytest.raises(InputError):
         SyncState.load(tmp_path / "s.json")
 
 
@@ -585,7 +592,7 @@ def test_the_api_key_is_sent_in_the_authorization_header_only(hub) -> None:
 
 def test_a_hub_address_with_credentials_or_a_query_is_refused() -> None:
     for address in ("http://user:pw@hub", "http://hub/?api_key=x", "ftp://hub", "hub.example"):
-        with pytest.raises(hub_client.InputError):
+        with pytest.raises(InputError):
             HubClient(address, API_KEY)
 
 
@@ -1035,3 +1042,75 @@ def test_sync_checks_the_hubs_signature_on_every_page(hub, env, tmp_path):
     hub.on("GET", "/api/v1/sync/", _signed_page(impostor, tampered))
     assert main(["sync", "--out", str(out)]) == 3
     assert "cd" * 16 not in out.read_text()
+
+
+# lookup, hash, dispute, opinion
+
+
+def answer_every_query(request: Recorded) -> Reply:
+    queries = request.body["queries"]
+    results = [
+        {"index": index, "signal_type": query["signal_type"], "matches": [], "error": None}
+        for index, query in enumerate(queries)
+    ]
+    return 200, {"results": results}
+
+
+def test_lookup_sends_the_queries_in_one_body_and_prints_one_line_each(hub, env, capsys):
+    hub.on("POST", "/api/v1/lookup/", answer_every_query)
+    url = "https://example.org/a:b"
+    assert main(["lookup", f"md5:{MD5}", f"url:{url}", "--max-distance", "8"]) == 0
+    assert hub.requests[-1].body == {
+        "queries": [{"signal_type": "md5", "value": MD5}, {"signal_type": "url", "value": url}],
+        "max_distance": 8,
+    }
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(line["index"], line["value"]) for line in lines] == [(0, MD5), (1, url)]
+
+
+def test_a_lookup_query_without_a_type_is_refused_before_sending(hub, env, capsys):
+    assert main(["lookup", MD5]) == 2
+    assert hub.requests == []
+    assert "TYPE:VALUE" in capsys.readouterr().err
+
+
+def test_hash_sends_the_image_as_multipart_under_a_fixed_file_name(hub, env, tmp_path, capsys):
+    hub.on("POST", "/api/v1/hash/", (200, {"md5": MD5, "matches": []}))
+    image = tmp_path / "private-name.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n image bytes")
+    assert main(["hash", str(image), "--match"]) == 0
+    request = hub.requests[-1]
+    assert request.headers["content-type"].startswith("multipart/form-data; boundary=")
+    assert b'name="file"; filename="upload"' in request.body
+    assert b"\x89PNG\r\n\x1a\n image bytes" in request.body
+    assert b'name="match"\r\n\r\ntrue\r\n' in request.body
+    assert b"private-name" not in request.body
+    assert json.loads(capsys.readouterr().out) == {"md5": MD5, "matches": []}
+
+
+def test_a_dispute_is_sent_whole_and_never_retried(hub, env, capsys):
+    hub.on("POST", "/api/v1/disputes/", error(503, "unavailable"))
+    argv = ["dispute", "--signal", "17", "--kind", "labels", "--grounds", "news"]
+    assert main([*argv, "--label", "tvec-news", "--label", "tvec-archive"]) == 3
+    assert len(hub.requests) == 1
+    assert hub.requests[0].body == {
+        "signal": 17,
+        "kind": "labels",
+        "grounds": "news",
+        "evidence": "",
+        "proposed_labels": ["tvec-news", "tvec-archive"],
+    }
+
+
+def test_an_opinion_is_put_on_its_signal(hub, env, capsys):
+    hub.on("PUT", "/api/v1/signals/17/opinion/", (200, {"kind": "seen", "signal": 17}))
+    assert main(["opinion", "--signal", "17", "--kind", "seen"]) == 0
+    assert hub.requests[-1].body == {"kind": "seen", "reasons": "", "proposed_labels": []}
+    assert json.loads(capsys.readouterr().out) == {"kind": "seen", "signal": 17}
+
+
+def test_a_lookup_answer_out_of_order_is_a_bad_response(hub) -> None:
+    hub.on("POST", "/api/v1/lookup/", (200, {"results": [{"index": 1, "matches": []}]}))
+    with pytest.raises(HubError) as caught:
+        HubClient(hub.url, API_KEY).lookup([{"signal_type": "md5", "value": MD5}])
+    assert caught.value.code == "bad_response"

@@ -8,10 +8,9 @@ The signature covers the RFC 8785 (JCS) canonical JSON bytes of ``payload``.
 ``docs/signing.md`` is the normative description; ``fixtures/signing/vectors.json``
 holds test vectors.
 
-This module is pure Python and imports no Django: it checks the *shape* of an
-envelope and the signature. Whether the bank, signal type, labels, incident,
-organisation and key exist, whether the key was valid at ``created_at`` and
-whether the audience is this hub are decided by the caller.
+This module checks the *shape* of an envelope and the signature. Whether the bank,
+signal type, labels, incident, organisation and key exist, whether the key was valid
+at ``created_at`` and whether the audience is this hub are decided by the caller.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from accounts import ed25519, strict_json
+from hashfed_wire import ed25519, strict_json
 
 __all__ = [
     "ENVELOPE_VERSION",
@@ -126,7 +125,7 @@ def parse_json_strict(raw: bytes | str) -> object:
     ``Infinity`` and numbers that overflow a double, and anything else
     that is not JSON (``malformed_json``). Returns plain dicts, lists,
     strings, ints, floats, bools and None. The hub's API reads request bodies
-    with the same rules (accounts.strict_json).
+    with the same rules (hashfed_wire.strict_json).
     """
     try:
         return strict_json.loads(raw)
@@ -174,7 +173,7 @@ def _decode_base64_strict(text: str) -> bytes:
 
 def load_public_key(text: str) -> bytes:
     """Raw 32 bytes of an Ed25519 public key given as PEM or as base64 (the rules of
-    accounts.ed25519.parse_public_key). Raises EnvelopeError("invalid_public_key",
+    hashfed_wire.ed25519.parse_public_key). Raises EnvelopeError("invalid_public_key",
     field="public_key") for anything else."""
     try:
         return ed25519.parse_public_key(text)

@@ -1,7 +1,5 @@
-"""Ed25519 key handling shared by members' signing keys, envelopes and the hub's own key.
-
-Pure Python (no Django), so the member-side client and the envelope parser can use it.
-"""
+"""Ed25519 key handling shared by members' signing keys, envelopes and the hub's own key:
+public keys as members register them, key ids, and private keys as PEM files hold them."""
 
 from __future__ import annotations
 
@@ -11,7 +9,10 @@ import hashlib
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
 
 RAW_PUBLIC_KEY_LENGTH = 32
 
@@ -27,6 +28,10 @@ _SMALL_ORDER_Y = frozenset({0, 1, _FIELD_PRIME - 1, _Y_OF_ORDER_8, _FIELD_PRIME 
 
 class PublicKeyError(ValueError):
     pass
+
+
+class PrivateKeyError(ValueError):
+    """Bytes that are not an unencrypted PEM Ed25519 private key."""
 
 
 def key_id_for(public_key_raw: bytes) -> str:
@@ -84,3 +89,36 @@ def public_key_pem(public_key_raw: bytes) -> str:
     return key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     ).decode("ascii")
+
+
+def public_key_raw(private_key: Ed25519PrivateKey) -> bytes:
+    """The raw 32 bytes of a private key's public half."""
+    return private_key.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+
+
+def public_key_b64(public_key_raw: bytes) -> str:
+    """Standard base64 of the raw 32-byte public key, as the hub registers and publishes it."""
+    return base64.b64encode(public_key_raw).decode("ascii")
+
+
+def private_key_pem(private_key: Ed25519PrivateKey) -> bytes:
+    """The key as unencrypted PKCS#8 PEM, the form key files hold."""
+    return private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def load_private_key_pem(data: bytes) -> Ed25519PrivateKey:
+    """Read an unencrypted PEM private key. Raises PrivateKeyError for anything that is not
+    one, or not an Ed25519 key."""
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise PrivateKeyError("not an unencrypted PEM private key") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise PrivateKeyError("not an Ed25519 key")
+    return key

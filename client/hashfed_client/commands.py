@@ -1,0 +1,240 @@
+"""The commands that set a member up and keep its list: keygen, register-key, submit,
+sync."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import stat
+import sys
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from hashfed_client.errors import HubError, InputError
+from hashfed_client.hub import MAX_SYNC_LIMIT, HubClient
+from hashfed_client.keys import key_id_of, load_private_key, public_key_b64, write_new_private_key
+from hashfed_client.submit import (
+    Row,
+    RowError,
+    build_envelopes,
+    parse_created_at,
+    parse_csv,
+    parse_ndjson,
+)
+from hashfed_client.sync import SyncState, hub_public_key_of, sync_list
+
+EXIT_OK = 0
+EXIT_REJECTED = 1
+EXIT_USAGE = 2
+EXIT_HUB = 3
+EXIT_INTERRUPTED = 130
+
+
+def _default_state_path(out: Path) -> Path:
+    return out.with_suffix(".state.json") if out.suffix else out.with_name(out.name + ".state.json")
+
+
+def _resolve_api_key(args: argparse.Namespace) -> str:
+    """The key from, in order: --api-key, --api-key-file, HASHFED_API_KEY,
+    HASHFED_API_KEY_FILE."""
+    candidates: list[tuple[str | None, bool]] = [
+        (args.api_key, False),
+        (args.api_key_file, True),
+        (os.environ.get("HASHFED_API_KEY"), False),
+        (os.environ.get("HASHFED_API_KEY_FILE"), True),
+    ]
+    for value, is_file in candidates:
+        if not value:
+            continue
+        if not is_file:
+            return value.strip()
+        try:
+            return Path(value).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise InputError(f"cannot read the API key file {value}: {exc.strerror}") from exc
+    raise InputError("no API key: set HASHFED_API_KEY or pass --api-key")
+
+
+def hub_client_from(args: argparse.Namespace) -> HubClient:
+    client = HubClient(args.hub, _resolve_api_key(args))
+    if client.is_plain_http_to_remote:
+        print(
+            f"warning: {client.base_url} is plain HTTP; the API key is not encrypted",
+            file=sys.stderr,
+        )
+    return client
+
+
+def _load_signing_key(path: str) -> Ed25519PrivateKey:
+    with contextlib.suppress(OSError):
+        mode = os.stat(path).st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            print(f"warning: {path} is readable by other users; chmod 600 it", file=sys.stderr)
+    return load_private_key(path)
+
+
+def keygen_command(args: argparse.Namespace) -> int:
+    key = write_new_private_key(args.out)
+    print(f"public_key: {public_key_b64(key)}")
+    print(f"key_id: {key_id_of(key)}")
+    return EXIT_OK
+
+
+def register_key_command(args: argparse.Namespace) -> int:
+    key = _load_signing_key(args.key)
+    client = hub_client_from(args)
+    record = client.register_signing_key(public_key_b64(key), args.name)
+    expected = key_id_of(key)
+    if record.get("key_id") != expected:
+        raise HubError(201, "bad_response", f"the hub answered key id {record.get('key_id')!r}")
+    print(f"registered key_id: {expected}")
+    return EXIT_OK
+
+
+def _read_input_rows(path: str, fmt: str | None) -> tuple[list[Row], list[RowError]]:
+    if fmt is None:
+        fmt = "ndjson" if Path(path).suffix.lower() in (".ndjson", ".jsonl") else "csv"
+    parse = parse_ndjson if fmt == "ndjson" else parse_csv
+    try:
+        if path == "-":
+            return parse(sys.stdin)
+        # utf-8-sig: spreadsheet exports often start with a byte order mark.
+        with open(path, encoding="utf-8-sig", newline="") as file:
+            return parse(file)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not UTF-8 text") from exc
+
+
+def _report_row_errors(errors: Sequence[RowError]) -> int:
+    for error in errors:
+        print(error, file=sys.stderr)
+    print(f"{len(errors)} invalid row(s); nothing was sent", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def submit_command(args: argparse.Namespace) -> int:
+    if args.id_namespace is not None and args.created_at is None:
+        # A replay must be byte for byte the same envelope, signing time included.
+        raise InputError("--id-namespace needs --created-at, so a re-run signs the same bytes")
+    namespace = _parse_namespace(args.id_namespace)
+    created_at = parse_created_at(args.created_at) if args.created_at else None
+    key = _load_signing_key(args.key)
+    rows, errors = _read_input_rows(args.file, args.format)
+    if errors:
+        return _report_row_errors(errors)
+    client = hub_client_from(args)
+    organisation = args.organisation or str(client.me()["organisation"]["slug"])
+    audience = args.audience or str(client.hub_identity()["origin"])
+    built, errors = build_envelopes(
+        rows,
+        private_key=key,
+        bank=args.bank,
+        organisation=organisation,
+        audience=audience,
+        created_at=created_at,
+        id_namespace=namespace,
+    )
+    if errors:
+        return _report_row_errors(errors)
+    return _send(client, built)
+
+
+def _parse_namespace(text: str | None) -> uuid.UUID | None:
+    if text is None:
+        return None
+    try:
+        return uuid.UUID(text)
+    except ValueError as exc:
+        raise InputError(f"--id-namespace must be a UUID, got {text!r}") from exc
+
+
+def _send(client: HubClient, built: Sequence[tuple[Row, dict[str, Any]]]) -> int:
+    counts = {"accepted": 0, "replayed": 0, "rejected": 0}
+    done = 0
+    try:
+        for results in client.submit_in_batches([envelope for _, envelope in built]):
+            for result in results:
+                status = str(result.get("status"))
+                counts[status] = counts.get(status, 0) + 1
+                if status == "rejected":
+                    _report_rejection(built[result["index"]][0], result.get("error") or {})
+            done += len(results)
+    except HubError:
+        _print_summary(counts, done, len(built))
+        print(f"stopped after {done} of {len(built)} rows", file=sys.stderr)
+        raise
+    _print_summary(counts, done, len(built))
+    return EXIT_REJECTED if counts["rejected"] else EXIT_OK
+
+
+def _report_rejection(row: Row, error: Mapping[str, Any]) -> None:
+    rejection = RowError(
+        row.line,
+        str(error.get("code") or "rejected"),
+        error.get("field"),
+        str(error.get("message") or "rejected by the hub"),
+    )
+    print(rejection, file=sys.stderr)
+
+
+def _print_summary(counts: Mapping[str, int], done: int, total: int) -> None:
+    others = "".join(
+        f", {name} {count}"
+        for name, count in counts.items()
+        if name not in ("accepted", "replayed", "rejected")
+    )
+    print(
+        f"accepted {counts['accepted']}, replayed {counts['replayed']}, "
+        f"rejected {counts['rejected']}{others} ({done} of {total} rows sent)"
+    )
+
+
+class _ProgressLine:
+    """``synced N/M entries`` on stderr: rewritten in place on a terminal, one line
+    per page otherwise (for logs)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.in_place = stream.isatty()
+        self.shown = False
+
+    def __call__(self, state: SyncState) -> None:
+        text = f"synced {state.cursor}/{state.head} entries"
+        self.stream.write(f"\r{text}" if self.in_place else f"{text}\n")
+        self.stream.flush()
+        self.shown = True
+
+    def finish(self) -> None:
+        if self.in_place and self.shown:
+            self.stream.write("\n")
+
+
+def sync_command(args: argparse.Namespace) -> int:
+    if not 1 <= args.limit <= MAX_SYNC_LIMIT:
+        raise InputError(f"--limit must be between 1 and {MAX_SYNC_LIMIT}")
+    out = Path(args.out)
+    state_path = Path(args.state) if args.state else _default_state_path(out)
+    client = hub_client_from(args)
+    progress = _ProgressLine(sys.stderr) if args.progress or sys.stderr.isatty() else None
+    hub_public_key = None if args.no_verify else hub_public_key_of(client)
+    try:
+        state = sync_list(
+            client,
+            out=out,
+            state_path=state_path,
+            limit=args.limit,
+            progress=progress,
+            hub_public_key=hub_public_key,
+        )
+    finally:
+        if progress:
+            progress.finish()
+    print(f"{len(state.signals)} signals in {out} (cursor {state.cursor}, head {state.head})")
+    return EXIT_OK

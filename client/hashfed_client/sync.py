@@ -1,0 +1,184 @@
+"""A local copy of the shared list, kept up to date from the change-log feed and
+resumable after any interruption (``docs/sync.md``)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hashfed_client.errors import HubError, InputError, SyncError
+from hashfed_client.hub import MAX_SYNC_LIMIT, HubClient
+from hashfed_client.transport import is_int
+from hashfed_wire import hub_signatures
+from hashfed_wire.files import write_atomically
+
+STATE_FORMAT = 1
+
+SignalKey = tuple[str, str, str]
+
+
+@dataclass
+class SyncState:
+    """A local copy of the shared list and where the change log was read up to.
+
+    ``cursor`` is the hub's ``next_cursor`` to ask for next (opaque to the client);
+    ``last_sequence`` the sequence of the last entry applied (-1 before any: the
+    hub numbers entries from 0); ``signals`` the list
+    keyed by (bank, signal_type, value), each record being the entry that last set
+    it, without ``op``. ``hub`` is the address the state was built from.
+    """
+
+    hub: str | None = None
+    cursor: int = 0
+    last_sequence: int = -1
+    head: int | None = None
+    signals: dict[SignalKey, dict[str, Any]] = field(default_factory=dict)
+
+    def apply(self, entries: Iterable[Mapping[str, Any]]) -> int:
+        """Apply change-log entries in order: ``add`` and ``update`` set the record,
+        ``remove`` deletes it (removing an absent record is a no-op). Entries at or
+        below ``last_sequence`` are skipped, so a page that overlaps what was already
+        applied is harmless. All or nothing: raises SyncError, changing nothing, for
+        an unknown op, a malformed entry or sequences out of order. Returns how many
+        entries were applied."""
+        signals = dict(self.signals)
+        last = self.last_sequence
+        applied = 0
+        for entry in entries:
+            sequence = entry.get("sequence")
+            if not is_int(sequence):
+                raise SyncError(f"an entry without an integer sequence: {entry!r}")
+            if sequence <= last:
+                if applied:
+                    raise SyncError(f"sequence {sequence} comes after {last}")
+                continue
+            try:
+                key = (str(entry["bank"]), str(entry["signal_type"]), str(entry["value"]))
+            except KeyError as exc:
+                raise SyncError(f"entry {sequence} has no {exc.args[0]}") from None
+            op = entry.get("op")
+            if op in ("add", "update"):
+                signals[key] = {name: value for name, value in entry.items() if name != "op"}
+            elif op == "remove":
+                signals.pop(key, None)
+            else:
+                raise SyncError(f"entry {sequence} has an unknown op {op!r}")
+            last = sequence
+            applied += 1
+        self.signals, self.last_sequence = signals, last
+        return applied
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": STATE_FORMAT,
+            "hub": self.hub,
+            "cursor": self.cursor,
+            "last_sequence": self.last_sequence,
+            "head": self.head,
+            "signals": self.sorted_records(),
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> SyncState:
+        """Raises InputError for anything but a state this module wrote."""
+        if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
+            raise InputError("not a sync state file (format 1)")
+        try:
+            signals = {
+                (str(r["bank"]), str(r["signal_type"]), str(r["value"])): r for r in data["signals"]
+            }
+            return cls(
+                hub=data.get("hub"),
+                cursor=int(data["cursor"]),
+                last_sequence=int(data["last_sequence"]),
+                head=data.get("head"),
+                signals=signals,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"the sync state file is damaged: {exc}") from exc
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> SyncState:
+        """The state saved at ``path``, or an empty one if there is no file yet."""
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return cls()
+        except OSError as exc:
+            raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+        try:
+            return cls.from_json(json.loads(text))
+        except ValueError as exc:
+            raise InputError(f"{path} is not valid JSON: {exc}") from exc
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        write_atomically(path, json.dumps(self.to_json(), ensure_ascii=False).encode("utf-8"))
+
+    def sorted_records(self) -> list[dict[str, Any]]:
+        return [self.signals[key] for key in sorted(self.signals)]
+
+    def write_list(self, path: str | os.PathLike[str]) -> None:
+        """Write the list as NDJSON, one signal per line, sorted by (bank, signal_type,
+        value), keys sorted, atomically."""
+        write_atomically(
+            path,
+            (
+                json.dumps(
+                    record, ensure_ascii=False, sort_keys=True, separators=(",", ":")
+                ).encode("utf-8")
+                + b"\n"
+                for record in self.sorted_records()
+            ),
+        )
+
+
+def hub_public_key_of(client: HubClient) -> bytes:
+    """The hub's Ed25519 public key from /.well-known/hashfed, checked against its key id."""
+    try:
+        return hub_signatures.hub_public_key(client.hub_identity())
+    except hub_signatures.HubSignatureError as exc:
+        raise HubError(200, "bad_response", str(exc)) from exc
+
+
+def sync_list(
+    client: HubClient,
+    *,
+    out: str | os.PathLike[str],
+    state_path: str | os.PathLike[str],
+    limit: int = MAX_SYNC_LIMIT,
+    progress: Callable[[SyncState], None] | None = None,
+    hub_public_key: bytes | None = None,
+) -> SyncState:
+    """Bring the local copy up to date and write it to ``out``.
+
+    Resumes from the cursor in ``state_path`` and saves the state after every page,
+    so an interruption (network, Ctrl-C, crash) costs at most one page. Reads pages
+    while ``next_cursor < head`` and the page is not empty, then rewrites ``out``
+    atomically. Raises InputError if the state belongs to another hub, SyncError if
+    the feed breaks its contract, HubError if the hub refuses or cannot be reached.
+    """
+    state = SyncState.load(state_path)
+    if state.hub is None:
+        state.hub = client.base_url
+    elif state.hub != client.base_url:
+        raise InputError(
+            f"{state_path} follows {state.hub}, not {client.base_url}; use another --state"
+        )
+    while True:
+        page = client.sync(state.cursor, limit, hub_public_key=hub_public_key)
+        entries = page["entries"]
+        if entries and page["next_cursor"] == state.cursor:
+            raise SyncError(f"the hub's cursor did not advance past {state.cursor}")
+        state.apply(entries)
+        state.cursor, state.head = page["next_cursor"], page["head"]
+        state.save(state_path)
+        if progress:
+            progress(state)
+        if not entries or page["next_cursor"] >= page["head"]:
+            break
+    state.write_list(out)
+    return state

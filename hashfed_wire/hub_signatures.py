@@ -1,0 +1,96 @@
+"""What the hub signs, so a member can show any copy it holds came from that hub.
+
+The hub publishes its Ed25519 public key at ``/.well-known/hashfed`` (``{"origin",
+"key_id", "public_key", "algorithm"}``). It signs the exact bytes of every sync page (the
+signature goes in the ``X-Hashfed-Signature`` header, standard base64) and, for each
+snapshot, the RFC 8785 bytes of ``{"type": "hashfed-snapshot", "origin", "bank",
+"up_to_sequence", "sha256"}``. ``docs/sync.md`` describes both.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+
+import rfc8785
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from hashfed_wire import ed25519
+
+SIGNATURE_HEADER = "X-Hashfed-Signature"
+KEY_ID_HEADER = "X-Hashfed-Key-Id"
+SNAPSHOT_TYPE = "hashfed-snapshot"
+
+
+class HubSignatureError(ValueError):
+    """A signature is missing or does not verify, or the hub's published key is unusable."""
+
+
+def sign(private_key: Ed25519PrivateKey, message: bytes) -> str:
+    """The hub's signature over ``message``, as standard base64."""
+    return base64.b64encode(private_key.sign(message)).decode("ascii")
+
+
+def _verify(public_key_raw: bytes, message: bytes, signature: str | None, what: str) -> None:
+    if not signature:
+        raise HubSignatureError(f"the {what} is not signed")
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key_raw).verify(
+            base64.b64decode(signature), message
+        )
+    except (InvalidSignature, ValueError, binascii.Error) as exc:
+        raise HubSignatureError(f"the {what}'s signature does not verify") from exc
+
+
+def verify_page(public_key_raw: bytes, body: bytes, signature: str | None) -> None:
+    """Refuse a sync page whose exact bytes the hub did not sign: anything between the hub
+    and the reader (a proxy, a cache, an attacker) could otherwise edit the list it holds.
+    Raises HubSignatureError."""
+    _verify(public_key_raw, body, signature, "sync page")
+
+
+def snapshot_signed_message(*, origin: str, bank: str, up_to_sequence: int, sha256: str) -> bytes:
+    """What the hub signs for a snapshot: RFC 8785 bytes of its identity and content hash."""
+    return rfc8785.dumps(
+        {
+            "type": SNAPSHOT_TYPE,
+            "origin": origin,
+            "bank": bank,
+            "up_to_sequence": up_to_sequence,
+            "sha256": sha256,
+        }
+    )
+
+
+def verify_snapshot(
+    public_key_raw: bytes,
+    signature: str | None,
+    *,
+    origin: str,
+    bank: str,
+    up_to_sequence: int,
+    sha256: str,
+) -> None:
+    """Refuse a snapshot listing the hub did not sign. Raises HubSignatureError."""
+    message = snapshot_signed_message(
+        origin=origin, bank=bank, up_to_sequence=up_to_sequence, sha256=sha256
+    )
+    _verify(public_key_raw, message, signature, "snapshot")
+
+
+def hub_public_key(identity: Mapping[str, object]) -> bytes:
+    """The raw public key from the hub's ``/.well-known/hashfed`` document, checked against
+    the key id published beside it. Raises HubSignatureError."""
+    try:
+        raw = base64.b64decode(str(identity.get("public_key", "")), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise HubSignatureError("the hub's public key is not base64") from exc
+    try:
+        key_id = ed25519.key_id_for(raw)
+    except ed25519.PublicKeyError:
+        key_id = None
+    if key_id is None or key_id != identity.get("key_id"):
+        raise HubSignatureError("the hub's public key does not match its key id")
+    return raw
