@@ -6,7 +6,23 @@ from django.db.models import QuerySet
 from django_otp_webauthn.models import WebAuthnCredential
 
 from accounts.errors import NotFound
-from accounts.models import ApiKey, AuditEvent, Membership, Organisation, SigningKey, User
+from accounts.models import (
+    ApiKey,
+    AuditEvent,
+    Membership,
+    Organisation,
+    OrganisationKind,
+    OrganisationStatus,
+    SigningKey,
+    User,
+)
+
+
+def platforms_active() -> QuerySet[Organisation]:
+    """The member platforms in good standing (not applicants, suspended or offboarded)."""
+    return Organisation.objects.filter(
+        kind=OrganisationKind.PLATFORM, status=OrganisationStatus.ACTIVE
+    )
 
 
 def api_keys_of(*, organisation: Organisation) -> QuerySet[ApiKey]:

@@ -20,7 +20,7 @@ from accounts.errors import Conflict, Invalid
 from accounts.models import Organisation, SigningKey
 from hashbank import signal_types, signing
 from hashbank.models import Bank, Label, ReviewState, Signal, SignalStatus, Submission
-from hashbank.selectors import CONTRIBUTING_TIERS, banks_contributable_by
+from hashbank.selectors import banks_contributable_by
 from hashbank.services.changelog import changelog_append_added
 
 MAX_BATCH = 1000
@@ -384,9 +384,7 @@ def _write(
 def _approved_on_arrival(prepared: _Prepared, batch: _BatchContext) -> bool:
     # The crisis fast path: members in good standing (active, full or probation) are
     # approved on arrival during an open incident, and reviewed afterwards.
-    fast_path = bool(prepared.incident) and (
-        batch.organisation.is_active and batch.organisation.tier in CONTRIBUTING_TIERS
-    )
+    fast_path = bool(prepared.incident) and batch.organisation.may_contribute
     return batch.organisation.trusted_contributor or fast_path
 
 

@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from accounts.audit import AuditContext, audit_record
 from accounts.errors import Conflict, Invalid, NotPermitted
-from accounts.models import Organisation, OrganisationKind, OrganisationStatus, User
+from accounts.models import Organisation, OrganisationKind, User
+from accounts.selectors import platforms_active
 from federation.authorities.models import (
     AnswerOutcome,
     LawfulRequest,
@@ -90,12 +91,7 @@ def lawful_request_file(
         raise Invalid.for_field(
             "addressed_platforms", "name at least one platform", code="required"
         )
-    platforms = {
-        org.slug: org
-        for org in Organisation.objects.filter(
-            slug__in=slugs, kind=OrganisationKind.PLATFORM, status=OrganisationStatus.ACTIVE
-        )
-    }
+    platforms = {org.slug: org for org in platforms_active().filter(slug__in=slugs)}
     for index, slug in enumerate(slugs):
         if slug not in platforms:
             raise Invalid.for_field(
@@ -156,6 +152,30 @@ def _require_state(request: LawfulRequest, *states: str) -> None:
         raise Conflict(f"this request is {request.state}", code="wrong_state")
 
 
+def _move(
+    request: LawfulRequest,
+    state: str,
+    *,
+    action: str,
+    context: AuditContext,
+    detail: dict[str, Any] | None = None,
+    **fields: Any,
+) -> None:
+    """Put the request in `state` with `fields` set, and audit it (`authorities.request.
+    <action>`) under the authority, whose liaisons follow their requests' trail."""
+    request.state = state
+    for name, value in fields.items():
+        setattr(request, name, value)
+    request.save(update_fields=["state", *fields])
+    audit_record(
+        action=f"authorities.request.{action}",
+        context=context,
+        target=request,
+        organisation=request.authority,
+        detail=detail,
+    )
+
+
 def _notify_on_commit(request: LawfulRequest, event: str) -> None:
     from federation.authorities.tasks import notify_lawful_request_event
 
@@ -173,15 +193,13 @@ def lawful_request_validate(
     order's hour must not wait on a second click."""
     request = _locked(request)
     _require_state(request, LawfulRequestState.SUBMITTED)
-    request.state = LawfulRequestState.VALIDATED
-    request.validated_at = timezone.now()
-    request.validated_by = context.user
-    request.save(update_fields=["state", "validated_at", "validated_by"])
-    audit_record(
-        action="authorities.request.validated",
+    _move(
+        request,
+        LawfulRequestState.VALIDATED,
+        action="validated",
         context=context,
-        target=request,
-        organisation=request.authority,
+        validated_at=timezone.now(),
+        validated_by=context.user,
     )
     if forward:
         request = lawful_request_forward(request=request, context=context)
@@ -200,16 +218,15 @@ def lawful_request_forward(*, request: LawfulRequest, context: AuditContext) -> 
     request = _locked(request)
     _require_state(request, LawfulRequestState.VALIDATED)
     now = timezone.now()
-    request.state = LawfulRequestState.FORWARDED
-    request.forwarded_at = now
-    request.deadline = now + dt.timedelta(hours=request.deadline_hours)
-    request.save(update_fields=["state", "forwarded_at", "deadline"])
-    audit_record(
-        action="authorities.request.forwarded",
+    deadline = now + dt.timedelta(hours=request.deadline_hours)
+    _move(
+        request,
+        LawfulRequestState.FORWARDED,
+        action="forwarded",
         context=context,
-        target=request,
-        organisation=request.authority,
-        detail={"deadline": request.deadline.isoformat()},
+        detail={"deadline": deadline.isoformat()},
+        forwarded_at=now,
+        deadline=deadline,
     )
     _notify_on_commit(request, "forwarded")
     return request
@@ -225,15 +242,13 @@ def lawful_request_refuse(
         raise Invalid.for_field("reason", "a refusal needs a reason", code="required")
     request = _locked(request)
     _require_state(request, LawfulRequestState.SUBMITTED)
-    request.state = LawfulRequestState.REFUSED
-    request.refusal_reason = reason
-    request.save(update_fields=["state", "refusal_reason"])
-    audit_record(
-        action="authorities.request.refused",
+    _move(
+        request,
+        LawfulRequestState.REFUSED,
+        action="refused",
         context=context,
-        target=request,
-        organisation=request.authority,
         detail={"reason": reason},
+        refusal_reason=reason,
     )
     _notify_on_commit(request, "refused")
     return request
@@ -333,15 +348,13 @@ def lawful_request_close(*, request: LawfulRequest, context: AuditContext) -> La
     request = _locked(request)
     if request.state in (LawfulRequestState.CLOSED, LawfulRequestState.REFUSED):
         raise Conflict(f"this request is {request.state}", code="wrong_state")
-    request.state = LawfulRequestState.CLOSED
-    request.closed_at = timezone.now()
-    request.closed_by = context.user
-    request.save(update_fields=["state", "closed_at", "closed_by"])
-    audit_record(
-        action="authorities.request.closed",
+    _move(
+        request,
+        LawfulRequestState.CLOSED,
+        action="closed",
         context=context,
-        target=request,
-        organisation=request.authority,
+        closed_at=timezone.now(),
+        closed_by=context.user,
     )
     return request
 

@@ -95,15 +95,24 @@ def organisation_tier_change(
     return organisation
 
 
+# Each status decision: the statuses it applies to, and the status it leads to.
+STATUS_DECISIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    DecisionKind.SUSPENDED: ((OrganisationStatus.ACTIVE,), OrganisationStatus.SUSPENDED),
+    DecisionKind.REINSTATED: (
+        (OrganisationStatus.SUSPENDED, OrganisationStatus.OFFBOARDED),
+        OrganisationStatus.ACTIVE,
+    ),
+    DecisionKind.OFFBOARDED: (
+        (OrganisationStatus.ACTIVE, OrganisationStatus.SUSPENDED),
+        OrganisationStatus.OFFBOARDED,
+    ),
+}
+
+
 def _status_change(
-    organisation: Organisation,
-    *,
-    allowed_from: tuple[str, ...],
-    to: str,
-    kind: str,
-    reason: str,
-    context: AuditContext,
+    organisation: Organisation, *, kind: str, reason: str, context: AuditContext
 ) -> Organisation:
+    allowed_from, to = STATUS_DECISIONS[kind]
     staff_required(context)
     _reason_required(reason)
     organisation = _member_for_update(organisation)
@@ -133,14 +142,7 @@ def organisation_suspend(
     """Suspend an active member. Its API keys and session API calls are refused from the
     next request on (`organisation_inactive`), so its signing keys cannot submit either;
     nothing is revoked, so reinstatement restores everything as it was."""
-    return _status_change(
-        organisation,
-        allowed_from=(OrganisationStatus.ACTIVE,),
-        to=OrganisationStatus.SUSPENDED,
-        kind=DecisionKind.SUSPENDED,
-        reason=reason,
-        context=context,
-    )
+    return _status_change(organisation, kind=DecisionKind.SUSPENDED, reason=reason, context=context)
 
 
 @transaction.atomic
@@ -149,12 +151,7 @@ def organisation_reinstate(
 ) -> Organisation:
     """Undo a suspension or an offboarding: the organisation is active again, with its keys."""
     return _status_change(
-        organisation,
-        allowed_from=(OrganisationStatus.SUSPENDED, OrganisationStatus.OFFBOARDED),
-        to=OrganisationStatus.ACTIVE,
-        kind=DecisionKind.REINSTATED,
-        reason=reason,
-        context=context,
+        organisation, kind=DecisionKind.REINSTATED, reason=reason, context=context
     )
 
 
@@ -167,12 +164,7 @@ def organisation_offboard(
     does not change; staff withdraw individual submissions in moderation if they decide
     otherwise. Its mentorship ends. Reversible with organisation_reinstate."""
     organisation = _status_change(
-        organisation,
-        allowed_from=(OrganisationStatus.ACTIVE, OrganisationStatus.SUSPENDED),
-        to=OrganisationStatus.OFFBOARDED,
-        kind=DecisionKind.OFFBOARDED,
-        reason=reason,
-        context=context,
+        organisation, kind=DecisionKind.OFFBOARDED, reason=reason, context=context
     )
     Mentorship.objects.filter(mentee=organisation, ended_at__isnull=True).update(
         ended_at=timezone.now()
