@@ -10,7 +10,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
@@ -32,6 +32,27 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    """Filters a list on whether its records are past their deadline; a subclass says what
+    overdue means for its records (`overdue`, a Q for the current time)."""
+
+    title = "overdue"
+    parameter_name = "overdue"
+
+    def overdue(self) -> Q:
+        raise NotImplementedError
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
+        return [("yes", "overdue"), ("no", "not overdue")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "yes":
+            return queryset.filter(self.overdue())
+        if self.value() == "no":
+            return queryset.exclude(self.overdue())
+        return queryset
 
 
 def bound_form(form_class: type[forms.Form], request: HttpRequest) -> forms.Form:

@@ -12,12 +12,12 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from accounts.admin_base import ReadOnlyAdmin, apply_each, apply_each_with_form
+from accounts.admin_base import OverdueFilter, ReadOnlyAdmin, apply_each, apply_each_with_form
 from accounts.audit import AuditContext
 from federation.authorities import selectors, services
 from federation.authorities.models import (
@@ -36,19 +36,9 @@ class ReasonForm(forms.Form):
     )
 
 
-class OverdueFilter(admin.SimpleListFilter):
-    title = "overdue"
-    parameter_name = "overdue"
-
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
-        return [("yes", "overdue"), ("no", "not overdue")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value() == "yes":
-            return queryset.filter(selectors.overdue_q())
-        if self.value() == "no":
-            return queryset.exclude(selectors.overdue_q())
-        return queryset
+class RequestOverdueFilter(OverdueFilter):
+    def overdue(self) -> Q:
+        return selectors.overdue_q()
 
 
 class AddresseeInline(admin.TabularInline):
@@ -87,7 +77,7 @@ class LawfulRequestAdmin(admin.ModelAdmin):
         "deadline",
         "overdue",
     ]
-    list_filter = ["state", "kind", "urgency", "jurisdiction", OverdueFilter]
+    list_filter = ["state", "kind", "urgency", "jurisdiction", RequestOverdueFilter]
     search_fields = ["public_id", "issuing_authority", "authority__slug"]
     ordering = ["deadline", "-received_at"]
     actions = ["validate_and_forward", "refuse", "close"]
