@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts import services
+from accounts.admin_base import ReadOnlyAdmin
 from accounts.audit import AuditContext, audit_record
 from accounts.models import (
     ApiKey,
@@ -26,10 +27,6 @@ from accounts.models import (
 from core.errors import ServiceError
 
 
-def staff_context(request: HttpRequest) -> AuditContext:
-    return AuditContext.from_request(request)
-
-
 class AuditedAdminMixin:
     """Every add, change and delete made in admin also goes to the audit trail, through
     Django admin's own logging hooks, so no model admin can forget it."""
@@ -38,7 +35,7 @@ class AuditedAdminMixin:
         organisation = obj if isinstance(obj, Organisation) else getattr(obj, "organisation", None)
         audit_record(
             action=f"{obj._meta.app_label}.{obj._meta.model_name}.{verb}",
-            context=staff_context(request),
+            context=AuditContext.from_request(request),
             target=obj,
             organisation=organisation,
             detail=detail,
@@ -162,7 +159,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
                 role=obj.role,
                 scope=obj.scope,
                 expires_at=obj.expires_at,
-                context=staff_context(request),
+                context=AuditContext.from_request(request),
             )
         except ServiceError as exc:
             self.message_user(request, exc.message, messages.ERROR)
@@ -177,7 +174,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke the selected API keys", permissions=["delete"])
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         for api_key in queryset:
-            services.api_key_revoke(api_key=api_key, context=staff_context(request))
+            services.api_key_revoke(api_key=api_key, context=AuditContext.from_request(request))
         self.message_user(request, f"{queryset.count()} key(s) revoked.")
 
     def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
@@ -232,7 +229,7 @@ class SigningKeyAdmin(admin.ModelAdmin):
         done = 0
         for key in queryset.filter(revoked_at__isnull=True):
             services.signing_key_revoke(
-                signing_key=key, reason=reason, context=staff_context(request)
+                signing_key=key, reason=reason, context=AuditContext.from_request(request)
             )
             done += 1
         self.message_user(request, f"{done} key(s) revoked ({reason}).")
@@ -249,7 +246,7 @@ class SigningKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     list_display = [
         "sequence",
         "occurred_at",
@@ -282,18 +279,9 @@ class AuditEventAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
         return [f.name for f in AuditEvent._meta.fields]
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
-        return False
-
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
-
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
-
 
 @admin.register(DenialCounter)
-class DenialCounterAdmin(admin.ModelAdmin):
+class DenialCounterAdmin(ReadOnlyAdmin):
     """Refused requests per source and window; the audit trail holds the first of each
     (its sequence is shown), this table how many followed."""
 
@@ -315,12 +303,3 @@ class DenialCounterAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
         return [f.name for f in DenialCounter._meta.fields]
-
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
-        return False
-
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
-
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False

@@ -40,7 +40,7 @@ class DeclaredActionPermission(permissions.BasePermission):
             raise exceptions.NotAuthenticated()
         context = AuditContext.from_request(request)
         org = principal.organisation
-        if org.status != OrganisationStatus.ACTIVE and not (
+        if not org.is_active and not (
             action.while_suspended and org.status == OrganisationStatus.SUSPENDED
         ):
             audit_record_denial(

@@ -15,7 +15,7 @@ from django.core.mail import EmailMessage
 from django.template.loader import render_to_string
 from django.utils import translation
 
-from accounts.models import Organisation, User
+from accounts.models import Organisation, OrganisationKind, Role, User
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,21 @@ def recipients_in(
         memberships__organisation=organisation, memberships__role__in=list(roles)
     ).order_by("email")
     return [Recipient.of(user, default_language) for user in users]
+
+
+def admins_of(*, organisation: Organisation, default_language: str = "") -> list[Recipient]:
+    """The organisation's admins: who hears of decisions about the organisation itself."""
+    return recipients_in(
+        organisation=organisation, roles=[Role.ADMIN], default_language=default_language
+    )
+
+
+def people_acting_for(*, organisation: Organisation) -> list[Recipient]:
+    """Who acts on what the hub tells an organisation (a lawful request, an incident): an
+    authority's liaisons, a platform's admins and analysts."""
+    if organisation.kind == OrganisationKind.AUTHORITY:
+        return recipients_in(organisation=organisation, roles=[Role.LIAISON])
+    return recipients_in(organisation=organisation, roles=[Role.ADMIN, Role.ANALYST])
 
 
 def staff_recipients() -> list[Recipient]:

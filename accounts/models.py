@@ -33,6 +33,11 @@ class Tier(models.TextChoices):
     PROBATION = "probation", _("Probation")
 
 
+# Full members and members on probation submit hashes and read the banks open to full
+# members; associates look up, match and read only the banks open to all members.
+CONTRIBUTING_TIERS = (Tier.FULL, Tier.PROBATION)
+
+
 class Organisation(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
@@ -71,6 +76,11 @@ class Organisation(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == OrganisationStatus.ACTIVE
+
+    @property
+    def may_contribute(self) -> bool:
+        """An active member platform in a contributing tier (only platforms have a tier)."""
+        return self.is_active and self.tier in CONTRIBUTING_TIERS
 
 
 class UserManager(BaseUserManager["User"]):

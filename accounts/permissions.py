@@ -55,21 +55,26 @@ def _grants(*pairs: Grant) -> frozenset[Grant]:
     return frozenset(pairs)
 
 
+PLATFORM_ADMIN: Grant = (Kind.PLATFORM, Role.ADMIN)
+AUTHORITY_LIAISON: Grant = (Kind.AUTHORITY, Role.LIAISON)
+PEER_HUB: Grant = (Kind.PEER_HUB, Role.PEER)
 PLATFORM_ALL = (
-    (Kind.PLATFORM, Role.ADMIN),
+    PLATFORM_ADMIN,
     (Kind.PLATFORM, Role.ANALYST),
     (Kind.PLATFORM, Role.VIEWER),
 )
-PLATFORM_WRITERS = ((Kind.PLATFORM, Role.ADMIN), (Kind.PLATFORM, Role.ANALYST))
+PLATFORM_WRITERS = (PLATFORM_ADMIN, (Kind.PLATFORM, Role.ANALYST))
+# Who holds an organisation's signing keys: a platform's admins, a peer hub.
+SIGNING_KEY_HOLDERS = (PLATFORM_ADMIN, PEER_HUB)
 EVERY_MEMBER = tuple((kind, role) for kind, roles in ROLES_BY_KIND.items() for role in roles)
 # Whoever administers an organisation's own access: its admins, and for kinds with a single
 # role, that role.
 ORGANISATION_ADMINS = (
-    (Kind.PLATFORM, Role.ADMIN),
-    (Kind.AUTHORITY, Role.LIAISON),
+    PLATFORM_ADMIN,
+    AUTHORITY_LIAISON,
     (Kind.RESEARCH, Role.RESEARCHER),
     (Kind.CONSORTIUM, Role.GOVERNANCE_OFFICER),
-    (Kind.PEER_HUB, Role.PEER),
+    PEER_HUB,
 )
 
 # Kinds of organisation that must learn nothing of the hash bank, not even through
@@ -132,25 +137,25 @@ for _action in [
     Action(
         "accounts.signingkey.list",
         "List one's organisation's signing keys",
-        _grants(*PLATFORM_ALL, (Kind.PEER_HUB, Role.PEER)),
+        _grants(*PLATFORM_ALL, PEER_HUB),
     ),
     Action(
         "accounts.signingkey.register",
         "Register an Ed25519 public key for one's organisation",
-        _grants((Kind.PLATFORM, Role.ADMIN), (Kind.PEER_HUB, Role.PEER)),
+        _grants(*SIGNING_KEY_HOLDERS),
         write=True,
     ),
     Action(
         "accounts.signingkey.revoke",
         "Revoke one of one's organisation's signing keys",
-        _grants((Kind.PLATFORM, Role.ADMIN), (Kind.PEER_HUB, Role.PEER)),
+        _grants(*SIGNING_KEY_HOLDERS),
         write=True,
     ),
     Action("hashbank.label.list", "Read the label taxonomy", _grants(*EVERY_MEMBER)),
     Action(
         "hashbank.bank.list",
         "List the banks one may read or contribute to",
-        _grants(*PLATFORM_ALL, (Kind.PEER_HUB, Role.PEER)),
+        _grants(*PLATFORM_ALL, PEER_HUB),
     ),
     Action(
         "hashbank.submission.create",
@@ -168,7 +173,7 @@ for _action in [
     Action(
         "hashbank.sync.read",
         "Sync the change log and download snapshots of the banks one may read",
-        _grants(*PLATFORM_ALL, (Kind.PEER_HUB, Role.PEER)),
+        _grants(*PLATFORM_ALL, PEER_HUB),
     ),
     Action(
         "hashbank.signal.read", "Read one listed signal of a readable bank", _grants(*PLATFORM_ALL)
@@ -199,7 +204,7 @@ for _action in [
     Action(
         "hashbank.dispute.appeal",
         "Appeal a dispute decision once",
-        _grants((Kind.PLATFORM, Role.ADMIN)),
+        _grants(PLATFORM_ADMIN),
         write=True,
     ),
     Action(
@@ -210,13 +215,13 @@ for _action in [
     Action(
         "authorities.request.file",
         "File a lawful request (removal order, notice, preservation, information)",
-        _grants((Kind.AUTHORITY, Role.LIAISON)),
+        _grants(AUTHORITY_LIAISON),
         write=True,
     ),
     Action(
         "authorities.request.list",
         "Follow the lawful requests one filed or that address one's platform (reads logged)",
-        _grants((Kind.AUTHORITY, Role.LIAISON), *PLATFORM_WRITERS),
+        _grants(AUTHORITY_LIAISON, *PLATFORM_WRITERS),
     ),
     Action(
         "authorities.request.answer",
@@ -227,17 +232,17 @@ for _action in [
     Action(
         "incidents.incident.list",
         "Follow crisis incidents (platforms: all; authorities: those naming them)",
-        _grants(*PLATFORM_ALL, (Kind.AUTHORITY, Role.LIAISON)),
+        _grants(*PLATFORM_ALL, AUTHORITY_LIAISON),
     ),
     Action(
         "incidents.webhook.list",
         "List one's organisation's webhook endpoints and every delivery attempt",
-        _grants(*PLATFORM_WRITERS, (Kind.AUTHORITY, Role.LIAISON)),
+        _grants(*PLATFORM_WRITERS, AUTHORITY_LIAISON),
     ),
     Action(
         "incidents.webhook.manage",
         "Register or disable a webhook endpoint of one's organisation",
-        _grants((Kind.PLATFORM, Role.ADMIN), (Kind.AUTHORITY, Role.LIAISON)),
+        _grants(PLATFORM_ADMIN, AUTHORITY_LIAISON),
         write=True,
     ),
     Action(

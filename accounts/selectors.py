@@ -5,8 +5,24 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django_otp_webauthn.models import WebAuthnCredential
 
-from accounts.models import ApiKey, AuditEvent, Membership, Organisation, SigningKey, User
+from accounts.models import (
+    ApiKey,
+    AuditEvent,
+    Membership,
+    Organisation,
+    OrganisationKind,
+    OrganisationStatus,
+    SigningKey,
+    User,
+)
 from core.errors import NotFound
+
+
+def platforms_active() -> QuerySet[Organisation]:
+    """The member platforms in good standing (not applicants, suspended or offboarded)."""
+    return Organisation.objects.filter(
+        kind=OrganisationKind.PLATFORM, status=OrganisationStatus.ACTIVE
+    )
 
 
 def api_keys_of(*, organisation: Organisation) -> QuerySet[ApiKey]:

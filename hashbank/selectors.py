@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Count, Q, QuerySet
 
 from accounts import grants
-from accounts.models import Organisation, OrganisationKind, Tier
+from accounts.models import Organisation, OrganisationKind
 from core.errors import NotFound
 from hashbank.models import (
     Bank,
@@ -19,8 +19,6 @@ from hashbank.models import (
     Snapshot,
     Submission,
 )
-
-CONTRIBUTING_TIERS = (Tier.FULL, Tier.PROBATION)
 
 
 def banks_readable_by(*, organisation: Organisation) -> QuerySet[Bank]:
@@ -37,7 +35,7 @@ def banks_readable_by(*, organisation: Organisation) -> QuerySet[Bank]:
     if organisation.kind != OrganisationKind.PLATFORM:
         return Bank.objects.none()
     open_to = Q(read_access=BankReadAccess.ALL_MEMBERS)
-    if organisation.tier in CONTRIBUTING_TIERS:
+    if organisation.may_contribute:
         open_to |= Q(read_access=BankReadAccess.FULL_MEMBERS)
     granted = grants.objects_granted(
         organisation=organisation,
@@ -48,11 +46,7 @@ def banks_readable_by(*, organisation: Organisation) -> QuerySet[Bank]:
 
 
 def banks_contributable_by(*, organisation: Organisation) -> QuerySet[Bank]:
-    if (
-        not organisation.is_active
-        or organisation.kind != OrganisationKind.PLATFORM
-        or organisation.tier not in CONTRIBUTING_TIERS
-    ):
+    if not organisation.may_contribute:
         return Bank.objects.none()
     granted = grants.objects_granted(
         organisation=organisation,

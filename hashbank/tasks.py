@@ -6,13 +6,8 @@ from __future__ import annotations
 from celery import shared_task
 from django.urls import reverse
 
-from accounts.mail import Recipient, email_people, hub_url, recipients_in
-from accounts.models import Role
+from accounts.mail import admins_of, email_people, hub_url
 from hashbank.models import Dispute, ReviewState, Submission
-
-
-def _admins(organisation) -> list[Recipient]:
-    return recipients_in(organisation=organisation, roles=[Role.ADMIN])
 
 
 @shared_task(acks_late=True)
@@ -21,7 +16,7 @@ def notify_submission_rejected(submission_pk: int) -> int:
     if submission.review_state != ReviewState.REJECTED:
         return 0
     return email_people(
-        recipients=_admins(submission.organisation),
+        recipients=admins_of(organisation=submission.organisation),
         template="hashbank/email/submission_rejected.txt",
         context={
             "submission": submission,
@@ -39,7 +34,9 @@ def notify_dispute_event(dispute_pk: int, event: str) -> int:
     for submission in dispute.signal.submissions.select_related("organisation"):
         parties.add(submission.organisation)
     return email_people(
-        recipients=[r for org in sorted(parties, key=lambda o: o.slug) for r in _admins(org)],
+        recipients=[
+            r for org in sorted(parties, key=lambda o: o.slug) for r in admins_of(organisation=org)
+        ],
         template="hashbank/email/dispute_event.txt",
         context={
             "dispute": dispute,

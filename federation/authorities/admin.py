@@ -12,11 +12,12 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from accounts.admin_base import OverdueFilter, ReadOnlyAdmin, apply_each, apply_each_with_form
 from accounts.audit import AuditContext
 from federation.authorities import selectors, services
 from federation.authorities.models import (
@@ -26,7 +27,6 @@ from federation.authorities.models import (
     LawfulRequestAddressee,
     LegalHold,
 )
-from hashbank.admin.common import _action_page, _bound_form, apply_each
 
 
 class ReasonForm(forms.Form):
@@ -36,19 +36,9 @@ class ReasonForm(forms.Form):
     )
 
 
-class OverdueFilter(admin.SimpleListFilter):
-    title = "overdue"
-    parameter_name = "overdue"
-
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
-        return [("yes", "overdue"), ("no", "not overdue")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value() == "yes":
-            return queryset.filter(selectors.overdue_q())
-        if self.value() == "no":
-            return queryset.exclude(selectors.overdue_q())
-        return queryset
+class RequestOverdueFilter(OverdueFilter):
+    def overdue(self) -> Q:
+        return selectors.overdue_q()
 
 
 class AddresseeInline(admin.TabularInline):
@@ -65,10 +55,13 @@ class AddresseeInline(admin.TabularInline):
         return False
 
 
+DONE = "{count} done."
+
+
 def _run(model_admin: admin.ModelAdmin, request: HttpRequest, objects: QuerySet, fn) -> None:  # type: ignore[no-untyped-def]
     done = apply_each(model_admin, request, objects, fn)
     if done:
-        model_admin.message_user(request, f"{done} done.", messages.SUCCESS)
+        model_admin.message_user(request, DONE.format(count=done), messages.SUCCESS)
 
 
 @admin.register(LawfulRequest)
@@ -84,7 +77,7 @@ class LawfulRequestAdmin(admin.ModelAdmin):
         "deadline",
         "overdue",
     ]
-    list_filter = ["state", "kind", "urgency", "jurisdiction", OverdueFilter]
+    list_filter = ["state", "kind", "urgency", "jurisdiction", RequestOverdueFilter]
     search_fields = ["public_id", "issuing_authority", "authority__slug"]
     ordering = ["deadline", "-received_at"]
     actions = ["validate_and_forward", "refuse", "close"]
@@ -181,27 +174,20 @@ class LawfulRequestAdmin(admin.ModelAdmin):
 
     @admin.action(description="Refuse (not authentic or incomplete)", permissions=["change"])
     def refuse(self, request: HttpRequest, queryset: QuerySet):  # type: ignore[no-untyped-def]
-        form = _bound_form(ReasonForm, request)
-        if not form.is_bound or not form.is_valid():
-            return _action_page(
-                self,
-                request,
-                queryset,
-                form=form,
-                action="refuse",
-                title="Refuse lawful requests",
-                intro="The authority receives the reason; nothing reaches the platforms.",
-                submit_label="Refuse",
-            )
-        context = AuditContext.from_request(request)
-        reason = form.cleaned_data["reason"]
-        _run(
+        return apply_each_with_form(
             self,
             request,
             queryset,
-            lambda obj: services.lawful_request_refuse(request=obj, reason=reason, context=context),
+            form_class=ReasonForm,
+            action="refuse",
+            title="Refuse lawful requests",
+            intro="The authority receives the reason; nothing reaches the platforms.",
+            submit_label="Refuse",
+            service=lambda obj, data, context: services.lawful_request_refuse(
+                request=obj, reason=data["reason"], context=context
+            ),
+            done=DONE,
         )
-        return None
 
     @admin.action(description="Close", permissions=["change"])
     def close(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -247,27 +233,20 @@ class LegalHoldAdmin(admin.ModelAdmin):
 
     @admin.action(description="Lift the hold", permissions=["change"])
     def lift(self, request: HttpRequest, queryset: QuerySet):  # type: ignore[no-untyped-def]
-        form = _bound_form(ReasonForm, request)
-        if not form.is_bound or not form.is_valid():
-            return _action_page(
-                self,
-                request,
-                queryset,
-                form=form,
-                action="lift",
-                title="Lift legal holds",
-                intro="Held signals and submissions can be deleted again once no hold covers them.",
-                submit_label="Lift",
-            )
-        context = AuditContext.from_request(request)
-        reason = form.cleaned_data["reason"]
-        _run(
+        return apply_each_with_form(
             self,
             request,
             queryset,
-            lambda obj: services.legal_hold_lift(hold=obj, reason=reason, context=context),
+            form_class=ReasonForm,
+            action="lift",
+            title="Lift legal holds",
+            intro="Held signals and submissions can be deleted again once no hold covers them.",
+            submit_label="Lift",
+            service=lambda obj, data, context: services.legal_hold_lift(
+                hold=obj, reason=data["reason"], context=context
+            ),
+            done=DONE,
         )
-        return None
 
 
 ACCESS_LOG_COLUMNS = [
@@ -298,21 +277,12 @@ def access_log_csv(rows: QuerySet[LawfulRequestAccess]) -> HttpResponse:
 
 
 @admin.register(LawfulRequestAccess)
-class LawfulRequestAccessAdmin(admin.ModelAdmin):
+class LawfulRequestAccessAdmin(ReadOnlyAdmin):
     list_display = ACCESS_LOG_COLUMNS
     list_filter = ["channel", "what", "organisation_slug"]
     search_fields = ["request_public_id", "user_email", "organisation_slug"]
     date_hierarchy = "accessed_at"
     actions = ["export_csv"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.action(description="Export as CSV (for oversight)")
     def export_csv(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:

@@ -9,7 +9,8 @@ import datetime as dt
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from accounts.models import Organisation, OrganisationKind, OrganisationStatus
+from accounts.models import Organisation, OrganisationKind
+from accounts.selectors import platforms_active
 from core.errors import NotFound
 from federation.authorities.models import (
     OPEN_STATES,
@@ -58,9 +59,7 @@ def lawful_request_visible(*, organisation: Organisation, public_id: str) -> Law
 def platforms_addressable() -> QuerySet[Organisation]:
     """The platforms an authority may address: the active member platforms, by name. Only
     names and slugs are meant to be shown: filing must tell an authority nothing more."""
-    return Organisation.objects.filter(
-        kind=OrganisationKind.PLATFORM, status=OrganisationStatus.ACTIVE
-    ).order_by("name")
+    return platforms_active().order_by("name")
 
 
 def access_log_for(*, request: LawfulRequest | None = None) -> QuerySet[LawfulRequestAccess]:

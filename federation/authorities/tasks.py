@@ -7,8 +7,8 @@ from celery import shared_task
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from accounts.mail import Recipient, email_people, hub_url, recipients_in, staff_recipients
-from accounts.models import OrganisationKind, Role
+from accounts.mail import Recipient, email_people, hub_url, people_acting_for, staff_recipients
+from accounts.models import OrganisationKind
 from federation.authorities.models import LawfulRequest
 
 EVENTS = {
@@ -18,8 +18,6 @@ EVENTS = {
     "answered": _("answered"),
     "overdue": _("overdue"),
 }
-# The people of an addressed platform who act on lawful requests.
-PLATFORM_ROLES = (Role.ADMIN, Role.ANALYST)
 
 
 def _audience(request: LawfulRequest, event: str) -> dict[str, tuple[Recipient, str]]:
@@ -39,13 +37,13 @@ def _audience(request: LawfulRequest, event: str) -> dict[str, tuple[Recipient, 
             link = hub_url(
                 reverse("governance:lawful-request", args=[platform.slug, request.public_id])
             )
-            groups.append((recipients_in(organisation=platform, roles=PLATFORM_ROLES), link))
+            groups.append((people_acting_for(organisation=platform), link))
     if event in ("refused", "answered"):
         authority = request.authority
         link = hub_url(
             reverse("governance:lawful-request", args=[authority.slug, request.public_id])
         )
-        groups.append((recipients_in(organisation=authority, roles=[Role.LIAISON]), link))
+        groups.append((people_acting_for(organisation=authority), link))
     audience: dict[str, tuple[Recipient, str]] = {}
     for recipients, link in groups:
         for recipient in recipients:

@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from accounts.admin_base import ReadOnlyAdmin
 from accounts.audit import AuditContext, audit_record
 from accounts.models import AuditEvent, OrganisationKind, Tier
 from core.errors import ServiceError
@@ -35,10 +36,6 @@ from federation.governance.models import (
     Mentorship,
     OrganisationDecision,
 )
-
-
-def _context(request: HttpRequest) -> AuditContext:
-    return AuditContext.from_request(request)
 
 
 @admin.register(Criterion)
@@ -70,7 +67,7 @@ class CriterionAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         audit_record(
             action="governance.criterion.changed",
-            context=_context(request),
+            context=AuditContext.from_request(request),
             target=obj,
             detail={"fields": sorted(form.changed_data)},
         )
@@ -94,14 +91,7 @@ class MembershipApplicationAdmin(admin.ModelAdmin):
     readonly_fields = [
         "applicant",
         "state",
-        "organisation_name",
-        "website",
-        "country",
-        "description",
-        "size",
-        "requested_tier",
-        "contact_name",
-        "contact_email",
+        *services.APPLICATION_FACTS,
         "language",
         "criteria_version",
         "created_at",
@@ -202,7 +192,7 @@ class MembershipApplicationAdmin(admin.ModelAdmin):
     def _decide(
         self, request: HttpRequest, application: MembershipApplication, data: dict[str, Any]
     ) -> None:
-        context = _context(request)
+        context = AuditContext.from_request(request)
         decision = data["decision"]
         if decision == DecisionForm.REQUEST_INFORMATION:
             services.application_request_information(
@@ -235,7 +225,9 @@ class MembershipApplicationAdmin(admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             try:
                 services.application_vote(
-                    application=application, context=_context(request), **form.cleaned_data
+                    application=application,
+                    context=AuditContext.from_request(request),
+                    **form.cleaned_data,
                 )
             except ServiceError as exc:
                 form.add_error(None, exc.message)
@@ -260,7 +252,9 @@ class MembershipApplicationAdmin(admin.ModelAdmin):
         form = NoteForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             services.application_note_add(
-                application=application, body=form.cleaned_data["body"], context=_context(request)
+                application=application,
+                body=form.cleaned_data["body"],
+                context=AuditContext.from_request(request),
             )
             self.message_user(request, "Note added.", messages.SUCCESS)
         return self._back(application)
@@ -270,7 +264,7 @@ class MembershipApplicationAdmin(admin.ModelAdmin):
         if request.method == "POST":
             try:
                 services.application_review_start(
-                    application=application, context=_context(request)
+                    application=application, context=AuditContext.from_request(request)
                 )
             except ServiceError as exc:
                 self.message_user(request, exc.message, messages.ERROR)
@@ -330,7 +324,7 @@ class MemberOrganisationAdmin(admin.ModelAdmin):
                 criterion=data["criterion"],
                 target_date=data["target_date"],
                 note=data.get("note", ""),
-                context=_context(request),
+                context=AuditContext.from_request(request),
             )
 
     def get_urls(self) -> list:
@@ -382,7 +376,7 @@ class MemberOrganisationAdmin(admin.ModelAdmin):
         form = LifecycleForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
-            context = _context(request)
+            context = AuditContext.from_request(request)
             try:
                 if data["decision"] == "tier":
                     services.organisation_tier_change(
@@ -416,7 +410,7 @@ class MemberOrganisationAdmin(admin.ModelAdmin):
                     organisation=organisation,
                     mentor_user=form.cleaned_data.get("mentor_user"),
                     mentor_organisation=form.cleaned_data.get("mentor_organisation"),
-                    context=_context(request),
+                    context=AuditContext.from_request(request),
                 )
             except ServiceError as exc:
                 form.add_error(None, exc.message)
@@ -429,32 +423,16 @@ class MemberOrganisationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Mentorship)
-class MentorshipAdmin(admin.ModelAdmin):
+class MentorshipAdmin(ReadOnlyAdmin):
+    """Mentors are assigned from the member lifecycle page, through the service."""
+
     list_display = ["mentee", "mentor_user", "mentor_organisation", "started_at", "ended_at"]
     list_filter = [("ended_at", admin.EmptyFieldListFilter)]
     search_fields = ["mentee__name", "mentor_user__email", "mentor_organisation__name"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # assigned from the member lifecycle page, through the service
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(OrganisationDecision)
-class OrganisationDecisionAdmin(admin.ModelAdmin):
+class OrganisationDecisionAdmin(ReadOnlyAdmin):
     list_display = ["organisation", "kind", "from_value", "to_value", "decided_by", "decided_at"]
     list_filter = ["kind"]
     search_fields = ["organisation__name", "reason"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

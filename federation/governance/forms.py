@@ -12,12 +12,11 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import (
     ApiKeyScope,
-    Organisation,
-    OrganisationKind,
     RevocationReason,
     Tier,
     User,
 )
+from accounts.selectors import platforms_active
 from federation.authorities.models import AnswerOutcome, LawfulRequestKind, Urgency
 from federation.governance.models import (
     Criterion,
@@ -224,9 +223,7 @@ class DecisionForm(forms.Form):
     )
     mentor_organisation = forms.ModelChoiceField(
         label="Mentor (volunteer member organisation)",
-        queryset=Organisation.objects.filter(
-            kind=OrganisationKind.PLATFORM, tier=Tier.FULL, status="active"
-        ),
+        queryset=platforms_active().filter(tier=Tier.FULL),
         required=False,
     )
 

@@ -15,7 +15,6 @@ from accounts.models import (
     AuditEvent,
     Membership,
     Organisation,
-    OrganisationStatus,
     Role,
     SigningKey,
     User,
@@ -227,4 +226,4 @@ def organisation_figures(*, organisation: Organisation) -> dict[str, int]:
 
 
 def is_usable(organisation: Organisation) -> bool:
-    return organisation.status == OrganisationStatus.ACTIVE
+    return organisation.is_active

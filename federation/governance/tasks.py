@@ -10,8 +10,8 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from accounts.mail import Recipient, email_people, email_person, hub_url, recipients_in
-from accounts.models import Organisation, Role, User
+from accounts.mail import Recipient, admins_of, email_people, email_person, hub_url
+from accounts.models import Organisation, User
 
 
 def _template(name: str) -> str:
@@ -102,10 +102,8 @@ def notify_organisation_decision(decision_pk: int) -> int:
     decision = OrganisationDecision.objects.select_related("organisation").get(pk=decision_pk)
     organisation = decision.organisation
     return email_people(
-        recipients=recipients_in(
-            organisation=organisation,
-            roles=[Role.ADMIN],
-            default_language=_application_language(organisation),
+        recipients=admins_of(
+            organisation=organisation, default_language=_application_language(organisation)
         ),
         template=_template("organisation_decision"),
         context={

@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.admin_base import ReadOnlyAdmin
 from accounts.audit import AuditContext
 from core.errors import ServiceError
 from federation.incidents import services
@@ -77,19 +78,8 @@ class IncidentAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{incident.slug}: {exc.message}", messages.ERROR)
 
 
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(ReadOnly):
+class WebhookEndpointAdmin(ReadOnlyAdmin):
     list_display = ["organisation", "url", "active", "created_at"]
     list_filter = ["active"]
     exclude = ["secret"]  # the member's secret is never shown, not even to staff
@@ -113,7 +103,7 @@ class AttemptInline(admin.TabularInline):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnly):
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_display = ["public_id", "event", "endpoint", "state", "attempts", "next_attempt_at"]
     list_filter = ["state", "event"]
     inlines = [AttemptInline]

@@ -19,8 +19,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.audit import AuditContext, audit_record
-from accounts.models import Organisation, OrganisationKind, OrganisationStatus
+from accounts.models import Organisation, OrganisationKind
 from accounts.permissions import HASH_BANK_FIREWALLED_KINDS
+from accounts.selectors import platforms_active
 from core import outbound
 from core.errors import Conflict, Invalid
 from federation.incidents import webhooks
@@ -297,11 +298,7 @@ def incident_declare(
     incident.declared_by = context.user
     incident.save()
     incident.named_authorities.set(authorities)
-    members = list(
-        Organisation.objects.filter(
-            kind=OrganisationKind.PLATFORM, status=OrganisationStatus.ACTIVE
-        )
-    )
+    members = list(platforms_active())
     notified = members + authorities
     IncidentNotice.objects.bulk_create(
         IncidentNotice(incident=incident, organisation=org, notified_at=incident.declared_at)

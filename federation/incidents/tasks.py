@@ -7,8 +7,8 @@ from __future__ import annotations
 from celery import shared_task
 from django.urls import reverse
 
-from accounts.mail import email_people, hub_url, recipients_in
-from accounts.models import OrganisationKind, Role
+from accounts.mail import email_people, hub_url, people_acting_for
+from accounts.models import OrganisationKind
 from federation.incidents.models import Incident
 
 
@@ -36,10 +36,7 @@ def notify_incident_event(incident_pk: int, event: str) -> int:
     for notice in incident.notices.select_related("organisation"):
         authority = notice.organisation.kind == OrganisationKind.AUTHORITY
         sent += email_people(
-            recipients=recipients_in(
-                organisation=notice.organisation,
-                roles=(Role.LIAISON,) if authority else (Role.ADMIN, Role.ANALYST),
-            ),
+            recipients=people_acting_for(organisation=notice.organisation),
             template="incidents/email/incident_event.txt",
             # Only member platforms submit hashes; authorities are told how to follow.
             context={"incident": incident, "event": event, "submits": not authority, "link": link},

@@ -13,12 +13,9 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 
 from accounts import grants
+from accounts.admin_base import action_page, bound_form
 from accounts.audit import AuditContext, audit_record
-from hashbank.admin.common import (
-    BANK_GRANTS,
-    _action_page,
-    _bound_form,
-)
+from hashbank.admin.common import BANK_GRANTS
 from hashbank.forms import OrganisationChoiceForm
 from hashbank.models import (
     Bank,
@@ -150,9 +147,9 @@ class BankAdmin(admin.ModelAdmin):
     def _change_grants(
         self, request: HttpRequest, queryset: QuerySet[Bank], *, granting: bool
     ) -> TemplateResponse | None:
-        form = _bound_form(OrganisationChoiceForm, request)
+        form = bound_form(OrganisationChoiceForm, request)
         if not (form.is_bound and form.is_valid()):
-            return _action_page(
+            return action_page(
                 self,
                 request,
                 queryset,

@@ -1,22 +1,13 @@
-"""Shared pieces of the hash bank admin: links, searches, intermediate action pages."""
+"""Shared pieces of the hash bank admin: links and searches."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
-from typing import Any
 
-from django import forms
-from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.db import models
-from django.db.models import Q, QuerySet
-from django.http import HttpRequest
-from django.template.response import TemplateResponse
+from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html
-
-from core.errors import ServiceError
 
 BANK_GRANTS = ("hashbank.read_bank", "hashbank.contribute_bank")
 
@@ -45,74 +36,3 @@ def _uuid_or_none(term: str) -> uuid.UUID | None:
         return uuid.UUID(term.strip())
     except ValueError:
         return None
-
-
-def _bound_form(form_class: type[forms.Form], request: HttpRequest) -> forms.Form:
-    """The action's form, bound once the staff member submits the intermediate page."""
-    if "apply" in request.POST:
-        return form_class(request.POST)
-    return form_class()
-
-
-def _action_page(
-    model_admin: admin.ModelAdmin,
-    request: HttpRequest,
-    queryset: QuerySet,
-    *,
-    form: forms.Form,
-    action: str,
-    title: str,
-    intro: str,
-    submit_label: str,
-    template: str = "admin/hashbank/action_form.html",
-) -> TemplateResponse:
-    """The intermediate page of an action: the form, and the selection carried through as
-    hidden inputs so that submitting it runs the action again with `apply` set."""
-    request.current_app = model_admin.admin_site.name
-    context = {
-        **model_admin.admin_site.each_context(request),
-        "title": title,
-        "intro": intro,
-        "opts": model_admin.model._meta,
-        "queryset": queryset,
-        "form": form,
-        "action": action,
-        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        "submit_label": submit_label,
-        "media": model_admin.media + form.media,
-    }
-    return TemplateResponse(request, template, context)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records that are history (the change log, snapshots): looked at, never touched."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-def apply_each(
-    model_admin: admin.ModelAdmin,
-    request: HttpRequest,
-    objects: Iterable[Any],
-    service: Callable[[Any], object],
-    *,
-    level: int = messages.ERROR,
-) -> int:
-    """Run a service on each selected object. A refusal (ServiceError) is reported for that
-    object and the others go on; returns how many succeeded."""
-    done = 0
-    for obj in objects:
-        try:
-            service(obj)
-        except ServiceError as exc:
-            model_admin.message_user(request, f"{obj}: {exc.message}", level)
-            continue
-        done += 1
-    return done

@@ -16,15 +16,13 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
+from accounts.admin_base import action_page, apply_each, bound_form
 from accounts.audit import AuditContext
 from accounts.models import User
 from hashbank.admin.common import (
-    _action_page,
     _admin_link,
-    _bound_form,
     _uuid_or_none,
     _value_search,
-    apply_each,
 )
 from hashbank.forms import DisputeDecisionForm
 from hashbank.models import (
@@ -239,9 +237,9 @@ class DisputeAdmin(admin.ModelAdmin):
         title: str,
         intro: str,
     ) -> TemplateResponse | None:
-        form = cast(DisputeDecisionForm, _bound_form(DisputeDecisionForm, request))
+        form = cast(DisputeDecisionForm, bound_form(DisputeDecisionForm, request))
         if not (form.is_bound and form.is_valid()):
-            return _action_page(
+            return action_page(
                 self,
                 request,
                 queryset.select_related("decided_by").prefetch_related("signal__labels"),

@@ -9,10 +9,8 @@ from django.db.models import QuerySet, Subquery
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from hashbank.admin.common import (
-    ReadOnlyAdmin,
-    _value_search,
-)
+from accounts.admin_base import ReadOnlyAdmin
+from hashbank.admin.common import _value_search
 from hashbank.models import (
     ChangeLogEntry,
     LookupVolume,

@@ -15,17 +15,15 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
+from accounts.admin_base import apply_each_with_form
 from accounts.audit import AuditContext
 from core.errors import ServiceError
 from hashbank import selectors
 from hashbank.admin.common import (
-    _action_page,
     _admin_link,
-    _bound_form,
     _short,
     _uuid_or_none,
     _value_search,
-    apply_each,
 )
 from hashbank.forms import RejectionForm
 from hashbank.models import (
@@ -334,33 +332,19 @@ class SubmissionAdmin(admin.ModelAdmin):
     def reject_with_reason(
         self, request: HttpRequest, queryset: QuerySet[Submission]
     ) -> TemplateResponse | None:
-        form = _bound_form(RejectionForm, request)
-        if not (form.is_bound and form.is_valid()):
-            return _action_page(
-                self,
-                request,
-                queryset,
-                form=form,
-                action="reject_with_reason",
-                title="Reject submissions",
-                intro="The submitting members receive this reason by email. Approved "
-                "submissions lose their support for the signal, which leaves the list if "
-                "nothing else supports it.",
-                submit_label="Reject",
-            )
-        context = AuditContext.from_request(request)
-        rejected = apply_each(
+        return apply_each_with_form(
             self,
             request,
             queryset,
-            lambda submission: submission_reject(
-                submission=submission, reason=form.cleaned_data["reason"], context=context
+            form_class=RejectionForm,
+            action="reject_with_reason",
+            title="Reject submissions",
+            intro="The submitting members receive this reason by email. Approved "
+            "submissions lose their support for the signal, which leaves the list if "
+            "nothing else supports it.",
+            submit_label="Reject",
+            service=lambda submission, data, context: submission_reject(
+                submission=submission, reason=data["reason"], context=context
             ),
+            done="{count} submission(s) rejected; the submitters are told why by email.",
         )
-        if rejected:
-            self.message_user(
-                request,
-                f"{rejected} submission(s) rejected; the submitters are told why by email.",
-                messages.SUCCESS,
-            )
-        return None

@@ -20,7 +20,7 @@ from accounts.models import Organisation, SigningKey
 from core.errors import Conflict, Invalid
 from hashbank import signal_types
 from hashbank.models import Bank, Label, ReviewState, Signal, SignalStatus, Submission
-from hashbank.selectors import CONTRIBUTING_TIERS, banks_contributable_by
+from hashbank.selectors import banks_contributable_by
 from hashbank.services.changelog import changelog_append_added
 from hashfed_wire.envelope import EnvelopeError, SignedEnvelope, envelope_from_obj
 from hashfed_wire.envelope import verify as envelope_verify
@@ -386,9 +386,7 @@ def _write(
 def _approved_on_arrival(prepared: _Prepared, batch: _BatchContext) -> bool:
     # The crisis fast path: members in good standing (active, full or probation) are
     # approved on arrival during an open incident, and reviewed afterwards.
-    fast_path = bool(prepared.incident) and (
-        batch.organisation.is_active and batch.organisation.tier in CONTRIBUTING_TIERS
-    )
+    fast_path = bool(prepared.incident) and batch.organisation.may_contribute
     return batch.organisation.trusted_contributor or fast_path
 
 

@@ -1,35 +1,32 @@
-"""Writes of lawful requests: filing, validation, forwarding, acknowledgement, answers,
-closure, the access log and legal holds. Every state change is audited."""
+"""Writes of lawful requests: filing, validation, forwarding, refusal, acknowledgement,
+answers, closure and overdue reminders. Every state change is audited; the parties are
+told on commit."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from accounts.audit import AuditContext, audit_record
-from accounts.models import Organisation, OrganisationKind, OrganisationStatus, User
+from accounts.models import Organisation, OrganisationKind, User
+from accounts.selectors import platforms_active
 from core.errors import Conflict, Invalid, NotPermitted
 from federation.authorities.models import (
-    AccessChannel,
     AnswerOutcome,
     LawfulRequest,
-    LawfulRequestAccess,
     LawfulRequestAddressee,
     LawfulRequestKind,
     LawfulRequestState,
-    LegalHold,
     Urgency,
 )
 from federation.authorities.personal_data import personal_data_warnings
+from federation.authorities.services.legal_holds import legal_hold_place
 from hashbank import signal_types
-from hashbank.models import Signal, Submission
 
 MAX_SUBJECT_ITEMS = 1000
 # A removal order's clock is fixed by law (Regulation (EU) 2021/784, art. 3(3)): one hour.
@@ -94,12 +91,7 @@ def lawful_request_file(
         raise Invalid.for_field(
             "addressed_platforms", "name at least one platform", code="required"
         )
-    platforms = {
-        org.slug: org
-        for org in Organisation.objects.filter(
-            slug__in=slugs, kind=OrganisationKind.PLATFORM, status=OrganisationStatus.ACTIVE
-        )
-    }
+    platforms = {org.slug: org for org in platforms_active().filter(slug__in=slugs)}
     for index, slug in enumerate(slugs):
         if slug not in platforms:
             raise Invalid.for_field(
@@ -160,6 +152,30 @@ def _require_state(request: LawfulRequest, *states: str) -> None:
         raise Conflict(f"this request is {request.state}", code="wrong_state")
 
 
+def _move(
+    request: LawfulRequest,
+    state: str,
+    *,
+    action: str,
+    context: AuditContext,
+    detail: dict[str, Any] | None = None,
+    **fields: Any,
+) -> None:
+    """Put the request in `state` with `fields` set, and audit it (`authorities.request.
+    <action>`) under the authority, whose liaisons follow their requests' trail."""
+    request.state = state
+    for name, value in fields.items():
+        setattr(request, name, value)
+    request.save(update_fields=["state", *fields])
+    audit_record(
+        action=f"authorities.request.{action}",
+        context=context,
+        target=request,
+        organisation=request.authority,
+        detail=detail,
+    )
+
+
 def _notify_on_commit(request: LawfulRequest, event: str) -> None:
     from federation.authorities.tasks import notify_lawful_request_event
 
@@ -177,15 +193,13 @@ def lawful_request_validate(
     order's hour must not wait on a second click."""
     request = _locked(request)
     _require_state(request, LawfulRequestState.SUBMITTED)
-    request.state = LawfulRequestState.VALIDATED
-    request.validated_at = timezone.now()
-    request.validated_by = context.user
-    request.save(update_fields=["state", "validated_at", "validated_by"])
-    audit_record(
-        action="authorities.request.validated",
+    _move(
+        request,
+        LawfulRequestState.VALIDATED,
+        action="validated",
         context=context,
-        target=request,
-        organisation=request.authority,
+        validated_at=timezone.now(),
+        validated_by=context.user,
     )
     if forward:
         request = lawful_request_forward(request=request, context=context)
@@ -204,16 +218,15 @@ def lawful_request_forward(*, request: LawfulRequest, context: AuditContext) -> 
     request = _locked(request)
     _require_state(request, LawfulRequestState.VALIDATED)
     now = timezone.now()
-    request.state = LawfulRequestState.FORWARDED
-    request.forwarded_at = now
-    request.deadline = now + dt.timedelta(hours=request.deadline_hours)
-    request.save(update_fields=["state", "forwarded_at", "deadline"])
-    audit_record(
-        action="authorities.request.forwarded",
+    deadline = now + dt.timedelta(hours=request.deadline_hours)
+    _move(
+        request,
+        LawfulRequestState.FORWARDED,
+        action="forwarded",
         context=context,
-        target=request,
-        organisation=request.authority,
-        detail={"deadline": request.deadline.isoformat()},
+        detail={"deadline": deadline.isoformat()},
+        forwarded_at=now,
+        deadline=deadline,
     )
     _notify_on_commit(request, "forwarded")
     return request
@@ -229,15 +242,13 @@ def lawful_request_refuse(
         raise Invalid.for_field("reason", "a refusal needs a reason", code="required")
     request = _locked(request)
     _require_state(request, LawfulRequestState.SUBMITTED)
-    request.state = LawfulRequestState.REFUSED
-    request.refusal_reason = reason
-    request.save(update_fields=["state", "refusal_reason"])
-    audit_record(
-        action="authorities.request.refused",
+    _move(
+        request,
+        LawfulRequestState.REFUSED,
+        action="refused",
         context=context,
-        target=request,
-        organisation=request.authority,
         detail={"reason": reason},
+        refusal_reason=reason,
     )
     _notify_on_commit(request, "refused")
     return request
@@ -337,108 +348,15 @@ def lawful_request_close(*, request: LawfulRequest, context: AuditContext) -> La
     request = _locked(request)
     if request.state in (LawfulRequestState.CLOSED, LawfulRequestState.REFUSED):
         raise Conflict(f"this request is {request.state}", code="wrong_state")
-    request.state = LawfulRequestState.CLOSED
-    request.closed_at = timezone.now()
-    request.closed_by = context.user
-    request.save(update_fields=["state", "closed_at", "closed_by"])
-    audit_record(
-        action="authorities.request.closed",
+    _move(
+        request,
+        LawfulRequestState.CLOSED,
+        action="closed",
         context=context,
-        target=request,
-        organisation=request.authority,
+        closed_at=timezone.now(),
+        closed_by=context.user,
     )
     return request
-
-
-def lawful_request_access_record(
-    *,
-    requests: Iterable[LawfulRequest],
-    context: AuditContext,
-    channel: str = AccessChannel.API,
-    what: str,
-) -> int:
-    """Log that the caller read these requests (or their answers). Written even when the
-    read happens inside no transaction, and never skipped: the oversight export relies on
-    every read being here, staff's included."""
-    now = timezone.now()
-    rows = [
-        LawfulRequestAccess(
-            request_public_id=request.public_id,
-            request_pk=request.pk,
-            accessed_at=now,
-            user_id=context.user.pk if context.user else None,
-            user_email=context.user.email if context.user else "",
-            organisation_id=context.organisation.pk if context.organisation else None,
-            organisation_slug=context.organisation.slug if context.organisation else "",
-            api_key_prefix=context.api_key_prefix,
-            channel=channel,
-            what=what,
-            ip_address=context.ip_address,
-        )
-        for request in requests
-    ]
-    LawfulRequestAccess.objects.bulk_create(rows)
-    return len(rows)
-
-
-def _held_records(request: LawfulRequest) -> tuple[list[Signal], list[Submission]]:
-    """The signals and submissions a preservation request names, by hash value (in any
-    bank: the authority cannot know banks)."""
-    match = Q()
-    for item in request.subject_hashes:
-        match |= Q(signal_type=item["signal_type"], value=item["value"])
-    if not match:
-        return [], []
-    return list(Signal.objects.filter(match)), list(Submission.objects.filter(match))
-
-
-@transaction.atomic
-def legal_hold_place(*, request: LawfulRequest, context: AuditContext) -> LegalHold:
-    """Place the hold of a preservation request on what it names; the signals are flagged
-    `legal_hold`. A request has at most one active hold (placing again returns it).
-
-    What the hold covers is hash-bank data: the audit event that counts it is recorded
-    under the staff member's organisation, never the authority's, whose liaisons read
-    their own organisation's trail (the authority must learn nothing of the list)."""
-    existing = request.legal_holds.filter(lifted_at__isnull=True).first()
-    if existing is not None:
-        return existing
-    signals, submissions = _held_records(request)
-    hold = LegalHold.objects.create(request=request, placed_by=context.user)
-    hold.signals.set(signals)
-    hold.submissions.set(submissions)
-    Signal.objects.filter(pk__in=[s.pk for s in signals]).update(legal_hold=True)
-    audit_record(
-        action="authorities.legal_hold.placed",
-        context=context,
-        target=hold,
-        detail={"signals": len(signals), "submissions": len(submissions)},
-    )
-    return hold
-
-
-@transaction.atomic
-def legal_hold_lift(*, hold: LegalHold, reason: str, context: AuditContext) -> LegalHold:
-    """Staff lift a hold. A signal stays flagged while another active hold covers it."""
-    if not reason.strip():
-        raise Invalid.for_field("reason", "lifting a hold needs a reason", code="required")
-    hold = LegalHold.objects.select_for_update().get(pk=hold.pk)
-    if hold.lifted_at is not None:
-        raise Conflict("this hold is already lifted", code="already_lifted")
-    hold.lifted_at = timezone.now()
-    hold.lifted_by = context.user
-    hold.lift_reason = reason
-    hold.save(update_fields=["lifted_at", "lifted_by", "lift_reason"])
-    still_held = LegalHold.objects.filter(lifted_at__isnull=True).values("signals")
-    hold.signals.exclude(pk__in=still_held).update(legal_hold=False)
-    audit_record(
-        action="authorities.legal_hold.lifted",
-        context=context,
-        target=hold,
-        organisation=hold.request.authority,
-        detail={"reason": reason},
-    )
-    return hold
 
 
 @transaction.atomic

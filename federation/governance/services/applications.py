@@ -1,5 +1,5 @@
-"""Writes of governance: criteria, sign-up, applications and their decisions, mentoring,
-tiers, suspension and offboarding.
+"""Membership applications, from the first draft to the decision: saving and submitting,
+staff review and requests for information, board votes, approval and rejection.
 
 Every state change records an audit event (`governance.*`) in the same transaction; emails
 are enqueued on commit, so a rolled-back decision never tells anyone anything.
@@ -8,12 +8,9 @@ are enqueued on commit, so a rolled-back decision never tells anyone anything.
 from __future__ import annotations
 
 import datetime as dt
-import json
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core import signing
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -28,7 +25,7 @@ from accounts.models import (
     Tier,
     User,
 )
-from core.errors import Conflict, Invalid, NotFound, NotPermitted
+from core.errors import Conflict, Invalid, NotPermitted
 from federation.governance import tasks
 from federation.governance.models import (
     EDITABLE_STATES,
@@ -41,15 +38,14 @@ from federation.governance.models import (
     DecisionKind,
     Evidence,
     MembershipApplication,
-    Mentorship,
     MessageKind,
     OrganisationDecision,
     Vote,
 )
 from federation.governance.selectors import application_missing, board_tally, criteria_current
+from federation.governance.services.access import staff_required
+from federation.governance.services.mentoring import mentor_assign
 
-CRITERIA_FILE = Path(settings.BASE_DIR) / "fixtures" / "membership_criteria.json"
-VERIFY_SALT = "governance.email-verification"
 APPLICATION_FACTS = (
     "organisation_name",
     "website",
@@ -60,95 +56,6 @@ APPLICATION_FACTS = (
     "contact_name",
     "contact_email",
 )
-
-
-@transaction.atomic
-def criteria_load(*, path: Path = CRITERIA_FILE, context: AuditContext) -> int:
-    """Create or update the criteria from the versioned fixture, by key. A file older than
-    what is loaded already changes nothing (staff edits to the current version survive a
-    reload); criteria no longer in the file are deactivated, never deleted, because past
-    applications' evidence refers to them. Returns the version now loaded."""
-    data = json.loads(path.read_text())
-    version = int(data["version"])
-    loaded = Criterion.objects.order_by("-version").values_list("version", flat=True).first()
-    if loaded is not None and loaded >= version:
-        return loaded
-    keys = []
-    for position, spec in enumerate(data["criteria"]):
-        keys.append(spec["key"])
-        Criterion.objects.update_or_create(
-            key=spec["key"],
-            defaults={
-                "version": version,
-                "position": position,
-                "title_en": spec["title"]["en"],
-                "title_fr": spec["title"].get("fr", ""),
-                "guidance_en": spec["guidance"]["en"],
-                "guidance_fr": spec["guidance"].get("fr", ""),
-                "evidence_kind": spec["evidence_kind"],
-                "required_for": spec["required_for"],
-                "active": True,
-            },
-        )
-    Criterion.objects.exclude(key__in=keys).update(active=False)
-    audit_record(
-        action="governance.criteria.loaded",
-        context=context,
-        detail={"version": version, "criteria": keys},
-    )
-    return version
-
-
-# Sign-up and email verification ---------------------------------------------------------
-
-
-@transaction.atomic
-def applicant_signup(
-    *, email: str, password: str, full_name: str, language: str, context: AuditContext
-) -> User:
-    """Create an inactive account and email a verification link. Raises Conflict when the
-    address is taken (the form says so without revealing whose it is)."""
-    email = email.strip().lower()
-    if User.objects.filter(email__iexact=email).exists():
-        raise Conflict.for_field("email", "an account with this email address exists already")
-    user = User.objects.create_user(
-        email, password, full_name=full_name, is_active=False, language=language
-    )
-    audit_record(action="governance.applicant.signed_up", context=context, target=user)
-    transaction.on_commit(lambda: tasks.send_verification_email.delay(user.pk, language))
-    return user
-
-
-def verification_token(user: User) -> str:
-    # The email is part of the token, so a link stops working if the address changes.
-    return signing.dumps({"user": user.pk, "email": user.email}, salt=VERIFY_SALT)
-
-
-@transaction.atomic
-def applicant_verify_email(*, token: str, context: AuditContext) -> User:
-    """Activate the account a verification link names. Raises Invalid for a tampered or
-    expired link (GOVERNANCE_VERIFY_MAX_AGE seconds). Verifying twice is harmless."""
-    try:
-        data = signing.loads(token, salt=VERIFY_SALT, max_age=settings.GOVERNANCE_VERIFY_MAX_AGE)
-    except signing.SignatureExpired as exc:
-        raise Invalid("This link has expired; sign up again.", code="link_expired") from exc
-    except signing.BadSignature as exc:
-        raise Invalid("This link is not valid.", code="link_invalid") from exc
-    user = User.objects.filter(pk=data.get("user"), email=data.get("email")).first()
-    if user is None:
-        raise Invalid("This link is not valid.", code="link_invalid")
-    if not user.is_active:
-        user.is_active = True
-        user.save(update_fields=["is_active"])
-        audit_record(
-            action="governance.applicant.email_verified",
-            context=AuditContext(user=user, ip_address=context.ip_address),
-            target=user,
-        )
-    return user
-
-
-# Applications ----------------------------------------------------------------------------
 
 
 @transaction.atomic
@@ -250,12 +157,6 @@ def application_submit(
     return application
 
 
-def _staff_only(context: AuditContext) -> User:
-    if context.user is None or not context.user.is_staff:
-        raise NotPermitted("Only consortium staff decide on applications.")
-    return context.user
-
-
 def _post_message(
     application: MembershipApplication, *, author: User | None, kind: str, body: str, staff: bool
 ) -> ApplicationMessage:
@@ -272,7 +173,7 @@ def application_review_start(
     *, application: MembershipApplication, context: AuditContext
 ) -> MembershipApplication:
     """Staff take up a submitted application. Raises Conflict for any other state."""
-    _staff_only(context)
+    staff_required(context)
     application = MembershipApplication.objects.select_for_update().get(pk=application.pk)
     if application.state != ApplicationState.SUBMITTED:
         raise Conflict("Only a submitted application can be taken into review.")
@@ -288,7 +189,7 @@ def application_request_information(
 ) -> ApplicationMessage:
     """Ask the applicant for more: the application opens for changes again and the
     applicant is emailed. Raises Invalid without a message, Conflict once decided."""
-    staff = _staff_only(context)
+    staff = staff_required(context)
     if not message.strip():
         raise Invalid.for_field("message", "say what information is needed")
     application = MembershipApplication.objects.select_for_update().get(pk=application.pk)
@@ -346,7 +247,7 @@ def application_answer(
 def application_note_add(
     *, application: MembershipApplication, body: str, context: AuditContext
 ) -> ApplicationNote:
-    staff = _staff_only(context)
+    staff = staff_required(context)
     note = ApplicationNote.objects.create(application=application, author=staff, body=body)
     audit_record(action="governance.application.noted", context=context, target=application)
     return note
@@ -358,7 +259,7 @@ def application_vote(
 ) -> BoardVote:
     """A board member votes (once; voting again replaces the vote until the decision).
     Raises NotPermitted without the vote permission, Conflict once decided."""
-    voter = _staff_only(context)
+    voter = staff_required(context)
     if not voter.has_perm("governance.vote_membershipapplication"):
         raise NotPermitted("Only board members vote on applications.")
     if vote not in Vote.values:
@@ -428,7 +329,7 @@ def application_approve(
 
     Probation needs a mentor. Where the board decides, the votes must say approve.
     Raises Invalid, NotPermitted or Conflict (already decided)."""
-    staff = _staff_only(context)
+    staff = staff_required(context)
     if tier not in Tier.values:
         raise Invalid.for_field("tier", "tier is full, associate or probation")
     if tier == Tier.PROBATION and not (mentor_user or mentor_organisation):
@@ -506,7 +407,7 @@ def application_reject(
 ) -> MembershipApplication:
     """Reject with reasons, which the applicant reads in the portal and by email. Raises
     Invalid without reasons, NotPermitted against the board's votes, Conflict if decided."""
-    staff = _staff_only(context)
+    staff = staff_required(context)
     if not reasons.strip():
         raise Invalid.for_field("reason", "a rejection states its reasons")
     application = _decidable(application)
@@ -524,243 +425,3 @@ def application_reject(
         detail={"reasons": reasons},
     )
     return application
-
-
-# Mentoring and tiers --------------------------------------------------------------------
-
-
-@transaction.atomic
-def mentor_assign(
-    *,
-    organisation: Organisation,
-    mentor_user: User | None = None,
-    mentor_organisation: Organisation | None = None,
-    context: AuditContext,
-) -> Mentorship:
-    """Assign a mentor (ending the current mentorship). The mentor is a staff person or
-    an active full member organisation other than the mentee. Raises Invalid otherwise."""
-    _staff_only(context)
-    if bool(mentor_user) == bool(mentor_organisation):
-        raise Invalid.for_field("mentor", "choose either a staff mentor or a mentor organisation")
-    if mentor_user is not None and not mentor_user.is_staff:
-        raise Invalid.for_field("mentor_user", "a mentoring person is consortium staff")
-    if mentor_organisation is not None and (
-        mentor_organisation.pk == organisation.pk
-        or not mentor_organisation.is_active
-        or mentor_organisation.kind != OrganisationKind.PLATFORM
-        or mentor_organisation.tier != Tier.FULL
-    ):
-        raise Invalid.for_field(
-            "mentor_organisation", "a mentoring organisation is another active full member"
-        )
-    Mentorship.objects.filter(mentee=organisation, ended_at__isnull=True).update(
-        ended_at=timezone.now()
-    )
-    mentorship = Mentorship.objects.create(
-        mentee=organisation, mentor_user=mentor_user, mentor_organisation=mentor_organisation
-    )
-    audit_record(
-        action="governance.mentor.assigned",
-        context=context,
-        target=mentorship,
-        organisation=organisation,
-        detail={"mentor": str(mentorship.mentor)},
-    )
-    return mentorship
-
-
-@transaction.atomic
-def mentorship_end(*, organisation: Organisation, context: AuditContext) -> None:
-    _staff_only(context)
-    ended = Mentorship.objects.filter(mentee=organisation, ended_at__isnull=True).update(
-        ended_at=timezone.now()
-    )
-    if ended:
-        audit_record(action="governance.mentor.ended", context=context, target=organisation)
-
-
-@transaction.atomic
-def criterion_target_set(
-    *,
-    organisation: Organisation,
-    criterion: Criterion,
-    target_date: dt.date,
-    met: bool = False,
-    note: str = "",
-    context: AuditContext,
-) -> CriterionTarget:
-    """Track a criterion a member still misses (or mark it met)."""
-    _staff_only(context)
-    target, _ = CriterionTarget.objects.update_or_create(
-        organisation=organisation,
-        criterion=criterion,
-        defaults={
-            "target_date": target_date,
-            "note": note,
-            "met_at": timezone.now() if met else None,
-        },
-    )
-    audit_record(
-        action="governance.criterion_target.set",
-        context=context,
-        target=target,
-        organisation=organisation,
-        detail={"criterion": criterion.key, "target_date": str(target_date), "met": met},
-    )
-    return target
-
-
-def _decide_on_organisation(
-    organisation: Organisation,
-    *,
-    kind: str,
-    action: str,
-    reason: str,
-    from_value: str,
-    to_value: str,
-    context: AuditContext,
-) -> OrganisationDecision:
-    decision = OrganisationDecision.objects.create(
-        organisation=organisation,
-        kind=kind,
-        from_value=from_value,
-        to_value=to_value,
-        reason=reason,
-        decided_by=context.user,
-    )
-    audit_record(
-        action=action,
-        context=context,
-        target=organisation,
-        organisation=organisation,
-        detail={"from": from_value, "to": to_value, "reason": reason},
-    )
-    transaction.on_commit(lambda: tasks.notify_organisation_decision.delay(decision.pk))
-    return decision
-
-
-def _member_for_update(organisation: Organisation) -> Organisation:
-    try:
-        return Organisation.objects.select_for_update().get(
-            pk=organisation.pk, kind=OrganisationKind.PLATFORM
-        )
-    except Organisation.DoesNotExist:
-        raise NotFound("no such member platform") from None
-
-
-def _reason_required(reason: str) -> None:
-    if not reason.strip():
-        raise Invalid.for_field("reason", "a decision states its reasons")
-
-
-@transaction.atomic
-def organisation_tier_change(
-    *, organisation: Organisation, tier: str, reason: str, context: AuditContext
-) -> Organisation:
-    """Move a member platform to another tier. What it may read and submit follows at its
-    next request (hashbank selectors read the tier). Raises Invalid or Conflict (same tier)."""
-    _staff_only(context)
-    _reason_required(reason)
-    if tier not in Tier.values:
-        raise Invalid.for_field("tier", "tier is full, associate or probation")
-    organisation = _member_for_update(organisation)
-    if organisation.tier == tier:
-        raise Conflict.for_field("tier", "the organisation is in this tier already")
-    previous = organisation.tier or ""
-    organisation.tier = tier
-    organisation.save(update_fields=["tier"])
-    _decide_on_organisation(
-        organisation,
-        kind=DecisionKind.TIER_CHANGED,
-        action="governance.organisation.tier_changed",
-        reason=reason,
-        from_value=previous,
-        to_value=tier,
-        context=context,
-    )
-    return organisation
-
-
-def _status_change(
-    organisation: Organisation,
-    *,
-    allowed_from: tuple[str, ...],
-    to: str,
-    kind: str,
-    reason: str,
-    context: AuditContext,
-) -> Organisation:
-    _staff_only(context)
-    _reason_required(reason)
-    organisation = _member_for_update(organisation)
-    if organisation.status not in allowed_from:
-        raise Conflict(f"The organisation is {organisation.status}.", code="wrong_status")
-    previous = organisation.status
-    organisation.status = to
-    # The reason a member reads in the portal and in API refusals; cleared on reinstatement.
-    organisation.status_reason = "" if to == OrganisationStatus.ACTIVE else reason
-    organisation.save(update_fields=["status", "status_reason"])
-    _decide_on_organisation(
-        organisation,
-        kind=kind,
-        action=f"governance.organisation.{kind}",
-        reason=reason,
-        from_value=previous,
-        to_value=to,
-        context=context,
-    )
-    return organisation
-
-
-@transaction.atomic
-def organisation_suspend(
-    *, organisation: Organisation, reason: str, context: AuditContext
-) -> Organisation:
-    """Suspend an active member. Its API keys and session API calls are refused from the
-    next request on (`organisation_inactive`), so its signing keys cannot submit either;
-    nothing is revoked, so reinstatement restores everything as it was."""
-    return _status_change(
-        organisation,
-        allowed_from=(OrganisationStatus.ACTIVE,),
-        to=OrganisationStatus.SUSPENDED,
-        kind=DecisionKind.SUSPENDED,
-        reason=reason,
-        context=context,
-    )
-
-
-@transaction.atomic
-def organisation_reinstate(
-    *, organisation: Organisation, reason: str, context: AuditContext
-) -> Organisation:
-    """Undo a suspension or an offboarding: the organisation is active again, with its keys."""
-    return _status_change(
-        organisation,
-        allowed_from=(OrganisationStatus.SUSPENDED, OrganisationStatus.OFFBOARDED),
-        to=OrganisationStatus.ACTIVE,
-        kind=DecisionKind.REINSTATED,
-        reason=reason,
-        context=context,
-    )
-
-
-@transaction.atomic
-def organisation_offboard(
-    *, organisation: Organisation, reason: str, context: AuditContext
-) -> Organisation:
-    """Offboard a member that leaves or is removed. Its data is kept as docs/governance.md
-    (retention) says: its approved submissions keep supporting their signals, so the list
-    does not change; staff withdraw individual submissions in moderation if they decide
-    otherwise. Its mentorship ends. Reversible with organisation_reinstate."""
-    organisation = _status_change(
-        organisation,
-        allowed_from=(OrganisationStatus.ACTIVE, OrganisationStatus.SUSPENDED),
-        to=OrganisationStatus.OFFBOARDED,
-        kind=DecisionKind.OFFBOARDED,
-        reason=reason,
-        context=context,
-    )
-    Mentorship.objects.filter(mentee=organisation, ended_at__isnull=True).update(
-        ended_at=timezone.now()
-    )
-    return organisation
