@@ -39,7 +39,7 @@ from bench.measure import (
 )
 from hashbank import signing
 from hashbank.models import Bank, ChangeLogEntry, Label, ReviewState, Submission
-from hashbank.services.submissions import MAX_BATCH
+from hashbank.services.submissions.intake import MAX_BATCH
 
 # Batches are as large as the API allows: what a member catching up would send.
 BATCH = MAX_BATCH

@@ -117,9 +117,26 @@ def dispute_visible(*, organisation: Organisation, public_id: str) -> Dispute:
         raise NotFound("no such dispute") from None
 
 
-def changelog_head() -> int:
-    """How many entries the log holds (the next entry's number)."""
-    last = ChangeLogEntry.objects.order_by("-sequence").values_list("sequence", flat=True).first()
+# The log has two positions worth naming, and they differ by one: the last entry's number,
+# and the next entry's number (= how many entries the log holds, what the sync API calls
+# `head` and a snapshot's `up_to_sequence`).
+
+
+def changelog_last_entry() -> QuerySet[ChangeLogEntry]:
+    """The newest entry (at most one row), as a queryset: for a subquery, or to read more
+    than its number."""
+    return ChangeLogEntry.objects.order_by("-sequence")[:1]
+
+
+def changelog_last_sequence() -> int | None:
+    """The newest entry's number; None while the log is empty."""
+    return changelog_last_entry().values_list("sequence", flat=True).first()
+
+
+def changelog_next_sequence() -> int:
+    """The number the next entry gets: how many entries the log holds (numbers have no
+    gaps and start at 0)."""
+    last = changelog_last_sequence()
     return 0 if last is None else last + 1
 
 
@@ -132,7 +149,7 @@ def changelog_page(
     appended while the page is read wait for the next call; when the page is not full the
     next cursor jumps to the head, past entries of banks the caller cannot read.
     """
-    head = changelog_head()
+    head = changelog_next_sequence()
     bank_ids = list(banks_readable_by(organisation=organisation).values_list("pk", flat=True))
     rows = list(
         ChangeLogEntry.objects.filter(sequence__gte=cursor, sequence__lt=head, bank_id__in=bank_ids)

@@ -9,6 +9,7 @@ from django.db.models import QuerySet, Subquery
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from hashbank import selectors
 from hashbank.admin.common import (
     ReadOnlyAdmin,
     _value_search,
@@ -92,8 +93,8 @@ class SyncStatusAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SyncStatus]:
         # The log's head, read in the same query as the rows rather than once per row.
-        head = ChangeLogEntry.objects.order_by("-sequence").values("sequence")[:1]
-        return super().get_queryset(request).annotate(log_last=Subquery(head))
+        last = selectors.changelog_last_entry().values("sequence")
+        return super().get_queryset(request).annotate(log_last=Subquery(last))
 
     @admin.display(description="entries behind")
     def behind(self, obj: SyncStatus) -> int:

@@ -16,7 +16,8 @@ from django.db import transaction
 
 from accounts.errors import NotFound
 from accounts.hub_identity import hub_id, hub_identity
-from hashbank.models import Bank, ChangeLogEntry, Signal, SignalStatus, Snapshot
+from hashbank.models import Bank, Signal, SignalStatus, Snapshot
+from hashbank.selectors import changelog_next_sequence
 from hashbank.services.changelog import entry_material
 
 
@@ -65,10 +66,7 @@ def snapshots_create() -> list[Snapshot]:
     syncs from `up_to_sequence`."""
     created = []
     with transaction.atomic():
-        last = (
-            ChangeLogEntry.objects.order_by("-sequence").values_list("sequence", flat=True).first()
-        )
-        head = 0 if last is None else last + 1
+        head = changelog_next_sequence()
         for bank in Bank.objects.all():
             buffer = io.BytesIO()
             count = 0
