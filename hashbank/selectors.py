@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from django.db.models import Count, Q, QuerySet
 
 from accounts import grants
@@ -115,6 +118,35 @@ def dispute_visible(*, organisation: Organisation, public_id: str) -> Dispute:
         return disputes_visible_to(organisation=organisation).get(public_id=public_id)
     except (Dispute.DoesNotExist, ValueError):
         raise NotFound("no such dispute") from None
+
+
+def signal_as_listed(
+    signal: Signal,
+    *,
+    labels: Iterable[str] | None = None,
+    contributors: Iterable[str] | None = None,
+) -> dict[str, Any]:
+    """A signal as members see it on the list: what a change-log entry records and a lookup
+    match shows. Labels are sorted slugs; a signal in no incident says None; contributors
+    (the organisations of its approved submissions, sorted) only where the bank shows them.
+    `labels` and `contributors`, when the caller already has them, save their queries."""
+    seen: dict[str, Any] = {
+        "signal": signal.pk,
+        "bank": signal.bank.name,
+        "signal_type": signal.signal_type,
+        "value": signal.value,
+        "labels": sorted(labels if labels is not None else (lb.slug for lb in signal.labels.all())),
+        "status": signal.status,
+        "confidence": signal.confidence,
+        "incident": signal.incident or None,
+    }
+    if signal.bank.show_contributors:
+        if contributors is None:
+            contributors = signal.submissions.filter(review_state=ReviewState.APPROVED).values_list(
+                "organisation__slug", flat=True
+            )
+        seen["contributors"] = sorted(set(contributors))
+    return seen
 
 
 # The log has two positions worth naming, and they differ by one: the last entry's number,

@@ -15,6 +15,9 @@ from hashbank.models import (
 )
 
 
+# One signal as the API gives it. It differs from a change-log entry or a lookup match
+# (selectors.signal_as_listed) in published ways: labels come in taxonomy order, a signal in
+# no incident says "", and it carries its timestamps.
 class SignalOutput(serializers.ModelSerializer):
     bank = serializers.CharField(source="bank.name")
     labels = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)

@@ -12,8 +12,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import lock_chain
-from hashbank.models import ChangeLogEntry, ChangeOp, ReviewState, Signal
-from hashbank.selectors import changelog_next_sequence
+from hashbank.models import ChangeLogEntry, ChangeOp, Signal
+from hashbank.selectors import changelog_next_sequence, signal_as_listed
 
 # All appends to the change log take this PostgreSQL advisory lock (see lock_chain).
 _CHANGELOG_LOCK_KEY = 0x4861736866656402
@@ -51,29 +51,12 @@ def entry_material(
         "sequence": sequence,
         "op": op,
         "at": at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "bank": signal.bank.name,
-        "signal": signal.pk,
-        "signal_type": signal.signal_type,
-        "value": signal.value,
-        "labels": sorted(labels if labels is not None else (lb.slug for lb in signal.labels.all())),
-        "status": signal.status,
-        "confidence": signal.confidence,
-        "incident": signal.incident or None,
+        **signal_as_listed(signal, labels=labels, contributors=contributors),
     }
     if op == ChangeOp.REMOVE:
         if reason not in REMOVAL_REASONS:
             raise ValueError(f"a remove entry needs a reason from REMOVAL_REASONS, not {reason!r}")
         material["reason"] = reason
-    if signal.bank.show_contributors and contributors is not None:
-        material["contributors"] = sorted(set(contributors))
-    elif signal.bank.show_contributors:
-        material["contributors"] = sorted(
-            set(
-                signal.submissions.filter(review_state=ReviewState.APPROVED).values_list(
-                    "organisation__slug", flat=True
-                )
-            )
-        )
     return material
 
 
