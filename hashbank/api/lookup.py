@@ -9,7 +9,7 @@ from rest_framework.response import Response
 
 from accounts.api_base import HubApiView
 from accounts.errors import Invalid
-from hashbank.api.batches import ItemError
+from hashbank.api.batches import BatchInput, ItemError
 from hashbank.services.lookup import MAX_LOOKUP_BATCH
 from hashbank.signal_types import PDQ_DISTANCE_THRESHOLD, PDQ_MAX_DISTANCE_THRESHOLD
 
@@ -61,6 +61,13 @@ class LookupApi(HubApiView):
     actions = {"POST": "hashbank.lookup"}
     error_statuses = {"POST": (429,)}
 
+    class InputSerializer(BatchInput):
+        # The distance is checked by lookup_batch, which hosted hashing calls too.
+        items_field = "queries"
+        items_noun = "queries"
+        queries = serializers.ListField()
+        max_distance = serializers.IntegerField(default=PDQ_DISTANCE_THRESHOLD)
+
     @extend_schema(
         request={"application/json": LOOKUP_BATCH_SCHEMA},
         responses=inline_serializer(
@@ -70,16 +77,11 @@ class LookupApi(HubApiView):
     def post(self, request: Request) -> Response:
         from hashbank.services.lookup import lookup_batch
 
-        body = request.data
-        if not isinstance(body, dict):
-            raise Invalid.for_field("queries", 'send {"queries": [...]}')
-        unknown = sorted(set(body) - {"queries", "max_distance"})
-        if unknown:
-            raise Invalid.for_field(unknown[0], "unknown field", code="unknown_field")
+        data = self.validated(self.InputSerializer, request.data)
         results = lookup_batch(
             organisation=self.principal.organisation,
-            items=body.get("queries"),
-            default_max_distance=body.get("max_distance", 31),
+            items=data["queries"],
+            default_max_distance=data["max_distance"],
         )
         return Response({"results": results})
 
@@ -137,23 +139,12 @@ class HostedHashApi(HubApiView):
         ),
     )
     def post(self, request: Request) -> Response:
-        from hashbank.hosted import hash_image
+        from hashbank.hosted import FileTooLarge, hash_image
         from hashbank.services.lookup import lookup_batch
 
         upload = request.FILES.get("file")
         if getattr(self.upload_handler, "too_large", False):
-            return Response(
-                {
-                    "error": {
-                        "code": "file_too_large",
-                        "message": "the file is too large",
-                        "fields": {
-                            "file": [{"code": "file_too_large", "message": "the file is too large"}]
-                        },
-                    }
-                },
-                status=413,
-            )
+            raise FileTooLarge.for_field("file", "the file is too large")
         if upload is None:
             raise Invalid.for_field(
                 "file", "send the image as multipart field 'file'", code="required"

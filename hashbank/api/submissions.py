@@ -10,9 +10,8 @@ from rest_framework.response import Response
 from accounts.api import Pagination, paginate
 from accounts.api_base import HubApiView
 from accounts.api_input import query_params
-from accounts.errors import Invalid
 from hashbank import selectors, services
-from hashbank.api.batches import ItemError
+from hashbank.api.batches import BatchInput, ItemError
 from hashbank.models import (
     ReviewState,
     Submission,
@@ -89,6 +88,11 @@ class SubmissionListCreateApi(HubApiView):
     actions = {"GET": "hashbank.submission.list", "POST": "hashbank.submission.create"}
     pagination_class = Pagination
 
+    class InputSerializer(BatchInput):
+        items_field = "submissions"
+        items_noun = "envelopes"
+        submissions = serializers.ListField()
+
     class FilterSerializer(serializers.Serializer):
         review_state = serializers.ChoiceField(choices=ReviewState.choices, required=False)
 
@@ -113,17 +117,11 @@ class SubmissionListCreateApi(HubApiView):
         ),
     )
     def post(self, request: Request) -> Response:
-        body = request.data
-        if not isinstance(body, dict):
-            raise Invalid.for_field("submissions", 'send {"submissions": [...]}')
-        unknown = sorted(set(body) - {"submissions"})
-        if unknown:
-            raise Invalid.for_field(unknown[0], "unknown field", code="unknown_field")
-        items = body.get("submissions")
-        if not isinstance(items, list) or not items:
-            raise Invalid.for_field("submissions", "a non-empty list of envelopes", code="required")
+        data = self.validated(self.InputSerializer, request.data)
         results = services.submission_batch_create(
-            organisation=self.principal.organisation, items=items, context=self.audit_context
+            organisation=self.principal.organisation,
+            items=data["submissions"],
+            context=self.audit_context,
         )
         counts = {
             s: sum(1 for r in results if r.status == s)
