@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import admin
 from django.db.models import QuerySet, Subquery
 from django.http import HttpRequest
-from django.utils.html import format_html
 
 from hashbank import selectors
 from hashbank.admin.common import (
     ReadOnlyAdmin,
+    _json_block,
     _value_search,
 )
 from hashbank.models import (
@@ -42,12 +40,7 @@ class ChangeLogEntryAdmin(ReadOnlyAdmin):
 
     @admin.display(description="entry (as clients receive it)")
     def entry_decoded(self, obj: ChangeLogEntry) -> str:
-        raw = bytes(obj.entry)
-        try:
-            text = json.dumps(json.loads(raw), indent=2, sort_keys=True, ensure_ascii=False)
-        except ValueError:
-            text = raw.decode("utf-8", errors="replace")
-        return format_html('<pre class="hub-pre-wrap">{}</pre>', text)
+        return _json_block(bytes(obj.entry))
 
 
 @admin.register(Snapshot)
