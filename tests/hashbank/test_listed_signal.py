@@ -75,29 +75,17 @@ def test_a_lookup_match_gives_these_fields_in_this_order(cast, signer_for):
         organisation=cast["northwind/analyst"].org,
         items=[{"signal_type": "pdq", "value": signal.value}],
     )
-    assert result["matches"] == [
-        {
-            "signal": signal.pk,
-            "bank": "HATE",
-            "signal_type": "pdq",
-            "value": signal.value,
-            "distance": 0,
-            "labels": ["hate-dehumanisation"],
-            "confidence": 0.75,
-            "disputed": False,
-            "incident": None,
-            "contributors": ["lakeside", "northwind"],
-        }
-    ]
-    assert list(result["matches"][0]) == [
-        "signal",
-        "bank",
-        "signal_type",
-        "value",
-        "distance",
-        "labels",
-        "confidence",
-        "disputed",
-        "incident",
-        "contributors",
-    ]
+    expected = {
+        "signal": signal.pk,
+        "bank": "HATE",
+        "signal_type": "pdq",
+        "value": signal.value,
+        "distance": 0,
+        "labels": ["hate-dehumanisation"],
+        "confidence": 0.75,
+        "disputed": False,
+        "incident": None,
+        "contributors": ["lakeside", "northwind"],
+    }
+    assert result["matches"] == [expected]
+    assert list(result["matches"][0]) == list(expected), "the fields come in this order"
