@@ -38,7 +38,7 @@ from bench.measure import (
     timed,
 )
 from hashbank.models import Bank, ChangeLogEntry, Label, ReviewState, Submission
-from hashbank.services.submissions import MAX_BATCH
+from hashbank.services.submissions.intake import MAX_BATCH
 from hashfed_wire.envelope import envelope_from_obj, parse_json_strict, sign_payload, verify
 
 # Batches are as large as the API allows: what a member catching up would send.

@@ -30,9 +30,9 @@ from bench.measure import (
     rotated,
     timed,
 )
-from hashbank.api import MAX_SYNC_PAGE
+from hashbank.api.sync import MAX_SYNC_PAGE
 from hashbank.models import Bank, ChangeLogEntry, Label, Signal
-from hashbank.selectors import changelog_head
+from hashbank.selectors import changelog_next_sequence
 from hashbank.services.changelog import entry_material, leaf_hash
 from hashbank.services.snapshots import snapshots_create
 from hashfed_wire import hub_signatures
@@ -74,7 +74,7 @@ def entry_material_of(*, sequence: int, signal: int, value: str, at: str) -> dic
 def changelog_fill(total: int) -> int:
     """Add new listed signals and their `add` entries until the log holds `total` entries,
     numbered on from the current head without gaps. Returns how many were added."""
-    head = changelog_head()
+    head = changelog_next_sequence()
     missing = total - head
     if missing <= 0:
         return 0
@@ -371,7 +371,11 @@ def bench_sync(api_keys: dict[str, str], *, quick: bool) -> list[Row]:
     build_seconds, snapshots = timed(snapshots_create)
     signals = sum(snapshot.signal_count for snapshot in snapshots)
     download_seconds, (listed, received) = timed(lambda: sync_through_snapshot(analyst))
-    if signals != total or changelog_head() != total or listed.keys() != readers.listed.keys():
+    if (
+        signals != total
+        or changelog_next_sequence() != total
+        or listed.keys() != readers.listed.keys()
+    ):
         raise BenchError("the snapshots and the replayed log do not give the same list")
     listed_count = len(listed)
     # Both copies of the list are done with; whatever stays alive is the collector's again.

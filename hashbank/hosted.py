@@ -14,10 +14,17 @@ from django.conf import settings
 from django.core.files.uploadedfile import InMemoryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 
-from core.errors import Invalid
+from core.errors import Invalid, ServiceError
 from hashbank.media_hashing import MediaHashes, hash_in_child
 
-__all__ = ["InMemoryOnlyUploadHandler", "MediaHashes", "hash_image"]
+__all__ = ["FileTooLarge", "InMemoryOnlyUploadHandler", "MediaHashes", "hash_image"]
+
+
+class FileTooLarge(ServiceError):
+    """The upload passed HOSTED_HASH_MAX_BYTES (the handler stopped reading it)."""
+
+    status_code = 413
+    default_code = "file_too_large"
 
 
 class InMemoryOnlyUploadHandler(FileUploadHandler):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from django.db.models import Count, Q, QuerySet
 
 from accounts import grants
@@ -111,9 +114,55 @@ def dispute_visible(*, organisation: Organisation, public_id: str) -> Dispute:
         raise NotFound("no such dispute") from None
 
 
-def changelog_head() -> int:
-    """How many entries the log holds (the next entry's number)."""
-    last = ChangeLogEntry.objects.order_by("-sequence").values_list("sequence", flat=True).first()
+def signal_as_listed(
+    signal: Signal,
+    *,
+    labels: Iterable[str] | None = None,
+    contributors: Iterable[str] | None = None,
+) -> dict[str, Any]:
+    """A signal as members see it on the list: what a change-log entry records and a lookup
+    match shows. Labels are sorted slugs; a signal in no incident says None; contributors
+    (the organisations of its approved submissions, sorted) only where the bank shows them.
+    `labels` and `contributors`, when the caller already has them, save their queries."""
+    seen: dict[str, Any] = {
+        "signal": signal.pk,
+        "bank": signal.bank.name,
+        "signal_type": signal.signal_type,
+        "value": signal.value,
+        "labels": sorted(labels if labels is not None else (lb.slug for lb in signal.labels.all())),
+        "status": signal.status,
+        "confidence": signal.confidence,
+        "incident": signal.incident or None,
+    }
+    if signal.bank.show_contributors:
+        if contributors is None:
+            contributors = signal.submissions.filter(review_state=ReviewState.APPROVED).values_list(
+                "organisation__slug", flat=True
+            )
+        seen["contributors"] = sorted(set(contributors))
+    return seen
+
+
+# The log has two positions worth naming, and they differ by one: the last entry's number,
+# and the next entry's number (= how many entries the log holds, what the sync API calls
+# `head` and a snapshot's `up_to_sequence`).
+
+
+def changelog_last_entry() -> QuerySet[ChangeLogEntry]:
+    """The newest entry (at most one row), as a queryset: for a subquery, or to read more
+    than its number."""
+    return ChangeLogEntry.objects.order_by("-sequence")[:1]
+
+
+def changelog_last_sequence() -> int | None:
+    """The newest entry's number; None while the log is empty."""
+    return changelog_last_entry().values_list("sequence", flat=True).first()
+
+
+def changelog_next_sequence() -> int:
+    """The number the next entry gets: how many entries the log holds (numbers have no
+    gaps and start at 0)."""
+    last = changelog_last_sequence()
     return 0 if last is None else last + 1
 
 
@@ -126,7 +175,7 @@ def changelog_page(
     appended while the page is read wait for the next call; when the page is not full the
     next cursor jumps to the head, past entries of banks the caller cannot read.
     """
-    head = changelog_head()
+    head = changelog_next_sequence()
     bank_ids = list(banks_readable_by(organisation=organisation).values_list("pk", flat=True))
     rows = list(
         ChangeLogEntry.objects.filter(sequence__gte=cursor, sequence__lt=head, bank_id__in=bank_ids)

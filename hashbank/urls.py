@@ -1,37 +1,39 @@
 from django.urls import path
 
-from hashbank import api
+from hashbank.api import catalogue, disputes, lookup, signals, submissions, sync
 
 app_name = "hashbank"
 
 urlpatterns = [
-    path("labels/", api.LabelListApi.as_view(), name="label-list"),
-    path("banks/", api.BankListApi.as_view(), name="bank-list"),
-    path("submissions/", api.SubmissionListCreateApi.as_view(), name="submission-list"),
+    path("labels/", catalogue.LabelListApi.as_view(), name="label-list"),
+    path("banks/", catalogue.BankListApi.as_view(), name="bank-list"),
+    path("submissions/", submissions.SubmissionListCreateApi.as_view(), name="submission-list"),
     path(
         "submissions/<uuid:submission_id>/",
-        api.SubmissionDetailApi.as_view(),
+        submissions.SubmissionDetailApi.as_view(),
         name="submission-detail",
     ),
     path(
         "submissions/<uuid:submission_id>/withdraw/",
-        api.SubmissionWithdrawApi.as_view(),
+        submissions.SubmissionWithdrawApi.as_view(),
         name="submission-withdraw",
     ),
-    path("sync/", api.SyncApi.as_view(), name="sync"),
-    path("sync/snapshots/", api.SnapshotListApi.as_view(), name="snapshot-list"),
+    path("sync/", sync.SyncApi.as_view(), name="sync"),
+    path("sync/snapshots/", sync.SnapshotListApi.as_view(), name="snapshot-list"),
     path(
         "sync/snapshots/<id:snapshot_id>/download/",
-        api.SnapshotDownloadApi.as_view(),
+        sync.SnapshotDownloadApi.as_view(),
         name="snapshot-download",
     ),
-    path("signals/<id:signal_id>/", api.SignalDetailApi.as_view(), name="signal-detail"),
-    path("signals/<id:signal_id>/opinion/", api.OpinionApi.as_view(), name="opinion"),
-    path("lookup/", api.LookupApi.as_view(), name="lookup"),
-    path("hash/", api.HostedHashApi.as_view(), name="hosted-hash"),
-    path("disputes/", api.DisputeListCreateApi.as_view(), name="dispute-list"),
-    path("disputes/<uuid:dispute_id>/", api.DisputeDetailApi.as_view(), name="dispute-detail"),
+    path("signals/<id:signal_id>/", signals.SignalDetailApi.as_view(), name="signal-detail"),
+    path("signals/<id:signal_id>/opinion/", signals.OpinionApi.as_view(), name="opinion"),
+    path("lookup/", lookup.LookupApi.as_view(), name="lookup"),
+    path("hash/", lookup.HostedHashApi.as_view(), name="hosted-hash"),
+    path("disputes/", disputes.DisputeListCreateApi.as_view(), name="dispute-list"),
+    path("disputes/<uuid:dispute_id>/", disputes.DisputeDetailApi.as_view(), name="dispute-detail"),
     path(
-        "disputes/<uuid:dispute_id>/appeal/", api.DisputeAppealApi.as_view(), name="dispute-appeal"
+        "disputes/<uuid:dispute_id>/appeal/",
+        disputes.DisputeAppealApi.as_view(),
+        name="dispute-appeal",
     ),
 ]

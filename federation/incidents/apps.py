@@ -10,6 +10,6 @@ class IncidentsConfig(AppConfig):
         # The hash bank accepts an incident tag only for an incident declared here; it
         # learns how to ask when this app loads, so it never imports from federation.
         from federation.incidents.selectors import incident_state
-        from hashbank.services.submissions import incident_state_resolver_register
+        from hashbank.services.submissions.envelopes import incident_state_resolver_register
 
         incident_state_resolver_register(incident_state)

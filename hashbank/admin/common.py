@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from django.db import models
@@ -36,3 +37,13 @@ def _uuid_or_none(term: str) -> uuid.UUID | None:
         return uuid.UUID(term.strip())
     except ValueError:
         return None
+
+
+def _json_block(raw: bytes) -> str:
+    """Stored JSON bytes as staff read them: indented with sorted keys, or as text if they
+    do not parse (the bytes are shown whatever they hold)."""
+    try:
+        text = json.dumps(json.loads(raw), indent=2, sort_keys=True, ensure_ascii=False)
+    except ValueError:
+        text = raw.decode("utf-8", errors="replace")
+    return format_html('<pre class="hub-pre-wrap">{}</pre>', text)

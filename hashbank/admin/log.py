@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import admin
 from django.db.models import QuerySet, Subquery
 from django.http import HttpRequest
-from django.utils.html import format_html
 
 from accounts.admin_base import ReadOnlyAdmin
-from hashbank.admin.common import _value_search
+from hashbank import selectors
+from hashbank.admin.common import _json_block, _value_search
 from hashbank.models import (
     ChangeLogEntry,
     LookupVolume,
@@ -46,12 +44,7 @@ class ChangeLogEntryAdmin(ReadOnlyAdmin):
 
     @admin.display(description="entry (as clients receive it)")
     def entry_decoded(self, obj: ChangeLogEntry) -> str:
-        raw = bytes(obj.entry)
-        try:
-            text = json.dumps(json.loads(raw), indent=2, sort_keys=True, ensure_ascii=False)
-        except ValueError:
-            text = raw.decode("utf-8", errors="replace")
-        return format_html('<pre class="hub-pre-wrap">{}</pre>', text)
+        return _json_block(bytes(obj.entry))
 
 
 @admin.register(Snapshot)
@@ -96,8 +89,8 @@ class SyncStatusAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SyncStatus]:
         # The log's head, read in the same query as the rows rather than once per row.
-        head = ChangeLogEntry.objects.order_by("-sequence").values("sequence")[:1]
-        return super().get_queryset(request).annotate(log_last=Subquery(head))
+        last = selectors.changelog_last_entry().values("sequence")
+        return super().get_queryset(request).annotate(log_last=Subquery(last))
 
     @admin.display(description="entries behind")
     def behind(self, obj: SyncStatus) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +20,7 @@ from core.errors import ServiceError
 from hashbank import selectors
 from hashbank.admin.common import (
     _admin_link,
+    _json_block,
     _short,
     _uuid_or_none,
     _value_search,
@@ -277,12 +277,7 @@ class SubmissionAdmin(admin.ModelAdmin):
 
     @admin.display(description="signed payload")
     def signed_payload(self, obj: Submission) -> str:
-        raw = bytes(obj.canonical_payload)
-        try:
-            text = json.dumps(json.loads(raw), indent=2, sort_keys=True, ensure_ascii=False)
-        except ValueError:
-            text = raw.decode("utf-8", errors="replace")
-        return format_html('<pre class="hub-pre-wrap">{}</pre>', text)
+        return _json_block(bytes(obj.canonical_payload))
 
     @admin.display(description="signal on the list")
     def signal_link(self, obj: Submission) -> str:

@@ -29,6 +29,7 @@ from django.conf import settings
 from accounts.hub_identity import hub_id
 from hashbank.matching.pdq_index import PdqIndex, hashes_from_hex
 from hashbank.models import ChangeLogEntry, ChangeOp, Signal, SignalStatus
+from hashbank.selectors import changelog_last_entry
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def pdq_index_build() -> Path:
     root = index_root()
     owner = root.name
     root.mkdir(parents=True, exist_ok=True)
-    last = ChangeLogEntry.objects.order_by("-sequence").values_list("sequence", "leaf_hash").first()
+    last = changelog_last_entry().values_list("sequence", "leaf_hash").first()
     head, head_leaf = (0, "") if last is None else (last[0] + 1, last[1])
     rows = list(
         Signal.objects.filter(signal_type="pdq")
@@ -170,11 +171,7 @@ class Matcher:
         assert self._index is not None
         if _leaf_hash_before(self._cursor) != self._cursor_leaf:
             return False
-        last = (
-            ChangeLogEntry.objects.order_by("-sequence")
-            .values_list("sequence", "leaf_hash")
-            .first()
-        )
+        last = changelog_last_entry().values_list("sequence", "leaf_hash").first()
         if last is None or last[0] < self._cursor:
             return True
         head, head_leaf = last

@@ -49,14 +49,13 @@ from typing import Any, Literal
 
 import numpy as np
 
+from hashbank.signal_types import PDQ_DISTANCE_THRESHOLD, PDQ_MAX_DISTANCE_THRESHOLD
 from hashfed_wire.files import fsync_directory
 
 HASH_BYTES = 32
 CHUNKS = 16
 CHUNK_BITS = 16
 BUCKETS = 1 << CHUNK_BITS
-MAX_DISTANCE = 63
-DEFAULT_DISTANCE = 31
 
 FORMAT = "hashfed-pdq-index"
 FORMAT_VERSION = 1
@@ -93,7 +92,9 @@ def _probe_masks(radius: int) -> tuple[np.ndarray, np.ndarray]:
     return masks, own.astype(np.uint32)
 
 
-_PROBES = {radius: _probe_masks(radius) for radius in range(MAX_DISTANCE // CHUNKS + 1)}
+_PROBES = {
+    radius: _probe_masks(radius) for radius in range(PDQ_MAX_DISTANCE_THRESHOLD // CHUNKS + 1)
+}
 
 
 def hashes_from_hex(values: Sequence[str]) -> np.ndarray:
@@ -158,8 +159,10 @@ def _max_distance(value: Any) -> int:
         distance = operator.index(value)
     except TypeError:
         raise ValueError("max_distance must be an integer") from None
-    if not 0 <= distance <= MAX_DISTANCE:
-        raise ValueError(f"max_distance must be between 0 and {MAX_DISTANCE}, not {distance}")
+    if not 0 <= distance <= PDQ_MAX_DISTANCE_THRESHOLD:
+        raise ValueError(
+            f"max_distance must be between 0 and {PDQ_MAX_DISTANCE_THRESHOLD}, not {distance}"
+        )
     return distance
 
 
@@ -474,7 +477,7 @@ class PdqIndex:
     # Searching.
 
     def search(
-        self, query: bytes | np.ndarray, max_distance: int = DEFAULT_DISTANCE
+        self, query: bytes | np.ndarray, max_distance: int = PDQ_DISTANCE_THRESHOLD
     ) -> list[tuple[int, int]]:
         """``[(id, distance)]`` of every live entry within ``max_distance`` (0 to 63) of
         ``query`` (32 bytes or a (32,) uint8 array), sorted by distance then id. Raises
@@ -483,7 +486,7 @@ class PdqIndex:
         return self._search_block(row, _max_distance(max_distance))[0]
 
     def search_many(
-        self, queries: np.ndarray, max_distance: int = DEFAULT_DISTANCE
+        self, queries: np.ndarray, max_distance: int = PDQ_DISTANCE_THRESHOLD
     ) -> list[list[tuple[int, int]]]:
         """``search`` for each row of ``queries`` ((Q, 32) uint8), vectorised over groups
         of queries. Raises ValueError as ``search`` does."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 import rfc8785
@@ -11,7 +12,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import lock_chain
-from hashbank.models import ChangeLogEntry, ChangeOp, ReviewState, Signal
+from hashbank.models import ChangeLogEntry, ChangeOp, Signal
+from hashbank.selectors import changelog_next_sequence, signal_as_listed
 
 # All appends to the change log take this PostgreSQL advisory lock (see lock_chain).
 _CHANGELOG_LOCK_KEY = 0x4861736866656402
@@ -49,89 +51,56 @@ def entry_material(
         "sequence": sequence,
         "op": op,
         "at": at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "bank": signal.bank.name,
-        "signal": signal.pk,
-        "signal_type": signal.signal_type,
-        "value": signal.value,
-        "labels": sorted(labels if labels is not None else (lb.slug for lb in signal.labels.all())),
-        "status": signal.status,
-        "confidence": signal.confidence,
-        "incident": signal.incident or None,
+        **signal_as_listed(signal, labels=labels, contributors=contributors),
     }
     if op == ChangeOp.REMOVE:
         if reason not in REMOVAL_REASONS:
             raise ValueError(f"a remove entry needs a reason from REMOVAL_REASONS, not {reason!r}")
         material["reason"] = reason
-    if signal.bank.show_contributors and contributors is not None:
-        material["contributors"] = sorted(set(contributors))
-    elif signal.bank.show_contributors:
-        material["contributors"] = sorted(
-            set(
-                signal.submissions.filter(review_state=ReviewState.APPROVED).values_list(
-                    "organisation__slug", flat=True
-                )
-            )
-        )
     return material
 
 
-def changelog_append(*, signal: Signal, op: ChangeOp, reason: str | None = None) -> ChangeLogEntry:
-    """Append one entry describing the signal's current state (a remove with its `reason`).
-    Numbers have no gaps: appends are serialised and the number is the current head, never
-    a database sequence."""
-    with transaction.atomic():
-        lock_chain(_CHANGELOG_LOCK_KEY)
-        last = (
-            ChangeLogEntry.objects.order_by("-sequence").values_list("sequence", flat=True).first()
-        )
-        sequence = 0 if last is None else last + 1
-        now = timezone.now()
-        entry = rfc8785.dumps(
-            entry_material(signal, op=op, sequence=sequence, at=now, reason=reason)
-        )
-        return ChangeLogEntry.objects.create(
-            sequence=sequence,
-            bank=signal.bank,
-            signal=signal,
-            op=op,
-            entry=entry,
-            leaf_hash=leaf_hash(entry),
-            created_at=now,
-        )
+@dataclass(frozen=True)
+class Change:
+    """One entry to append: the signal's current state as `op` (a remove with its
+    `reason`). `labels` and `contributors`, when the caller already has them, save their
+    queries."""
+
+    signal: Signal
+    op: ChangeOp
+    reason: str | None = None
+    labels: list[str] | None = None
+    contributors: list[str] | None = None
 
 
-def changelog_append_added(
-    *, signals: list[tuple[Signal, list[str], list[str]]]
-) -> list[ChangeLogEntry]:
-    """Append an `add` entry for each of many new signals under one lock: (signal, label
-    slugs, contributor slugs) each. Numbers follow each other without gaps, as one by one."""
-    if not signals:
+def changelog_append(*, changes: list[Change]) -> list[ChangeLogEntry]:
+    """Append one entry per change, in order, under one lock. Numbers have no gaps: appends
+    are serialised and each number follows the log's last, never a database sequence."""
+    if not changes:
         return []
     with transaction.atomic():
         lock_chain(_CHANGELOG_LOCK_KEY)
-        last = (
-            ChangeLogEntry.objects.order_by("-sequence").values_list("sequence", flat=True).first()
-        )
-        first = 0 if last is None else last + 1
+        first = changelog_next_sequence()
         now = timezone.now()
         rows = []
-        for offset, (signal, labels, contributors) in enumerate(signals):
+        for offset, change in enumerate(changes):
             entry = rfc8785.dumps(
                 entry_material(
-                    signal,
-                    op=ChangeOp.ADD,
+                    change.signal,
+                    op=change.op,
                     sequence=first + offset,
                     at=now,
-                    labels=labels,
-                    contributors=contributors,
+                    labels=change.labels,
+                    contributors=change.contributors,
+                    reason=change.reason,
                 )
             )
             rows.append(
                 ChangeLogEntry(
                     sequence=first + offset,
-                    bank=signal.bank,
-                    signal=signal,
-                    op=ChangeOp.ADD,
+                    bank=change.signal.bank,
+                    signal=change.signal,
+                    op=change.op,
                     entry=entry,
                     leaf_hash=leaf_hash(entry),
                     created_at=now,

@@ -126,15 +126,9 @@ def dispute_open(
 
 def _apply_outcome(dispute: Dispute, outcome: str, labels: list[Label]) -> None:
     signal = Signal.objects.select_for_update().get(pk=dispute.signal_id)
-    if outcome == DisputeOutcome.OVERTURNED:
-        signal.delisted_by_decision = True
-        signal_refresh(signal)
-    elif outcome == DisputeOutcome.RELABELLED:
-        signal.delisted_by_decision = False
-        signal_refresh(signal, labels=labels)
-    else:
-        signal.delisted_by_decision = False
-        signal_refresh(signal)
+    # The last decision rules: an upheld or relabelled appeal lists again what was overturned.
+    signal.delisted_by_decision = outcome == DisputeOutcome.OVERTURNED
+    signal_refresh(signal, labels=labels if outcome == DisputeOutcome.RELABELLED else None)
 
 
 def _check_outcome(outcome: str, reason: str, labels: list[str] | None) -> list[Label]:

@@ -17,7 +17,7 @@ from accounts.models import Organisation
 from core.errors import Invalid, ServiceError
 from hashbank import signal_types
 from hashbank.models import LookupVolume, ReviewState, Signal, SignalStatus
-from hashbank.selectors import banks_readable_by
+from hashbank.selectors import banks_readable_by, signal_as_listed
 
 logger = logging.getLogger(__name__)
 
@@ -135,26 +135,33 @@ def parse_queries(items: list[Any], *, default_max_distance: int) -> list[Lookup
 
 
 def _signal_view(signal: Signal, distance: int | None) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "signal": signal.pk,
-        "bank": signal.bank.name,
-        "signal_type": signal.signal_type,
-        "value": signal.value,
-        "distance": distance,
-        "labels": sorted(label.slug for label in signal.labels.all()),
-        "confidence": signal.confidence,
-        "disputed": signal.status == SignalStatus.DISPUTED,
-        "incident": signal.incident or None,
-    }
-    if signal.bank.show_contributors:
-        view["contributors"] = sorted(
-            {
-                s.organisation.slug
-                for s in signal.submissions.all()
-                if s.review_state == ReviewState.APPROVED
-            }
-        )
-    return view
+    seen = signal_as_listed(
+        signal,
+        contributors=(
+            s.organisation.slug
+            for s in signal.submissions.all()  # prefetched with the signals
+            if s.review_state == ReviewState.APPROVED
+        ),
+    )
+    seen["distance"] = distance
+    # A match says whether the signal is disputed rather than its status (it is listed).
+    seen["disputed"] = signal.status == SignalStatus.DISPUTED
+    return {key: seen[key] for key in _MATCH_FIELDS if key in seen}
+
+
+# The fields of a match, in the order a lookup response gives them.
+_MATCH_FIELDS = (
+    "signal",
+    "bank",
+    "signal_type",
+    "value",
+    "distance",
+    "labels",
+    "confidence",
+    "disputed",
+    "incident",
+    "contributors",
+)
 
 
 def _confirm_hits(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.utils import timezone
 
 from hashbank.models import (
+    Bank,
     ChangeOp,
     DisputeState,
     Label,
@@ -13,19 +16,24 @@ from hashbank.models import (
     Signal,
     SignalStatus,
 )
-from hashbank.services.changelog import changelog_append
+from hashbank.services.changelog import Change, changelog_append
 
 OPEN_DISPUTE_STATES = (DisputeState.OPEN, DisputeState.IN_REVIEW, DisputeState.APPEALED)
 
 
+def confidence(*, agree: int, disagree: int) -> float:
+    """A smoothed share of support, starting from 0.5 with no evidence: `agree` counts
+    approved submissions and true-positive opinions, `disagree` false-positive opinions."""
+    return round((agree + 1) / (agree + disagree + 2), 2)
+
+
 def signal_confidence(signal: Signal) -> float:
-    """A smoothed share of support: approved submissions and true-positive opinions for,
-    false-positive opinions against, starting from 0.5 with no evidence."""
     supporting = signal.submissions.filter(review_state=ReviewState.APPROVED).count()
     opinions = signal.opinions.values_list("kind", flat=True)
-    agree = supporting + sum(1 for k in opinions if k == OpinionKind.TRUE_POSITIVE)
-    disagree = sum(1 for k in opinions if k == OpinionKind.FALSE_POSITIVE)
-    return round((agree + 1) / (agree + disagree + 2), 2)
+    return confidence(
+        agree=supporting + sum(1 for k in opinions if k == OpinionKind.TRUE_POSITIVE),
+        disagree=sum(1 for k in opinions if k == OpinionKind.FALSE_POSITIVE),
+    )
 
 
 def signal_refresh(
@@ -67,10 +75,66 @@ def signal_refresh(
 
     after = (signal.status, sorted(label.pk for label in signal.labels.all()), signal.confidence)
     if now_listed and not was_listed:
-        changelog_append(signal=signal, op=ChangeOp.ADD)
+        changelog_append(changes=[Change(signal, ChangeOp.ADD)])
     elif was_listed and not now_listed:
         reason = "dispute_overturned" if signal.delisted_by_decision else removal_reason
-        changelog_append(signal=signal, op=ChangeOp.REMOVE, reason=reason)
+        changelog_append(changes=[Change(signal, ChangeOp.REMOVE, reason=reason)])
     elif now_listed and before != after:
-        changelog_append(signal=signal, op=ChangeOp.UPDATE)
+        changelog_append(changes=[Change(signal, ChangeOp.UPDATE)])
     return signal
+
+
+@dataclass(frozen=True)
+class NewListing:
+    """A value new to its bank, approved on the strength of one submission."""
+
+    bank: Bank
+    signal_type: str
+    value: str
+    labels: list[Label]
+    incident: str
+    contributor: str
+
+
+def signals_list_new(*, listings: list[NewListing]) -> list[Signal]:
+    """List many values new to their banks at once, as `signal_refresh` would list each
+    after its one approved submission (active, that submission's labels and incident, the
+    confidence of one approval and no opinion), with one `add` entry each under one lock.
+    The caller links the submissions to the returned signals, in order. Raises
+    IntegrityError if one of the values was listed meanwhile."""
+    now = timezone.now()
+    signals = Signal.objects.bulk_create(
+        [
+            Signal(
+                bank=listing.bank,
+                signal_type=listing.signal_type,
+                value=listing.value,
+                status=SignalStatus.ACTIVE,
+                confidence=confidence(agree=1, disagree=0),
+                incident=listing.incident,
+                first_listed_at=now,
+                updated_at=now,
+            )
+            for listing in listings
+        ]
+    )
+    through = Signal.labels.through
+    through.objects.bulk_create(
+        [
+            through(signal_id=signal.pk, label_id=label.pk)
+            for signal, listing in zip(signals, listings, strict=True)
+            for label in listing.labels
+        ]
+    )
+    changelog_append(
+        changes=[
+            Change(
+                signal,
+                ChangeOp.ADD,
+                labels=[label.slug for label in listing.labels],
+                contributors=[listing.contributor],
+            )
+            for signal, listing in zip(signals, listings, strict=True)
+        ]
+    )
+    return signals

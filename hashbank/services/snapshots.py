@@ -15,7 +15,8 @@ from django.db import transaction
 
 from accounts.hub_identity import hub_id, hub_identity
 from core.errors import NotFound
-from hashbank.models import Bank, ChangeLogEntry, Signal, SignalStatus, Snapshot
+from hashbank.models import Bank, Signal, SignalStatus, Snapshot
+from hashbank.selectors import changelog_next_sequence
 from hashbank.services.changelog import entry_material
 from hashfed_wire import hub_signatures
 
@@ -52,10 +53,7 @@ def snapshots_create() -> list[Snapshot]:
     syncs from `up_to_sequence`."""
     created = []
     with transaction.atomic():
-        last = (
-            ChangeLogEntry.objects.order_by("-sequence").values_list("sequence", flat=True).first()
-        )
-        head = 0 if last is None else last + 1
+        head = changelog_next_sequence()
         for bank in Bank.objects.all():
             buffer = io.BytesIO()
             count = 0

@@ -43,7 +43,7 @@ from hashbank.demo import demo_shared_list_load
 from hashbank.matching.pdq_index import hashes_from_hex
 from hashbank.matching.matcher import index_root, pdq_index_build
 from hashbank.models import Bank, ChangeOp, Signal, SignalStatus
-from hashbank.services.changelog import changelog_append
+from hashbank.services.changelog import Change, changelog_append
 from hashbank.services.lookup import lookup_batch
 
 if not Organisation.objects.exists():
@@ -54,7 +54,7 @@ if not Organisation.objects.exists():
         signal = Signal.objects.create(
             bank=tvec, signal_type=signal_type, value=value, status=SignalStatus.ACTIVE
         )
-        changelog_append(signal=signal, op=ChangeOp.ADD)
+        changelog_append(changes=[Change(signal, ChangeOp.ADD)])
 if args.get("build"):
     pdq_index_build()
 northwind = Organisation.objects.get(slug="northwind")

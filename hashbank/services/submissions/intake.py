@@ -1,58 +1,35 @@
-"""Signed submissions: verify, record idempotently, and moderate (approve, reject,
-withdraw). Approval is what puts a value on the list."""
+"""Taking in a batch of signed envelopes: each item accepted, replayed or rejected on its
+own, and written in a few statements; trusted contributors' new values are listed on arrival."""
 
 from __future__ import annotations
 
 import base64
-import datetime as dt
-import hashlib
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.audit import AuditContext, audit_record
 from accounts.models import Organisation, SigningKey
-from core.errors import Conflict, Invalid
-from hashbank import signal_types
-from hashbank.models import Bank, Label, ReviewState, Signal, SignalStatus, Submission
+from core.errors import Invalid
+from hashbank.models import Bank, Label, ReviewState, Signal, Submission
 from hashbank.selectors import banks_contributable_by
-from hashbank.services.changelog import changelog_append_added
-from hashfed_wire.envelope import EnvelopeError, SignedEnvelope, envelope_from_obj
-from hashfed_wire.envelope import verify as envelope_verify
+from hashbank.services.signals import NewListing, signals_list_new
+from hashbank.services.submissions.envelopes import (
+    BatchContext,
+    ItemRejected,
+    PreparedSubmission,
+    VerifiedEnvelope,
+    envelope_prepare,
+    envelope_verify,
+)
+from hashbank.services.submissions.moderation import submission_approve
 
 MAX_BATCH = 1000
 # Ids per IN (...) query: below SQLite's default limit of bound parameters.
 _ID_CHUNK = 900
-
-
-def _no_incidents(slug: str) -> str | None:
-    return None
-
-
-# How to tell a declared incident's state ("open", "closed", None when unknown). Incidents
-# live in federation.incidents, which depends on this app, not the other way round; it
-# registers its lookup here when it loads.
-_incident_state: Callable[[str], str | None] = _no_incidents
-
-
-def incident_state_resolver_register(resolver: Callable[[str], str | None]) -> None:
-    global _incident_state
-    _incident_state = resolver
-
-
-# How far ahead of the hub's clock a member's `created_at` may be.
-CLOCK_SKEW = dt.timedelta(minutes=5)
-
-
-class ItemRejected(Exception):
-    def __init__(self, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.code, self.message, self.field = code, message, field
 
 
 @dataclass
@@ -73,28 +50,6 @@ class ItemResult:
         }
 
 
-@dataclass
-class _BatchContext:
-    organisation: Organisation
-    now: dt.datetime
-    banks: dict[str, Bank]
-    contributable: set[str]
-    labels: dict[str, Label]
-    keys: dict[str, SigningKey | None] = field(default_factory=dict)
-    incidents: dict[str, str | None] = field(default_factory=dict)
-
-    def signing_key(self, key_id: str) -> SigningKey | None:
-        if key_id not in self.keys:
-            self.keys[key_id] = self.organisation.signing_keys.filter(key_id=key_id).first()
-        return self.keys[key_id]
-
-    def incident_state(self, slug: str) -> str | None:
-        # A crisis batch tags every item with the same incident: one query, not a thousand.
-        if slug not in self.incidents:
-            self.incidents[slug] = _incident_state(slug)
-        return self.incidents[slug]
-
-
 def submission_batch_create(
     *, organisation: Organisation, items: list[Any], context: AuditContext
 ) -> list[ItemResult]:
@@ -113,7 +68,7 @@ def submission_batch_create(
         raise Invalid.for_field(
             "submissions", f"at most {MAX_BATCH} submissions per request", code="batch_too_large"
         )
-    batch = _BatchContext(
+    batch = BatchContext(
         organisation=organisation,
         now=timezone.now(),
         banks={b.name: b for b in Bank.objects.all()},
@@ -126,16 +81,16 @@ def submission_batch_create(
     # verify every envelope (no database), find the ids seen before in one query, then
     # write every new submission in one transaction.
     results: dict[int, ItemResult] = {}
-    verified: dict[int, _Verified] = {}
+    verified: dict[int, VerifiedEnvelope] = {}
     for index, item in enumerate(items):
         try:
-            verified[index] = _verify(index, item, batch)
+            verified[index] = envelope_verify(index, item, batch)
         except ItemRejected as exc:
             results[index] = _rejected(index, exc)
     existing = _existing_submissions(organisation, [v.envelope.id for v in verified.values()])
-    fresh: list[_Prepared] = []
-    first_in_batch: dict[uuid.UUID, _Prepared] = {}
-    repeats: list[tuple[int, _Prepared]] = []
+    fresh: list[PreparedSubmission] = []
+    first_in_batch: dict[uuid.UUID, PreparedSubmission] = {}
+    repeats: list[tuple[int, PreparedSubmission]] = []
     for index, item in verified.items():
         try:
             if item.envelope.id in existing:
@@ -151,7 +106,7 @@ def submission_batch_create(
                     )
                 repeats.append((index, first))
                 continue
-            prepared = _prepare(item, batch)
+            prepared = envelope_prepare(item, batch)
             first_in_batch[item.envelope.id] = prepared
             fresh.append(prepared)
         except ItemRejected as exc:
@@ -190,8 +145,8 @@ def submission_batch_create(
 
 
 def _keys_still_usable(
-    fresh: list[_Prepared], batch: _BatchContext, results: dict[int, ItemResult]
-) -> list[_Prepared]:
+    fresh: list[PreparedSubmission], batch: BatchContext, results: dict[int, ItemResult]
+) -> list[PreparedSubmission]:
     """Lock the signing keys of the new submissions and drop those whose key was revoked
     since it was read. Revocation takes the same row lock before it withdraws what a
     compromised key signed, so a batch either commits before it (and is withdrawn with
@@ -219,68 +174,12 @@ def _keys_still_usable(
     return [p for p in fresh if p.verified.key.pk not in revoked]
 
 
-@dataclass(frozen=True)
-class _Verified:
-    index: int
-    envelope: SignedEnvelope
-    key: SigningKey
-    digest: str
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    verified: _Verified
-    bank: Bank
-    value: str
-    labels: list[Label]
-    incident: str
-
-
 def _rejected(index: int, exc: ItemRejected) -> ItemResult:
     return ItemResult(
         index=index,
         status="rejected",
         error={"code": exc.code, "message": exc.message, "field": exc.field},
     )
-
-
-def _verify(index: int, item: Any, batch: _BatchContext) -> _Verified:
-    """Shape, organisation, audience, key and signature: everything that must hold before
-    the id is looked up (so a replay is recognised even if the taxonomy changed since)."""
-    try:
-        envelope = envelope_from_obj(item)
-    except EnvelopeError as exc:
-        raise ItemRejected(exc.code, exc.message, exc.field) from exc
-    if envelope.organisation != batch.organisation.slug:
-        raise ItemRejected(
-            "wrong_organisation", "the payload names another organisation", "payload.organisation"
-        )
-    if envelope.audience != settings.HUB_ORIGIN:
-        raise ItemRejected(
-            "wrong_audience",
-            f"this hub is {settings.HUB_ORIGIN!r}, the payload is meant for {envelope.audience!r}",
-            "payload.audience",
-        )
-    key = batch.signing_key(envelope.key_id)
-    if key is None:
-        raise ItemRejected(
-            "unknown_key", "no signing key of your organisation has this id", "payload.key_id"
-        )
-    if key.revoked_at is not None and key.revoked_at <= batch.now:
-        raise ItemRejected("key_revoked", "this signing key is revoked", "payload.key_id")
-    if envelope.created_at > batch.now + CLOCK_SKEW:
-        raise ItemRejected(
-            "created_at_in_future", "created_at is ahead of the hub's clock", "payload.created_at"
-        )
-    if not key.accepts_new_signature(envelope.created_at, batch.now):
-        raise ItemRejected(
-            "key_not_valid_at_created_at",
-            "the key was not valid at the payload's created_at",
-            "payload.created_at",
-        )
-    if not envelope_verify(key.public_key_bytes, envelope):
-        raise ItemRejected("bad_signature", "the signature does not verify", "signature")
-    return _Verified(index, envelope, key, hashlib.sha256(envelope.canonical).hexdigest())
 
 
 def _existing_submissions(
@@ -295,48 +194,7 @@ def _existing_submissions(
     return found
 
 
-def _prepare(item: _Verified, batch: _BatchContext) -> _Prepared:
-    """What the statement says: bank (exists, caller may contribute), type and value,
-    labels, incident."""
-    envelope = item.envelope
-    bank = batch.banks.get(envelope.bank)
-    if bank is None:
-        raise ItemRejected("unknown_bank", f"no bank {envelope.bank!r}", "payload.bank")
-    if envelope.bank not in batch.contributable:
-        raise ItemRejected(
-            "bank_not_permitted", "your organisation may not contribute here", "payload.bank"
-        )
-    try:
-        value = signal_types.normalise_value(envelope.signal_type, envelope.value)
-    except signal_types.SignalValueError as exc:
-        field_name = "payload.signal_type" if exc.code == "unknown_signal_type" else "payload.value"
-        raise ItemRejected(exc.code, exc.message, field_name) from exc
-    labels = []
-    for position, slug in enumerate(envelope.labels):
-        if slug not in batch.labels:
-            raise ItemRejected(
-                "unknown_label", f"no active label {slug!r}", f"payload.labels[{position}]"
-            )
-        labels.append(batch.labels[slug])
-    incident = ""
-    if envelope.incident is not None:
-        # Crisis incidents are declared by staff; only an open one grants the fast path.
-        state = batch.incident_state(envelope.incident)
-        if state is None:
-            raise ItemRejected(
-                "unknown_incident",
-                f"no declared incident {envelope.incident!r}",
-                "payload.incident",
-            )
-        if state != "open":
-            raise ItemRejected(
-                "incident_closed", f"incident {envelope.incident!r} is closed", "payload.incident"
-            )
-        incident = envelope.incident
-    return _Prepared(item, bank, value, labels, incident)
-
-
-def _submission_row(prepared: _Prepared, batch: _BatchContext) -> Submission:
+def _submission_row(prepared: PreparedSubmission, batch: BatchContext) -> Submission:
     envelope = prepared.verified.envelope
     return Submission(
         organisation=batch.organisation,
@@ -356,7 +214,7 @@ def _submission_row(prepared: _Prepared, batch: _BatchContext) -> Submission:
 
 
 def _write(
-    fresh: list[_Prepared], batch: _BatchContext, context: AuditContext
+    fresh: list[PreparedSubmission], batch: BatchContext, context: AuditContext
 ) -> dict[int, ItemResult]:
     """Insert every new submission (and its labels) in one transaction. If another request
     inserted one of the same ids meanwhile, the unique constraint says so and the batch
@@ -383,7 +241,7 @@ def _write(
     }
 
 
-def _approved_on_arrival(prepared: _Prepared, batch: _BatchContext) -> bool:
+def _approved_on_arrival(prepared: PreparedSubmission, batch: BatchContext) -> bool:
     # The crisis fast path: members in good standing (active, full or probation) are
     # approved on arrival during an open incident, and reviewed afterwards.
     fast_path = bool(prepared.incident) and batch.organisation.may_contribute
@@ -391,7 +249,10 @@ def _approved_on_arrival(prepared: _Prepared, batch: _BatchContext) -> bool:
 
 
 def _approve_new_values(
-    fresh: list[_Prepared], rows: list[Submission], batch: _BatchContext, context: AuditContext
+    fresh: list[PreparedSubmission],
+    rows: list[Submission],
+    batch: BatchContext,
+    context: AuditContext,
 ) -> dict[int, ItemResult]:
     """Approve on arrival, in bulk, the submissions whose value is new to its bank (the
     common case during a crisis): one signal each, listed at once, with one change-log lock
@@ -441,33 +302,22 @@ def _approve_new_values(
 
 
 def _list_new_values(
-    new: list[tuple[_Prepared, Submission]], batch: _BatchContext, context: AuditContext
+    new: list[tuple[PreparedSubmission, Submission]], batch: BatchContext, context: AuditContext
 ) -> None:
-    now = timezone.now()
-    signals = Signal.objects.bulk_create(
-        [
-            Signal(
+    signals = signals_list_new(
+        listings=[
+            NewListing(
                 bank=p.bank,
                 signal_type=row.signal_type,
                 value=row.value,
-                status=SignalStatus.ACTIVE,
-                # One approved submission and no opinion yet: (1 + 1) / (1 + 2).
-                confidence=round(2 / 3, 2),
+                labels=p.labels,
                 incident=p.incident,
-                first_listed_at=now,
-                updated_at=now,
+                contributor=batch.organisation.slug,
             )
             for p, row in new
         ]
     )
-    through = Signal.labels.through
-    through.objects.bulk_create(
-        [
-            through(signal_id=signal.pk, label_id=label.pk)
-            for signal, (p, _) in zip(signals, new, strict=True)
-            for label in p.labels
-        ]
-    )
+    now = timezone.now()
     for signal, (_, row) in zip(signals, new, strict=True):
         row.signal = signal
         row.review_state = ReviewState.APPROVED
@@ -478,12 +328,6 @@ def _list_new_values(
         [row for _, row in new],
         ["signal", "review_state", "auto_approved", "post_reviewed", "reviewed_at"],
     )
-    changelog_append_added(
-        signals=[
-            (signal, [label.slug for label in p.labels], [batch.organisation.slug])
-            for signal, (p, _) in zip(signals, new, strict=True)
-        ]
-    )
     audit_record(
         action="hashbank.submission.approved",
         context=context,
@@ -492,7 +336,9 @@ def _list_new_values(
     )
 
 
-def _write_one(prepared: _Prepared, batch: _BatchContext, context: AuditContext) -> ItemResult:
+def _write_one(
+    prepared: PreparedSubmission, batch: BatchContext, context: AuditContext
+) -> ItemResult:
     index = prepared.verified.index
     try:
         with transaction.atomic():
@@ -511,7 +357,7 @@ def _write_one(prepared: _Prepared, batch: _BatchContext, context: AuditContext)
 
 
 def _accepted(
-    prepared: _Prepared, submission: Submission, batch: _BatchContext, context: AuditContext
+    prepared: PreparedSubmission, submission: Submission, batch: BatchContext, context: AuditContext
 ) -> ItemResult:
     if _approved_on_arrival(prepared, batch):
         submission = submission_approve(submission=submission, context=context, auto=True)
@@ -534,128 +380,3 @@ def _replay(index: int, existing: Submission, digest: str) -> ItemResult:
         id=str(existing.submission_id),
         review_state=existing.review_state,
     )
-
-
-def _signal_for(submission: Submission) -> Signal:
-    signal = (
-        Signal.objects.select_for_update()
-        .filter(bank=submission.bank, signal_type=submission.signal_type, value=submission.value)
-        .first()
-    )
-    if signal is not None:
-        return signal
-    try:
-        with transaction.atomic():
-            return Signal.objects.create(
-                bank=submission.bank,
-                signal_type=submission.signal_type,
-                value=submission.value,
-                status="removed",
-            )
-    except IntegrityError:
-        return Signal.objects.select_for_update().get(
-            bank=submission.bank, signal_type=submission.signal_type, value=submission.value
-        )
-
-
-@transaction.atomic
-def submission_approve(
-    *, submission: Submission, context: AuditContext, auto: bool = False
-) -> Submission:
-    """Approve a pending submission: its value joins the list (or corroborates the signal
-    already there). Approving an approved submission is a no-op (it confirms an
-    auto-approval); a rejected or withdrawn one is a Conflict."""
-    from hashbank.services.signals import signal_refresh
-
-    submission = Submission.objects.select_for_update().get(pk=submission.pk)
-    if submission.review_state == ReviewState.APPROVED:
-        if not submission.post_reviewed and not auto:
-            submission.post_reviewed = True
-            submission.reviewed_by = context.user
-            submission.reviewed_at = timezone.now()
-            submission.save(update_fields=["post_reviewed", "reviewed_by", "reviewed_at"])
-        return submission
-    if submission.review_state != ReviewState.PENDING:
-        raise Conflict(f"this submission is {submission.review_state}", code="not_pending")
-    if submission.signing_key.distrusts_as_compromised(
-        submission.created_at, submission.received_at
-    ):
-        raise Conflict(
-            "this submission was signed with a key revoked as compromised",
-            code="signing_key_compromised",
-        )
-    signal = _signal_for(submission)
-    submission.signal = signal
-    submission.review_state = ReviewState.APPROVED
-    submission.auto_approved = auto
-    submission.post_reviewed = not auto
-    submission.reviewed_by = None if auto else context.user
-    submission.reviewed_at = timezone.now()
-    submission.save()
-    signal_refresh(signal)
-    audit_record(
-        action="hashbank.submission.approved",
-        context=context,
-        target=submission,
-        organisation=submission.organisation,
-        detail={"auto": auto, "signal": signal.pk},
-    )
-    return submission
-
-
-@transaction.atomic
-def submission_reject(*, submission: Submission, reason: str, context: AuditContext) -> Submission:
-    """Reject a pending submission, or an auto-approved one after the fact (its support is
-    withdrawn from the signal, which leaves the list if nothing else supports it). The
-    reason is sent to the submitter."""
-    from hashbank.services.signals import signal_refresh
-    from hashbank.tasks import notify_submission_rejected
-
-    if not reason.strip():
-        raise Invalid.for_field("reason", "a rejection needs a reason", code="required")
-    submission = Submission.objects.select_for_update().get(pk=submission.pk)
-    if submission.review_state not in (ReviewState.PENDING, ReviewState.APPROVED):
-        raise Conflict(f"this submission is {submission.review_state}", code="not_reviewable")
-    signal = submission.signal
-    submission.review_state = ReviewState.REJECTED
-    submission.review_reason = reason
-    submission.reviewed_by = context.user
-    submission.reviewed_at = timezone.now()
-    submission.post_reviewed = True
-    submission.save()
-    if signal is not None:
-        signal_refresh(Signal.objects.select_for_update().get(pk=signal.pk))
-    audit_record(
-        action="hashbank.submission.rejected",
-        context=context,
-        target=submission,
-        organisation=submission.organisation,
-        detail={"reason": reason},
-    )
-    transaction.on_commit(lambda: notify_submission_rejected.delay(submission.pk))
-    return submission
-
-
-@transaction.atomic
-def submission_withdraw(*, submission: Submission, context: AuditContext) -> Submission:
-    """The submitter takes back its statement. When nothing else supports the signal, it
-    leaves the list (a change-log entry like any other)."""
-    from hashbank.services.signals import signal_refresh
-
-    submission = Submission.objects.select_for_update().get(pk=submission.pk)
-    if submission.review_state in (ReviewState.REJECTED, ReviewState.WITHDRAWN):
-        raise Conflict(f"this submission is {submission.review_state}", code="not_withdrawable")
-    signal = submission.signal
-    submission.review_state = ReviewState.WITHDRAWN
-    submission.save(update_fields=["review_state"])
-    if signal is not None:
-        signal_refresh(
-            Signal.objects.select_for_update().get(pk=signal.pk), removal_reason="withdrawn"
-        )
-    audit_record(
-        action="hashbank.submission.withdrawn",
-        context=context,
-        target=submission,
-        organisation=submission.organisation,
-    )
-    return submission

@@ -1,0 +1,1 @@
+"""The hash bank API: submit, follow, sync, look up, opinions and disputes."""

@@ -1,0 +1,128 @@
+"""Following the list: the change log and the signed snapshots."""
+
+from __future__ import annotations
+
+from django.http import FileResponse, HttpResponse
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.api_base import HubApiView
+from accounts.hub_identity import hub_identity
+from core.api_input import QueryInteger, query_params
+from hashbank import selectors
+from hashbank.models import (
+    Snapshot,
+)
+from hashbank.services.snapshots import snapshot_open
+from hashbank.services.sync import sync_record
+from hashfed_wire import hub_signatures
+
+MAX_SYNC_PAGE = 10_000
+
+
+class SyncApi(HubApiView):
+    """The change log after a cursor, in the banks the caller may read.
+
+    `GET /api/v1/sync/?cursor=0&limit=1000` → `{"entries": [...], "next_cursor": N,
+    "head": H}`. `cursor` is how many log entries the client has seen (0 at first); apply
+    entries in order (add and update set the record keyed by bank, signal type and value;
+    remove deletes it) and call again with `next_cursor` until it reaches `head`. Each entry
+    is the exact canonical JSON (RFC 8785) the hub logged, so its bytes can be hashed.
+    """
+
+    actions = {"GET": "hashbank.sync.read"}
+
+    class InputSerializer(serializers.Serializer):
+        cursor = QueryInteger(default=0)
+        limit = QueryInteger(min_value=1, max_value=MAX_SYNC_PAGE, default=1000)
+
+    @extend_schema(
+        parameters=[InputSerializer],
+        responses=inline_serializer(
+            "SyncPage",
+            {
+                "entries": serializers.ListField(child=serializers.DictField()),
+                "next_cursor": serializers.IntegerField(),
+                "head": serializers.IntegerField(),
+            },
+        ),
+    )
+    def get(self, request: Request) -> HttpResponse:
+        params = query_params(self.InputSerializer, request)
+        entries, next_cursor, head = selectors.changelog_page(
+            organisation=self.principal.organisation, cursor=params["cursor"], limit=params["limit"]
+        )
+        sync_record(organisation=self.principal.organisation, cursor=next_cursor)
+        # The stored bytes go out as they are: no re-serialisation, so clients get exactly
+        # what was logged, and a page costs little more than the database read.
+        body = (
+            b'{"entries":['
+            + b",".join(entries)
+            + b'],"next_cursor":'
+            + str(next_cursor).encode()
+            + b',"head":'
+            + str(head).encode()
+            + b"}"
+        )
+        response = HttpResponse(body, content_type="application/json")
+        # The hub signs the exact bytes of every page, so a member can show any page it holds
+        # came from this hub (key at /.well-known/hashfed).
+        identity = hub_identity()
+        response[hub_signatures.KEY_ID_HEADER] = identity.key_id
+        response[hub_signatures.SIGNATURE_HEADER] = hub_signatures.sign(identity.private_key, body)
+        return response
+
+
+class SnapshotOutput(serializers.ModelSerializer):
+    bank = serializers.CharField(source="bank.name")
+    download = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Snapshot
+        fields = [
+            "id",
+            "bank",
+            "up_to_sequence",
+            "signal_count",
+            "sha256",
+            "signature",
+            "created_at",
+            "download",
+        ]
+
+    def get_download(self, snapshot: Snapshot) -> str:
+        return f"/api/v1/sync/snapshots/{snapshot.pk}/download/"
+
+
+class SnapshotListApi(HubApiView):
+    """The newest signed snapshots of the banks the caller may read, all at one log
+    position: download them, then sync from `up_to_sequence`. The hub signs RFC 8785 bytes
+    of `{"type": "hashfed-snapshot", "origin", "bank", "up_to_sequence", "sha256"}`."""
+
+    actions = {"GET": "hashbank.sync.read"}
+
+    @extend_schema(responses=SnapshotOutput(many=True))
+    def get(self, request: Request) -> Response:
+        snapshots = selectors.snapshots_readable_by(organisation=self.principal.organisation)
+        return Response(SnapshotOutput(snapshots, many=True).data)
+
+
+class SnapshotDownloadApi(HubApiView):
+    actions = {"GET": "hashbank.sync.read"}
+
+    @extend_schema(responses={(200, "application/gzip"): bytes})
+    def get(self, request: Request, snapshot_id: int) -> FileResponse:
+        snapshot = selectors.snapshot_readable(
+            organisation=self.principal.organisation, snapshot_id=snapshot_id
+        )
+        response = FileResponse(
+            snapshot_open(snapshot),
+            content_type="application/gzip",
+            as_attachment=True,
+            filename=snapshot.file_name,
+        )
+        response[hub_signatures.SIGNATURE_HEADER] = snapshot.signature
+        response["X-Hashfed-Sha256"] = snapshot.sha256
+        return response

@@ -1,0 +1,131 @@
+"""Moderating submissions: approve (which puts a value on the list), reject, withdraw."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.audit import AuditContext, audit_record
+from core.errors import Conflict, Invalid
+from hashbank.models import ReviewState, Signal, Submission
+from hashbank.services.signals import signal_refresh
+
+
+def _signal_for(submission: Submission) -> Signal:
+    signal = (
+        Signal.objects.select_for_update()
+        .filter(bank=submission.bank, signal_type=submission.signal_type, value=submission.value)
+        .first()
+    )
+    if signal is not None:
+        return signal
+    try:
+        with transaction.atomic():
+            return Signal.objects.create(
+                bank=submission.bank,
+                signal_type=submission.signal_type,
+                value=submission.value,
+                status="removed",
+            )
+    except IntegrityError:
+        return Signal.objects.select_for_update().get(
+            bank=submission.bank, signal_type=submission.signal_type, value=submission.value
+        )
+
+
+@transaction.atomic
+def submission_approve(
+    *, submission: Submission, context: AuditContext, auto: bool = False
+) -> Submission:
+    """Approve a pending submission: its value joins the list (or corroborates the signal
+    already there). Approving an approved submission is a no-op (it confirms an
+    auto-approval); a rejected or withdrawn one is a Conflict."""
+    submission = Submission.objects.select_for_update().get(pk=submission.pk)
+    if submission.review_state == ReviewState.APPROVED:
+        if not submission.post_reviewed and not auto:
+            submission.post_reviewed = True
+            submission.reviewed_by = context.user
+            submission.reviewed_at = timezone.now()
+            submission.save(update_fields=["post_reviewed", "reviewed_by", "reviewed_at"])
+        return submission
+    if submission.review_state != ReviewState.PENDING:
+        raise Conflict(f"this submission is {submission.review_state}", code="not_pending")
+    if submission.signing_key.distrusts_as_compromised(
+        submission.created_at, submission.received_at
+    ):
+        raise Conflict(
+            "this submission was signed with a key revoked as compromised",
+            code="signing_key_compromised",
+        )
+    signal = _signal_for(submission)
+    submission.signal = signal
+    submission.review_state = ReviewState.APPROVED
+    submission.auto_approved = auto
+    submission.post_reviewed = not auto
+    submission.reviewed_by = None if auto else context.user
+    submission.reviewed_at = timezone.now()
+    submission.save()
+    signal_refresh(signal)
+    audit_record(
+        action="hashbank.submission.approved",
+        context=context,
+        target=submission,
+        organisation=submission.organisation,
+        detail={"auto": auto, "signal": signal.pk},
+    )
+    return submission
+
+
+@transaction.atomic
+def submission_reject(*, submission: Submission, reason: str, context: AuditContext) -> Submission:
+    """Reject a pending submission, or an auto-approved one after the fact (its support is
+    withdrawn from the signal, which leaves the list if nothing else supports it). The
+    reason is sent to the submitter."""
+    from hashbank.tasks import notify_submission_rejected
+
+    if not reason.strip():
+        raise Invalid.for_field("reason", "a rejection needs a reason", code="required")
+    submission = Submission.objects.select_for_update().get(pk=submission.pk)
+    if submission.review_state not in (ReviewState.PENDING, ReviewState.APPROVED):
+        raise Conflict(f"this submission is {submission.review_state}", code="not_reviewable")
+    signal = submission.signal
+    submission.review_state = ReviewState.REJECTED
+    submission.review_reason = reason
+    submission.reviewed_by = context.user
+    submission.reviewed_at = timezone.now()
+    submission.post_reviewed = True
+    submission.save()
+    if signal is not None:
+        signal_refresh(Signal.objects.select_for_update().get(pk=signal.pk))
+    audit_record(
+        action="hashbank.submission.rejected",
+        context=context,
+        target=submission,
+        organisation=submission.organisation,
+        detail={"reason": reason},
+    )
+    transaction.on_commit(lambda: notify_submission_rejected.delay(submission.pk))
+    return submission
+
+
+@transaction.atomic
+def submission_withdraw(*, submission: Submission, context: AuditContext) -> Submission:
+    """The submitter takes back its statement. When nothing else supports the signal, it
+    leaves the list (a change-log entry like any other)."""
+    submission = Submission.objects.select_for_update().get(pk=submission.pk)
+    if submission.review_state in (ReviewState.REJECTED, ReviewState.WITHDRAWN):
+        raise Conflict(f"this submission is {submission.review_state}", code="not_withdrawable")
+    signal = submission.signal
+    submission.review_state = ReviewState.WITHDRAWN
+    submission.save(update_fields=["review_state"])
+    if signal is not None:
+        signal_refresh(
+            Signal.objects.select_for_update().get(pk=signal.pk), removal_reason="withdrawn"
+        )
+    audit_record(
+        action="hashbank.submission.withdrawn",
+        context=context,
+        target=submission,
+        organisation=submission.organisation,
+    )
+    return submission
