@@ -22,16 +22,16 @@ NON_API_ROUTES: dict[str, str] = {
     "transparency_public:report-json": "public: a published report as JSON",
     "transparency_public:report-csv": "public: a published report as CSV",
     "set_language": "public: the portal's language switch",
-    "governance:membership": "public: membership criteria and tiers",
-    "governance:signup": "public: portal sign-up",
-    "governance:signup-sent": "public",
-    "governance:verify": "public, with a signed email-verification token",
-    "governance:login": "public",
-    "governance:logout": "signed-in people",
-    "governance:two-factor": "signed-in people: their own second factor, after the password",
-    "governance:two-factor-setup": "signed-in people: enrol their own second factor (once they "
+    "portal:membership": "public: membership criteria and tiers",
+    "portal:signup": "public: portal sign-up",
+    "portal:signup-sent": "public",
+    "portal:verify": "public, with a signed email-verification token",
+    "portal:login": "public",
+    "portal:logout": "signed-in people",
+    "portal:two-factor": "signed-in people: their own second factor, after the password",
+    "portal:two-factor-setup": "signed-in people: enrol their own second factor (once they "
     "have one, only with it verified)",
-    "governance:recovery-codes": "signed-in people with their second factor verified: replace "
+    "portal:recovery-codes": "signed-in people with their second factor verified: replace "
     "their own recovery codes",
     "otp_webauthn:credential-registration-begin": "signed-in people: add their own passkey "
     "(with their second factor verified once they have one)",
@@ -41,34 +41,34 @@ NON_API_ROUTES: dict[str, str] = {
     "otp_webauthn:credential-authentication-complete": "signed-in people: verify with their "
     "own passkey",
     "otp_webauthn:js-i18n-catalog": "public: the passkey script's translations",
-    "governance:set-password": "public, with a one-time set-password token",
-    "governance:set-password-done": "public",
-    "governance:home": "signed-in people",
-    "governance:application-edit": "signed-in people: their own application only",
-    "governance:application-status": "signed-in people: their own application only",
-    "governance:mentoring": "signed-in people: the organisations they mentor only",
-    "governance:mentee": "mentors of that organisation only (staff mentor or its mentor "
+    "portal:set-password": "public, with a one-time set-password token",
+    "portal:set-password-done": "public",
+    "portal:home": "signed-in people",
+    "portal:application-edit": "signed-in people: their own application only",
+    "portal:application-status": "signed-in people: their own application only",
+    "portal:mentoring": "signed-in people: the organisations they mentor only",
+    "portal:mentee": "mentors of that organisation only (staff mentor or its mentor "
     "organisation's admins); 404 otherwise",
-    "governance:dashboard": "people of that organisation only; 404 otherwise",
-    "governance:api-keys": "people of that active organisation with accounts.apikey.list "
+    "portal:dashboard": "people of that organisation only; 404 otherwise",
+    "portal:api-keys": "people of that active organisation with accounts.apikey.list "
     "(issuing: accounts.apikey.issue)",
-    "governance:api-key-revoke": "people of that active organisation with accounts.apikey.revoke",
-    "governance:signing-keys": "people of that active organisation with "
+    "portal:api-key-revoke": "people of that active organisation with accounts.apikey.revoke",
+    "portal:signing-keys": "people of that active organisation with "
     "accounts.signingkey.list (registering: accounts.signingkey.register)",
-    "governance:signing-key-revoke": "people of that active organisation with "
+    "portal:signing-key-revoke": "people of that active organisation with "
     "accounts.signingkey.revoke",
-    "governance:people": "people of that active organisation with accounts.membership.list",
-    "governance:disputes": "people of that active organisation with hashbank.dispute.list: "
+    "portal:people": "people of that active organisation with accounts.membership.list",
+    "portal:disputes": "people of that active organisation with hashbank.dispute.list: "
     "the disputes it is a party to",
-    "governance:lawful-requests": "people of that active organisation with "
+    "portal:lawful-requests": "people of that active organisation with "
     "authorities.request.list: the requests it filed, or forwarded to it (reads logged)",
-    "governance:lawful-request-file": "people of that active organisation with "
+    "portal:lawful-request-file": "people of that active organisation with "
     "authorities.request.file (authority liaisons)",
-    "governance:lawful-request": "people of that active organisation with "
+    "portal:lawful-request": "people of that active organisation with "
     "authorities.request.list; 404 for a request it neither filed nor was forwarded",
-    "governance:lawful-request-acknowledge": "people of that active organisation with "
+    "portal:lawful-request-acknowledge": "people of that active organisation with "
     "authorities.request.answer; 404 for a request not forwarded to it",
-    "governance:lawful-request-answer": "people of that active organisation with "
+    "portal:lawful-request-answer": "people of that active organisation with "
     "authorities.request.answer; 404 for a request not forwarded to it",
 }
 
