@@ -12,7 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from accounts.access import ORGANISATION_INACTIVE, action_refusal
-from accounts.audit import AuditContext
+from accounts.audit import AuditContext, audit_record_denial
 from accounts.errors import NotFound
 from accounts.models import Membership
 from accounts.principal import Principal
@@ -63,17 +63,24 @@ def member_page(action: str | None = None, *, on_post: str | None = None) -> Cal
     accounts.access.action_refusal as the API, so a refusal is audited and `while_suspended`
     is honoured: a refused role sees why (403), an organisation the action is closed to sees
     its status and how to appeal (403). A page declaring no action is open to every member
-    of an active organisation."""
+    of an active organisation. Trying another organisation's page is audited too (404)."""
 
     def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @login_required
         @wraps(view)
         def wrapper(request: HttpRequest, slug: str, *args: Any, **kwargs: Any) -> HttpResponse:
+            declared = on_post if request.method == "POST" and on_post else action
             try:
                 membership = governance_selectors.membership_in(user=request.user, slug=slug)  # type: ignore[arg-type]
             except NotFound:
+                # Another organisation's page does not exist for this person; trying one
+                # is refused like any other attempt, in the same audit trail.
+                audit_record_denial(
+                    action=declared or f"portal.{view.__name__}",
+                    context=AuditContext.from_request(request),
+                    reason="not a member of the organisation",
+                )
                 raise Http404 from None
-            declared = on_post if request.method == "POST" and on_post else action
             if declared is None:
                 if not governance_selectors.is_usable(membership.organisation):
                     return _inactive(request, membership)
