@@ -10,6 +10,7 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import get_language
 
 from accounts.access import ORGANISATION_INACTIVE, action_refusal
 from accounts.audit import AuditContext, audit_record_denial
@@ -36,6 +37,12 @@ def acting(membership: Membership) -> Principal:
     return Principal(
         organisation=membership.organisation, role=membership.role, user=membership.user
     )
+
+
+def language() -> str:
+    """The language of the page being answered: the one the hub's emails to the person
+    will use."""
+    return (get_language() or "en")[:2]
 
 
 def form_status(form: Any) -> int:

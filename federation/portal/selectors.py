@@ -4,16 +4,23 @@ authorities.selectors.read_lawful_request(s), which log each read on the portal 
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import qrcode
+import qrcode.image.svg
 from django.core.paginator import Page, Paginator
 from django.http import HttpRequest
+from django.utils.safestring import mark_safe
+from django_otp import user_has_device
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import Membership, OrganisationKind
+from accounts.models import Membership, OrganisationKind, User
 from accounts.permissions import is_granted
+from accounts.selectors import passkeys_of
 from federation.authorities import selectors as authorities_selectors
 from federation.authorities.models import (
     AccessChannel,
@@ -22,7 +29,8 @@ from federation.authorities.models import (
     LawfulRequestState,
 )
 from federation.governance import selectors as governance_selectors
-from federation.governance.models import Tier
+from federation.governance.models import MembershipApplication, Tier
+from federation.portal.forms import SigningKeyRevokeForm
 from federation.portal.pages import audit_context
 
 # The dashboard shows the open lawful requests first due; the full list is a page away.
@@ -100,6 +108,38 @@ def dashboard_of(request: HttpRequest, membership: Membership) -> dict[str, Any]
     }
 
 
+def application_page_of(application: MembershipApplication) -> dict[str, Any]:
+    """An application as its status page shows it to the applicant."""
+    return {
+        "application": application,
+        "missing": governance_selectors.application_missing(application=application)
+        if application.is_editable
+        else [],
+        "conversation": application.messages.select_related("author"),
+        "evidence": application.evidence.select_related("criterion"),
+    }
+
+
+def api_keys_page_of(membership: Membership) -> dict[str, Any]:
+    organisation = membership.organisation
+    return {
+        "organisation": organisation,
+        "membership": membership,
+        "keys": governance_selectors.api_keys_of(organisation=organisation),
+    }
+
+
+def signing_keys_page_of(membership: Membership) -> dict[str, Any]:
+    organisation = membership.organisation
+    return {
+        "organisation": organisation,
+        "membership": membership,
+        "keys": governance_selectors.signing_keys_of(organisation=organisation),
+        "revoke_form": SigningKeyRevokeForm(),
+        "can_manage": granted(membership, "accounts.signingkey.register"),
+    }
+
+
 def lawful_requests_page_of(
     request: HttpRequest, membership: Membership, *, overdue_only: bool, page_number: str | None
 ) -> dict[str, Any]:
@@ -150,4 +190,23 @@ def lawful_request_page_of(
         "addressees": addressees,
         "can_acknowledge": may_answer and row.own.acknowledged_at is None and still_open,  # type: ignore[union-attr]
         "can_answer": may_answer and row.own.answered_at is None and still_open,  # type: ignore[union-attr]
+    }
+
+
+def _qr_svg(uri: str) -> str:
+    """The otpauth:// address as inline SVG markup: drawn here, so the secret in it never
+    leaves the hub for a QR service."""
+    image = qrcode.make(uri, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
+    return mark_safe(image.to_string(encoding="unicode"))  # noqa: S308 -- generated markup
+
+
+def totp_enrolment_of(*, user: User, device: TOTPDevice) -> dict[str, Any]:
+    """What the enrolment page shows: the pending authenticator's QR code and secret (four
+    characters a group, for typing), and the person's existing factors."""
+    secret = base64.b32encode(device.bin_key).decode()
+    return {
+        "qr_svg": _qr_svg(device.config_url),
+        "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
+        "enrolled": user_has_device(user),
+        "passkeys": passkeys_of(user=user),
     }

@@ -9,76 +9,73 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
-from accounts.errors import ServiceError
-from federation.governance import selectors, services
+from federation.governance import selectors
 from federation.governance.forms import ApplicationForm, MessageForm
-from federation.governance.models import ApplicationState
-from federation.portal.pages import audit_context, form_status
-from federation.portal.views.public import language
+from federation.governance.models import MembershipApplication
+from federation.portal.pages import audit_context, form_status, language
+from federation.portal.selectors import application_page_of
+from federation.portal.services import (
+    ApplicationSaved,
+    application_answer_from_form,
+    application_save_from_form,
+    application_to_edit,
+)
+
+
+def _saved_message(saved: ApplicationSaved) -> str:
+    if saved == ApplicationSaved.DRAFT:
+        return _("Draft saved. You can come back to it at any time.")
+    if saved == ApplicationSaved.AWAITING_ANSWER:
+        return _("Changes saved. Answer the request below to send them.")
+    return _("Application submitted. Consortium staff will review it.")
+
+
+def _form_page(
+    request: HttpRequest,
+    form: ApplicationForm,
+    application: MembershipApplication,
+    status: int = 200,
+) -> HttpResponse:
+    return render(
+        request,
+        "portal/application_form.html",
+        {"form": form, "application": application},
+        status=status,
+    )
 
 
 @login_required
 def application_edit(request: HttpRequest) -> HttpResponse:
-    application = selectors.application_of(user=request.user)  # type: ignore[arg-type]
-    if application is None or application.state in (
-        ApplicationState.APPROVED,
-        ApplicationState.REJECTED,
-    ):
-        if request.method != "POST" and application is not None:
-            return redirect("portal:application-status")
-        application = services.application_start(
-            applicant=request.user,  # type: ignore[arg-type]
-            language=language(),
-            context=audit_context(request),
-        )
-    if not application.is_editable:
+    context = audit_context(request)
+    application = application_to_edit(
+        applicant=request.user,  # type: ignore[arg-type]
+        may_start_over=request.method == "POST",
+        language=language(),
+        context=context,
+    )
+    if application is None:
         return redirect("portal:application-status")
     criteria = list(selectors.criteria_current())
     if request.method != "POST":
-        form = ApplicationForm(initial=ApplicationForm.initial_for(application), criteria=criteria)
-        return render(
-            request, "portal/application_form.html", {"form": form, "application": application}
-        )
+        initial = ApplicationForm.initial_for(application)
+        return _form_page(request, ApplicationForm(initial=initial, criteria=criteria), application)
     form = ApplicationForm(request.POST, criteria=criteria)
     if not form.is_valid():
         messages.error(request, _("Some fields need correcting; nothing was saved yet."))
-        return render(
-            request,
-            "portal/application_form.html",
-            {"form": form, "application": application},
-            status=400,
-        )
-    # Saved first, so even an incomplete submission keeps everything that was typed.
-    application = services.application_save(
+        return _form_page(request, form, application, status=400)
+    saved = application_save_from_form(
         application=application,
-        facts=form.facts(),
-        evidence=form.evidence(),
+        form=form,
+        submit="submit" in request.POST,
         language=language(),
-        context=audit_context(request),
+        context=context,
     )
-    if "submit" not in request.POST:
-        messages.success(request, _("Draft saved. You can come back to it at any time."))
-        return redirect("portal:application-edit")
-    try:
-        if application.state == ApplicationState.NEEDS_INFORMATION:
-            messages.success(request, _("Changes saved. Answer the request below to send them."))
-            return redirect("portal:application-status")
-        services.application_submit(application=application, context=audit_context(request))
-    except ServiceError as exc:
-        for field, problems in exc.fields.items():
-            target = form.field_for_missing(field)
-            for problem in problems:
-                form.add_error(
-                    target, _("Required to submit: %(what)s") % {"what": problem["message"]}
-                )
+    if saved == ApplicationSaved.NOT_SUBMITTABLE:
         messages.error(request, _("Your draft is saved, but it cannot be submitted yet."))
-        return render(
-            request,
-            "portal/application_form.html",
-            {"form": form, "application": application},
-            status=400,
-        )
-    messages.success(request, _("Application submitted. Consortium staff will review it."))
+        return _form_page(request, form, application, status=400)
+    messages.success(request, _saved_message(saved))
+    if saved == ApplicationSaved.DRAFT:
+        return redirect("portal:application-edit")
     return redirect("portal:application-status")
 
 
@@ -89,28 +86,9 @@ def application_status(request: HttpRequest) -> HttpResponse:
         return redirect("portal:application-edit")
     form = MessageForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        try:
-            services.application_answer(
-                application=application,
-                body=form.cleaned_data["body"],
-                context=audit_context(request),
-            )
-        except ServiceError as exc:
-            form.add_error("body", exc.message)
-        else:
+        context = audit_context(request)
+        if application_answer_from_form(form=form, application=application, context=context):
             messages.success(request, _("Message sent to consortium staff."))
             return redirect("portal:application-status")
-    return render(
-        request,
-        "portal/application_status.html",
-        {
-            "application": application,
-            "missing": selectors.application_missing(application=application)
-            if application.is_editable
-            else [],
-            "conversation": application.messages.select_related("author"),
-            "evidence": application.evidence.select_related("criterion"),
-            "form": form,
-        },
-        status=form_status(form),
-    )
+    page = {**application_page_of(application), "form": form}
+    return render(request, "portal/application_status.html", page, status=form_status(form))

@@ -17,16 +17,21 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from accounts.errors import Conflict, NotFound, ServiceError
+from accounts.errors import NotFound, ServiceError
 from accounts.models import Membership
 from federation.authorities import selectors, services
 from federation.authorities.models import LawfulRequest
-from federation.authorities.personal_data import personal_data_hints
 from federation.portal.forms import LawfulRequestAnswerForm, LawfulRequestFileForm
 from federation.portal.pages import audit_context, form_status, member_page
 from federation.portal.selectors import (
     lawful_request_page_of,
     lawful_requests_page_of,
+)
+from federation.portal.services import (
+    AnswerSent,
+    lawful_request_answer_from_form,
+    lawful_request_file_from_form,
+    personal_data_notes,
 )
 
 
@@ -51,53 +56,6 @@ def lawful_requests(request: HttpRequest, membership: Membership) -> HttpRespons
     return render(request, "portal/lawful_requests.html", context)
 
 
-def _filing_error(form: LawfulRequestFileForm, path: str, code: str) -> None:
-    """Put an error of the filing service on the field it concerns, in the reader's
-    language. The form checks the same things first, so these mostly catch races (a
-    platform suspended while the form was open)."""
-    field, _dot, index = path.partition(".")
-    number = int(index.split(".")[0]) + 1 if index[:1].isdigit() else 0
-    if field == "addressed_platforms":
-        form.add_error(
-            field, _("Platform %(number)s is not an active member platform.") % {"number": number}
-        )
-    elif field == "subject_hashes":
-        form.add_error(field, _("Hash %(number)s is not valid.") % {"number": number})
-    elif code == "subject_too_large":
-        form.add_error(
-            None,
-            _("At most %(count)s URLs, hashes and accounts in one request.")
-            % {"count": services.MAX_SUBJECT_ITEMS},
-        )
-    else:
-        form.add_error(None, _("Name at least one URL, content hash or account."))
-
-
-def _personal_data_notes(form: LawfulRequestFileForm, warnings: dict) -> list[str]:
-    """The filing service's field-level warnings, worded for the person who typed them."""
-    data = form.cleaned_data
-    fields = {"description": (str(form.fields["description"].label), data["description"])}
-    for index, url in enumerate(data["subject_urls"]):
-        fields[f"subject_urls.{index}"] = (_("URL %(number)s") % {"number": index + 1}, url)
-    for index, account in enumerate(data["subject_accounts"]):
-        fields[f"subject_accounts.{index}"] = (
-            _("Account %(number)s") % {"number": index + 1},
-            account,
-        )
-    notes = []
-    for path in warnings:
-        label, text = fields.get(path, (path, ""))
-        what = ", ".join(_(hint) for hint in personal_data_hints(text)) or _("personal data")
-        notes.append(
-            _(
-                "%(field)s looks like it contains %(what)s. The request is filed; if the "
-                "platforms do not need this, tell consortium staff before they forward it."
-            )
-            % {"field": label, "what": what}
-        )
-    return notes
-
-
 @member_page("authorities.request.file")
 def lawful_request_file(request: HttpRequest, membership: Membership) -> HttpResponse:
     organisation = membership.organisation
@@ -106,38 +64,16 @@ def lawful_request_file(request: HttpRequest, membership: Membership) -> HttpRes
         request.POST or None, platforms=platforms, initial={"issuing_authority": organisation.name}
     )
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            filed = services.lawful_request_file(
-                authority=organisation,
-                filed_by=request.user,  # type: ignore[arg-type]
-                kind=data["kind"],
-                issuing_authority=data["issuing_authority"],
-                officer=data["officer"],
-                legal_basis=data["legal_basis"],
-                jurisdiction=data["jurisdiction"],
-                addressed=data["addressed_platforms"],
-                subject_urls=data["subject_urls"],
-                subject_hashes=data["subject_hashes"],
-                subject_accounts=data["subject_accounts"],
-                description=data["description"],
-                urgency=data["urgency"],
-                context=audit_context(request, membership),
-            )
-        except ServiceError as exc:
-            for path, problems in exc.fields.items() or [("", [{"code": exc.code}])]:
-                _filing_error(form, path, problems[0]["code"])
-        else:
-            for note in _personal_data_notes(form, filed.warnings):
+        context = audit_context(request, membership)
+        filed = lawful_request_file_from_form(form=form, membership=membership, context=context)
+        if filed is not None:
+            for note in personal_data_notes(form, filed.warnings):
                 messages.warning(request, note)
             messages.success(
-                request,
-                _("Request filed. Staff will check it, then forward it to the platforms."),
+                request, _("Request filed. Staff will check it, then forward it to the platforms.")
             )
             return redirect(
-                "portal:lawful-request",
-                slug=organisation.slug,
-                request_id=filed.request.public_id,
+                "portal:lawful-request", slug=organisation.slug, request_id=filed.request.public_id
             )
     if form.is_bound and form.errors:
         messages.error(request, _("Some fields need correcting; nothing was filed yet."))
@@ -202,30 +138,22 @@ def lawful_request_acknowledge(
 def lawful_request_answer(
     request: HttpRequest, membership: Membership, request_id: uuid.UUID
 ) -> HttpResponse:
-    lawful_request = _visible(membership, request_id)
     form = LawfulRequestAnswerForm(request.POST)
     if form.is_valid():
-        try:
-            services.lawful_request_answer(
-                request=lawful_request,
-                organisation=membership.organisation,
-                outcome=form.cleaned_data["outcome"],
-                details=form.cleaned_data["details"],
-                context=audit_context(request, membership),
-            )
-        except Conflict:
+        sent = lawful_request_answer_from_form(
+            form=form,
+            lawful_request=_visible(membership, request_id),
+            membership=membership,
+            context=audit_context(request, membership),
+        )
+        if sent == AnswerSent.NOT_OPEN:
             messages.error(
                 request,
                 _("Your organisation has already answered, or the request is no longer open."),
             )
-        except ServiceError:
-            form.add_error("details", _("Say why the request was declined, or what was done."))
-        else:
+        elif sent == AnswerSent.SENT:
             messages.success(request, _("Answer sent to the authority."))
         if not form.errors:
-            return redirect(
-                "portal:lawful-request",
-                slug=membership.organisation.slug,
-                request_id=request_id,
-            )
+            slug = membership.organisation.slug
+            return redirect("portal:lawful-request", slug=slug, request_id=request_id)
     return _detail_page(request, membership, request_id, answer_form=form, status=400)

@@ -13,11 +13,15 @@ from django.views.decorators.http import require_POST
 from accounts import services as accounts_services
 from accounts.errors import NotFound, ServiceError
 from accounts.models import Membership
-from accounts.permissions import is_granted, roles_at_most
 from federation.governance import selectors as governance_selectors
 from federation.portal.forms import ApiKeyIssueForm, SigningKeyRegisterForm, SigningKeyRevokeForm
-from federation.portal.pages import acting, audit_context, form_status, member_page
-from federation.portal.selectors import dashboard_of
+from federation.portal.pages import audit_context, form_status, member_page
+from federation.portal.selectors import api_keys_page_of, dashboard_of, signing_keys_page_of
+from federation.portal.services import (
+    api_key_issue_from_form,
+    key_roles,
+    signing_key_register_from_form,
+)
 from hashbank import selectors as hashbank_selectors
 
 
@@ -26,44 +30,19 @@ def dashboard(request: HttpRequest, membership: Membership) -> HttpResponse:
     return render(request, "portal/dashboard.html", dashboard_of(request, membership))
 
 
-def _key_roles(membership: Membership) -> list[tuple[str, str]]:
-    """The roles this person may give a key: their own and the ones below it."""
-    labels = dict(Membership._meta.get_field("role").choices)  # type: ignore[arg-type]
-    return [
-        (role, str(labels[role]))
-        for role in roles_at_most(membership.organisation.kind, membership.role)
-    ]
-
-
 @member_page("accounts.apikey.list", on_post="accounts.apikey.issue")
 def api_keys(request: HttpRequest, membership: Membership) -> HttpResponse:
-    organisation = membership.organisation
-    form = ApiKeyIssueForm(request.POST or None, roles=_key_roles(membership))
+    form = ApiKeyIssueForm(request.POST or None, roles=key_roles(membership))
     issued = None
     if request.method == "POST" and form.is_valid():
-        try:
-            issued = accounts_services.api_key_issue(
-                organisation=organisation,
-                issuer=acting(membership),
-                context=audit_context(request, membership),
-                **form.cleaned_data,
-            )
-        except ServiceError as exc:
-            for field, problems in exc.fields.items():
-                for problem in problems:
-                    form.add_error(field if field in form.fields else None, problem["message"])
-        else:
-            form = ApiKeyIssueForm(roles=_key_roles(membership))
+        context = audit_context(request, membership)
+        issued = api_key_issue_from_form(form=form, membership=membership, context=context)
+        if issued is not None:
+            form = ApiKeyIssueForm(roles=key_roles(membership))
     response = render(
         request,
         "portal/api_keys.html",
-        {
-            "organisation": organisation,
-            "membership": membership,
-            "keys": governance_selectors.api_keys_of(organisation=organisation),
-            "form": form,
-            "issued": issued,
-        },
+        {**api_keys_page_of(membership), "form": form, "issued": issued},
         status=form_status(form),
     )
     # The page may carry a secret shown once: never keep it in any cache.
@@ -87,40 +66,19 @@ def api_key_revoke(request: HttpRequest, membership: Membership, prefix: str) ->
 
 @member_page("accounts.signingkey.list", on_post="accounts.signingkey.register")
 def signing_keys(request: HttpRequest, membership: Membership) -> HttpResponse:
-    organisation = membership.organisation
     form = SigningKeyRegisterForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        try:
-            key = accounts_services.signing_key_register(
-                organisation=organisation,
-                public_key=form.cleaned_data["public_key"],
-                name=form.cleaned_data["name"],
-                issuer=acting(membership),
-                context=audit_context(request, membership),
-            )
-        except ServiceError as exc:
-            form.add_error(
-                "public_key",
-                exc.fields.get("public_key", [{"message": exc.message}])[0]["message"],
-            )
-        else:
+        context = audit_context(request, membership)
+        key = signing_key_register_from_form(form=form, membership=membership, context=context)
+        if key is not None:
             messages.success(
                 request, _("Signing key %(key_id)s registered.") % {"key_id": key.key_id[:16]}
             )
-            return redirect("portal:signing-keys", slug=organisation.slug)
+            return redirect("portal:signing-keys", slug=membership.organisation.slug)
     return render(
         request,
         "portal/signing_keys.html",
-        {
-            "organisation": organisation,
-            "membership": membership,
-            "keys": governance_selectors.signing_keys_of(organisation=organisation),
-            "form": form,
-            "revoke_form": SigningKeyRevokeForm(),
-            "can_manage": is_granted(
-                "accounts.signingkey.register", kind=organisation.kind, role=membership.role
-            ),
-        },
+        {**signing_keys_page_of(membership), "form": form},
         status=form_status(form),
     )
 

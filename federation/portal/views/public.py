@@ -12,7 +12,6 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from accounts import services as accounts_services
@@ -20,11 +19,7 @@ from accounts.errors import ServiceError
 from federation.governance import selectors, services
 from federation.governance.forms import SignupForm
 from federation.governance.models import Tier
-from federation.portal.pages import audit_context, form_status
-
-
-def language() -> str:
-    return (get_language() or "en")[:2]
+from federation.portal.pages import audit_context, form_status, language
 
 
 def membership_page(request: HttpRequest) -> HttpResponse:

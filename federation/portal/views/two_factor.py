@@ -4,18 +4,14 @@
 
 from __future__ import annotations
 
-import base64
 from urllib.parse import urlencode
 
-import qrcode
-import qrcode.image.svg
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
@@ -23,10 +19,15 @@ from django_otp import user_has_device
 
 from accounts import services as accounts_services
 from accounts.audit import AuditContext
-from accounts.errors import ServiceError
 from accounts.second_factor import needs_second_factor
 from accounts.selectors import passkeys_of
 from federation.portal.forms import SecondFactorTokenForm
+from federation.portal.pages import form_status
+from federation.portal.selectors import totp_enrolment_of
+from federation.portal.services import (
+    second_factor_verify_from_form,
+    totp_device_confirm_from_form,
+)
 
 
 def _next(request: HttpRequest) -> str:
@@ -48,13 +49,6 @@ def _no_store(response: HttpResponse) -> HttpResponse:
     return response
 
 
-def _qr_svg(uri: str) -> str:
-    """The otpauth:// address as inline SVG markup: drawn here, so the secret in it never
-    leaves the hub for a QR service."""
-    image = qrcode.make(uri, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
-    return mark_safe(image.to_string(encoding="unicode"))  # noqa: S308 -- generated markup
-
-
 @login_required
 def two_factor(request: HttpRequest) -> HttpResponse:
     user = request.user
@@ -65,15 +59,9 @@ def two_factor(request: HttpRequest) -> HttpResponse:
         return redirect(f"{reverse('portal:two-factor-setup')}?next={_next(request)}")
     form = SecondFactorTokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        try:
-            device = accounts_services.second_factor_verify(
-                user=user,  # type: ignore[arg-type]
-                token=form.cleaned_data["token"],
-                context=AuditContext.from_request(request),
-            )
-        except ServiceError as exc:
-            form.add_error("token", exc.fields["token"][0]["message"])
-        else:
+        context = AuditContext.from_request(request)
+        device = second_factor_verify_from_form(form=form, user=user, context=context)  # type: ignore[arg-type]
+        if device is not None:
             otp_login(request, device)
             return redirect(_next(request))
     return render(
@@ -84,7 +72,7 @@ def two_factor(request: HttpRequest) -> HttpResponse:
             "next": _next(request),
             "has_passkey": passkeys_of(user=user).exists(),  # type: ignore[arg-type]
         },
-        status=400 if form.is_bound and form.errors else 200,
+        status=form_status(form),
     )
 
 
@@ -97,39 +85,16 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
     device = accounts_services.totp_device_pending(user=user)  # type: ignore[arg-type]
     form = SecondFactorTokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        try:
-            codes = accounts_services.totp_device_confirm(
-                device=device,
-                token=form.cleaned_data["token"],
-                context=AuditContext.from_request(request),
-            )
-        except ServiceError as exc:
-            form.add_error("token", exc.fields["token"][0]["message"])
-        else:
+        context = AuditContext.from_request(request)
+        codes = totp_device_confirm_from_form(form=form, device=device, context=context)
+        if codes is not None:
             otp_login(request, device)
             messages.success(request, _("Your authenticator app is set up."))
-            return _no_store(
-                render(
-                    request,
-                    "portal/recovery_codes.html",
-                    {"codes": codes, "next": _next(request)},
-                )
-            )
-    secret = base64.b32encode(device.bin_key).decode()
+            page = {"codes": codes, "next": _next(request)}
+            return _no_store(render(request, "portal/recovery_codes.html", page))
+    page = {**totp_enrolment_of(user=user, device=device), "form": form, "next": _next(request)}  # type: ignore[arg-type]
     return _no_store(
-        render(
-            request,
-            "portal/two_factor_setup.html",
-            {
-                "form": form,
-                "next": _next(request),
-                "qr_svg": _qr_svg(device.config_url),
-                "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
-                "enrolled": user_has_device(user),
-                "passkeys": passkeys_of(user=user),  # type: ignore[arg-type]
-            },
-            status=400 if form.is_bound and form.errors else 200,
-        )
+        render(request, "portal/two_factor_setup.html", page, status=form_status(form))
     )
 
 
