@@ -19,7 +19,7 @@ from django_otp import user_has_device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Membership, OrganisationKind, User
-from accounts.permissions import is_granted
+from accounts.permissions import is_granted, roles_at_most
 from accounts.selectors import passkeys_of
 from federation.authorities import selectors as authorities_selectors
 from federation.authorities.models import (
@@ -118,6 +118,15 @@ def application_page_of(application: MembershipApplication) -> dict[str, Any]:
         "conversation": application.messages.select_related("author"),
         "evidence": application.evidence.select_related("criterion"),
     }
+
+
+def key_roles(membership: Membership) -> list[tuple[str, str]]:
+    """The roles this person may give a key: their own and the ones below it."""
+    labels = dict(Membership._meta.get_field("role").choices)  # type: ignore[arg-type]
+    return [
+        (role, str(labels[role]))
+        for role in roles_at_most(membership.organisation.kind, membership.role)
+    ]
 
 
 def api_keys_page_of(membership: Membership) -> dict[str, Any]:

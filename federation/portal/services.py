@@ -15,7 +15,6 @@ from accounts import services as accounts_services
 from accounts.audit import AuditContext
 from accounts.errors import Conflict, ServiceError
 from accounts.models import ApiKey, Membership, SigningKey, User
-from accounts.permissions import roles_at_most
 from federation.authorities import services as authorities_services
 from federation.authorities.models import LawfulRequest
 from federation.authorities.personal_data import personal_data_hints
@@ -32,15 +31,6 @@ from federation.portal.forms import (
     SigningKeyRegisterForm,
 )
 from federation.portal.pages import acting
-
-
-def key_roles(membership: Membership) -> list[tuple[str, str]]:
-    """The roles this person may give a key: their own and the ones below it."""
-    labels = dict(Membership._meta.get_field("role").choices)  # type: ignore[arg-type]
-    return [
-        (role, str(labels[role]))
-        for role in roles_at_most(membership.organisation.kind, membership.role)
-    ]
 
 
 def api_key_issue_from_form(

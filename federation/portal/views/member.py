@@ -16,10 +16,14 @@ from accounts.models import Membership
 from federation.governance import selectors as governance_selectors
 from federation.portal.forms import ApiKeyIssueForm, SigningKeyRegisterForm, SigningKeyRevokeForm
 from federation.portal.pages import audit_context, form_status, member_page
-from federation.portal.selectors import api_keys_page_of, dashboard_of, signing_keys_page_of
+from federation.portal.selectors import (
+    api_keys_page_of,
+    dashboard_of,
+    key_roles,
+    signing_keys_page_of,
+)
 from federation.portal.services import (
     api_key_issue_from_form,
-    key_roles,
     signing_key_register_from_form,
 )
 from hashbank import selectors as hashbank_selectors
