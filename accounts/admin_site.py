@@ -30,7 +30,7 @@ class HubAdminSite(admin.AdminSite):
         user = request.user
         if user.is_authenticated and user.is_staff and not user.is_verified():  # type: ignore[attr-defined]
             query = urlencode({"next": request.GET.get("next", reverse("admin:index"))})
-            return redirect(f"{reverse('governance:two-factor')}?{query}")
+            return redirect(f"{reverse('portal:two-factor')}?{query}")
         return super().login(request, extra_context)
 
 

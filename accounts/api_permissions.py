@@ -1,5 +1,6 @@
 """The permission class every API view uses: it checks the action the view declares for the
-request's method against the matrix, and records each denial in the audit trail.
+request's method with accounts.access.action_refusal, which records each denial in the audit
+trail.
 
 Kept apart from api_base so DRF can import it from settings without importing its views.
 """
@@ -9,9 +10,9 @@ from __future__ import annotations
 from rest_framework import exceptions, permissions
 from rest_framework.request import Request
 
-from accounts.audit import AuditContext, audit_record_denial
-from accounts.models import OrganisationStatus
-from accounts.permissions import get_action, is_granted
+from accounts.access import ORGANISATION_INACTIVE, READ_ONLY_KEY, action_refusal
+from accounts.audit import AuditContext
+from accounts.permissions import get_action
 from accounts.principal import Principal
 
 
@@ -38,26 +39,13 @@ class DeclaredActionPermission(permissions.BasePermission):
         principal = request.user
         if not isinstance(principal, Principal):
             raise exceptions.NotAuthenticated()
-        context = AuditContext.from_request(request)
-        org = principal.organisation
-        if not org.is_active and not (
-            action.while_suspended and org.status == OrganisationStatus.SUSPENDED
-        ):
-            audit_record_denial(
-                action=action_name, context=context, reason=f"organisation {org.status}"
-            )
-            raise OrganisationInactive(
-                f"Your organisation is {org.status}; this is not available to it."
-                + (f" Reason: {org.status_reason}" if org.status_reason else "")
-            )
-        if not is_granted(action_name, kind=principal.kind, role=principal.role):
-            audit_record_denial(
-                action=action_name,
-                context=context,
-                reason=f"role {principal.role} of a {principal.kind}",
-            )
-            raise exceptions.PermissionDenied("Your role in your organisation does not allow this.")
-        if action.write and not principal.can_write:
-            audit_record_denial(action=action_name, context=context, reason="read-only key")
+        refusal = action_refusal(
+            action_name, principal=principal, context=AuditContext.from_request(request)
+        )
+        if refusal is None:
+            return True
+        if refusal.code == ORGANISATION_INACTIVE:
+            raise OrganisationInactive(refusal.message)
+        if refusal.code == READ_ONLY_KEY:
             raise ReadOnlyKey()
-        return True
+        raise exceptions.PermissionDenied(refusal.message)

@@ -53,4 +53,4 @@ class SecondFactorMiddleware:
             request.user = AnonymousUser()
             return self.get_response(request)
         query = urlencode({"next": request.get_full_path()})
-        return redirect(f"{reverse('governance:two-factor')}?{query}")
+        return redirect(f"{reverse('portal:two-factor')}?{query}")

@@ -65,7 +65,7 @@ def _audiences(module: object, patterns: list, namespace: str) -> Iterator[tuple
 
 
 def non_api_routes() -> dict[str, str]:
-    """Every route that is not an API view, by name (`governance:login`), with who reaches
+    """Every route that is not an API view, by name (`portal:login`), with who reaches
     it, as the URL modules declare them."""
     resolver = get_resolver()
     return dict(_audiences(resolver.urlconf_module, resolver.url_patterns, ""))

@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "federation.authorities",
     "federation.incidents",
     "federation.transparency",
+    "federation.portal",
 ]
 
 MIDDLEWARE = [
@@ -297,9 +298,9 @@ GOVERNANCE_APPEALS_EMAIL = env("GOVERNANCE_APPEALS_EMAIL", "appeals@localhost")
 # The hub's public address: every absolute link in an email starts with it.
 # PORTAL_BASE_URL is its former, deprecated name.
 HUB_PUBLIC_URL = env("HUB_PUBLIC_URL", env("PORTAL_BASE_URL", "http://127.0.0.1:8000"))
-LOGIN_URL = "governance:login"
-LOGIN_REDIRECT_URL = "governance:home"
-LOGOUT_REDIRECT_URL = "governance:membership"
+LOGIN_URL = "portal:login"
+LOGIN_REDIRECT_URL = "portal:home"
+LOGOUT_REDIRECT_URL = "portal:membership"
 
 # Login lockout (django-axes), for the portal and admin alike; the API takes keys, not
 # passwords, and is not affected. A lockout holds one account from one address: counting by
@@ -314,7 +315,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 # model's field, and count every failure against no account at all).
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_TEMPLATE = "governance/locked_out.html"
+AXES_LOCKOUT_TEMPLATE = "portal/locked_out.html"
 AXES_CLIENT_IP_CALLABLE = "accounts.principal.client_ip"
 AXES_VERBOSE = False
 

@@ -68,5 +68,5 @@ urlpatterns = [
     path("transparency/", include("federation.transparency.public_urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("webauthn/", include("django_otp_webauthn.urls", namespace="otp_webauthn")),
-    path("", include("federation.governance.urls")),
+    path("", include("federation.portal.urls")),
 ]

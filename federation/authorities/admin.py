@@ -21,7 +21,6 @@ from accounts.admin_base import OverdueFilter, ReadOnlyAdmin, apply_each, apply_
 from accounts.audit import AuditContext
 from federation.authorities import selectors, services
 from federation.authorities.models import (
-    AccessChannel,
     LawfulRequest,
     LawfulRequestAccess,
     LawfulRequestAddressee,
@@ -123,11 +122,12 @@ class LawfulRequestAdmin(admin.ModelAdmin):
         response = super().changelist_view(request, extra_context)
         changelist = getattr(response, "context_data", {}).get("cl")
         if changelist is not None:
-            services.lawful_request_access_record(
-                requests=list(changelist.result_list),
-                context=AuditContext.from_request(request),
-                channel=AccessChannel.ADMIN,
-                what="admin.list",
+            # The change list cuts its page from get_queryset with the admin's own filters and
+            # pagination; reading it through the selector logs each request shown.
+            changelist.result_list = selectors.read_lawful_requests(
+                selectors.Reader.staff(AuditContext.from_request(request)),
+                purpose="admin.list",
+                page=lambda _every: list(changelist.result_list),
             )
         return response
 
@@ -135,13 +135,12 @@ class LawfulRequestAdmin(admin.ModelAdmin):
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
     ):
         response = super().change_view(request, object_id, form_url, extra_context)
-        obj = self.get_object(request, object_id)
-        if obj is not None and response.status_code == 200:
-            services.lawful_request_access_record(
-                requests=[obj],
-                context=AuditContext.from_request(request),
-                channel=AccessChannel.ADMIN,
-                what="admin.detail",
+        shown = getattr(response, "context_data", {}).get("original")
+        if shown is not None and response.status_code == 200:
+            selectors.read_lawful_request(
+                selectors.Reader.staff(AuditContext.from_request(request)),
+                str(shown.public_id),
+                purpose="admin.detail",
             )
         return response
 

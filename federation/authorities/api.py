@@ -16,6 +16,7 @@ from core.api_input import query_params
 from core.pagination import Pagination
 from federation.authorities import selectors, services
 from federation.authorities.models import (
+    AccessChannel,
     AnswerOutcome,
     LawfulRequest,
     LawfulRequestAddressee,
@@ -104,6 +105,15 @@ class LawfulRequestSubject(serializers.Serializer):
     )
 
 
+def _reader(view: HubApiView) -> selectors.Reader:
+    """The caller as a reader of lawful requests: what their access-log rows record."""
+    return selectors.Reader(
+        context=view.audit_context,
+        channel=AccessChannel.API,
+        organisation=view.principal.organisation,
+    )
+
+
 class LawfulRequestListCreateApi(HubApiView):
     """File a lawful request (authorities), or list the requests one filed or that address
     one's platform, newest first; `?overdue=true` keeps the overdue ones.
@@ -141,13 +151,12 @@ class LawfulRequestListCreateApi(HubApiView):
     def get(self, request: Request) -> Response:
         params = query_params(self.FilterSerializer, request)
         org = self.principal.organisation
-        requests = selectors.lawful_requests_visible_to(organisation=org)
-        if params["overdue"]:
-            requests = requests.filter(selectors.overdue_q())
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(requests, request, view=self)
-        services.lawful_request_access_record(
-            requests=page, context=self.audit_context, what="request.list"
+        page = selectors.read_lawful_requests(
+            _reader(self),
+            purpose="request.list",
+            page=lambda requests: paginator.paginate_queryset(requests, request, view=self),
+            overdue=params["overdue"],
         )
         data = LawfulRequestOutput(page, many=True, context={"viewer": org}).data
         return paginator.get_paginated_response(data)
@@ -178,9 +187,8 @@ class LawfulRequestDetailApi(HubApiView):
     @extend_schema(responses=LawfulRequestOutput)
     def get(self, request: Request, request_id: str) -> Response:
         org = self.principal.organisation
-        lawful_request = selectors.lawful_request_visible(organisation=org, public_id=request_id)
-        services.lawful_request_access_record(
-            requests=[lawful_request], context=self.audit_context, what="request.detail"
+        lawful_request = selectors.read_lawful_request(
+            _reader(self), request_id, purpose="request.detail"
         )
         return Response(LawfulRequestOutput(lawful_request, context={"viewer": org}).data)
 
@@ -198,10 +206,9 @@ class LawfulRequestAcknowledgeApi(HubApiView):
         services.lawful_request_acknowledge(
             request=lawful_request, organisation=org, context=self.audit_context
         )
-        lawful_request = selectors.lawful_request_visible(organisation=org, public_id=request_id)
         # The response carries the request: a read like any other.
-        services.lawful_request_access_record(
-            requests=[lawful_request], context=self.audit_context, what="request.acknowledge"
+        lawful_request = selectors.read_lawful_request(
+            _reader(self), request_id, purpose="request.acknowledge"
         )
         return Response(LawfulRequestOutput(lawful_request, context={"viewer": org}).data)
 
@@ -230,8 +237,7 @@ class LawfulRequestAnswerApi(HubApiView):
             details=data.get("details", ""),
             context=self.audit_context,
         )
-        lawful_request = selectors.lawful_request_visible(organisation=org, public_id=request_id)
-        services.lawful_request_access_record(
-            requests=[lawful_request], context=self.audit_context, what="request.answer"
+        lawful_request = selectors.read_lawful_request(
+            _reader(self), request_id, purpose="request.answer"
         )
         return Response(LawfulRequestOutput(lawful_request, context={"viewer": org}).data)

@@ -35,14 +35,12 @@ def _audience(request: LawfulRequest, event: str) -> dict[str, tuple[Recipient, 
             if platform.kind != OrganisationKind.PLATFORM:
                 continue
             link = hub_url(
-                reverse("governance:lawful-request", args=[platform.slug, request.public_id])
+                reverse("portal:lawful-request", args=[platform.slug, request.public_id])
             )
             groups.append((people_acting_for(organisation=platform), link))
     if event in ("refused", "answered"):
         authority = request.authority
-        link = hub_url(
-            reverse("governance:lawful-request", args=[authority.slug, request.public_id])
-        )
+        link = hub_url(reverse("portal:lawful-request", args=[authority.slug, request.public_id]))
         groups.append((people_acting_for(organisation=authority), link))
     audience: dict[str, tuple[Recipient, str]] = {}
     for recipients, link in groups:

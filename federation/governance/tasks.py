@@ -30,7 +30,7 @@ def send_verification_email(user_pk: int, language: str) -> int:
     user = User.objects.get(pk=user_pk)
     if user.is_active:
         return 0
-    link = hub_url(reverse("governance:verify", args=[verification_token(user)]))
+    link = hub_url(reverse("portal:verify", args=[verification_token(user)]))
     return email_person(
         recipient=Recipient(email=user.email, language=language or Recipient.of(user).language),
         template=_template("verify"),
@@ -63,7 +63,7 @@ def notify_applicant_of_message(message_pk: int) -> int:
         context={
             "application": application,
             "message": message,
-            "link": hub_url(reverse("governance:application-status")),
+            "link": hub_url(reverse("portal:application-status")),
         },
     )
 
@@ -76,7 +76,7 @@ def send_member_invitation(user_pk: int, organisation_pk: int) -> int:
     organisation = Organisation.objects.get(pk=organisation_pk)
     set_password = hub_url(
         reverse(
-            "governance:set-password",
+            "portal:set-password",
             args=[
                 urlsafe_base64_encode(force_bytes(user.pk)),
                 default_token_generator.make_token(user),
@@ -90,7 +90,7 @@ def send_member_invitation(user_pk: int, organisation_pk: int) -> int:
             "user": user,
             "organisation": organisation,
             "set_password": set_password,
-            "dashboard": hub_url(reverse("governance:dashboard", args=[organisation.slug])),
+            "dashboard": hub_url(reverse("portal:dashboard", args=[organisation.slug])),
         },
     )
 
@@ -109,7 +109,7 @@ def notify_organisation_decision(decision_pk: int) -> int:
         context={
             "decision": decision,
             "organisation": organisation,
-            "link": hub_url(reverse("governance:dashboard", args=[organisation.slug])),
+            "link": hub_url(reverse("portal:dashboard", args=[organisation.slug])),
             "appeals_email": settings.GOVERNANCE_APPEALS_EMAIL,
         },
     )

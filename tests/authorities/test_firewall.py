@@ -367,8 +367,8 @@ def test_nothing_an_authority_or_a_researcher_reads_depends_on_the_hash_bank(
         "accounts:auditevent-list",
         "incidents:incident-list",
         "incidents:webhook-deliveries",
-        "governance:lawful-request",
-        "governance:dashboard",
+        "portal:lawful-request",
+        "portal:dashboard",
         "transparency_public:report-detail",
     ):
         assert any(

@@ -4,7 +4,7 @@ from core.routes import all_routes, is_admin_route, non_api_routes
 def test_each_url_module_lists_its_routes_under_its_namespace():
     audiences = non_api_routes()
     assert audiences["healthz"] == "public (hub.meta.read)"
-    assert audiences["governance:login"] == "public"
+    assert audiences["portal:login"] == "public"
     assert audiences["transparency_public:report-list"].startswith("public")
     assert audiences["otp_webauthn:js-i18n-catalog"].startswith("public")
 

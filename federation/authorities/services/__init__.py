@@ -1,7 +1,6 @@
 """Writes of lawful requests (filing to closure), their access log and legal holds. Every
 state change is audited."""
 
-from federation.authorities.services.access_log import lawful_request_access_record
 from federation.authorities.services.legal_holds import legal_hold_lift, legal_hold_place
 from federation.authorities.services.requests import (
     MAX_SUBJECT_ITEMS,
@@ -23,7 +22,6 @@ __all__ = [
     "REMOVAL_ORDER_HOURS",
     "FiledRequest",
     "deadline_hours_for",
-    "lawful_request_access_record",
     "lawful_request_acknowledge",
     "lawful_request_answer",
     "lawful_request_close",

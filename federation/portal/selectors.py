@@ -1,0 +1,221 @@
+"""Reads behind the portal's pages: what one page shows to one member, built from the
+selectors of the apps that own the data. Reading lawful requests goes through
+authorities.selectors.read_lawful_request(s), which log each read on the portal channel."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import qrcode
+import qrcode.image.svg
+from django.core.paginator import Page, Paginator
+from django.http import HttpRequest
+from django.utils.safestring import mark_safe
+from django_otp import user_has_device
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.models import Membership, OrganisationKind, User
+from accounts.permissions import is_granted, roles_at_most
+from accounts.selectors import passkeys_of
+from federation.authorities import selectors as authorities_selectors
+from federation.authorities.models import (
+    AccessChannel,
+    LawfulRequest,
+    LawfulRequestAddressee,
+    LawfulRequestState,
+)
+from federation.governance import selectors as governance_selectors
+from federation.governance.models import MembershipApplication
+from federation.portal.forms import SigningKeyRevokeForm
+from federation.portal.pages import audit_context
+
+# The dashboard shows the open lawful requests first due; the full list is a page away.
+DASHBOARD_REQUESTS = 10
+LAWFUL_REQUESTS_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class RequestRow:
+    """A request as a list shows it to one organisation: an authority sees how many of the
+    addressed platforms answered, a platform sees its own acknowledgement and answer."""
+
+    request: LawfulRequest
+    addressed: int
+    answered: int
+    own: LawfulRequestAddressee | None
+
+
+def request_rows(requests: Iterable[LawfulRequest], *, membership: Membership) -> list[RequestRow]:
+    rows = []
+    for lawful_request in requests:
+        addressees = list(lawful_request.addressees.all())
+        rows.append(
+            RequestRow(
+                request=lawful_request,
+                addressed=len(addressees),
+                answered=sum(1 for a in addressees if a.answered_at is not None),
+                own=next(
+                    (a for a in addressees if a.organisation_id == membership.organisation_id),
+                    None,
+                ),
+            )
+        )
+    return rows
+
+
+def portal_reader(request: HttpRequest, membership: Membership) -> authorities_selectors.Reader:
+    """The person signed in as a reader of their organisation's lawful requests."""
+    return authorities_selectors.Reader(
+        context=audit_context(request, membership),
+        channel=AccessChannel.PORTAL,
+        organisation=membership.organisation,
+    )
+
+
+def granted(membership: Membership, action: str) -> bool:
+    return is_granted(action, kind=membership.organisation.kind, role=membership.role)
+
+
+def dashboard_of(request: HttpRequest, membership: Membership) -> dict[str, Any]:
+    """What an organisation's dashboard shows its member; the open lawful requests listed
+    are logged as read, like the API's list."""
+    organisation = membership.organisation
+    follows_requests = granted(membership, "authorities.request.list")
+    open_requests: list[LawfulRequest] = []
+    if follows_requests:
+        open_requests = authorities_selectors.read_lawful_requests(
+            portal_reader(request, membership),
+            purpose="request.list",
+            page=lambda requests: list(requests[:DASHBOARD_REQUESTS]),
+            open_only=True,
+        )
+    return {
+        "organisation": organisation,
+        "membership": membership,
+        "checklist": governance_selectors.onboarding_checklist(organisation=organisation),
+        "figures": governance_selectors.organisation_figures(organisation=organisation),
+        "mentorship": governance_selectors.current_mentorship(organisation=organisation),
+        "targets": governance_selectors.criterion_targets_of(organisation=organisation),
+        "decisions": governance_selectors.decisions_about(organisation=organisation)[:10],
+        "can_submit": organisation.may_contribute,
+        "follows_requests": follows_requests,
+        "request_rows": request_rows(open_requests, membership=membership),
+        "follows_disputes": granted(membership, "hashbank.dispute.list"),
+    }
+
+
+def application_page_of(application: MembershipApplication) -> dict[str, Any]:
+    """An application as its status page shows it to the applicant."""
+    return {
+        "application": application,
+        "missing": governance_selectors.application_missing(application=application)
+        if application.is_editable
+        else [],
+        "conversation": application.messages.select_related("author"),
+        "evidence": application.evidence.select_related("criterion"),
+    }
+
+
+def key_roles(membership: Membership) -> list[tuple[str, str]]:
+    """The roles this person may give a key: their own and the ones below it."""
+    labels = dict(Membership._meta.get_field("role").choices)  # type: ignore[arg-type]
+    return [
+        (role, str(labels[role]))
+        for role in roles_at_most(membership.organisation.kind, membership.role)
+    ]
+
+
+def api_keys_page_of(membership: Membership) -> dict[str, Any]:
+    organisation = membership.organisation
+    return {
+        "organisation": organisation,
+        "membership": membership,
+        "keys": governance_selectors.api_keys_of(organisation=organisation),
+    }
+
+
+def signing_keys_page_of(membership: Membership) -> dict[str, Any]:
+    organisation = membership.organisation
+    return {
+        "organisation": organisation,
+        "membership": membership,
+        "keys": governance_selectors.signing_keys_of(organisation=organisation),
+        "revoke_form": SigningKeyRevokeForm(),
+        "can_manage": granted(membership, "accounts.signingkey.register"),
+    }
+
+
+def lawful_requests_page_of(
+    request: HttpRequest, membership: Membership, *, overdue_only: bool, page_number: str | None
+) -> dict[str, Any]:
+    """One page of the organisation's lawful requests, each logged as read."""
+    organisation = membership.organisation
+    page: Page = authorities_selectors.read_lawful_requests(
+        portal_reader(request, membership),
+        purpose="request.list",
+        page=lambda requests: Paginator(requests, LAWFUL_REQUESTS_PAGE_SIZE).get_page(page_number),
+        overdue=overdue_only,
+    )
+    return {
+        "organisation": organisation,
+        "membership": membership,
+        "rows": request_rows(page.object_list, membership=membership),
+        "page": page,
+        "overdue_only": overdue_only,
+        "is_authority": organisation.kind == OrganisationKind.AUTHORITY,
+        "can_file": granted(membership, "authorities.request.file"),
+    }
+
+
+def lawful_request_page_of(
+    request: HttpRequest, membership: Membership, request_id: uuid.UUID
+) -> dict[str, Any]:
+    """One lawful request as its page shows it to a member, logged as read. Raises NotFound
+    for a request the organisation may not see."""
+    organisation = membership.organisation
+    lawful_request = authorities_selectors.read_lawful_request(
+        portal_reader(request, membership), str(request_id), purpose="request.detail"
+    )
+    [row] = request_rows([lawful_request], membership=membership)
+    # Like the API: a platform sees its own acknowledgement and answer, never another's.
+    if organisation.kind == OrganisationKind.AUTHORITY:
+        addressees = list(lawful_request.addressees.all())
+    else:
+        addressees = [row.own] if row.own else []
+    still_open = lawful_request.state in (
+        LawfulRequestState.FORWARDED,
+        LawfulRequestState.ACKNOWLEDGED,
+    )
+    may_answer = row.own is not None and granted(membership, "authorities.request.answer")
+    return {
+        "organisation": organisation,
+        "membership": membership,
+        "lawful_request": lawful_request,
+        "row": row,
+        "addressees": addressees,
+        "can_acknowledge": may_answer and row.own.acknowledged_at is None and still_open,  # type: ignore[union-attr]
+        "can_answer": may_answer and row.own.answered_at is None and still_open,  # type: ignore[union-attr]
+    }
+
+
+def _qr_svg(uri: str) -> str:
+    """The otpauth:// address as inline SVG markup: drawn here, so the secret in it never
+    leaves the hub for a QR service."""
+    image = qrcode.make(uri, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
+    return mark_safe(image.to_string(encoding="unicode"))  # noqa: S308 -- generated markup
+
+
+def totp_enrolment_of(*, user: User, device: TOTPDevice) -> dict[str, Any]:
+    """What the enrolment page shows: the pending authenticator's QR code and secret (four
+    characters a group, for typing), and the person's existing factors."""
+    secret = base64.b32encode(device.bin_key).decode()
+    return {
+        "qr_svg": _qr_svg(device.config_url),
+        "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
+        "enrolled": user_has_device(user),
+        "passkeys": passkeys_of(user=user),
+    }

@@ -1,0 +1,105 @@
+"""The public site and signing in: the membership page, sign-up and email verification,
+sign-in and out, setting a password, and where a signed-in person starts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
+from django.utils.translation import gettext as _
+
+from accounts import services as accounts_services
+from core.errors import ServiceError
+from federation.governance import selectors, services
+from federation.governance.forms import SignupForm
+from federation.governance.models import Tier
+from federation.portal.pages import audit_context, form_status, language
+
+
+def membership_page(request: HttpRequest) -> HttpResponse:
+    criteria = list(selectors.criteria_current())
+    return render(
+        request,
+        "portal/membership.html",
+        {
+            "criteria": criteria,
+            "associate_criteria": [c for c in criteria if c.required_for_tier(Tier.ASSOCIATE)],
+        },
+    )
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.applicant_signup(
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password"],
+                full_name=form.cleaned_data["full_name"],
+                language=language(),
+                context=audit_context(request),
+            )
+        except ServiceError:
+            form.add_error("email", _("An account with this email address exists already."))
+        else:
+            return redirect("portal:signup-sent")
+    return render(request, "portal/signup.html", {"form": form}, status=form_status(form))
+
+
+def signup_sent(request: HttpRequest) -> HttpResponse:
+    return render(request, "portal/signup_sent.html")
+
+
+def verify_email(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        user = services.applicant_verify_email(token=token, context=audit_context(request))
+    except ServiceError as exc:
+        return render(request, "portal/verify_failed.html", {"code": exc.code}, status=400)
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    messages.success(request, _("Your email address is confirmed. Welcome!"))
+    return redirect("portal:home")
+
+
+class PortalLoginView(auth_views.LoginView):
+    template_name = "portal/login.html"
+    redirect_authenticated_user = True
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        # The language the person signs in with is the one the hub's emails to them use.
+        accounts_services.user_language_set(
+            user=form.get_user(), language=language(), context=audit_context(self.request)
+        )
+        return response
+
+
+class PortalLogoutView(auth_views.LogoutView):
+    pass
+
+
+class SetPasswordView(auth_views.PasswordResetConfirmView):
+    template_name = "portal/set_password.html"
+    success_url = reverse_lazy("portal:set-password-done")
+
+
+class SetPasswordDoneView(auth_views.PasswordResetCompleteView):
+    template_name = "portal/set_password_done.html"
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """Where a signed-in person starts: their organisation, else their application."""
+    organisation = selectors.organisations_of(user=request.user).first()  # type: ignore[arg-type]
+    if organisation is not None and not request.user.is_staff:  # type: ignore[union-attr]
+        return redirect("portal:dashboard", slug=organisation.slug)
+    if request.user.is_staff or selectors.mentorships_of(user=request.user).exists():  # type: ignore[union-attr, arg-type]
+        return redirect("portal:mentoring")
+    if selectors.application_of(user=request.user) is not None:  # type: ignore[arg-type]
+        return redirect("portal:application-status")
+    return redirect("portal:application-edit")
