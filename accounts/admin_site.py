@@ -28,6 +28,7 @@ class HubAdminSite(admin.AdminSite):
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         user = request.user
+        # is_verified() comes from django-otp's middleware, as above.
         if user.is_authenticated and user.is_staff and not user.is_verified():  # type: ignore[attr-defined]
             query = urlencode({"next": request.GET.get("next", reverse("admin:index"))})
             return redirect(f"{reverse('portal:two-factor')}?{query}")

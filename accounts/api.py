@@ -18,6 +18,7 @@ from accounts.models import (
     AuditEvent,
     Membership,
     RevocationReason,
+    Role,
     SigningKey,
 )
 from accounts.permissions import HASH_BANK_FIREWALLED_KINDS, ROLE_ORDER_BY_KIND
@@ -131,7 +132,7 @@ class ApiKeyListCreateApi(HubApiView):
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=100)
         role = serializers.ChoiceField(
-            choices=Membership._meta.get_field("role").choices,
+            choices=Role.choices,
             help_text="One of the roles of the caller's organisation kind, no higher than the "
             "caller's own (highest first): "
             + "; ".join(f"{kind}: {', '.join(roles)}" for kind, roles in ROLE_ORDER_BY_KIND.items())
@@ -174,6 +175,7 @@ class ApiKeyListCreateApi(HubApiView):
             issuer=self.principal,
             context=self.audit_context,
         )
+        # Shown once: the raw key rides on the instance for the serializer, never stored.
         api_key.key = raw_key  # type: ignore[attr-defined]
         return Response(
             self.CreatedSerializer(api_key).data, status=201, headers={"Cache-Control": "no-store"}

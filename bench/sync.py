@@ -285,6 +285,7 @@ def sync_through_snapshot(client: Client) -> tuple[Listed, int]:
         raise BenchError("no snapshot is listed")
     for snapshot in snapshots:
         response = client.get(snapshot["download"])
+        # A FileResponse streams; the test client's response type does not say so.
         data = b"".join(response.streaming_content)  # type: ignore[attr-defined]
         response.close()
         received += len(data)

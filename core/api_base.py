@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from rest_framework import serializers
+from rest_framework.pagination import BasePagination
+from rest_framework.request import Request
 from rest_framework.views import APIView
 
 
@@ -17,8 +19,9 @@ class ApiView(APIView):
 
     actions: ClassVar[dict[str, str]] = {}
     error_statuses: ClassVar[dict[str, tuple[int, ...]]] = {}
+    pagination_class: ClassVar[type[BasePagination] | None] = None
 
-    def initial(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
         # The body is read once the caller is known to be allowed, before the handler looks
         # anything up: every endpoint then refuses a malformed, oversized or unsupported body

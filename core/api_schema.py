@@ -28,7 +28,9 @@ class FieldError(serializers.Serializer):
 class ErrorDetail(serializers.Serializer):
     code = serializers.CharField(help_text="A stable machine-readable code, e.g. `invalid`.")
     message = serializers.CharField()
-    fields = serializers.DictField(
+    # The error shape's key is "fields"; it shadows Serializer.fields in the stubs only,
+    # since DRF collects declared fields by its metaclass.
+    fields = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=FieldError()),
         help_text='Field path (`"expires_at"`, `"items.3.payload.bank"`) → its errors.',
     )
@@ -53,7 +55,7 @@ ERROR_DESCRIPTIONS = {
 
 
 class HubAutoSchema(AutoSchema):
-    def _get_serializer_name(self, serializer, direction, bypass_extensions=False):  # type: ignore[no-untyped-def]
+    def _get_serializer_name(self, serializer, direction, bypass_extensions=False):
         name = super()._get_serializer_name(serializer, direction, bypass_extensions)
         qualname = type(serializer).__qualname__
         if "." in qualname:
@@ -80,14 +82,14 @@ class HubAutoSchema(AutoSchema):
         statuses |= set(getattr(self.view, "error_statuses", {}).get(self.method, ()))
         return sorted(statuses)
 
-    def _get_request_body(self, direction="request"):  # type: ignore[no-untyped-def]
+    def _get_request_body(self, direction="request"):
         # A body whose schema names required fields cannot be left out.
         body = super()._get_request_body(direction)
         if body and any("required" in c.get("schema", {}) for c in body["content"].values()):
             body["required"] = True
         return body
 
-    def _get_response_bodies(self, direction="response"):  # type: ignore[no-untyped-def]
+    def _get_response_bodies(self, direction="response"):
         responses: dict[str, Any] = super()._get_response_bodies(direction)
         for status in self.error_statuses():
             if str(status) in responses:

@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 
 class ServiceError(Exception):
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code: int = status.HTTP_400_BAD_REQUEST
     default_code = "invalid"
 
     def __init__(
@@ -85,7 +85,7 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, list[dict[str, str]]]:
                 for k, v in _flatten(item, f"{prefix}.{index}" if prefix else str(index)).items():
                     out.setdefault(k, []).extend(v)
     elif isinstance(detail, exceptions.ErrorDetail):
-        out[prefix or "non_field_errors"] = [{"code": detail.code, "message": str(detail)}]
+        out[prefix or "non_field_errors"] = [{"code": str(detail.code), "message": str(detail)}]
     return out
 
 
@@ -108,16 +108,22 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
     if isinstance(exc, exceptions.APIException):
-        if getattr(exc, "auth_header", None):
-            headers["WWW-Authenticate"] = exc.auth_header
-        if getattr(exc, "wait", None):
-            headers["Retry-After"] = str(int(exc.wait))
+        # NotAuthenticated and Throttled carry these; the exception handler of DRF itself
+        # reads them the same way.
+        auth_header = getattr(exc, "auth_header", None)
+        if auth_header:
+            headers["WWW-Authenticate"] = auth_header
+        wait = getattr(exc, "wait", None)
+        if wait:
+            headers["Retry-After"] = str(int(wait))
         if isinstance(exc, exceptions.ValidationError):
             body = error_body("invalid", "The request has invalid fields.", _flatten(exc.detail))
         else:
             detail = exc.detail
-            code = detail.code if isinstance(detail, exceptions.ErrorDetail) else exc.default_code
-            body = error_body(str(code), str(detail))
+            error_code = (
+                detail.code if isinstance(detail, exceptions.ErrorDetail) else exc.default_code
+            )
+            body = error_body(str(error_code), str(detail))
         return Response(body, status=exc.status_code, headers=headers)
     return None
 

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.db.models import QuerySet
 from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
@@ -25,13 +28,13 @@ class Pagination(LimitOffsetPagination):
         limit = QueryInteger(min_value=1, max_value=1000, default=100)
         offset = QueryInteger(default=0)
 
-    def get_limit(self, request) -> int:  # type: ignore[no-untyped-def]
+    def get_limit(self, request) -> int:
         return query_params(self.InputSerializer, request)["limit"]
 
-    def get_offset(self, request) -> int:  # type: ignore[no-untyped-def]
+    def get_offset(self, request) -> int:
         return query_params(self.InputSerializer, request)["offset"]
 
-    def get_schema_operation_parameters(self, view):  # type: ignore[no-untyped-def]
+    def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)
         bounds = {
             "limit": {"minimum": 1, "maximum": self.max_limit, "default": self.default_limit},
@@ -42,9 +45,12 @@ class Pagination(LimitOffsetPagination):
         return parameters
 
 
-def paginate(view: ApiView, queryset, serializer_class) -> Response:  # type: ignore[no-untyped-def]
+def paginate(
+    view: ApiView, queryset: QuerySet[Any], serializer_class: type[serializers.BaseSerializer[Any]]
+) -> Response:
     """One page of `queryset` in the envelope `{"count", "next", "previous", "results"}`;
     the view declares `pagination_class = Pagination` so its schema shows the envelope."""
+    assert view.pagination_class is not None, "the view declares pagination_class"
     paginator = view.pagination_class()
     page = paginator.paginate_queryset(queryset, view.request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)

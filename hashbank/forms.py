@@ -40,7 +40,8 @@ class DisputeDecisionForm(forms.Form):
         labels.queryset = selectors.labels_active()
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
+        super().clean()
+        data = self.cleaned_data
         relabel = data.get("outcome") == DisputeOutcome.RELABELLED
         if relabel and not data.get("labels"):
             self.add_error("labels", "A relabel names the new labels.")

@@ -77,7 +77,7 @@ class LawfulRequestOutput(serializers.ModelSerializer):
         addressees = list(request.addressees.all())
         if viewer.kind != OrganisationKind.AUTHORITY:
             addressees = [a for a in addressees if a.organisation_id == viewer.pk]
-        return AddresseeOutput(addressees, many=True).data
+        return list(AddresseeOutput(addressees, many=True).data)
 
 
 class LawfulRequestSubjectHash(serializers.Serializer):
@@ -155,7 +155,7 @@ class LawfulRequestListCreateApi(HubApiView):
         page = selectors.read_lawful_requests(
             _reader(self),
             purpose="request.list",
-            page=lambda requests: paginator.paginate_queryset(requests, request, view=self),
+            page=lambda requests: paginator.paginate_queryset(requests, request, view=self) or [],
             overdue=params["overdue"],
         )
         data = LawfulRequestOutput(page, many=True, context={"viewer": org}).data

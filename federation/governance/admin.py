@@ -88,7 +88,7 @@ class MembershipApplicationAdmin(admin.ModelAdmin):
     list_filter = ["state", "requested_tier", "size"]
     search_fields = ["organisation_name", "applicant__email", "website"]
     change_form_template = "admin/governance/membershipapplication/change_form.html"
-    readonly_fields = [
+    fields = readonly_fields = (
         "applicant",
         "state",
         *services.APPLICATION_FACTS,
@@ -101,8 +101,7 @@ class MembershipApplicationAdmin(admin.ModelAdmin):
         "decided_tier",
         "decision_reason",
         "organisation",
-    ]
-    fields = readonly_fields
+    )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # applicants apply through the portal
@@ -219,7 +218,7 @@ class MembershipApplicationAdmin(admin.ModelAdmin):
 
     def vote_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         application = get_object_or_404(MembershipApplication, pk=pk)
-        if not request.user.has_perm("governance.vote_membershipapplication"):  # type: ignore[union-attr]
+        if not request.user.has_perm("governance.vote_membershipapplication"):
             raise PermissionDenied
         form = VoteForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
@@ -295,8 +294,15 @@ class MemberOrganisationAdmin(admin.ModelAdmin):
     list_filter = ["status", "tier"]
     search_fields = ["name", "slug"]
     change_form_template = "admin/governance/memberorganisation/change_form.html"
-    readonly_fields = ["name", "slug", "kind", "country", "status", "status_reason", "tier"]
-    fields = readonly_fields
+    fields = readonly_fields = (
+        "name",
+        "slug",
+        "kind",
+        "country",
+        "status",
+        "status_reason",
+        "tier",
+    )
     inlines = [CriterionTargetInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[MemberOrganisation]:

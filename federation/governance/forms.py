@@ -34,7 +34,8 @@ class SignupForm(forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("password"):
             candidate = User(email=data.get("email", ""), full_name=data.get("full_name", ""))
             try:
@@ -111,7 +112,10 @@ class ApplicationForm(forms.Form):
             prefix = f"ev_{evidence.criterion.key}"
             initial[f"{prefix}_url"] = evidence.url
             initial[f"{prefix}_text"] = evidence.text
-            initial[f"{prefix}_answer"] = {True: "yes", False: "no"}.get(evidence.answer, "")  # type: ignore[arg-type]
+            answers = {True: "yes", False: "no"}
+            initial[f"{prefix}_answer"] = (
+                "" if evidence.answer is None else answers[evidence.answer]
+            )
         return initial
 
     def criterion_groups(self) -> list[tuple[Criterion, list[forms.BoundField]]]:
@@ -189,7 +193,8 @@ class DecisionForm(forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("mentor_user") and data.get("mentor_organisation"):
             raise forms.ValidationError("Choose one mentor: a person or an organisation.")
         return data

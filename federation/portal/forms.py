@@ -33,7 +33,9 @@ class ApiKeyIssueForm(forms.Form):
 
     def __init__(self, *args: Any, roles: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["role"].choices = roles
+        field = self.fields["role"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = roles
 
 
 class SigningKeyRegisterForm(forms.Form):
@@ -116,7 +118,9 @@ class LawfulRequestFileForm(forms.Form):
 
     def __init__(self, *args: Any, platforms: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["addressed_platforms"].choices = platforms
+        field = self.fields["addressed_platforms"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = platforms
 
     def clean_subject_urls(self) -> list[str]:
         urls = []
@@ -172,7 +176,8 @@ class LawfulRequestFileForm(forms.Form):
         return accounts
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         subject = ("subject_urls", "subject_hashes", "subject_accounts")
         if all(name in data for name in subject) and not any(data[name] for name in subject):
             raise forms.ValidationError(_("Name at least one URL, content hash or account."))
@@ -194,7 +199,8 @@ class LawfulRequestAnswerForm(forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if not data.get("details", "").strip():
             if data.get("outcome") == AnswerOutcome.DECLINED:
                 self.add_error("details", _("Say why the request was declined."))

@@ -14,10 +14,23 @@ from django.utils.translation import get_language
 
 from accounts.access import ORGANISATION_INACTIVE, action_refusal
 from accounts.audit import AuditContext, audit_record_denial
-from accounts.models import Membership
+from accounts.models import Membership, User
 from accounts.principal import Principal
 from core.errors import NotFound
 from federation.governance import selectors as governance_selectors
+
+
+def signed_in(request: HttpRequest) -> User:
+    """The person behind a login_required view."""
+    user = request.user
+    assert isinstance(user, User), "login_required comes first"
+    return user
+
+
+def second_factor_verified(request: HttpRequest) -> bool:
+    """Whether this session has passed its second factor. django-otp's middleware gives
+    request.user an is_verified() the type stubs do not know."""
+    return bool(request.user.is_verified())  # type: ignore[union-attr]
 
 
 def audit_context(request: HttpRequest, membership: Membership | None = None) -> AuditContext:
@@ -78,7 +91,7 @@ def member_page(action: str | None = None, *, on_post: str | None = None) -> Cal
         def wrapper(request: HttpRequest, slug: str, *args: Any, **kwargs: Any) -> HttpResponse:
             declared = on_post if request.method == "POST" and on_post else action
             try:
-                membership = governance_selectors.membership_in(user=request.user, slug=slug)  # type: ignore[arg-type]
+                membership = governance_selectors.membership_in(user=signed_in(request), slug=slug)
             except NotFound:
                 # Another organisation's page does not exist for this person; trying one
                 # is refused like any other attempt, in the same audit trail.

@@ -18,7 +18,7 @@ from django.utils.safestring import mark_safe
 from django_otp import user_has_device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import Membership, OrganisationKind, User
+from accounts.models import Membership, OrganisationKind, Role, User
 from accounts.permissions import is_granted, roles_at_most
 from accounts.selectors import passkeys_of
 from federation.authorities import selectors as authorities_selectors
@@ -122,7 +122,7 @@ def application_page_of(application: MembershipApplication) -> dict[str, Any]:
 
 def key_roles(membership: Membership) -> list[tuple[str, str]]:
     """The roles this person may give a key: their own and the ones below it."""
-    labels = dict(Membership._meta.get_field("role").choices)  # type: ignore[arg-type]
+    labels = dict(Role.choices)
     return [
         (role, str(labels[role]))
         for role in roles_at_most(membership.organisation.kind, membership.role)
@@ -154,7 +154,7 @@ def lawful_requests_page_of(
 ) -> dict[str, Any]:
     """One page of the organisation's lawful requests, each logged as read."""
     organisation = membership.organisation
-    page: Page = authorities_selectors.read_lawful_requests(
+    page: Page[LawfulRequest] = authorities_selectors.read_lawful_requests(
         portal_reader(request, membership),
         purpose="request.list",
         page=lambda requests: Paginator(requests, LAWFUL_REQUESTS_PAGE_SIZE).get_page(page_number),
@@ -190,15 +190,19 @@ def lawful_request_page_of(
         LawfulRequestState.FORWARDED,
         LawfulRequestState.ACKNOWLEDGED,
     )
-    may_answer = row.own is not None and granted(membership, "authorities.request.answer")
+    own = row.own
+    may_answer = own is not None and granted(membership, "authorities.request.answer")
     return {
         "organisation": organisation,
         "membership": membership,
         "lawful_request": lawful_request,
         "row": row,
         "addressees": addressees,
-        "can_acknowledge": may_answer and row.own.acknowledged_at is None and still_open,  # type: ignore[union-attr]
-        "can_answer": may_answer and row.own.answered_at is None and still_open,  # type: ignore[union-attr]
+        "can_acknowledge": own is not None
+        and may_answer
+        and own.acknowledged_at is None
+        and still_open,
+        "can_answer": own is not None and may_answer and own.answered_at is None and still_open,
     }
 
 
@@ -206,7 +210,8 @@ def _qr_svg(uri: str) -> str:
     """The otpauth:// address as inline SVG markup: drawn here, so the secret in it never
     leaves the hub for a QR service."""
     image = qrcode.make(uri, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
-    return mark_safe(image.to_string(encoding="unicode"))  # noqa: S308 -- generated markup
+    markup: str = image.to_string(encoding="unicode")
+    return mark_safe(markup)  # noqa: S308 -- generated markup
 
 
 def totp_enrolment_of(*, user: User, device: TOTPDevice) -> dict[str, Any]:

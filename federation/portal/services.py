@@ -6,6 +6,7 @@ errors to show."""
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 from django.utils.translation import gettext as _
 from django_otp.models import Device
@@ -170,7 +171,7 @@ def _filing_error(form: LawfulRequestFileForm, path: str, code: str) -> None:
         form.add_error(None, _("Name at least one URL, content hash or account."))
 
 
-def personal_data_notes(form: LawfulRequestFileForm, warnings: dict) -> list[str]:
+def personal_data_notes(form: LawfulRequestFileForm, warnings: dict[str, Any]) -> list[str]:
     """The filing service's field-level warnings, worded for the person who typed them."""
     data = form.cleaned_data
     fields = {"description": (str(form.fields["description"].label), data["description"])}

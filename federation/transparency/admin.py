@@ -28,7 +28,8 @@ class TransparencyReportForm(forms.ModelForm):
         fields = ["title", "period_start", "period_end"]
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
+        super().clean()
+        cleaned = self.cleaned_data
         start, end = cleaned.get("period_start"), cleaned.get("period_end")
         if start and end and end <= start:
             # Named on the field, before the database constraint would say it of the form.

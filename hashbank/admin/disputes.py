@@ -120,7 +120,7 @@ class DisputeAdmin(admin.ModelAdmin):
         ),
     ]
     readonly_fields = [
-        name for _, section in fieldsets for name in section["fields"] if name != "reviewer"
+        str(name) for _, section in fieldsets for name in section["fields"] if name != "reviewer"
     ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Dispute]:
@@ -144,7 +144,7 @@ class DisputeAdmin(admin.ModelAdmin):
 
     def formfield_for_foreignkey(
         self, db_field: models.ForeignKey, request: HttpRequest, **kwargs: Any
-    ) -> forms.Field | None:
+    ) -> forms.ModelChoiceField[Any] | None:
         if db_field.name == "reviewer":
             kwargs["queryset"] = User.objects.filter(is_staff=True, is_active=True)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)

@@ -94,5 +94,7 @@ class SyncStatusAdmin(ReadOnlyAdmin):
 
     @admin.display(description="entries behind")
     def behind(self, obj: SyncStatus) -> int:
-        head = 0 if obj.log_last is None else obj.log_last + 1  # type: ignore[attr-defined]
+        # log_last is annotated by get_queryset above; the model class does not declare it.
+        log_last = getattr(obj, "log_last", None)
+        head = 0 if log_last is None else log_last + 1
         return max(0, head - obj.last_cursor)

@@ -97,8 +97,9 @@ class SubmissionAgeFilter(admin.SimpleListFilter):
         now = timezone.now()
         if self.value() == "older":
             return queryset.filter(received_at__lt=now - self.WINDOWS["7d"])
-        if self.value() in self.WINDOWS:
-            return queryset.filter(received_at__gte=now - self.WINDOWS[self.value()])
+        window = self.value()
+        if window in self.WINDOWS:
+            return queryset.filter(received_at__gte=now - self.WINDOWS[window])
         return queryset
 
 
@@ -202,7 +203,7 @@ class SubmissionAdmin(admin.ModelAdmin):
         ),
         ("Submitter", {"fields": ["track_record"]}),
     ]
-    readonly_fields = [name for _, section in fieldsets for name in section["fields"]]
+    readonly_fields = [str(name) for _, section in fieldsets for name in section["fields"]]
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None

@@ -14,6 +14,7 @@ from hashbank import selectors, services
 from hashbank.models import (
     Dispute,
     DisputeKind,
+    Label,
 )
 
 
@@ -22,7 +23,9 @@ class DisputeOutput(serializers.ModelSerializer):
     signal = serializers.IntegerField(source="signal_id")
     bank = serializers.CharField(source="signal.bank.name")
     opened_by = serializers.CharField(source="opened_by.slug")
-    proposed_labels = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    proposed_labels: serializers.SlugRelatedField[Label] = serializers.SlugRelatedField(
+        slug_field="slug", many=True, read_only=True
+    )
     overdue = serializers.BooleanField(source="is_overdue")
 
     class Meta:

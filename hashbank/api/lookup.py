@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -100,14 +103,14 @@ class HostedHashApi(HubApiView):
 
     error_statuses = {"POST": (429,)}
 
-    def initialize_request(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def initialize_request(self, request, *args: Any, **kwargs: Any):
         from hashbank.hosted import InMemoryOnlyUploadHandler
 
         self.upload_handler = InMemoryOnlyUploadHandler(request)
         request.upload_handlers = [self.upload_handler]
         return super().initialize_request(request, *args, **kwargs)
 
-    def get_parsers(self):  # type: ignore[no-untyped-def]
+    def get_parsers(self):
         from rest_framework.parsers import MultiPartParser
 
         return [MultiPartParser()]
@@ -149,7 +152,8 @@ class HostedHashApi(HubApiView):
             raise Invalid.for_field(
                 "file", "send the image as multipart field 'file'", code="required"
             )
-        form = {k: v for k, v in request.data.items() if k == "match"}
+        fields = request.data if isinstance(request.data, Mapping) else {}
+        form = {k: v for k, v in fields.items() if k == "match"}
         match = self.validated(self.MatchSerializer, form)["match"] == "true"
         data = upload.read()
         hashes = hash_image(data)

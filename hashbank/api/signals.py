@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from accounts.api_base import HubApiView
 from hashbank import selectors, services
 from hashbank.models import (
+    Label,
     OpinionKind,
     Signal,
 )
@@ -20,7 +21,9 @@ from hashbank.models import (
 # no incident says "", and it carries its timestamps.
 class SignalOutput(serializers.ModelSerializer):
     bank = serializers.CharField(source="bank.name")
-    labels = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    labels: serializers.SlugRelatedField[Label] = serializers.SlugRelatedField(
+        slug_field="slug", many=True, read_only=True
+    )
 
     class Meta:
         model = Signal

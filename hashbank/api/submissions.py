@@ -13,6 +13,7 @@ from core.pagination import Pagination, paginate
 from hashbank import selectors, services
 from hashbank.api.batches import BatchInput, ItemError
 from hashbank.models import (
+    Label,
     ReviewState,
     Submission,
 )
@@ -22,7 +23,9 @@ from hashbank.services.submissions.intake import MAX_BATCH
 class SubmissionOutput(serializers.ModelSerializer):
     id = serializers.UUIDField(source="submission_id")
     bank = serializers.CharField(source="bank.name")
-    labels = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    labels: serializers.SlugRelatedField[Label] = serializers.SlugRelatedField(
+        slug_field="slug", many=True, read_only=True
+    )
     key_id = serializers.CharField(source="signing_key.key_id")
 
     class Meta:

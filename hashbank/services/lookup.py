@@ -249,8 +249,8 @@ def lookup_batch(
     pdq = [q for q in queries if q.error is None and q.signal_type == "pdq"]
     if pdq:
         hits = matcher().search_many([q.value for q in pdq], [q.max_distance or 0 for q in pdq])
-        for query, matches in zip(pdq, hits, strict=True):
-            found[query.index] = list(matches)
+        for query, query_hits in zip(pdq, hits, strict=True):
+            found[query.index] = list(query_hits)
     exact: dict[tuple[str, str], list[int]] = {}
     for q in queries:
         if q.error is None and q.signal_type != "pdq":
@@ -299,14 +299,14 @@ def lookup_batch(
         )
         matcher().rebuild()
 
-    results = []
+    results: list[dict[str, Any]] = []
     total = 0
     for query in queries:
         if query.error is not None:
             results.append({"index": query.index, "matches": [], "error": query.error})
             continue
         seen: set[int] = set()
-        matches = []
+        matches: list[dict[str, Any]] = []
         for pk, distance in sorted(confirmed[query.index], key=lambda m: (m[1] or 0, m[0])):
             if pk not in seen:
                 seen.add(pk)

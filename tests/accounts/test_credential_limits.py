@@ -30,14 +30,14 @@ def iso(moment: dt.datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def issue_key(client: APIClient, **overrides):  # type: ignore[no-untyped-def]
+def issue_key(client: APIClient, **overrides):
     body = {"name": "minted", "role": "viewer", "scope": "read", **overrides}
     return client.post("/api/v1/api-keys/", body, format="json")
 
 
 def an_hour_key(
     actor, role: str | None = None, scope: str = "read_write"
-) -> tuple[str, dt.datetime]:  # type: ignore[no-untyped-def]
+) -> tuple[str, dt.datetime]:
     expires = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(hours=1)
     response = issue_key(
         actor.client(), role=role or actor.account.role, scope=scope, expires_at=iso(expires)
@@ -46,7 +46,7 @@ def an_hour_key(
     return response.json()["key"], expires
 
 
-def refused_field(response, field: str, code: str) -> None:  # type: ignore[no-untyped-def]
+def refused_field(response, field: str, code: str) -> None:
     assert response.status_code == 403, response.content
     assert response.json()["error"]["fields"][field][0]["code"] == code
 
@@ -69,7 +69,7 @@ def test_a_one_hour_key_cannot_register_a_signing_key_valid_beyond_it(alice):
     raw, expires = an_hour_key(alice)
     minting = as_key(raw)
 
-    def register(**window):  # type: ignore[no-untyped-def]
+    def register(**window):
         public = base64.b64encode(bytes(NaclSigningKey.generate().verify_key)).decode()
         return minting.post(
             "/api/v1/signing-keys/", {"public_key": public, **window}, format="json"
@@ -88,7 +88,7 @@ def test_a_one_hour_key_cannot_register_a_signing_key_valid_beyond_it(alice):
     assert response.status_code == 201
 
 
-def _every_actor_with_keys(cast):  # type: ignore[no-untyped-def]
+def _every_actor_with_keys(cast):
     return [a for a in cast if a.org.status == "active"]
 
 

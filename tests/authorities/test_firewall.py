@@ -146,7 +146,7 @@ def every_url(org: Organisation, probes: Probes) -> list[tuple[str, str]]:
     return urls
 
 
-def _body(response) -> str:  # type: ignore[no-untyped-def]
+def _body(response) -> str:
     if getattr(response, "streaming", False):
         return b"".join(response.streaming_content).decode("utf-8", "replace")
     return response.content.decode("utf-8", "replace")
@@ -203,7 +203,9 @@ def everything_readable(actor: Actor, probes: Probes) -> dict[str, str]:
     return {normalised(k, identifiers): normalised(v, identifiers) for k, v in seen.items()}
 
 
-def differences(a: dict[str, str], b: dict[str, str], skip: set[str] = frozenset()) -> list:  # type: ignore[assignment]
+def differences(
+    a: dict[str, str], b: dict[str, str], skip: set[str] | frozenset[str] = frozenset()
+) -> list:
     """The reads that differ, each with a diff short enough to read in a failure."""
     found = []
     for key in sorted((set(a) | set(b)) - set(skip)):
@@ -244,7 +246,7 @@ def _staff_validate(request: LawfulRequest) -> None:
     assert response.status_code == 302
 
 
-def change_the_hash_bank(cast, signer_for, value: str, incident: Incident) -> None:  # type: ignore[no-untyped-def]
+def change_the_hash_bank(cast, signer_for, value: str, incident: Incident) -> None:
     """Add what the authority's request names, and more, through the members' own routes."""
     northwind, lakeside = cast["northwind/admin"], cast["lakeside/admin"]
     envelopes = [
@@ -265,7 +267,7 @@ def change_the_hash_bank(cast, signer_for, value: str, incident: Incident) -> No
     )
 
 
-def the_same_steps(cast, requests: list[LawfulRequest], incident: Incident, value: str) -> None:  # type: ignore[no-untyped-def]
+def the_same_steps(cast, requests: list[LawfulRequest], incident: Incident, value: str) -> None:
     """What happens in both worlds: staff validate and forward, a platform answers, the
     incident closes, the authority files again naming the same hash (API and portal)."""
     for request in requests:

@@ -248,7 +248,7 @@ def test_hosted_hashing_decodes_each_upload_once(monkeypatch, image_format):
     opened = []
     original_open = PILImage.open
 
-    def counting_open(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def counting_open(*args, **kwargs):
         opened.append(args)
         return original_open(*args, **kwargs)
 

@@ -45,7 +45,7 @@ def declare_in_admin(
     return Incident.objects.get(slug=slug)
 
 
-def register(actor, url: str):  # type: ignore[no-untyped-def]
+def register(actor, url: str):
     return actor.client().post("/api/v1/webhooks/", {"url": url}, format="json")
 
 

@@ -111,7 +111,7 @@ class TlsReceiver:
     requests: int = 0
 
 
-def _certificate(subject: str, issuer_key, issuer_name, key, *, ca: bool, san: str | None):  # type: ignore[no-untyped-def]
+def _certificate(subject: str, issuer_key, issuer_name, key, *, ca: bool, san: str | None):
     now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateBuilder()
@@ -165,7 +165,7 @@ def tls_receiver(request, tmp_path) -> Iterator[TlsReceiver]:
             return
 
     class TlsServer(ThreadingHTTPServer):
-        def get_request(self):  # type: ignore[no-untyped-def]
+        def get_request(self):
             sock, address = super().get_request()
             try:
                 return server_context.wrap_socket(sock, server_side=True), address
@@ -173,7 +173,7 @@ def tls_receiver(request, tmp_path) -> Iterator[TlsReceiver]:
                 sock.close()
                 raise
 
-        def handle_error(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+        def handle_error(self, request, client_address) -> None:
             return
 
     server = TlsServer(("127.0.0.1", 0), Handler)

@@ -42,7 +42,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _redis_or_skip():  # type: ignore[no-untyped-def]
+def _redis_or_skip():
     import redis
 
     client = redis.Redis.from_url(BROKER_URL)
@@ -101,7 +101,7 @@ def _start_worker(tmp_path: Path, name: str) -> subprocess.Popen:
     )
 
 
-def _wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+def _wait_for(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -111,7 +111,7 @@ def _wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-
 
 
 @pytest.fixture
-def celery_through_redis():  # type: ignore[no-untyped-def]
+def celery_through_redis():
     """Send tasks from this process to Redis instead of running them in-process."""
     from federation.celery import app
 

@@ -18,11 +18,11 @@ def staff_client() -> Client:
     return sign_in(Client(), User.objects.get(email="governance@consortium.example"))
 
 
-def _admin_datetime(prefix: str, value) -> dict:  # type: ignore[no-untyped-def]
+def _admin_datetime(prefix: str, value) -> dict:
     return {f"{prefix}_0": value.date().isoformat(), f"{prefix}_1": value.strftime("%H:%M:%S")}
 
 
-def request_report(start, end, django_capture_on_commit_callbacks) -> TransparencyReport:  # type: ignore[no-untyped-def]
+def request_report(start, end, django_capture_on_commit_callbacks) -> TransparencyReport:
     with django_capture_on_commit_callbacks(execute=True):
         response = staff_client().post(
             "/admin/transparency/transparencyreport/add/",
@@ -36,7 +36,7 @@ def request_report(start, end, django_capture_on_commit_callbacks) -> Transparen
     return TransparencyReport.objects.get()
 
 
-def _second():  # type: ignore[no-untyped-def]
+def _second():
     import datetime as dt
 
     return dt.timedelta(seconds=1)

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from federation.governance import selectors
 from federation.governance.forms import ApplicationForm, MessageForm
 from federation.governance.models import MembershipApplication
-from federation.portal.pages import audit_context, form_status, language
+from federation.portal.pages import audit_context, form_status, language, signed_in
 from federation.portal.selectors import application_page_of
 from federation.portal.services import (
     ApplicationSaved,
@@ -48,7 +48,7 @@ def _form_page(
 def application_edit(request: HttpRequest) -> HttpResponse:
     context = audit_context(request)
     application = application_to_edit(
-        applicant=request.user,  # type: ignore[arg-type]
+        applicant=signed_in(request),
         may_start_over=request.method == "POST",
         language=language(),
         context=context,
@@ -81,7 +81,7 @@ def application_edit(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def application_status(request: HttpRequest) -> HttpResponse:
-    application = selectors.application_of(user=request.user)  # type: ignore[arg-type]
+    application = selectors.application_of(user=signed_in(request))
     if application is None:
         return redirect("portal:application-edit")
     form = MessageForm(request.POST or None)

@@ -9,6 +9,7 @@ from django.shortcuts import render
 
 from core.errors import NotFound
 from federation.governance import selectors
+from federation.portal.pages import signed_in
 
 
 @login_required
@@ -16,14 +17,14 @@ def mentoring(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "portal/mentoring.html",
-        {"mentorships": selectors.mentorships_of(user=request.user)},  # type: ignore[arg-type]
+        {"mentorships": selectors.mentorships_of(user=signed_in(request))},
     )
 
 
 @login_required
 def mentee(request: HttpRequest, slug: str) -> HttpResponse:
     try:
-        mentorship = selectors.mentee_of(user=request.user, slug=slug)  # type: ignore[arg-type]
+        mentorship = selectors.mentee_of(user=signed_in(request), slug=slug)
     except NotFound:
         raise Http404 from None
     organisation = mentorship.mentee

@@ -15,6 +15,7 @@ from django.urls import reverse_lazy
 from django.utils.translation import gettext as _
 
 from accounts import services as accounts_services
+from accounts.models import User
 from core.errors import ServiceError
 from federation.governance import selectors, services
 from federation.governance.forms import SignupForm
@@ -95,11 +96,13 @@ class SetPasswordDoneView(auth_views.PasswordResetCompleteView):
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     """Where a signed-in person starts: their organisation, else their application."""
-    organisation = selectors.organisations_of(user=request.user).first()  # type: ignore[arg-type]
-    if organisation is not None and not request.user.is_staff:  # type: ignore[union-attr]
+    user = request.user
+    assert isinstance(user, User)  # login_required
+    organisation = selectors.organisations_of(user=user).first()
+    if organisation is not None and not user.is_staff:
         return redirect("portal:dashboard", slug=organisation.slug)
-    if request.user.is_staff or selectors.mentorships_of(user=request.user).exists():  # type: ignore[union-attr, arg-type]
+    if user.is_staff or selectors.mentorships_of(user=user).exists():
         return redirect("portal:mentoring")
-    if selectors.application_of(user=request.user) is not None:  # type: ignore[arg-type]
+    if selectors.application_of(user=user) is not None:
         return redirect("portal:application-status")
     return redirect("portal:application-edit")

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -22,7 +23,7 @@ from accounts.audit import AuditContext
 from accounts.second_factor import needs_second_factor
 from accounts.selectors import passkeys_of
 from federation.portal.forms import SecondFactorTokenForm
-from federation.portal.pages import form_status
+from federation.portal.pages import form_status, second_factor_verified, signed_in
 from federation.portal.selectors import totp_enrolment_of
 from federation.portal.services import (
     second_factor_verify_from_form,
@@ -51,8 +52,8 @@ def _no_store(response: HttpResponse) -> HttpResponse:
 
 @login_required
 def two_factor(request: HttpRequest) -> HttpResponse:
-    user = request.user
-    if not needs_second_factor(user) or user.is_verified():  # type: ignore[union-attr]
+    user = signed_in(request)
+    if not needs_second_factor(user) or second_factor_verified(request):
         return redirect(_next(request))
     if not user_has_device(user):
         # Staff without any device yet: enrolment is the only way on.
@@ -60,7 +61,7 @@ def two_factor(request: HttpRequest) -> HttpResponse:
     form = SecondFactorTokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         context = AuditContext.from_request(request)
-        device = second_factor_verify_from_form(form=form, user=user, context=context)  # type: ignore[arg-type]
+        device = second_factor_verify_from_form(form=form, user=user, context=context)
         if device is not None:
             otp_login(request, device)
             return redirect(_next(request))
@@ -70,7 +71,7 @@ def two_factor(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "next": _next(request),
-            "has_passkey": passkeys_of(user=user).exists(),  # type: ignore[arg-type]
+            "has_passkey": passkeys_of(user=user).exists(),
         },
         status=form_status(form),
     )
@@ -78,11 +79,11 @@ def two_factor(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def two_factor_setup(request: HttpRequest) -> HttpResponse:
-    user = request.user
-    if user_has_device(user) and not user.is_verified():  # type: ignore[union-attr]
+    user = signed_in(request)
+    if user_has_device(user) and not second_factor_verified(request):
         # Adding a device takes the factor already held: a password alone adds none.
         return redirect(f"{reverse('portal:two-factor')}?next={_next(request)}")
-    device = accounts_services.totp_device_pending(user=user)  # type: ignore[arg-type]
+    device = accounts_services.totp_device_pending(user=user)
     form = SecondFactorTokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         context = AuditContext.from_request(request)
@@ -90,9 +91,13 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
         if codes is not None:
             otp_login(request, device)
             messages.success(request, _("Your authenticator app is set up."))
-            page = {"codes": codes, "next": _next(request)}
-            return _no_store(render(request, "portal/recovery_codes.html", page))
-    page = {**totp_enrolment_of(user=user, device=device), "form": form, "next": _next(request)}  # type: ignore[arg-type]
+            shown = {"codes": codes, "next": _next(request)}
+            return _no_store(render(request, "portal/recovery_codes.html", shown))
+    page: dict[str, Any] = {
+        **totp_enrolment_of(user=user, device=device),
+        "form": form,
+        "next": _next(request),
+    }
     return _no_store(
         render(request, "portal/two_factor_setup.html", page, status=form_status(form))
     )
@@ -101,10 +106,10 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def recovery_codes_renew(request: HttpRequest) -> HttpResponse:
-    if not request.user.is_verified():  # type: ignore[union-attr]
+    if not second_factor_verified(request):
         return redirect(reverse("portal:two-factor"))
     codes = accounts_services.recovery_codes_issue(
-        user=request.user,  # type: ignore[arg-type]
+        user=signed_in(request),
         context=AuditContext.from_request(request),
     )
     return _no_store(

@@ -265,7 +265,7 @@ def _approve_new_values(
     for p, row in candidates:
         key = (p.bank.pk, row.signal_type, row.value)
         keys[key] = keys.get(key, 0) + 1
-    known = set()
+    known: set[tuple[int, str, str]] = set()
     by_bank: dict[int, list[str]] = {}
     for bank_id, _, value in keys:
         by_bank.setdefault(bank_id, []).append(value)
