@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.http import HttpRequest, HttpResponse
@@ -31,7 +32,7 @@ class HubAdminSite(admin.AdminSite):
         # is_verified() comes from django-otp's middleware, as above.
         if user.is_authenticated and user.is_staff and not user.is_verified():  # type: ignore[attr-defined]
             query = urlencode({"next": request.GET.get("next", reverse("admin:index"))})
-            return redirect(f"{reverse('portal:two-factor')}?{query}")
+            return redirect(f"{reverse(settings.OTP_LOGIN_URL)}?{query}")
         return super().login(request, extra_context)
 
 

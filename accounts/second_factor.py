@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -53,4 +54,4 @@ class SecondFactorMiddleware:
             request.user = AnonymousUser()
             return self.get_response(request)
         query = urlencode({"next": request.get_full_path()})
-        return redirect(f"{reverse('portal:two-factor')}?{query}")
+        return redirect(f"{reverse(settings.OTP_LOGIN_URL)}?{query}")

@@ -299,6 +299,8 @@ GOVERNANCE_APPEALS_EMAIL = env("GOVERNANCE_APPEALS_EMAIL", "appeals@localhost")
 # PORTAL_BASE_URL is its former, deprecated name.
 HUB_PUBLIC_URL = env("HUB_PUBLIC_URL", env("PORTAL_BASE_URL", "http://127.0.0.1:8000"))
 LOGIN_URL = "portal:login"
+# Where a staff session with its second factor pending is sent (django-otp's setting).
+OTP_LOGIN_URL = "portal:two-factor"
 LOGIN_REDIRECT_URL = "portal:home"
 LOGOUT_REDIRECT_URL = "portal:membership"
 
