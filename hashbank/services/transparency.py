@@ -74,6 +74,14 @@ def tree_size(bank_id: int) -> int:
     return 0 if last is None else last + 1
 
 
+def tree_right_edge(bank_id: int, size: int) -> list[bytes]:
+    """The hashes of the complete subtrees the bank's tree of `size` leaves is made of,
+    largest first: what appending to it works from."""
+    nodes = merkle.compact_range_nodes(size)
+    stored = _hashes(bank_id, nodes)
+    return [stored[node] for node in nodes]
+
+
 def tree_root(bank_id: int, size: int) -> bytes:
     return merkle.root_from(size, _lookup(bank_id, merkle.root_nodes(size)))
 
@@ -88,11 +96,9 @@ def tree_append(rows: list[ChangeLogEntry]) -> list[MerkleNode]:
     made: list[MerkleNode] = []
     for bank_id, bank_rows in by_bank.items():
         size = tree_size(bank_id)
-        edge_nodes = merkle.compact_range_nodes(size)
-        stored = _hashes(bank_id, edge_nodes)
         appended = merkle.append_leaves(
             size,
-            [stored[node] for node in edge_nodes],
+            tree_right_edge(bank_id, size),
             [bytes.fromhex(row.leaf_hash) for row in bank_rows],
         )
         for offset, row in enumerate(bank_rows):
