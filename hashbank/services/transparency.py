@@ -20,8 +20,7 @@ from django.utils import timezone
 from accounts.hub_identity import hub_identity
 from hashbank.models import Bank, ChangeLogEntry, Checkpoint, MerkleNode
 from hashbank.selectors import bank_sizes_before
-from hashbank.services import _note as note
-from hashfed_wire import merkle
+from hashfed_wire import merkle, note
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +123,11 @@ def consistency_proof(*, bank: Bank, old: int, new: int) -> list[bytes]:
 # Checkpoints
 
 
+def log_verifier() -> note.Verifier:
+    """The verifier key of the hub's checkpoints."""
+    return note.Verifier(note_key_name(), hub_identity().public_key_raw)
+
+
 def log_origin(bank: Bank) -> str:
     """The checkpoint origin line: the hub and the bank."""
     host = settings.HUB_ORIGIN.split("://", 1)[-1].rstrip("/")
@@ -131,7 +135,8 @@ def log_origin(bank: Bank) -> str:
 
 
 def note_key_name() -> str:
-    """The name the hub's key signs checkpoints under."""
+    """The name the hub's key signs every bank's checkpoints under: the hub's host, so one
+    verifier key (`<host>+<key id>+<key>`) checks them all."""
     return settings.HUB_ORIGIN.split("://", 1)[-1].rstrip("/")
 
 
@@ -163,13 +168,16 @@ def checkpoint_issue(bank: Bank) -> Checkpoint:
                 f"checkpoint at size {previous.size}: {exc}"
             ) from exc
     identity = hub_identity()
-    text = note.sign_note(
-        note.checkpoint_body(log_origin(bank), size, root), note_key_name(), identity.private_key
+    now = timezone.now()
+    text = note.sign_checkpoint(
+        note.Checkpoint(log_origin(bank), size, root, issued_at=int(now.timestamp())),
+        name=note_key_name(),
+        private_key=identity.private_key,
     )
     try:
         with transaction.atomic():
             return Checkpoint.objects.create(
-                bank=bank, size=size, root_hash=root.hex(), note=text, issued_at=timezone.now()
+                bank=bank, size=size, root_hash=root.hex(), note=text, issued_at=now
             )
     except IntegrityError:
         # Another process issued the same size first: same tree, same root.

@@ -3,7 +3,6 @@ checkpoints, and the proofs a member checks them with."""
 
 from __future__ import annotations
 
-import base64
 import itertools
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,11 +14,10 @@ from django.utils import timezone
 
 from accounts.hub_identity import hub_identity
 from hashbank.models import Bank, ChangeLogEntry, ChangeOp, Checkpoint, MerkleNode, Signal
-from hashbank.services import _note as note
 from hashbank.services import transparency
 from hashbank.services.changelog import Change, changelog_append
 from hashbank.tasks import issue_checkpoints
-from hashfed_wire import merkle
+from hashfed_wire import merkle, note
 
 _values = itertools.count(1)
 
@@ -59,10 +57,11 @@ def leaves_of(bank: str) -> list[bytes]:
 
 
 def opened(checkpoint_note: str) -> tuple[str, int, bytes]:
+    """What a member reads from a checkpoint, once the hub's signature verifies."""
     identity = hub_identity()
-    body = note.open_note(checkpoint_note, transparency.note_key_name(), identity.public_key_raw)
-    origin, size, root = body.splitlines()
-    return origin, int(size), base64.b64decode(root)
+    verifier = note.Verifier(django_settings.HUB_ORIGIN, identity.public_key_raw)
+    checkpoint = note.open_checkpoint(checkpoint_note, [verifier]).checkpoint
+    return checkpoint.origin, checkpoint.size, checkpoint.root_hash
 
 
 MIXED = [("TVEC", 3), ("HATE", 1), ("TVEC", 1), ("CSAM", 2), ("TVEC", 7), ("HATE", 4)]
