@@ -261,17 +261,18 @@ def verify_consistency(
         _check_hash(element, f"proof element {position}")
     if old_size < 0 or new_size < old_size:
         raise ProofError(f"no tree of {new_size} leaves extends a tree of {old_size} leaves")
+    # RFC 9162 defines proofs for 0 < old_size < new_size only; the two edge cases:
+    if old_size == 0:
+        if proof:
+            raise ProofError("a consistency proof from the empty tree must be empty")
+        if old_root != EMPTY_ROOT or (new_size == 0 and new_root != EMPTY_ROOT):
+            raise ProofError("the root of the empty tree is SHA-256 of nothing")
+        return
     if old_size == new_size:
         if proof:
             raise ProofError("a consistency proof between equal sizes must be empty")
         if old_root != new_root:
             raise ProofError("two trees of the same size have different roots")
-        return
-    if old_size == 0:
-        if proof:
-            raise ProofError("a consistency proof from the empty tree must be empty")
-        if old_root != EMPTY_ROOT:
-            raise ProofError("the old root is not the empty tree's root")
         return
     # RFC 9162 section 2.1.4.2, steps 1 to 7.
     if not proof:

@@ -373,11 +373,77 @@ def test_mutated_consistency_proofs_are_rejected():
                 verify_consistency(old_size, new_size, roots[new_size], roots[old_size], proof)
 
 
+EMPTY_B64 = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+JUNK_1, JUNK_2 = "ZG9uJ3QgY2FyZSAx", "ZG9uJ3QgY2FyZSAy"
+LEAF_B64 = "q6yroAAAAAAAAAAAAAAAAAAAAAAAAAAAAGAGHgASNFY="
+ONE_B64 = "DTrtAjFI/9KiWfvQzcf7PPl1ZYdg03dbgq9vkKrMLfw="
+
+
+# transparency-dev/merkle testdata/consistency/additional: (size1, size2, root1, root2,
+# proof, valid). All but one are errors.
+@pytest.mark.parametrize(
+    ("old_size", "new_size", "old_root", "new_root", "proof", "valid"),
+    [
+        (0, 1, EMPTY_B64, EMPTY_B64, [EMPTY_B64], False),
+        (0, 0, EMPTY_B64, JUNK_2, [], False),
+        (1, 1, EMPTY_B64, JUNK_2, [], False),
+        (2, 1, JUNK_1, JUNK_2, [], False),
+        (1, 0, JUNK_1, JUNK_2, [], False),
+        (0, 1, JUNK_1, JUNK_2, [], False),
+        (0, 1, EMPTY_B64, JUNK_2, [], False),
+        (1, 1, ONE_B64, ONE_B64, [], True),
+        (1, 1, JUNK_1, JUNK_2, [], False),
+        (0, 0, JUNK_1, JUNK_1, [], False),
+        (0, 0, JUNK_1, JUNK_2, [], False),
+        (1, 2, JUNK_1, JUNK_2, [], False),
+        (1, 1, EMPTY_B64, EMPTY_B64, [EMPTY_B64], False),
+        (0, 0, EMPTY_B64, EMPTY_B64, [EMPTY_B64], False),
+    ],
+)
+def test_the_reference_consistency_edge_cases(old_size, new_size, old_root, new_root, proof, valid):
+    # (The reference's valid case uses a 12-byte junk root; a 32-byte one stands in.)
+    arguments = (old_size, new_size, b64(old_root), b64(new_root), [b64(p) for p in proof])
+    if valid:
+        verify_consistency(*arguments)
+    else:
+        with pytest.raises(ProofError):
+            verify_consistency(*arguments)
+
+
+# transparency-dev/merkle testdata/inclusion/additional and single-entry: (index, size,
+# root, leaf, valid).
+@pytest.mark.parametrize(
+    ("index", "size", "root", "leaf", "valid"),
+    [
+        (0, 0, EMPTY_B64, LEAF_B64, False),
+        (0, 0, EMPTY_B64, "", False),
+        (0, 0, "", LEAF_B64, False),
+        (0, 1, EMPTY_B64, LEAF_B64, False),
+        (0, 1, EMPTY_B64, "", False),
+        (0, 1, "", LEAF_B64, False),
+        (1, 0, EMPTY_B64, LEAF_B64, False),
+        (2, 1, EMPTY_B64, LEAF_B64, False),
+        (0, 1, ONE_B64, "", False),
+        (0, 1, "", "", False),
+        (0, 1, "", ONE_B64, False),
+        (0, 1, ONE_B64, ONE_B64, True),
+    ],
+)
+def test_the_reference_inclusion_edge_cases(index, size, root, leaf, valid):
+    if valid:
+        verify_inclusion(b64(leaf), index, size, [], b64(root))
+    else:
+        with pytest.raises(ProofError):
+            verify_inclusion(b64(leaf), index, size, [], b64(root))
+
+
 def test_consistency_edge_cases():
     root = bytes.fromhex(ROOTS[3])
     verify_consistency(0, 3, EMPTY_ROOT, root, [])
     verify_consistency(0, 0, EMPTY_ROOT, EMPTY_ROOT, [])
     verify_consistency(3, 3, root, root, [])
+    with pytest.raises(ProofError, match="empty tree"):
+        verify_consistency(0, 0, root, root, [])
     with pytest.raises(ProofError, match="empty tree"):
         verify_consistency(0, 3, root, root, [])
     with pytest.raises(ProofError, match="must be empty"):
