@@ -17,6 +17,7 @@ urlpatterns = [
         transparency.InclusionProofApi.as_view(),
         name="bank-proof-inclusion",
     ),
+    path("banks/<str:bank>/tile/<path:path>", transparency.TileApi.as_view(), name="bank-tile"),
     path(
         "banks/<str:bank>/proof/consistency",
         transparency.ConsistencyProofApi.as_view(),

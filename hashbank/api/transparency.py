@@ -11,9 +11,10 @@ from rest_framework.response import Response
 
 from accounts.api_base import HubApiView
 from core.api_input import QueryInteger, query_params
-from core.errors import Invalid
+from core.errors import Invalid, NotFound
 from hashbank import selectors
 from hashbank.services import transparency
+from hashfed_wire import tiles
 
 
 class CheckpointApi(HubApiView):
@@ -114,3 +115,29 @@ class ConsistencyProofApi(HubApiView):
             raise Invalid.for_field("from", f"from must be at most to ({new})")
         proof = transparency.consistency_proof(bank=found, old=old, new=new)
         return Response({"from": old, "to": new, "proof": [node.hex() for node in proof]})
+
+
+class TileApi(HubApiView):
+    """C2SP tlog-tiles over the bank's tree as of its latest checkpoint:
+    `tile/<L>/<N>[.p/<W>]` (hashes) and `tile/entries/<N>[.p/<W>]` (the entries, each as a
+    big-endian uint16 length and its bytes). Full tiles never change and may be cached for
+    good; a tile the tree does not have (yet) is 404."""
+
+    actions = {"GET": "hashbank.log.read"}
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    def get(self, request: Request, bank: str, path: str) -> HttpResponse:
+        found = selectors.bank_readable(organisation=self.principal.organisation, name=bank)
+        try:
+            tile = tiles.parse_tile_path(f"tile/{path}")
+        except tiles.TileError:
+            raise NotFound("no such tile") from None
+        latest = transparency.checkpoint_latest(found)
+        content = transparency.tile_content(bank=found, tile=tile, size=latest.size)
+        if content is None:
+            raise NotFound("no such tile")
+        response = HttpResponse(content, content_type="application/octet-stream")
+        response["Cache-Control"] = (
+            "private, max-age=60" if tile.is_partial else "private, max-age=31536000, immutable"
+        )
+        return response

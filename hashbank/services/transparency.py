@@ -20,7 +20,7 @@ from django.utils import timezone
 from accounts.hub_identity import hub_identity
 from hashbank.models import Bank, ChangeLogEntry, Checkpoint, MerkleNode
 from hashbank.selectors import bank_sizes_before
-from hashfed_wire import merkle, note
+from hashfed_wire import merkle, note, tiles
 
 logger = logging.getLogger(__name__)
 
@@ -228,3 +228,37 @@ def sync_checkpoints(*, banks: Iterable[Bank], cursor: int) -> dict[str, dict[st
             },
         }
     return out
+
+
+def _level_range(bank_id: int, level: int, begin: int, count: int) -> list[bytes]:
+    """The stored hashes of the complete subtrees (level, begin) … (level, begin+count-1)."""
+    if level == 0:
+        rows = ChangeLogEntry.objects.filter(
+            bank_id=bank_id, bank_index__gte=begin, bank_index__lt=begin + count
+        ).order_by("bank_index")
+        values = list(rows.values_list("leaf_hash", flat=True))
+    else:
+        rows = MerkleNode.objects.filter(
+            bank_id=bank_id, level=level, index__gte=begin, index__lt=begin + count
+        ).order_by("index")
+        values = list(rows.values_list("hash", flat=True))
+    if len(values) != count:
+        raise TreeInconsistent(f"bank {bank_id}: level {level} lacks nodes from {begin}")
+    return [bytes.fromhex(value) for value in values]
+
+
+def tile_content(*, bank: Bank, tile: tiles.Tile, size: int) -> bytes | None:
+    """A C2SP tlog-tiles resource of the bank's tree of `size` entries: a tile of hashes or
+    an entry bundle. None when that tree does not have it."""
+    level = 0 if tile.level is None else tiles.TILE_HEIGHT * tile.level
+    begin = tile.index * tiles.TILE_WIDTH
+    if begin + tile.width > size >> level:
+        return None
+    if tile.level is not None:
+        return tiles.tile_bytes(_level_range(bank.pk, level, begin, tile.width))
+    entries = ChangeLogEntry.objects.filter(
+        bank=bank, bank_index__gte=begin, bank_index__lt=begin + tile.width
+    ).order_by("bank_index")
+    return tiles.entry_bundle_bytes(
+        [bytes(entry) for entry in entries.values_list("entry", flat=True)]
+    )

@@ -17,7 +17,7 @@ from hashbank.models import Bank, ChangeLogEntry, ChangeOp, Checkpoint, MerkleNo
 from hashbank.services import transparency
 from hashbank.services.changelog import Change, changelog_append
 from hashbank.tasks import issue_checkpoints
-from hashfed_wire import merkle, note
+from hashfed_wire import merkle, note, tiles
 
 _values = itertools.count(1)
 
@@ -227,6 +227,7 @@ def test_a_mutated_leaf_hash_makes_verification_fail(cast, alice):
 
 ENDPOINTS = [
     "checkpoint",
+    "tile/0/000.p/1",
     "proof/inclusion?index=0&size=1",
     "proof/inclusion?index=abc",
     "proof/consistency?from=0&to=1",
@@ -329,3 +330,28 @@ def test_concurrent_appends_keep_every_bank_tree_gap_free_and_checkpointed(trans
         leaves = leaves_of(bank)
         for checkpoint in Checkpoint.objects.filter(bank__name=bank):
             assert checkpoint.root_hash == merkle.root_hash(leaves[: checkpoint.size]).hex()
+
+
+def test_tiles_serve_the_tree_as_of_the_latest_checkpoint(cast, alice):
+    fill([("TVEC", 100), ("TVEC", 100), ("TVEC", 100)])
+    leaves = leaves_of("TVEC")
+    client = alice.client()
+
+    def get(path: str):
+        return client.get(f"/api/v1/banks/TVEC/tile/{path}")
+
+    full = get("0/000")
+    assert full.status_code == 200
+    assert "immutable" in full["Cache-Control"]
+    assert tiles.parse_tile(full.content) == leaves[:256]
+    partial = get("0/001.p/44")
+    assert tiles.parse_tile(partial.content, 44) == leaves[256:300]
+    assert "immutable" not in partial["Cache-Control"]
+    assert tiles.parse_tile(get("1/000.p/1").content, 1) == [merkle.root_hash(leaves[:256])]
+    bundle = tiles.parse_entry_bundle(get("entries/000").content, 256)
+    assert [merkle.leaf_hash(entry) for entry in bundle] == leaves[:256]
+    assert len(tiles.parse_entry_bundle(get("entries/001.p/44").content, 44)) == 44
+    # Not in the tree (yet), or not a canonical tile path: 404.
+    for path in ["0/001", "0/001.p/45", "1/000", "0/1", "0/000.p/256", "entries/x", "2/000.p/1"]:
+        assert get(path).status_code == 404, path
+    assert cast["lakeside/admin"].client().get("/api/v1/banks/CSAM/tile/0/000").status_code == 404
