@@ -246,15 +246,20 @@ def open_note(note: str | bytes, verifiers: Iterable[Verifier]) -> OpenedNote:
     Raises NoteError if it is malformed, if a known key's signature fails, or if no
     known key signed it."""
     text, signatures = _split(note)
-    known = {(v.name, v.key_id): v for v in verifiers}
+    known: dict[tuple[str, bytes], Verifier] = {}
+    for verifier in verifiers:
+        other = known.setdefault((verifier.name, verifier.key_id), verifier)
+        if other != verifier:
+            # Two keys with one name and id: the list of keys itself is not to be trusted.
+            raise NoteError(f"two known keys are {verifier.name}+{verifier.key_id.hex()}")
     body = text.encode()
     verified: list[str] = []
     for signature in signatures:
-        verifier = known.get((signature.name, signature.key_id))
-        if verifier is None:
+        signer = known.get((signature.name, signature.key_id))
+        if signer is None:
             continue
-        if _verifies(verifier, body, signature.signature) is None:
-            raise NoteError(f"the signature by {verifier.vkey} does not verify")
+        if _verifies(signer, body, signature.signature) is None:
+            raise NoteError(f"the signature by {signer.vkey} does not verify")
         verified.append(signature.name)
     if not verified:
         raise NoteError("no known key signed the note")

@@ -292,6 +292,17 @@ def test_tampered_notes_are_refused(log_key):
     assert open_note(padded, [verifier]).key_names == [ORIGIN]
 
 
+def test_two_known_keys_with_one_name_and_id_are_refused(log_key):
+    note = sign_note("text\n", name=ORIGIN, private_key=log_key)
+    real = verifier_for(ORIGIN, log_key)
+    assert open_note(note, [real, real]).key_names == [ORIGIN]
+    # A forged key whose id collides (ids are 4 bytes): here, one built by hand.
+    impostor = Verifier(ORIGIN, bytes(32))
+    object.__setattr__(impostor, "key_id", real.key_id)
+    with pytest.raises(NoteError, match="two known keys"):
+        open_note(note, [real, impostor])
+
+
 def test_keys_and_texts_that_cannot_be_signed_are_refused(log_key):
     for name in ["", "with space", "with+plus", "tab\tname", "nbsp\u00a0name"]:
         with pytest.raises(NoteError):
