@@ -123,21 +123,15 @@ def consistency_proof(*, bank: Bank, old: int, new: int) -> list[bytes]:
 # Checkpoints
 
 
-def log_verifier() -> note.Verifier:
-    """The verifier key of the hub's checkpoints."""
-    return note.Verifier(note_key_name(), hub_identity().public_key_raw)
-
-
-def log_origin(bank: Bank) -> str:
-    """The checkpoint origin line: the hub and the bank."""
-    host = settings.HUB_ORIGIN.split("://", 1)[-1].rstrip("/")
-    return f"{host}/banks/{bank.name}"
-
-
 def note_key_name() -> str:
     """The name the hub's key signs every bank's checkpoints under: the hub's host, so one
     verifier key (`<host>+<key id>+<key>`) checks them all."""
     return settings.HUB_ORIGIN.split("://", 1)[-1].rstrip("/")
+
+
+def log_origin(bank: Bank) -> str:
+    """The checkpoint origin line: the hub and the bank."""
+    return f"{note_key_name()}/banks/{bank.name}"
 
 
 def checkpoint_last(bank: Bank) -> Checkpoint | None:
@@ -233,15 +227,21 @@ def sync_checkpoints(*, banks: Iterable[Bank], cursor: int) -> dict[str, dict[st
 def _level_range(bank_id: int, level: int, begin: int, count: int) -> list[bytes]:
     """The stored hashes of the complete subtrees (level, begin) … (level, begin+count-1)."""
     if level == 0:
-        rows = ChangeLogEntry.objects.filter(
-            bank_id=bank_id, bank_index__gte=begin, bank_index__lt=begin + count
-        ).order_by("bank_index")
-        values = list(rows.values_list("leaf_hash", flat=True))
+        values = list(
+            ChangeLogEntry.objects.filter(
+                bank_id=bank_id, bank_index__gte=begin, bank_index__lt=begin + count
+            )
+            .order_by("bank_index")
+            .values_list("leaf_hash", flat=True)
+        )
     else:
-        rows = MerkleNode.objects.filter(
-            bank_id=bank_id, level=level, index__gte=begin, index__lt=begin + count
-        ).order_by("index")
-        values = list(rows.values_list("hash", flat=True))
+        values = list(
+            MerkleNode.objects.filter(
+                bank_id=bank_id, level=level, index__gte=begin, index__lt=begin + count
+            )
+            .order_by("index")
+            .values_list("hash", flat=True)
+        )
     if len(values) != count:
         raise TreeInconsistent(f"bank {bank_id}: level {level} lacks nodes from {begin}")
     return [bytes.fromhex(value) for value in values]
