@@ -176,6 +176,11 @@ for _action in [
         _grants(*PLATFORM_ALL, PEER_HUB),
     ),
     Action(
+        "hashbank.log.read",
+        "Read the signed checkpoints and Merkle proofs of the banks one may read",
+        _grants(*PLATFORM_ALL, PEER_HUB),
+    ),
+    Action(
         "hashbank.signal.read", "Read one listed signal of a readable bank", _grants(*PLATFORM_ALL)
     ),
     Action(

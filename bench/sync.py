@@ -31,11 +31,12 @@ from bench.measure import (
     timed,
 )
 from hashbank.api.sync import MAX_SYNC_PAGE
-from hashbank.models import Bank, ChangeLogEntry, Label, Signal
+from hashbank.models import Bank, ChangeLogEntry, Label, MerkleNode, Signal
 from hashbank.selectors import changelog_next_sequence
+from hashbank.services import transparency
 from hashbank.services.changelog import entry_material, leaf_hash
 from hashbank.services.snapshots import snapshots_create
-from hashfed_wire import hub_signatures
+from hashfed_wire import hub_signatures, merkle
 
 # Pages are as large as the API allows: what a member catching up asks for.
 SYNC_PAGE = MAX_SYNC_PAGE
@@ -83,13 +84,19 @@ def changelog_fill(total: int) -> int:
     signal_table = Signal._meta.db_table
     links_table = Signal.labels.through._meta.db_table
     log_table = ChangeLogEntry._meta.db_table
+    node_table = MerkleNode._meta.db_table
+    # The entries extend the bench bank's Merkle tree: their places in it, and the nodes
+    # they complete, as changelog_append would store them.
+    tree_size = transparency.tree_size(bank_id)
+    right_edge = transparency.tree_right_edge(bank_id, tree_size)
     copies = {
         "signals": f"COPY {signal_table} (id, bank_id, signal_type, value, status, "
         "labels_decided, delisted_by_decision, confidence, legal_hold, incident, "
         "first_listed_at, updated_at) FROM STDIN",
         "links": f"COPY {links_table} (signal_id, label_id) FROM STDIN",
-        "entries": f"COPY {log_table} (sequence, bank_id, signal_id, op, entry, leaf_hash, "
-        "created_at) FROM STDIN",
+        "entries": f"COPY {log_table} (sequence, bank_id, bank_index, signal_id, op, entry, "
+        "leaf_hash, created_at) FROM STDIN",
+        "nodes": f'COPY {node_table} (bank_id, level, "index", hash) FROM STDIN',
     }
     started_at = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
     with psycopg.connect(BENCH_DSN) as connection, connection.cursor() as cursor:
@@ -99,6 +106,7 @@ def changelog_fill(total: int) -> int:
             count = min(COPY_CHUNK, missing - chunk_start)
             values = os.urandom(32 * count).hex()
             lines: dict[str, list[str]] = {name: [] for name in copies}
+            leaves: list[bytes] = []
             for offset in range(count):
                 number = chunk_start + offset
                 sequence, signal = head + number, first_signal + number
@@ -120,10 +128,18 @@ def changelog_fill(total: int) -> int:
                 )
                 lines["links"].append(f"{signal}\t{label_id}\n")
                 # bytea in COPY's text format: \x and hex digits, the backslash escaped.
+                leaves.append(bytes.fromhex(leaf_hash(entry)))
                 lines["entries"].append(
-                    f"{sequence}\t{bank_id}\t{signal}\tadd\t\\\\x{entry.hex()}\t"
-                    f"{leaf_hash(entry)}\t{stored_at}\n"
+                    f"{sequence}\t{bank_id}\t{tree_size + number}\t{signal}\tadd\t"
+                    f"\\\\x{entry.hex()}\t{leaves[-1].hex()}\t{stored_at}\n"
                 )
+            appended = merkle.append_leaves(tree_size + chunk_start, right_edge, leaves)
+            right_edge = appended.right_edge
+            lines["nodes"] = [
+                f"{bank_id}\t{level}\t{index}\t{value.hex()}\n"
+                for level, index, value in appended.nodes
+                if level > 0
+            ]
             for name, statement in copies.items():
                 with cursor.copy(statement) as copy:
                     copy.write("".join(lines[name]))
@@ -137,7 +153,7 @@ def changelog_fill(total: int) -> int:
     # Without this the first reader of the copied rows would pay for setting their hint
     # bits, and the planner would know nothing of a million new rows.
     with psycopg.connect(BENCH_DSN, autocommit=True) as connection:
-        for table in (signal_table, links_table, log_table):
+        for table in (signal_table, links_table, log_table, node_table):
             connection.execute(f"VACUUM (ANALYZE) {table}")
     return missing
 

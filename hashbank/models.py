@@ -319,6 +319,9 @@ class ChangeLogEntry(models.Model):
 
     sequence = models.BigIntegerField(unique=True)
     bank = models.ForeignKey(Bank, on_delete=models.PROTECT, related_name="+")
+    # The entry's position in its bank's Merkle tree: the bank's entries numbered from 0
+    # without gaps, in sequence order (docs/transparency-log.md).
+    bank_index = models.BigIntegerField()
     signal = models.ForeignKey(Signal, on_delete=models.PROTECT, related_name="log_entries")
     op = models.CharField(max_length=8, choices=ChangeOp.choices)
     entry = models.BinaryField()
@@ -328,9 +331,53 @@ class ChangeLogEntry(models.Model):
     class Meta:
         ordering = ["sequence"]
         indexes = [models.Index(fields=["bank", "sequence"], name="changelog_bank_seq_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["bank", "bank_index"], name="changelog_bank_index"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.sequence} {self.op} {self.signal_id}"
+
+
+class MerkleNode(models.Model):
+    """The hash of one complete, aligned subtree of a bank's Merkle tree (RFC 6962): the
+    2**level leaves from index * 2**level on. Leaves (level 0) are the entries' leaf
+    hashes; nodes from level 1 up are stored here as the log grows, never changed."""
+
+    bank = models.ForeignKey(Bank, on_delete=models.PROTECT, related_name="+")
+    level = models.PositiveSmallIntegerField()
+    index = models.BigIntegerField()
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["bank", "level", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["bank", "level", "index"], name="merkle_node_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bank_id} L{self.level} #{self.index}"
+
+
+class Checkpoint(models.Model):
+    """A signed statement of one bank's tree: its size and root hash, as a C2SP signed
+    note (tlog-checkpoint) signed with the hub key. Every checkpoint of a bank is
+    consistent with the earlier ones."""
+
+    bank = models.ForeignKey(Bank, on_delete=models.PROTECT, related_name="checkpoints")
+    size = models.BigIntegerField()
+    root_hash = models.CharField(max_length=64)
+    note = models.TextField()
+    issued_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["bank", "-size"]
+        constraints = [
+            models.UniqueConstraint(fields=["bank", "size"], name="checkpoint_bank_size"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bank_id} @ {self.size}"
 
 
 class Snapshot(models.Model):

@@ -9,7 +9,7 @@ from django.db.models import Count, Q, QuerySet
 
 from accounts import grants
 from accounts.models import Organisation, OrganisationKind
-from core.errors import NotFound
+from core.errors import Invalid, NotFound
 from hashbank.models import (
     Bank,
     BankContributeAccess,
@@ -46,6 +46,30 @@ def banks_readable_by(*, organisation: Organisation) -> QuerySet[Bank]:
         queryset=Bank.objects.filter(read_access=BankReadAccess.GRANTED),
     )
     return Bank.objects.filter(open_to | Q(pk__in=granted.values("pk")))
+
+
+def bank_readable(*, organisation: Organisation, name: str) -> Bank:
+    """A bank the organisation may read, by name; anything else is NotFound, the same
+    whether the bank exists or not."""
+    bank = banks_readable_by(organisation=organisation).filter(name=name).first()
+    if bank is None:
+        raise NotFound("no such bank")
+    return bank
+
+
+def bank_sizes_before(*, banks: Iterable[Bank], sequence: int) -> dict[Bank, int]:
+    """How many entries of each bank the log holds before entry `sequence`: the size of the
+    bank's tree a client has once it has applied the log up to there."""
+    sizes = {}
+    for bank in banks:
+        last = (
+            ChangeLogEntry.objects.filter(bank=bank, sequence__lt=sequence)
+            .order_by("-sequence")
+            .values_list("bank_index", flat=True)
+            .first()
+        )
+        sizes[bank] = 0 if last is None else last + 1
+    return sizes
 
 
 def banks_contributable_by(*, organisation: Organisation) -> QuerySet[Bank]:
@@ -173,16 +197,24 @@ def changelog_page(
 
     Returns (entry bytes in order, next cursor, head). The head is read first, so entries
     appended while the page is read wait for the next call; when the page is not full the
-    next cursor jumps to the head, past entries of banks the caller cannot read.
+    next cursor jumps to the head, past entries of banks the caller cannot read. A cursor
+    past the head is refused (`cursor_ahead`), naming the head: the client's copy is not of
+    this log.
     """
     head = changelog_next_sequence()
+    if cursor > head:
+        raise Invalid.for_field(
+            "cursor",
+            f"the cursor {cursor} is past the head of the log, {head}",
+            code="cursor_ahead",
+        )
     bank_ids = list(banks_readable_by(organisation=organisation).values_list("pk", flat=True))
     rows = list(
         ChangeLogEntry.objects.filter(sequence__gte=cursor, sequence__lt=head, bank_id__in=bank_ids)
         .order_by("sequence")
         .values_list("sequence", "entry")[:limit]
     )
-    next_cursor = rows[-1][0] + 1 if len(rows) == limit else max(head, cursor)
+    next_cursor = rows[-1][0] + 1 if len(rows) == limit else head
     return [bytes(entry) for _, entry in rows], next_cursor, head
 
 

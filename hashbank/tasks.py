@@ -61,3 +61,11 @@ def rebuild_pdq_index() -> str:
     from hashbank.matching.matcher import pdq_index_build
 
     return str(pdq_index_build())
+
+
+@shared_task(acks_late=True)
+def issue_checkpoints() -> list[int]:
+    """Sign a checkpoint of every bank whose Merkle tree grew since its last one."""
+    from hashbank.services.transparency import checkpoints_issue
+
+    return [checkpoint.pk for checkpoint in checkpoints_issue()]

@@ -1,12 +1,28 @@
 from django.urls import path
 
-from hashbank.api import catalogue, disputes, lookup, signals, submissions, sync
+from hashbank.api import catalogue, disputes, lookup, signals, submissions, sync, transparency
 
 app_name = "hashbank"
 
 urlpatterns = [
     path("labels/", catalogue.LabelListApi.as_view(), name="label-list"),
     path("banks/", catalogue.BankListApi.as_view(), name="bank-list"),
+    path(
+        "banks/<str:bank>/checkpoint",
+        transparency.CheckpointApi.as_view(),
+        name="bank-checkpoint",
+    ),
+    path(
+        "banks/<str:bank>/proof/inclusion",
+        transparency.InclusionProofApi.as_view(),
+        name="bank-proof-inclusion",
+    ),
+    path("banks/<str:bank>/tile/<path:path>", transparency.TileApi.as_view(), name="bank-tile"),
+    path(
+        "banks/<str:bank>/proof/consistency",
+        transparency.ConsistencyProofApi.as_view(),
+        name="bank-proof-consistency",
+    ),
     path("submissions/", submissions.SubmissionListCreateApi.as_view(), name="submission-list"),
     path(
         "submissions/<uuid:submission_id>/",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django.http import FileResponse, HttpResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
@@ -17,6 +19,7 @@ from hashbank.models import (
 )
 from hashbank.services.snapshots import snapshot_open
 from hashbank.services.sync import sync_record
+from hashbank.services.transparency import sync_checkpoints
 from hashfed_wire import hub_signatures
 
 MAX_SYNC_PAGE = 10_000
@@ -30,6 +33,10 @@ class SyncApi(HubApiView):
     entries in order (add and update set the record keyed by bank, signal type and value;
     remove deletes it) and call again with `next_cursor` until it reaches `head`. Each entry
     is the exact canonical JSON (RFC 8785) the hub logged, so its bytes can be hashed.
+    `checkpoints` names, per readable bank, the size of its Merkle tree once the page is
+    applied (`tree_size`) and a signed checkpoint of at least that size the copy is a
+    prefix of (docs/transparency-log.md). A cursor past the head is refused (400
+    `cursor_ahead`, naming the head).
     """
 
     actions = {"GET": "hashbank.sync.read"}
@@ -46,6 +53,22 @@ class SyncApi(HubApiView):
                 "entries": serializers.ListField(child=serializers.DictField()),
                 "next_cursor": serializers.IntegerField(),
                 "head": serializers.IntegerField(),
+                "checkpoints": serializers.DictField(
+                    child=inline_serializer(
+                        "SyncBankCheckpoint",
+                        {
+                            "tree_size": serializers.IntegerField(),
+                            "checkpoint": inline_serializer(
+                                "SyncCheckpoint",
+                                {
+                                    "size": serializers.IntegerField(),
+                                    "root_hash": serializers.CharField(),
+                                    "note": serializers.CharField(),
+                                },
+                            ),
+                        },
+                    )
+                ),
             },
         ),
     )
@@ -53,6 +76,10 @@ class SyncApi(HubApiView):
         params = query_params(self.InputSerializer, request)
         entries, next_cursor, head = selectors.changelog_page(
             organisation=self.principal.organisation, cursor=params["cursor"], limit=params["limit"]
+        )
+        checkpoints = sync_checkpoints(
+            banks=selectors.banks_readable_by(organisation=self.principal.organisation),
+            cursor=next_cursor,
         )
         sync_record(organisation=self.principal.organisation, cursor=next_cursor)
         # The stored bytes go out as they are: no re-serialisation, so clients get exactly
@@ -64,6 +91,8 @@ class SyncApi(HubApiView):
             + str(next_cursor).encode()
             + b',"head":'
             + str(head).encode()
+            + b',"checkpoints":'
+            + json.dumps(checkpoints, sort_keys=True, separators=(",", ":")).encode()
             + b"}"
         )
         response = HttpResponse(body, content_type="application/json")

@@ -1,4 +1,4 @@
-"""Appending to the change log: the sync feed, and later the Merkle transparency log."""
+"""Appending to the change log: the sync feed, and the banks' Merkle trees."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts.audit import lock_chain
 from hashbank.models import ChangeLogEntry, ChangeOp, Signal
 from hashbank.selectors import changelog_next_sequence, signal_as_listed
+from hashbank.services.transparency import tree_append
 
 # All appends to the change log take this PostgreSQL advisory lock (see lock_chain).
 _CHANGELOG_LOCK_KEY = 0x4861736866656402
@@ -106,4 +107,7 @@ def changelog_append(*, changes: list[Change]) -> list[ChangeLogEntry]:
                     created_at=now,
                 )
             )
+        # Each entry takes the next place in its bank's Merkle tree, whose new nodes are
+        # stored in this same transaction.
+        tree_append(rows)
         return ChangeLogEntry.objects.bulk_create(rows)

@@ -93,6 +93,16 @@ def _restricted_signal(org: Organisation):
     return signal
 
 
+def _logged_bank(org: Organisation) -> dict:
+    """A bank only `org` may read, holding one change-log entry."""
+    from hashbank.models import ChangeOp
+    from hashbank.services.changelog import Change, changelog_append
+
+    signal = _restricted_signal(org)
+    changelog_append(changes=[Change(signal=signal, op=ChangeOp.ADD)])
+    return {"bank": signal.bank.name}
+
+
 def _signal_kwargs(org: Organisation) -> dict:
     return {"signal_id": _restricted_signal(org).pk}
 
@@ -259,6 +269,10 @@ SAMPLES: dict[str, dict[str, Sample]] = {
     "hashbank:sync": {"GET": lambda org: ({}, None)},
     "hashbank:snapshot-list": {"GET": lambda org: ({}, None)},
     "hashbank:snapshot-download": {"GET": lambda org: (_snapshot(org), None)},
+    "hashbank:bank-checkpoint": {"GET": lambda org: (_logged_bank(org), None)},
+    "hashbank:bank-proof-inclusion": {"GET": lambda org: (_logged_bank(org), {"index": 0})},
+    "hashbank:bank-proof-consistency": {"GET": lambda org: (_logged_bank(org), {"from": 0})},
+    "hashbank:bank-tile": {"GET": lambda org: ({**_logged_bank(org), "path": "0/000.p/1"}, None)},
     "hashbank:signal-detail": {"GET": lambda org: (_signal_kwargs(org), None)},
     "hashbank:opinion": {"PUT": lambda org: (_signal_kwargs(org), {"kind": "seen"})},
     "hashbank:dispute-list": {
@@ -308,7 +322,7 @@ CASES = [(r, method) for r in API_ROUTES for method in sorted(r.actions)]
 def _url(route, kwargs: dict) -> str:
     path = "/" + route.pattern
     for name, value in kwargs.items():
-        for converter in ("str", "int", "uuid", "slug", "id", "text"):
+        for converter in ("str", "int", "uuid", "slug", "id", "text", "path"):
             path = path.replace(f"<{converter}:{name}>", str(value))
     return path
 

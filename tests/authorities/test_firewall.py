@@ -124,6 +124,8 @@ def _url_values(org: Organisation, probes: Probes) -> dict[str, list[str]]:
         "snapshot_id": probes.snapshot_ids,
         "submission_id": probes.submission_ids,
         "dispute_id": probes.dispute_ids,
+        "bank": ["TVEC", "CSAM", "NOSUCHBANK"],
+        "path": ["0/000.p/1", "entries/000.p/1"],
     }
 
 

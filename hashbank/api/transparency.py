@@ -1,0 +1,143 @@
+"""The verifiable list: each bank's signed checkpoint and Merkle proofs against it
+(docs/transparency-log.md)."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.api_base import HubApiView
+from core.api_input import QueryInteger, query_params
+from core.errors import Invalid, NotFound
+from hashbank import selectors
+from hashbank.services import transparency
+from hashfed_wire import tiles
+
+
+class CheckpointApi(HubApiView):
+    """The bank's latest checkpoint: a C2SP signed note (tlog-checkpoint) of the size and
+    root hash of the bank's Merkle tree, signed with the hub key. Issued now when none
+    covers the tree's current size."""
+
+    actions = {"GET": "hashbank.log.read"}
+
+    @extend_schema(responses={(200, "text/plain"): str})
+    def get(self, request: Request, bank: str) -> HttpResponse:
+        found = selectors.bank_readable(organisation=self.principal.organisation, name=bank)
+        checkpoint = transparency.checkpoint_latest(found)
+        return HttpResponse(checkpoint.note, content_type="text/plain; charset=utf-8")
+
+
+class InclusionProofApi(HubApiView):
+    """`?index=I&size=N`: the RFC 9162 inclusion proof of the bank's entry I (its
+    `bank_index`) in the bank's tree of N entries (default: the latest checkpoint's size;
+    at most that). Hashes are hex."""
+
+    actions = {"GET": "hashbank.log.read"}
+
+    class InputSerializer(serializers.Serializer):
+        index = QueryInteger()
+        size = QueryInteger(min_value=1, required=False)
+
+    @extend_schema(
+        parameters=[InputSerializer],
+        responses=inline_serializer(
+            "InclusionProof",
+            {
+                "index": serializers.IntegerField(),
+                "size": serializers.IntegerField(),
+                "leaf_hash": serializers.CharField(),
+                "proof": serializers.ListField(child=serializers.CharField()),
+            },
+        ),
+    )
+    def get(self, request: Request, bank: str) -> Response:
+        found = selectors.bank_readable(organisation=self.principal.organisation, name=bank)
+        params = query_params(self.InputSerializer, request)
+        index = params["index"]
+        latest = transparency.checkpoint_latest(found)
+        size = params.get("size", latest.size)
+        if size > latest.size:
+            raise Invalid.for_field(
+                "size", f"size must be at most the latest checkpoint's size, {latest.size}"
+            )
+        if index >= size:
+            raise Invalid.for_field("index", f"index must be below the tree size {size}")
+        proof = transparency.inclusion_proof(bank=found, index=index, size=size)
+        return Response(
+            {
+                "index": index,
+                "size": size,
+                "leaf_hash": transparency.leaf_hash_at(bank=found, index=index).hex(),
+                "proof": [node.hex() for node in proof],
+            }
+        )
+
+
+class ConsistencyProofApi(HubApiView):
+    """`?from=M&to=N`: the RFC 9162 consistency proof from the bank's tree of M entries to
+    its tree of N entries (default: the latest checkpoint's size; at most that). Hashes
+    are hex."""
+
+    actions = {"GET": "hashbank.log.read"}
+
+    # `from` is a Python keyword: the fields are declared by name.
+    InputSerializer = type(
+        "ConsistencyInput",
+        (serializers.Serializer,),
+        {"from": QueryInteger(), "to": QueryInteger(required=False)},
+    )
+
+    @extend_schema(
+        parameters=[InputSerializer],
+        responses=inline_serializer(
+            "ConsistencyProof",
+            {
+                "from": serializers.IntegerField(),
+                "to": serializers.IntegerField(),
+                "proof": serializers.ListField(child=serializers.CharField()),
+            },
+        ),
+    )
+    def get(self, request: Request, bank: str) -> Response:
+        found = selectors.bank_readable(organisation=self.principal.organisation, name=bank)
+        params = query_params(self.InputSerializer, request)
+        latest = transparency.checkpoint_latest(found)
+        old, new = params["from"], params.get("to", latest.size)
+        if new > latest.size:
+            raise Invalid.for_field(
+                "to", f"to must be at most the latest checkpoint's size, {latest.size}"
+            )
+        if old > new:
+            raise Invalid.for_field("from", f"from must be at most to ({new})")
+        proof = transparency.consistency_proof(bank=found, old=old, new=new)
+        return Response({"from": old, "to": new, "proof": [node.hex() for node in proof]})
+
+
+class TileApi(HubApiView):
+    """C2SP tlog-tiles over the bank's tree as of its latest checkpoint:
+    `tile/<L>/<N>[.p/<W>]` (hashes) and `tile/entries/<N>[.p/<W>]` (the entries, each as a
+    big-endian uint16 length and its bytes). Full tiles never change and may be cached for
+    good; a tile the tree does not have (yet) is 404."""
+
+    actions = {"GET": "hashbank.log.read"}
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    def get(self, request: Request, bank: str, path: str) -> HttpResponse:
+        found = selectors.bank_readable(organisation=self.principal.organisation, name=bank)
+        try:
+            tile = tiles.parse_tile_path(f"tile/{path}")
+        except tiles.TileError:
+            raise NotFound("no such tile") from None
+        latest = transparency.checkpoint_latest(found)
+        content = transparency.tile_content(bank=found, tile=tile, size=latest.size)
+        if content is None:
+            raise NotFound("no such tile")
+        response = HttpResponse(content, content_type="application/octet-stream")
+        response["Cache-Control"] = (
+            "private, max-age=60" if tile.is_partial else "private, max-age=31536000, immutable"
+        )
+        return response
