@@ -16,8 +16,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from rest_framework import status
 
 from accounts.hub_identity import hub_identity
+from core.errors import ServiceError
 from hashbank.models import Bank, ChangeLogEntry, Checkpoint, MerkleNode
 from hashbank.selectors import bank_sizes_before
 from hashfed_wire import merkle, note, tiles
@@ -27,8 +29,18 @@ logger = logging.getLogger(__name__)
 Key = tuple[int, int]  # (level, index)
 
 
-class TreeInconsistent(Exception):
-    """The stored tree does not extend the bank's last checkpoint: it was altered."""
+class TreeInconsistent(ServiceError):
+    """The stored tree does not extend the bank's last checkpoint, or lacks nodes: it was
+    altered. Nothing is signed or served from it; callers get a 503 in the API's error
+    shape and the detail goes to the hub's log, not to them."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "log_inconsistent"
+
+    @classmethod
+    def detected(cls, detail: str) -> TreeInconsistent:
+        logger.error("transparency log inconsistent: %s", detail)
+        return cls("this bank's log failed the hub's own consistency check; it is not served")
 
 
 def _hashes(bank_id: int, keys: Iterable[Key]) -> dict[Key, bytes]:
@@ -53,7 +65,7 @@ def _hashes(bank_id: int, keys: Iterable[Key]) -> dict[Key, bytes]:
             found[(level, index)] = bytes.fromhex(value)
     missing = keys - found.keys()
     if missing:
-        raise TreeInconsistent(f"bank {bank_id}: the tree lacks nodes {sorted(missing)}")
+        raise TreeInconsistent.detected(f"bank {bank_id}: the tree lacks nodes {sorted(missing)}")
     return found
 
 
@@ -154,10 +166,7 @@ def checkpoint_issue(bank: Bank) -> Checkpoint:
                 previous.size, size, bytes.fromhex(previous.root_hash), root, proof
             )
         except merkle.ProofError as exc:
-            logger.error(
-                "bank %s: the tree at %d does not extend checkpoint %d", bank, size, previous.size
-            )
-            raise TreeInconsistent(
+            raise TreeInconsistent.detected(
                 f"bank {bank.name}: the tree at size {size} is not consistent with the "
                 f"checkpoint at size {previous.size}: {exc}"
             ) from exc
@@ -243,7 +252,7 @@ def _level_range(bank_id: int, level: int, begin: int, count: int) -> list[bytes
             .values_list("hash", flat=True)
         )
     if len(values) != count:
-        raise TreeInconsistent(f"bank {bank_id}: level {level} lacks nodes from {begin}")
+        raise TreeInconsistent.detected(f"bank {bank_id}: level {level} lacks nodes from {begin}")
     return [bytes.fromhex(value) for value in values]
 
 

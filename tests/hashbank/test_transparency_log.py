@@ -206,6 +206,11 @@ def test_a_mutated_node_makes_verification_fail_and_stops_checkpoints(cast, alic
     with pytest.raises(transparency.TreeInconsistent):
         transparency.checkpoint_issue(Bank.objects.get(name="TVEC"))
     assert Checkpoint.objects.filter(bank__name="TVEC").count() == 1
+    # Members are told in the API's error shape, never given a 500 or the stored detail.
+    response = client.get("/api/v1/banks/TVEC/checkpoint")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "log_inconsistent"
+    assert "level" not in response.json()["error"]["message"]
 
 
 def test_a_mutated_leaf_hash_makes_verification_fail(cast, alice):
