@@ -3,6 +3,7 @@ rows of the report (a figure, and its ratio to baselines measured in the same ru
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -12,7 +13,7 @@ if TYPE_CHECKING:
     from django.test import Client
 
 SERVER_DSN = "postgresql://postgres@127.0.0.1:5432"
-BENCH_DATABASE = "hashfed_bench"
+BENCH_DATABASE = os.environ.get("HASHFED_BENCH_DATABASE", "hashfed_bench")
 BENCH_DSN = f"{SERVER_DSN}/{BENCH_DATABASE}"
 HUB_ORIGIN = "hub.bench"
 # The demo bank and label every generated submission and signal uses. TVEC names no

@@ -1,14 +1,16 @@
 """Throughput of the hub on PostgreSQL: signed submissions in, the change log out.
 
-    .venv/bin/python bench/run.py [ingest|sync|all] [--quick] [--keep]
+    .venv/bin/python bench/run.py [ingest|sync|transparency|all] [--quick] [--keep]
+        [--log-size N]
 
 Every figure is printed next to a baseline measured in the same run, as a ratio: on a
 small shared machine the figures alone move too much from run to run to be compared with
 those of another day. docs/benchmarks.md describes the scenarios and the latest figures.
 
-The run owns one PostgreSQL database, `hashfed_bench` on 127.0.0.1:5432: it is dropped and
-created at the start, and dropped at the end unless --keep is given. Requests go through
-django.test.Client: the whole Django request stack in this process, without a socket.
+The run owns one PostgreSQL database, `hashfed_bench` on 127.0.0.1:5432 (another name in
+HASHFED_BENCH_DATABASE): it is dropped and created at the start, and dropped at the end
+unless --keep is given. Requests go through django.test.Client: the whole Django request
+stack in this process, without a socket.
 """
 
 from __future__ import annotations
@@ -169,12 +171,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "scenario",
         nargs="?",
-        choices=["ingest", "sync", "all", "matching", "lookup", "everything"],
+        choices=["ingest", "sync", "transparency", "all", "matching", "lookup", "everything"],
         default="all",
-        help="all = ingest + sync; matching = bench/matching.py (PDQ index vs faiss and "
-        "threatexchange); lookup = bench/lookup_api.py (HTTP API at 1M); everything = all three",
+        help="all = ingest + sync + transparency (the banks' Merkle trees); matching = "
+        "bench/matching.py (PDQ index vs faiss and threatexchange); lookup = "
+        "bench/lookup_api.py (HTTP API at 1M); everything = all three",
     )
     parser.add_argument("--quick", action="store_true", help="2 ingest batches, 100,000 entries")
+    parser.add_argument(
+        "--log-size",
+        type=int,
+        default=None,
+        help="transparency: log entries in the tree the appends and proofs work on "
+        "(default 100,000 with --quick, else 1,000,000)",
+    )
     parser.add_argument("--keep", action="store_true", help=f"keep {BENCH_DATABASE} afterwards")
     args = parser.parse_args(argv)
     if args.scenario in ("matching", "lookup", "everything"):
@@ -199,12 +209,16 @@ def main(argv: list[str] | None = None) -> int:
         # Only now: these modules import the project's models.
         from bench.ingest import bench_ingest
         from bench.sync import bench_sync
+        from bench.transparency_log import bench_transparency
 
         rows: list[Row] = []
         if args.scenario in ("ingest", "all"):
             rows += bench_ingest(api_keys, quick=args.quick)
         if args.scenario in ("sync", "all"):
             rows += bench_sync(api_keys, quick=args.quick)
+        if args.scenario in ("transparency", "all"):
+            log_size = args.log_size or (100_000 if args.quick else 1_000_000)
+            rows += bench_transparency(api_keys, quick=args.quick, log_size=log_size)
         load_at_end = os.getloadavg()[0]
         report: dict[str, Any] = {
             "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
