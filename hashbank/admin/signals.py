@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from accounts.admin_base import ReadOnlyAdmin
 from hashbank.admin.common import (
     _short,
     _value_search,
@@ -65,7 +66,10 @@ class DisputeInline(admin.TabularInline):
 
 
 @admin.register(Signal)
-class SignalAdmin(admin.ModelAdmin):
+class SignalAdmin(ReadOnlyAdmin):
+    """The list changes only through submissions and disputes, which are audited and
+    logged; here staff look."""
+
     list_display = [
         "__str__",
         "bank",
@@ -105,16 +109,6 @@ class SignalAdmin(admin.ModelAdmin):
         if not search_term.strip():
             return queryset, False
         return queryset.filter(_value_search(search_term)), False
-
-    # The list changes only through submissions and disputes, which are audited and logged.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="value", ordering="value")
     def short_value(self, obj: Signal) -> str:
