@@ -9,8 +9,9 @@ class CoreConfig(AppConfig):
         from django.urls import register_converter
 
         from core import checks  # noqa: F401  (registers the system checks)
-        from core.url_converters import DatabaseIdConverter, PlainTextConverter
+        from core.url_converters import DatabaseIdConverter, PlainTextConverter, TilePathConverter
 
         # Registered before any URL module is imported, so every app can use them.
         register_converter(DatabaseIdConverter, "id")
         register_converter(PlainTextConverter, "text")
+        register_converter(TilePathConverter, "tilepath")

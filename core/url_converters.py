@@ -33,3 +33,16 @@ class PlainTextConverter:
 
     def to_url(self, value: str) -> str:
         return value
+
+
+class TilePathConverter:
+    """`<tilepath:name>`: the rest of a C2SP tlog-tiles path (`0/x001/234`,
+    `entries/005.p/17`); anything else is not a route (404), never a lookup."""
+
+    regex = "[0-9a-z./]{1,100}"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value

@@ -8,18 +8,20 @@ urlpatterns = [
     path("labels/", catalogue.LabelListApi.as_view(), name="label-list"),
     path("banks/", catalogue.BankListApi.as_view(), name="bank-list"),
     path(
-        "banks/<str:bank>/checkpoint",
+        "banks/<text:bank>/checkpoint",
         transparency.CheckpointApi.as_view(),
         name="bank-checkpoint",
     ),
     path(
-        "banks/<str:bank>/proof/inclusion",
+        "banks/<text:bank>/proof/inclusion",
         transparency.InclusionProofApi.as_view(),
         name="bank-proof-inclusion",
     ),
-    path("banks/<str:bank>/tile/<path:path>", transparency.TileApi.as_view(), name="bank-tile"),
     path(
-        "banks/<str:bank>/proof/consistency",
+        "banks/<text:bank>/tile/<tilepath:path>", transparency.TileApi.as_view(), name="bank-tile"
+    ),
+    path(
+        "banks/<text:bank>/proof/consistency",
         transparency.ConsistencyProofApi.as_view(),
         name="bank-proof-consistency",
     ),

@@ -322,7 +322,7 @@ CASES = [(r, method) for r in API_ROUTES for method in sorted(r.actions)]
 def _url(route, kwargs: dict) -> str:
     path = "/" + route.pattern
     for name, value in kwargs.items():
-        for converter in ("str", "int", "uuid", "slug", "id", "text", "path"):
+        for converter in ("str", "int", "uuid", "slug", "id", "text", "path", "tilepath"):
             path = path.replace(f"<{converter}:{name}>", str(value))
     return path
 
