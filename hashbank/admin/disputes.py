@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
-from accounts.admin_base import action_page, apply_each, bound_form
+from accounts.admin_base import OverdueFilter, action_page, apply_each, bound_form
 from accounts.audit import AuditContext
 from accounts.models import User
 from hashbank.admin.common import (
@@ -44,19 +44,9 @@ def overdue_disputes(now: dt.datetime) -> Q:
     )
 
 
-class OverdueFilter(admin.SimpleListFilter):
-    title = "overdue"
-    parameter_name = "overdue"
-
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
-        return [("yes", "overdue"), ("no", "not overdue")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value() == "yes":
-            return queryset.filter(overdue_disputes(timezone.now()))
-        if self.value() == "no":
-            return queryset.exclude(overdue_disputes(timezone.now()))
-        return queryset
+class DisputeOverdueFilter(OverdueFilter):
+    def overdue(self) -> Q:
+        return overdue_disputes(timezone.now())
 
 
 @transaction.atomic
@@ -74,7 +64,7 @@ class DisputeAdmin(admin.ModelAdmin):
         "outcome",
         "reviewer",
     ]
-    list_filter = ["state", "kind", "outcome", OverdueFilter]
+    list_filter = ["state", "kind", "outcome", DisputeOverdueFilter]
     search_fields = ["public_id", "signal__value"]
     search_help_text = "A dispute id, or the disputed hash value (exact or its first characters)."
     ordering = ["deadline"]
