@@ -361,3 +361,70 @@ def append_leaf(
     ``(0, size, leaf_hash)`` then each node it completes, bottom up. ``append_leaves``
     also returns the new right edge and root."""
     return append_leaves(size, right_edge, [leaf_hash]).nodes
+
+
+class RightEdge:
+    """The compact range ``[0, size)`` of a tree a reader follows leaf by leaf: the hashes
+    of ``compact_range_nodes(size)``, largest first, one per set bit of ``size``. That is
+    all it takes to append further leaves and to compute the root of every size reached,
+    so a reader never needs the earlier leaves again. Mutable; ``copy`` before a change
+    that may have to be undone."""
+
+    __slots__ = ("hashes", "size")
+
+    def __init__(self, size: int = 0, hashes: Sequence[bytes] = ()) -> None:
+        if size < 0:
+            raise ValueError("a tree size is not negative")
+        if len(hashes) != size.bit_count():
+            raise ValueError(f"a tree of {size} leaves has {size.bit_count()} right-edge hashes")
+        if any(not isinstance(h, bytes) or len(h) != HASH_SIZE for h in hashes):
+            raise ValueError(f"a right-edge hash is {HASH_SIZE} bytes")
+        self.size = size
+        self.hashes = list(hashes)
+
+    def copy(self) -> RightEdge:
+        return RightEdge(self.size, self.hashes)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RightEdge):
+            return NotImplemented
+        return (self.size, self.hashes) == (other.size, other.hashes)
+
+    # Mutable, so not hashable.
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"RightEdge(size={self.size}, root={self.root().hex()})"
+
+    def append(self, leaf_hash: bytes) -> None:
+        """Append one leaf hash (``SHA-256(0x00 || entry)``)."""
+        if len(leaf_hash) != HASH_SIZE:
+            raise ValueError(f"a leaf hash is {HASH_SIZE} bytes")
+        _push(self.size, self.hashes, leaf_hash, None)
+        self.size += 1
+
+    def append_entries(self, entries: Iterable[bytes]) -> None:
+        """Append entries (their bytes; each is hashed as a leaf), in order. The loop a
+        syncing client runs on every entry: one leaf hash and, on average, one node hash
+        per entry."""
+        sha256 = hashlib.sha256
+        hashes = self.hashes
+        size = self.size
+        for entry in entries:
+            value = sha256(b"\x00" + entry).digest()
+            index = size
+            while index & 1:
+                value = sha256(b"\x01" + hashes.pop() + value).digest()
+                index >>= 1
+            hashes.append(value)
+            size += 1
+        self.size = size
+
+    def root(self) -> bytes:
+        """The root hash of the tree of ``size`` leaves (``EMPTY_ROOT`` when empty)."""
+        if not self.hashes:
+            return EMPTY_ROOT
+        result = self.hashes[-1]
+        for value in reversed(self.hashes[:-1]):
+            result = node_hash(value, result)
+        return result

@@ -8,9 +8,10 @@ import sys
 from collections.abc import Sequence
 
 from hashfed_client import commands, signal_commands
-from hashfed_client.commands import EXIT_HUB, EXIT_INTERRUPTED, EXIT_USAGE
+from hashfed_client.commands import EXIT_HUB, EXIT_INTERRUPTED, EXIT_UNVERIFIED, EXIT_USAGE
 from hashfed_client.errors import HubError, InputError, SyncError
 from hashfed_client.hub import DEFAULT_HUB, MAX_SYNC_LIMIT
+from hashfed_client.verify import Unverified
 
 
 def _add_hub_options(parser: argparse.ArgumentParser) -> None:
@@ -26,6 +27,28 @@ def _add_hub_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--api-key-file", help="read the API key from this file (or $HASHFED_API_KEY_FILE)"
+    )
+
+
+def _add_verify_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--hub-key",
+        metavar="VKEY",
+        default=os.environ.get("HASHFED_HUB_KEY"),
+        help="the hub's checkpoint verifier key, <host>+<key id>+<base64 key> (default: "
+        "$HASHFED_HUB_KEY, else the key /.well-known/hashfed publishes, pinned in the state)",
+    )
+    parser.add_argument(
+        "--witness",
+        action="append",
+        metavar="VKEY",
+        help="a witness's cosignature verifier key (repeatable)",
+    )
+    parser.add_argument(
+        "--witness-threshold",
+        type=int,
+        metavar="K",
+        help="accept a checkpoint only with K valid witness cosignatures (default: all)",
     )
 
 
@@ -77,10 +100,31 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument(
         "--no-verify",
         action="store_true",
-        help="do not check the hub's signature on each page (checked by default)",
+        help="check nothing: neither the hub's signature on each page nor the banks' "
+        "checkpoints and trees (all checked by default)",
     )
+    sync.add_argument(
+        "--evidence",
+        metavar="FILE.json",
+        help="where to write the proof of a misbehaviour (default: next to --out)",
+    )
+    _add_verify_options(sync)
     _add_hub_options(sync)
     sync.set_defaults(handler=commands.sync_command)
+    verify = subcommands.add_parser(
+        "verify", help="check two checkpoint notes of a bank against each other"
+    )
+    verify.add_argument("first", metavar="A", help="a checkpoint note file")
+    verify.add_argument("second", metavar="B", help="another checkpoint note of the bank")
+    verify.add_argument(
+        "--proof",
+        metavar="FILE.json",
+        help="the consistency proof from the smaller to the larger (default: ask the hub)",
+    )
+    verify.add_argument("--evidence", metavar="FILE.json", help="also write a misbehaviour here")
+    _add_verify_options(verify)
+    _add_hub_options(verify)
+    verify.set_defaults(handler=commands.verify_command)
     signal_commands.add_parsers(subcommands, _add_hub_options)
     return parser
 
@@ -96,7 +140,9 @@ def _print_hub_error(error: HubError) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code: 0 done, 1 some rows or queries were
     rejected by the hub, 2 a usage or local input problem (nothing sent), 3 the hub refused a
-    request or could not be reached, 130 interrupted."""
+    request or could not be reached, 4 the hub misbehaved (a rollback, fork or list that
+    does not match its signed checkpoint; the evidence is written), 5 a checkpoint does not
+    verify (signature, origin, witness cosignatures), 130 interrupted."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))
@@ -109,6 +155,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SyncError as exc:
         print(f"error: the sync feed is inconsistent: {exc}", file=sys.stderr)
         return EXIT_HUB
+    except Unverified as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNVERIFIED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

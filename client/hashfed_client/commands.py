@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import stat
 import sys
@@ -27,16 +28,62 @@ from hashfed_client.submit import (
     parse_ndjson,
 )
 from hashfed_client.sync import SyncState, hub_public_key_of, sync_list
+from hashfed_client.verify import (
+    CheckpointPolicy,
+    LogVerifier,
+    Misbehaviour,
+    compare,
+    hub_verifier,
+    parse_key,
+    read_notes,
+    read_proof,
+    write_evidence,
+)
 
 EXIT_OK = 0
 EXIT_REJECTED = 1
 EXIT_USAGE = 2
 EXIT_HUB = 3
+EXIT_MISBEHAVIOUR = 4
+EXIT_UNVERIFIED = 5
 EXIT_INTERRUPTED = 130
 
 
 def _default_state_path(out: Path) -> Path:
     return out.with_suffix(".state.json") if out.suffix else out.with_name(out.name + ".state.json")
+
+
+def _default_evidence_path(out: Path) -> Path:
+    return out.with_name(out.stem + ".misbehaviour.json")
+
+
+def _report_misbehaviour(exc: Misbehaviour, path: Path) -> int:
+    write_evidence(path, exc.evidence)
+    print(f"MISBEHAVIOUR ({exc.kind}): {exc.message}", file=sys.stderr)
+    print(f"the signed evidence is in {path}; nothing of the page was applied", file=sys.stderr)
+    return EXIT_MISBEHAVIOUR
+
+
+def checkpoint_policy_from(args: argparse.Namespace, client: HubClient | None) -> CheckpointPolicy:
+    """The hub key: --hub-key, else the one /.well-known/hashfed publishes (named by the
+    hub's host); the witnesses and threshold from --witness and --witness-threshold."""
+    if args.hub_key:
+        hub_key = parse_key(args.hub_key)
+    elif client is not None:
+        hub_key = hub_verifier(
+            str(client.hub_identity().get("origin", "")), hub_public_key_of(client)
+        )
+    else:
+        raise InputError("--hub-key is needed to check checkpoints without a hub")
+    witnesses = [parse_key(vkey, witness=True) for vkey in args.witness or ()]
+    threshold = len(witnesses) if args.witness_threshold is None else args.witness_threshold
+    return CheckpointPolicy(hub_key, witnesses, threshold)
+
+
+def log_verifier_from(args: argparse.Namespace, client: HubClient) -> LogVerifier:
+    return LogVerifier(
+        checkpoint_policy_from(args, client), client.consistency_proof, hub=client.base_url
+    )
 
 
 def _resolve_api_key(args: argparse.Namespace) -> str:
@@ -223,7 +270,8 @@ def sync_command(args: argparse.Namespace) -> int:
     state_path = Path(args.state) if args.state else _default_state_path(out)
     client = hub_client_from(args)
     progress = _ProgressLine(sys.stderr) if args.progress or sys.stderr.isatty() else None
-    hub_public_key = None if args.no_verify else hub_public_key_of(client)
+    verifier = None if args.no_verify else log_verifier_from(args, client)
+    hub_public_key = None if verifier is None else verifier.policy.hub_key.public_key
     try:
         state = sync_list(
             client,
@@ -232,9 +280,48 @@ def sync_command(args: argparse.Namespace) -> int:
             limit=args.limit,
             progress=progress,
             hub_public_key=hub_public_key,
+            verifier=verifier,
         )
+    except Misbehaviour as exc:
+        evidence = Path(args.evidence) if args.evidence else _default_evidence_path(out)
+        return _report_misbehaviour(exc, evidence)
     finally:
         if progress:
             progress.finish()
     print(f"{len(state.signals)} signals in {out} (cursor {state.cursor}, head {state.head})")
+    return EXIT_OK
+
+
+def verify_command(args: argparse.Namespace) -> int:
+    """Two checkpoint notes of one bank against each other."""
+    first, second = read_notes([args.first, args.second])
+    proof = read_proof(args.proof) if args.proof else None
+    client = None
+    if proof is None or not args.hub_key:
+        client = hub_client_from(args)
+    policy = checkpoint_policy_from(args, client)
+    try:
+        result = compare(
+            policy,
+            first,
+            second,
+            None if client is None else client.consistency_proof,
+            proof,
+            hub=None if client is None else client.base_url,
+        )
+    except Misbehaviour as exc:
+        if args.evidence:
+            write_evidence(args.evidence, exc.evidence)
+            print(f"the evidence is in {args.evidence}", file=sys.stderr)
+        print(f"MISBEHAVIOUR ({exc.kind}): {exc.message}", file=sys.stderr)
+        json.dump(exc.evidence, sys.stdout, ensure_ascii=False, indent=2, sort_keys=True)
+        print()
+        return EXIT_MISBEHAVIOUR
+    old, new = result.sizes
+    how = (
+        "the same tree" if old == new else f"consistent (proof of {len(result.proof or [])} hashes)"
+    )
+    print(
+        f"OK: {result.origin}, sizes {old} and {new}: {how}; both signed by {policy.hub_key.vkey}"
+    )
     return EXIT_OK

@@ -79,6 +79,7 @@ class HubClient:
         retry: bool = True,
         with_raw: bool = False,
         content: tuple[bytes, str] | None = None,
+        parse: bool = True,
     ) -> Any:
         url = self.base_url + path
         if query:
@@ -99,6 +100,8 @@ class HubClient:
             try:
                 with self._opener.open(req, timeout=self.timeout) as response:
                     raw = response.read()
+                    if not parse:
+                        return raw, response.headers
                     parsed = json_reply(response.status, raw, f"{method} {path}")
                     return (parsed, raw, response.headers) if with_raw else parsed
             except urllib_error.HTTPError as exc:
@@ -185,6 +188,50 @@ class HubClient:
             raise HubError(200, "bad_response", "a sync page needs entries, next_cursor, head")
         return page
 
+    def sync_raw(
+        self, cursor: int, limit: int, *, hub_public_key: bytes | None = None
+    ) -> tuple[bytes, str | None]:
+        """One page of the change log as the exact bytes the hub sent, unparsed (the
+        entries' bytes are the leaves of the banks' trees), with the hub's signature over
+        them. With ``hub_public_key`` the signature must verify, or
+        HubError(code="bad_signature") is raised."""
+        query = {"cursor": cursor, "limit": limit}
+        raw, headers = self._request("GET", "/api/v1/sync/", query=query, parse=False)
+        signature = headers.get(hub_signatures.SIGNATURE_HEADER)
+        if hub_public_key is not None:
+            try:
+                hub_signatures.verify_page(hub_public_key, raw, signature)
+            except hub_signatures.HubSignatureError as exc:
+                raise HubError(200, "bad_signature", str(exc)) from exc
+        return raw, signature
+
+    def checkpoint(self, bank: str) -> str:
+        """``GET /api/v1/banks/<bank>/checkpoint``: the bank's latest signed checkpoint note."""
+        raw, _ = self._request("GET", f"/api/v1/banks/{_quote(bank)}/checkpoint", parse=False)
+        try:
+            return str(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise HubError(200, "bad_response", "the checkpoint is not UTF-8") from None
+
+    def consistency_proof(self, bank: str, old_size: int, new_size: int) -> list[bytes]:
+        """``GET /api/v1/banks/<bank>/proof/consistency?from=&to=``: the proof's hashes."""
+        reply = self._request(
+            "GET",
+            f"/api/v1/banks/{_quote(bank)}/proof/consistency",
+            query={"from": old_size, "to": new_size},
+        )
+        proof = reply.get("proof") if isinstance(reply, dict) else None
+        if (
+            not isinstance(proof, list)
+            or reply.get("from") != old_size
+            or reply.get("to") != new_size
+        ):
+            raise HubError(200, "bad_response", "a consistency proof needs from, to and proof")
+        try:
+            return [bytes.fromhex(node) for node in proof]
+        except (TypeError, ValueError):
+            raise HubError(200, "bad_response", "a proof's hashes are hex") from None
+
     def snapshots(self) -> list[dict[str, Any]]:
         """``GET /api/v1/sync/snapshots/``: the newest signed snapshots of the banks the
         caller may read (``id``, ``bank``, ``up_to_sequence``, ``sha256``, ``signature``,
@@ -253,3 +300,7 @@ class HubClient:
         body = {"kind": kind, "reasons": reasons, "proposed_labels": list(proposed_labels)}
         reply = self._request("PUT", f"/api/v1/signals/{int(signal)}/opinion/", body)
         return expect_object(reply, "opinion")
+
+
+def _quote(segment: str) -> str:
+    return urllib_parse.quote(segment, safe="")

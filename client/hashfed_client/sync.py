@@ -13,10 +13,14 @@ from typing import Any
 from hashfed_client.errors import HubError, InputError, SyncError
 from hashfed_client.hub import MAX_SYNC_LIMIT, HubClient
 from hashfed_client.transport import is_int
+from hashfed_client.verify import BankTree, LogVerifier, Unverified, split_page
 from hashfed_wire import hub_signatures
 from hashfed_wire.files import write_atomically
 
-STATE_FORMAT = 1
+STATE_FORMAT = 2
+# Format 1 had no trees: its list is kept, and the next verified sync reads the log again
+# from the start to build them (applying nothing twice).
+OLD_STATE_FORMATS = (1,)
 
 SignalKey = tuple[str, str, str]
 
@@ -30,6 +34,12 @@ class SyncState:
     hub numbers entries from 0); ``signals`` the list
     keyed by (bank, signal_type, value), each record being the entry that last set
     it, without ``op``. ``hub`` is the address the state was built from.
+
+    ``trees`` is, per bank, the right edge of the Merkle tree over the bank's entries
+    read up to ``verified_cursor`` and the last checkpoint accepted (``verify.BankTree``);
+    ``hub_key`` the verifier key the checkpoints were checked with (pinned at the first
+    verified sync). A sync without verification moves ``cursor`` but not
+    ``verified_cursor``; the next verified one reads again from there.
     """
 
     hub: str | None = None
@@ -37,6 +47,9 @@ class SyncState:
     last_sequence: int = -1
     head: int | None = None
     signals: dict[SignalKey, dict[str, Any]] = field(default_factory=dict)
+    verified_cursor: int = 0
+    hub_key: str | None = None
+    trees: dict[str, BankTree] = field(default_factory=dict)
 
     def apply(self, entries: Iterable[Mapping[str, Any]]) -> int:
         """Apply change-log entries in order: ``add`` and ``update`` set the record,
@@ -79,15 +92,28 @@ class SyncState:
             "cursor": self.cursor,
             "last_sequence": self.last_sequence,
             "head": self.head,
+            "verified_cursor": self.verified_cursor,
+            "hub_key": self.hub_key,
+            "trees": {bank: tree.to_json() for bank, tree in sorted(self.trees.items())},
             "signals": self.sorted_records(),
         }
 
     @classmethod
     def from_json(cls, data: object) -> SyncState:
-        """Raises InputError for anything but a state this module wrote."""
-        if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
-            raise InputError("not a sync state file (format 1)")
+        """Raises InputError for anything but a state this module wrote (in this format
+        or an older one, which is migrated)."""
+        if not isinstance(data, dict) or data.get("format") not in (
+            STATE_FORMAT,
+            *OLD_STATE_FORMATS,
+        ):
+            raise InputError(f"not a sync state file (format {STATE_FORMAT})")
         try:
+            current = data["format"] == STATE_FORMAT
+            trees = (
+                {str(bank): BankTree.from_json(tree) for bank, tree in data["trees"].items()}
+                if current
+                else {}
+            )
             signals = {
                 (str(r["bank"]), str(r["signal_type"]), str(r["value"])): r for r in data["signals"]
             }
@@ -97,8 +123,11 @@ class SyncState:
                 last_sequence=int(data["last_sequence"]),
                 head=data.get("head"),
                 signals=signals,
+                verified_cursor=int(data["verified_cursor"]) if current else 0,
+                hub_key=data.get("hub_key") if current else None,
+                trees=trees,
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InputError(f"the sync state file is damaged: {exc}") from exc
 
     @classmethod
@@ -152,6 +181,7 @@ def sync_list(
     limit: int = MAX_SYNC_LIMIT,
     progress: Callable[[SyncState], None] | None = None,
     hub_public_key: bytes | None = None,
+    verifier: LogVerifier | None = None,
 ) -> SyncState:
     """Bring the local copy up to date and write it to ``out``.
 
@@ -160,6 +190,12 @@ def sync_list(
     while ``next_cursor < head`` and the page is not empty, then rewrites ``out``
     atomically. Raises InputError if the state belongs to another hub, SyncError if
     the feed breaks its contract, HubError if the hub refuses or cannot be reached.
+
+    With ``verifier``, every page is checked against the banks' checkpoints before
+    anything of it is applied (``verify.LogVerifier.check_page``), reading from
+    ``verified_cursor``; first, each bank's latest checkpoint is checked against the one
+    accepted. Raises verify.Misbehaviour or verify.Unverified, the state left as it was
+    after the last page that passed.
     """
     state = SyncState.load(state_path)
     if state.hub is None:
@@ -168,6 +204,10 @@ def sync_list(
         raise InputError(
             f"{state_path} follows {state.hub}, not {client.base_url}; use another --state"
         )
+    if verifier is not None:
+        _sync_verified(client, state, state_path, limit, progress, hub_public_key, verifier)
+        state.write_list(out)
+        return state
     while True:
         page = client.sync(state.cursor, limit, hub_public_key=hub_public_key)
         entries = page["entries"]
@@ -182,3 +222,44 @@ def sync_list(
             break
     state.write_list(out)
     return state
+
+
+def _sync_verified(
+    client: HubClient,
+    state: SyncState,
+    state_path: str | os.PathLike[str],
+    limit: int,
+    progress: Callable[[SyncState], None] | None,
+    hub_public_key: bytes | None,
+    verifier: LogVerifier,
+) -> None:
+    hub_key = verifier.policy.hub_key.vkey
+    if state.hub_key is None:
+        state.hub_key = hub_key
+    elif state.hub_key != hub_key:
+        raise Unverified(
+            f"{state_path} was verified with the hub key {state.hub_key}, not {hub_key}: "
+            "if the hub changed its key, check that out of band and start a new --state"
+        )
+    for bank, tree in sorted(state.trees.items()):
+        if tree.checkpoint is not None:
+            verifier.check_latest(bank, tree, client.checkpoint(bank))
+    position = min(state.verified_cursor, state.cursor)
+    while True:
+        raw, signature = client.sync_raw(position, limit, hub_public_key=hub_public_key)
+        page, entry_texts = split_page(raw)
+        entries, next_cursor, head = page.get("entries"), page.get("next_cursor"), page.get("head")
+        if not (isinstance(entries, list) and is_int(next_cursor) and is_int(head)):
+            raise HubError(200, "bad_response", "a sync page needs entries, next_cursor, head")
+        if entries and next_cursor == position:
+            raise SyncError(f"the hub's cursor did not advance past {position}")
+        trees = verifier.check_page(state.trees, page, entry_texts, raw=raw, signature=signature)
+        state.apply(entries)
+        state.trees, state.verified_cursor = trees, next_cursor
+        state.cursor, state.head = max(state.cursor, next_cursor), head
+        position = next_cursor
+        state.save(state_path)
+        if progress:
+            progress(state)
+        if not entries or next_cursor >= head:
+            break

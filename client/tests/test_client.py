@@ -986,64 +986,6 @@ def test_sync_is_quiet_off_a_terminal(hub, env, tmp_path, capsys) -> None:
     assert capsys.readouterr().err == ""
 
 
-def _signed_page(private_key, page: dict) -> Reply:
-    body = json.dumps(page).encode()
-    signature = base64.b64encode(private_key.sign(body)).decode()
-    return 200, body, {"X-Hashfed-Signature": signature}
-
-
-def test_sync_checks_the_hubs_signature_on_every_page(hub, env, tmp_path):
-    import hashlib as _hashlib
-
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    hub_key = Ed25519PrivateKey.generate()
-    raw = hub_key.public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    )
-    hub.on(
-        "GET",
-        "/.well-known/hashfed",
-        (
-            200,
-            {
-                "origin": "hub.test",
-                "key_id": _hashlib.sha256(raw).hexdigest(),
-                "public_key": base64.b64encode(raw).decode(),
-                "algorithm": "ed25519",
-            },
-        ),
-    )
-    entry = {
-        "sequence": 0,
-        "op": "add",
-        "bank": "TVEC",
-        "signal": 1,
-        "signal_type": "md5",
-        "value": "ab" * 16,
-        "labels": [],
-        "status": "active",
-        "confidence": 0.67,
-    }
-    page = {"entries": [entry], "next_cursor": 1, "head": 1}
-    hub.on("GET", "/api/v1/sync/", _signed_page(hub_key, page))
-    out = tmp_path / "list.ndjson"
-    assert main(["sync", "--out", str(out)]) == 0
-    assert "ab" * 16 in out.read_text()
-
-    # A page signed by anyone else (or edited on the way) is refused, and nothing is applied.
-    impostor = Ed25519PrivateKey.generate()
-    tampered = {
-        "entries": [{**entry, "value": "cd" * 16, "sequence": 1}],
-        "next_cursor": 2,
-        "head": 2,
-    }
-    hub.on("GET", "/api/v1/sync/", _signed_page(impostor, tampered))
-    assert main(["sync", "--out", str(out)]) == 3
-    assert "cd" * 16 not in out.read_text()
-
-
 # lookup, hash, dispute, opinion
 
 

@@ -7,6 +7,7 @@ import pytest
 from hashfed_wire.merkle import (
     EMPTY_ROOT,
     ProofError,
+    RightEdge,
     append_leaf,
     append_leaves,
     compact_range_nodes,
@@ -514,3 +515,54 @@ def test_append_refuses_a_right_edge_that_does_not_fit():
         append_leaf(3, [leaf_hash(b"")], leaf_hash(b"x"))
     with pytest.raises(ValueError, match="32 bytes"):
         append_leaf(0, [], b"short")
+
+
+def test_a_right_edge_gives_the_reference_roots_leaf_by_leaf_and_in_batches():
+    edge = RightEdge()
+    assert edge.root() == EMPTY_ROOT
+    for size, leaf in enumerate(LEAVES, start=1):
+        edge.append_entries([leaf])
+        assert (edge.size, edge.root().hex()) == (size, ROOTS[size])
+        assert edge.hashes == [
+            bytes.fromhex(NODE_HASHES[node]) for node in compact_range_nodes(size)
+        ]
+    for split in range(len(LEAVES) + 1):
+        first = RightEdge()
+        first.append_entries(LEAVES[:split])
+        second = first.copy()
+        second.append_entries(LEAVES[split:])
+        assert first.root().hex() == ROOTS[split]
+        assert second.root().hex() == ROOTS[len(LEAVES)]
+        assert RightEdge(second.size, second.hashes).root() == second.root()
+    by_hash = RightEdge()
+    for leaf in LEAVES:
+        by_hash.append(leaf_hash(leaf))
+    assert by_hash.hashes == second.hashes
+
+
+def test_a_right_edge_agrees_with_append_leaves_on_a_large_tree():
+    entries = [os.urandom(n % 50) for n in range(1000)]
+    edge = RightEdge()
+    appended = append_leaves(0, [], [])
+    for start in range(0, 1000, 137):
+        edge.append_entries(entries[start : start + 137])
+        appended = append_leaves(
+            appended.size, appended.right_edge, map(leaf_hash, entries[start : start + 137])
+        )
+        assert (edge.size, edge.hashes, edge.root()) == (
+            appended.size,
+            appended.right_edge,
+            appended.root,
+        )
+    assert edge.root() == root_hash([leaf_hash(e) for e in entries])
+
+
+def test_a_right_edge_refuses_hashes_that_do_not_fit_its_size():
+    with pytest.raises(ValueError):
+        RightEdge(3, [EMPTY_ROOT])
+    with pytest.raises(ValueError):
+        RightEdge(1, [b"short"])
+    with pytest.raises(ValueError):
+        RightEdge(-1)
+    with pytest.raises(ValueError):
+        RightEdge().append(b"short")

@@ -3,6 +3,7 @@ import base64
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from hashfed_wire import note
 from hashfed_wire.note import (
     COSIGNATURE_ED25519,
     MAX_NOTE_SIZE,
@@ -320,3 +321,12 @@ def test_keys_and_texts_that_cannot_be_signed_are_refused(log_key):
     ]:
         with pytest.raises(NoteError):
             parse_verifier_key(vkey)
+
+
+def test_a_verifier_key_whose_base64_holds_a_plus_sign_round_trips():
+    # The key material of this key encodes with "+" in it; only the first two "+" separate.
+    public = b"\xfb" * 32
+    for signature_type in (note.ED25519, COSIGNATURE_ED25519):
+        vkey = verifier_key("hub.example", public, signature_type)
+        assert "+" in vkey.split("+", 2)[2]
+        assert parse_verifier_key(vkey) == Verifier("hub.example", public, signature_type)
