@@ -171,18 +171,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "scenario",
         nargs="?",
-        choices=["ingest", "sync", "transparency", "all", "matching", "lookup", "everything"],
+        choices=[
+            "ingest",
+            "sync",
+            "transparency",
+            "all",
+            "sync-verify",
+            "matching",
+            "lookup",
+            "everything",
+        ],
         default="all",
         help="all = ingest + sync + transparency (the banks' Merkle trees); matching = "
         "bench/matching.py (PDQ index vs faiss and threatexchange); lookup = "
-        "bench/lookup_api.py (HTTP API at 1M); everything = all three",
+        "bench/lookup_api.py (HTTP API at 1M); everything = all three; sync-verify = the "
+        "member client's sync with its checks of the list on and off (--log-size entries)",
     )
     parser.add_argument("--quick", action="store_true", help="2 ingest batches, 100,000 entries")
     parser.add_argument(
         "--log-size",
         type=int,
         default=None,
-        help="transparency: log entries in the tree the appends and proofs work on "
+        help="transparency and sync-verify: log entries in the tree the appends and proofs work on "
         "(default 100,000 with --quick, else 1,000,000)",
     )
     parser.add_argument("--keep", action="store_true", help=f"keep {BENCH_DATABASE} afterwards")
@@ -209,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         # Only now: these modules import the project's models.
         from bench.ingest import bench_ingest
         from bench.sync import bench_sync
+        from bench.sync_verify import bench_sync_verify
         from bench.transparency_log import bench_transparency
 
         rows: list[Row] = []
@@ -219,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.scenario in ("transparency", "all"):
             log_size = args.log_size or (100_000 if args.quick else 1_000_000)
             rows += bench_transparency(api_keys, quick=args.quick, log_size=log_size)
+        if args.scenario == "sync-verify":
+            total = args.log_size or (100_000 if args.quick else 500_000)
+            rows += bench_sync_verify(api_keys, total=total)
         load_at_end = os.getloadavg()[0]
         report: dict[str, Any] = {
             "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
