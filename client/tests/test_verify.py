@@ -467,3 +467,34 @@ def test_a_page_naming_no_checkpoint_for_its_entries_breaks_the_feed(model) -> N
     page, texts = split_page(raw)
     with pytest.raises(SyncError):
         verifier.check_page({}, page, texts)
+
+
+def test_entries_beyond_the_checkpoint_are_uncovered(model) -> None:
+    verifier = LogVerifier(policy_of(model), model.consistency)
+    model.checkpoint_at = lambda bank, size: max(size - 1, 0)
+    with pytest.raises(Misbehaviour) as caught:
+        read_all(model, verifier, {})
+    assert caught.value.kind == "uncovered"
+
+
+def test_an_unverified_sync_is_read_again_by_the_next_verified_one(served, tmp_path) -> None:
+    hub, _ = served
+    out, state_path = tmp_path / "list.ndjson", tmp_path / "list.state.json"
+    assert main(["sync", "--no-verify", "--out", str(out)]) == 0
+    state = SyncState.load(state_path)
+    assert (state.cursor, state.verified_cursor, state.trees) == (11, 0, {})
+    assert main(["sync", "--out", str(out), "--limit", "5"]) == 0
+    state = SyncState.load(state_path)
+    assert (state.cursor, state.verified_cursor) == (11, 11)
+    assert state.trees["TVEC"].edge.root() == merkle.root_hash(hub.leaves("TVEC"))
+    assert len(out.read_text().splitlines()) == 11
+
+
+def test_a_state_pinned_to_one_hub_key_refuses_another(served, tmp_path, capsys) -> None:
+    hub, _ = served
+    out = tmp_path / "list.ndjson"
+    assert main(["sync", "--out", str(out)]) == 0
+    other = ModelHub()
+    assert main(["sync", "--out", str(out), "--hub-key", other.vkey]) == 5
+    assert "was verified with the hub key" in capsys.readouterr().err
+    assert main(["sync", "--out", str(out), "--hub-key", hub.vkey]) == 0
