@@ -227,9 +227,16 @@ class CheckpointPolicy:
         self.threshold = threshold
         self._opened: dict[str, note.Checkpoint] = {}
 
-    def open(self, text: str, bank: str | None = None) -> Opened:
-        """The checkpoint in ``text``; raises Unverified. ``bank`` None: any bank's."""
+    def open(self, text: str, bank: str | None = None, *, witnessed: bool = True) -> Opened:
+        """The checkpoint in ``text``; raises Unverified. ``bank`` None: any bank's.
+        ``witnessed=False`` skips the witness threshold (the hub's signature is still
+        required): enough to prove a rollback or fork, not to accept the checkpoint."""
         checkpoint = self._opened.get(text)
+        if checkpoint is None and not witnessed:
+            try:
+                checkpoint = note.open_checkpoint(text, [self.hub_key]).checkpoint
+            except (note.NoteError, note.CheckpointError) as exc:
+                raise Unverified(f"a checkpoint of the hub does not verify: {exc}") from None
         if checkpoint is None:
             try:
                 checkpoint = note.open_checkpoint(text, [self.hub_key]).checkpoint
@@ -326,8 +333,10 @@ class LogVerifier:
 
     def check_latest(self, bank: str, tree: BankTree, text: str) -> None:
         """Check the bank's latest checkpoint (``GET .../checkpoint``) against the accepted
-        one, without accepting it: the pages carry their own."""
-        self.accept(bank, tree, self.policy.open(text, bank))
+        one, without accepting it: the pages carry their own. The witness threshold does
+        not apply (the latest checkpoint may not be cosigned yet; the hub's signature is
+        what proves a rollback or fork)."""
+        self.accept(bank, tree, self.policy.open(text, bank, witnessed=False))
 
     def check_page(
         self,

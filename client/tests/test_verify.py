@@ -60,6 +60,7 @@ class ModelHub:
         self.checkpoint_at: Callable[[str, int], int] = lambda bank, size: size
         self.forged_root: bytes | None = None
         self.rolled_back_to: int | None = None
+        self.latest_witnessed = True
 
     @property
     def public_key(self) -> bytes:
@@ -81,12 +82,14 @@ class ModelHub:
     def leaves(self, bank: str) -> list[bytes]:
         return [merkle.leaf_hash(entry) for name, entry in self.log if name == bank]
 
-    def sign(self, bank: str, size: int, root: bytes | None = None) -> str:
+    def sign(
+        self, bank: str, size: int, root: bytes | None = None, *, witnessed: bool = True
+    ) -> str:
         if root is None:
             root = merkle.root_hash(self.leaves(bank)[:size])
         checkpoint = note.Checkpoint(f"{NAME}/banks/{bank}", size, root, issued_at=1_800_000_000)
         text = note.sign_checkpoint(checkpoint, name=NAME, private_key=self.key)
-        for name, key in self.witnesses:
+        for name, key in self.witnesses if witnessed else []:
             text = note.cosign(text, name=name, private_key=key, timestamp=1_800_000_001)
         return text
 
@@ -357,7 +360,7 @@ def served(model, monkeypatch) -> Iterator[tuple[ModelHub, str]]:
             elif path.endswith("/checkpoint"):
                 bank = path.split("/")[4]
                 size = len(hub.leaves(bank)) if hub.rolled_back_to is None else hub.rolled_back_to
-                body = hub.sign(bank, size).encode()
+                body = hub.sign(bank, size, witnessed=hub.latest_witnessed).encode()
             elif path.endswith("/proof/consistency"):
                 bank = path.split("/")[4]
                 old, new = query["from"], query["to"]
@@ -498,3 +501,20 @@ def test_a_state_pinned_to_one_hub_key_refuses_another(served, tmp_path, capsys)
     assert main(["sync", "--out", str(out), "--hub-key", other.vkey]) == 5
     assert "was verified with the hub key" in capsys.readouterr().err
     assert main(["sync", "--out", str(out), "--hub-key", hub.vkey]) == 0
+
+
+def test_the_latest_checkpoint_is_checked_for_rollback_before_witnesses_cosign_it(
+    served, tmp_path
+) -> None:
+    hub, _ = served
+    name, key, verifier = witness("w1.example")
+    hub.witnesses = [(name, key)]
+    args = ["sync", "--out", str(tmp_path / "list.ndjson"), "--witness", verifier.vkey]
+    assert main(args) == 0
+    hub.latest_witnessed = False
+    hub.fill(2)
+    assert main(args) == 0
+    hub.rolled_back_to = 3
+    assert main(args) == 4
+    evidence = json.loads((tmp_path / "list.misbehaviour.json").read_text())
+    assert evidence["kind"] == "rollback"
