@@ -2,8 +2,9 @@
 off, in the same run, page by page in a rotating order: off is what `hashfed sync
 --no-verify` does with a page (parse it, apply it), on is what `hashfed sync` does (check
 the hub's signature over the page's bytes, split the page into its entries' bytes, check
-each bank's checkpoint note, append every entry to the bank's right edge and check the
-root with a consistency proof fetched from the hub, then apply). Import after
+each bank's checkpoint note, append every entry to the bank's right edge, hold pages back
+until one consistency proof fetched from the hub covers them or the root is reached, then
+apply). Import after
 django.setup()."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from typing import Any
 
 from django.test import Client
-from hashfed_client.sync import SyncState
+from hashfed_client.sync import MAX_HELD_ENTRIES, SyncState
 from hashfed_client.verify import BankTree, CheckpointPolicy, LogVerifier, split_page
 
 from accounts.hub_identity import hub_identity
@@ -42,6 +43,8 @@ class Member:
         self.seconds = {"api": 0.0, "client": 0.0, "proofs": 0.0}
         self.proofs = 0
         self.done = False
+        self.held: list[list[Any]] = []
+        self.held_entries = 0
 
     def fetch_consistency(self, bank: str, old: int, new: int) -> list[bytes]:
         started = time.perf_counter()
@@ -69,11 +72,20 @@ class Member:
     def apply(self, body: bytes, signature: str | None) -> dict[str, Any]:
         if self.verifier is None:
             page: dict[str, Any] = json.loads(body)
-        else:
-            hub_signatures.verify_page(self.verifier.policy.hub_key.public_key, body, signature)
-            page, texts = split_page(body)
-            self.trees = self.verifier.check_page(self.trees, page, texts)
-        self.state.apply(page["entries"])
+            self.state.apply(page["entries"])
+            return page
+        # As sync_list does: pages are held back until one proof covers them.
+        hub_signatures.verify_page(self.verifier.policy.hub_key.public_key, body, signature)
+        page, texts = split_page(body)
+        self.trees = self.verifier.check_page(self.trees, page, texts, defer_proofs=True)
+        self.held.append(page["entries"])
+        self.held_entries += len(page["entries"])
+        last = not page["entries"] or page["next_cursor"] >= page["head"]
+        if last or self.held_entries >= MAX_HELD_ENTRIES:
+            self.verifier.prove(self.trees, self.trees)
+            for entries in self.held:
+                self.state.apply(entries)
+            self.held, self.held_entries = [], 0
         return page
 
 

@@ -21,6 +21,9 @@ STATE_FORMAT = 2
 # Format 1 had no trees: its list is kept, and the next verified sync reads the log again
 # from the start to build them (applying nothing twice).
 OLD_STATE_FORMATS = (1,)
+# A verified sync holds back up to this many entries (whole pages) when a bank's checkpoint
+# is ahead of them, so that one consistency proof covers them all before they are applied.
+MAX_HELD_ENTRIES = 20_000
 
 SignalKey = tuple[str, str, str]
 
@@ -245,6 +248,11 @@ def _sync_verified(
         if tree.checkpoint is not None:
             verifier.check_latest(bank, tree, client.checkpoint(bank))
     position = min(state.verified_cursor, state.cursor)
+    trees = state.trees
+    # Pages read but not applied yet, waiting for one consistency proof to cover them all.
+    held: list[tuple[list[Any], int, int, bytes, str | None]] = []
+    held_banks: set[str] = set()
+    held_entries = 0
     while True:
         raw, signature = client.sync_raw(position, limit, hub_public_key=hub_public_key)
         page, entry_texts = split_page(raw)
@@ -253,13 +261,24 @@ def _sync_verified(
             raise HubError(200, "bad_response", "a sync page needs entries, next_cursor, head")
         if entries and next_cursor == position:
             raise SyncError(f"the hub's cursor did not advance past {position}")
-        trees = verifier.check_page(state.trees, page, entry_texts, raw=raw, signature=signature)
-        state.apply(entries)
-        state.trees, state.verified_cursor = trees, next_cursor
-        state.cursor, state.head = max(state.cursor, next_cursor), head
+        trees = verifier.check_page(
+            trees, page, entry_texts, raw=raw, signature=signature, defer_proofs=True
+        )
+        held.append((entries, next_cursor, head, raw, signature))
+        held_banks.update(bank for bank, tree in trees.items() if tree is not state.trees.get(bank))
+        held_entries += len(entries)
         position = next_cursor
+        last = not entries or next_cursor >= head
+        if not last and held_entries < MAX_HELD_ENTRIES:
+            continue
+        verifier.prove(trees, held_banks, [(body, sig) for *_, body, sig in held])
+        for entries, next_cursor, head, _, _ in held:
+            state.apply(entries)
+            state.cursor, state.head = max(state.cursor, next_cursor), head
+        state.trees, state.verified_cursor = trees, position
         state.save(state_path)
+        held, held_banks, held_entries = [], set(), 0
         if progress:
             progress(state)
-        if not entries or next_cursor >= head:
+        if last:
             break

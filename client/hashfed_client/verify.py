@@ -265,6 +265,14 @@ class CheckpointPolicy:
         return Opened(text, checkpoint)
 
 
+def _tree_json(edge: RightEdge) -> dict[str, Any]:
+    return {
+        "size": edge.size,
+        "root": edge.root().hex(),
+        "right_edge": [value.hex() for value in edge.hashes],
+    }
+
+
 def _proof_json(old: int, new: int, proof: Sequence[bytes]) -> dict[str, Any]:
     return {"from": old, "to": new, "proof": [value.hex() for value in proof]}
 
@@ -346,9 +354,13 @@ class LogVerifier:
         *,
         raw: bytes | None = None,
         signature: str | None = None,
+        defer_proofs: bool = False,
     ) -> dict[str, BankTree]:
         """The banks' trees once the page is applied, every check passed; ``trees`` is not
-        changed. Raises Misbehaviour, Unverified or SyncError."""
+        changed. Raises Misbehaviour, Unverified or SyncError. With ``defer_proofs``, a
+        bank whose checkpoint is larger than its tree is not checked with a consistency
+        proof from the tree's size: ``prove`` must be called before the page is applied
+        (so that one proof covers several pages read in a row)."""
         checkpoints = page.get("checkpoints")
         if not isinstance(checkpoints, dict):
             raise SyncError("the page names no checkpoints")
@@ -395,7 +407,7 @@ class LogVerifier:
             self.accept(bank, tree, opened, page_evidence)
             edge = tree.edge.copy()
             edge.append_entries(received)
-            self._check_entries(bank, edge, opened, tree_size, page_evidence)
+            self._check_entries(bank, edge, opened, tree_size, page_evidence, defer_proofs)
             new = opened.checkpoint
             out[bank] = BankTree(edge, text, new.size, new.root_hash)
         return out
@@ -407,11 +419,14 @@ class LogVerifier:
         opened: Opened,
         tree_size: int,
         page_evidence: Mapping[str, Any],
+        defer_proof: bool = False,
     ) -> None:
         size, checkpoint = edge.size, opened.checkpoint
-        client = {"size": size, "root": edge.root().hex(), "right_edge": []}
-        client["right_edge"] = [value.hex() for value in edge.hashes]
-        evidence = {"checkpoints": [opened.text], "client_tree": client, **page_evidence}
+        evidence = {
+            "checkpoints": [opened.text],
+            "client_tree": _tree_json(edge),
+            **page_evidence,
+        }
         if size != tree_size:
             kind = "omission" if size < tree_size else "uncovered"
             raise self._misbehaviour(
@@ -437,8 +452,19 @@ class LogVerifier:
                     **evidence,
                 )
             return
-        if size == 0:
+        if size == 0 or defer_proof:
             return
+        self._prove(bank, edge, opened.text, checkpoint, evidence)
+
+    def _prove(
+        self,
+        bank: str,
+        edge: RightEdge,
+        text: str,
+        checkpoint: note.Checkpoint,
+        evidence: Mapping[str, Any],
+    ) -> None:
+        size = edge.size
         proof = self.fetch_consistency(bank, size, checkpoint.size)
         try:
             verify_consistency(size, checkpoint.size, edge.root(), checkpoint.root_hash, proof)
@@ -451,6 +477,31 @@ class LogVerifier:
                 consistency_proof=_proof_json(size, checkpoint.size, proof),
                 **evidence,
             ) from None
+
+    def prove(
+        self,
+        trees: Mapping[str, BankTree],
+        banks: Iterable[str],
+        pages: Sequence[tuple[bytes, str | None]] = (),
+    ) -> None:
+        """For each of ``banks`` whose tree is smaller than its accepted checkpoint, the
+        consistency proof from the tree's size to the checkpoint's (what ``check_page``
+        deferred). ``pages`` (bytes, signature) go into the evidence. Raises Misbehaviour
+        (``root_mismatch``)."""
+        for bank in sorted(set(banks)):
+            tree = trees[bank]
+            if tree.checkpoint is None or not 0 < tree.edge.size < tree.checkpoint_size:
+                continue
+            checkpoint = self.policy.open(tree.checkpoint, bank, witnessed=False).checkpoint
+            evidence = {
+                "checkpoints": [tree.checkpoint],
+                "client_tree": _tree_json(tree.edge),
+                "pages": [
+                    {"body": body.decode("utf-8"), "signature": signature}
+                    for body, signature in pages
+                ],
+            }
+            self._prove(bank, tree.edge, tree.checkpoint, checkpoint, evidence)
 
 
 # ---- two checkpoints against each other (``hashfed verify``) --------------------------

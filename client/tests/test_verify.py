@@ -61,6 +61,7 @@ class ModelHub:
         self.forged_root: bytes | None = None
         self.rolled_back_to: int | None = None
         self.latest_witnessed = True
+        self.requests: list[str] = []
 
     @property
     def public_key(self) -> bytes:
@@ -342,6 +343,7 @@ def served(model, monkeypatch) -> Iterator[tuple[ModelHub, str]]:
             parts = urlsplit(self.path)
             query = {k: int(v[0]) for k, v in parse_qs(parts.query).items()}
             path = unquote(parts.path)
+            hub.requests.append(self.path)
             headers = {"Content-Type": "application/json"}
             if path == "/.well-known/hashfed":
                 raw = hub.public_key
@@ -518,3 +520,50 @@ def test_the_latest_checkpoint_is_checked_for_rollback_before_witnesses_cosign_i
     assert main(args) == 4
     evidence = json.loads((tmp_path / "list.misbehaviour.json").read_text())
     assert evidence["kind"] == "rollback"
+
+
+def test_deferred_proofs_cover_the_pages_read_since_the_last_one(model) -> None:
+    calls: list[tuple[str, int, int]] = []
+    model.checkpoint_at = lambda bank, size: len(model.leaves(bank))
+    verifier = LogVerifier(policy_of(model), fetched(model, calls))
+    trees: dict[str, BankTree] = {}
+    for cursor in (0, 2, 4):
+        raw = model.page(cursor, 2)
+        page, texts = split_page(raw)
+        trees = verifier.check_page(trees, page, texts, defer_proofs=True)
+    assert calls == []
+    verifier.prove(trees, trees)
+    assert sorted(calls) == [("CSAM", 3, 5), ("TVEC", 3, 6)]
+
+    # An entry altered in the first page is caught by the proof after the third.
+    model.tamper = lambda texts: (
+        [t.replace(b"0000000", b"1111111", 1) for t in texts[:1]] + texts[1:]
+    )
+    trees = {}
+    pages = []
+    for cursor in (0, 2, 4):
+        raw = model.page(cursor, 2)
+        page, texts = split_page(raw)
+        trees = verifier.check_page(trees, page, texts, defer_proofs=True)
+        pages.append((raw, None))
+        model.tamper = None
+    with pytest.raises(Misbehaviour) as caught:
+        verifier.prove(trees, trees, pages)
+    assert (caught.value.kind, caught.value.evidence["bank"]) == ("root_mismatch", "TVEC")
+    assert len(caught.value.evidence["pages"]) == 3
+
+
+def test_a_sync_holds_pages_back_until_one_proof_covers_them(served, tmp_path) -> None:
+    hub, _ = served
+    hub.checkpoint_at = lambda bank, size: len(hub.leaves(bank))
+    out, state_path = tmp_path / "list.ndjson", tmp_path / "list.state.json"
+    assert main(["sync", "--out", str(out), "--limit", "2"]) == 0
+    # The last page reaches the checkpoints' sizes: equal roots, no proof needed at all.
+    assert not [r for r in hub.requests if "proof" in r]
+    hub.fill(4)
+    hub.tamper = lambda texts: [t.replace(b'"add"', b'"remove"') for t in texts]
+    hub.checkpoint_at = lambda bank, size: len(hub.leaves(bank)) - (size < 7)
+    before = state_path.read_bytes()
+    assert main(["sync", "--out", str(out), "--limit", "1"]) == 4
+    assert state_path.read_bytes() == before
+    assert len(out.read_text().splitlines()) == 11
