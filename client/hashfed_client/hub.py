@@ -28,7 +28,9 @@ from hashfed_wire import hub_signatures
 DEFAULT_HUB = "http://127.0.0.1:8000"
 MAX_BATCH = 1000
 MAX_LOOKUP_BATCH = 10_000
-MAX_SYNC_LIMIT = 1000
+# The hub serves at most 10,000 entries a page (hashbank/api/sync.py MAX_SYNC_PAGE); fewer,
+# larger pages mean fewer requests and consistency proofs for a verifying client.
+MAX_SYNC_LIMIT = 10_000
 USER_AGENT = "hashfed-client/1"
 # Worth another try: rate limited, or a proxy in front of the hub that is restarting.
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})

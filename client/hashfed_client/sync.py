@@ -61,15 +61,17 @@ class SyncState:
         applied is harmless. All or nothing: raises SyncError, changing nothing, for
         an unknown op, a malformed entry or sequences out of order. Returns how many
         entries were applied."""
-        signals = dict(self.signals)
+        # Every entry is checked before any is applied, so a bad one changes nothing;
+        # the list itself is then changed in place (copying it per page would make a
+        # long sync quadratic in the list's size).
         last = self.last_sequence
-        applied = 0
+        changes: list[tuple[SignalKey, dict[str, Any] | None]] = []
         for entry in entries:
             sequence = entry.get("sequence")
             if not is_int(sequence):
                 raise SyncError(f"an entry without an integer sequence: {entry!r}")
             if sequence <= last:
-                if applied:
+                if changes:
                     raise SyncError(f"sequence {sequence} comes after {last}")
                 continue
             try:
@@ -78,15 +80,22 @@ class SyncState:
                 raise SyncError(f"entry {sequence} has no {exc.args[0]}") from None
             op = entry.get("op")
             if op in ("add", "update"):
-                signals[key] = {name: value for name, value in entry.items() if name != "op"}
+                changes.append(
+                    (key, {name: value for name, value in entry.items() if name != "op"})
+                )
             elif op == "remove":
-                signals.pop(key, None)
+                changes.append((key, None))
             else:
                 raise SyncError(f"entry {sequence} has an unknown op {op!r}")
             last = sequence
-            applied += 1
-        self.signals, self.last_sequence = signals, last
-        return applied
+        signals = self.signals
+        for key, record in changes:
+            if record is None:
+                signals.pop(key, None)
+            else:
+                signals[key] = record
+        self.last_sequence = last
+        return len(changes)
 
     def to_json(self) -> dict[str, Any]:
         return {
