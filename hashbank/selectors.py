@@ -192,14 +192,16 @@ def changelog_next_sequence() -> int:
 
 def changelog_page(
     *, organisation: Organisation, cursor: int, limit: int
-) -> tuple[list[bytes], int, int]:
+) -> tuple[list[bytes], dict[str, dict[str, str]], int, int]:
     """Entries numbered `cursor` and up in the banks the organisation may read.
 
-    Returns (entry bytes in order, next cursor, head). The head is read first, so entries
-    appended while the page is read wait for the next call; when the page is not full the
-    next cursor jumps to the head, past entries of banks the caller cannot read. A cursor
-    past the head is refused (`cursor_ahead`), naming the head: the client's copy is not of
-    this log.
+    Returns (entry bytes in order, disclosures, next cursor, head). `disclosures` maps the
+    sequence (as a string) of each entry whose committed text is still held to
+    `{field: text, "salt": salt}`; an erased one is simply absent. The head is read
+    first, so entries appended while the page is read wait for the next call; when the
+    page is not full the next cursor jumps to the head, past entries of banks the caller
+    cannot read. A cursor past the head is refused (`cursor_ahead`), naming the head: the
+    client's copy is not of this log.
     """
     head = changelog_next_sequence()
     if cursor > head:
@@ -212,10 +214,17 @@ def changelog_page(
     rows = list(
         ChangeLogEntry.objects.filter(sequence__gte=cursor, sequence__lt=head, bank_id__in=bank_ids)
         .order_by("sequence")
-        .values_list("sequence", "entry")[:limit]
+        .values_list(
+            "sequence", "entry", "disclosure__field", "disclosure__text", "disclosure__salt"
+        )[:limit]
     )
     next_cursor = rows[-1][0] + 1 if len(rows) == limit else head
-    return [bytes(entry) for _, entry in rows], next_cursor, head
+    disclosures = {
+        str(sequence): {field: text, "salt": salt}
+        for sequence, _, field, text, salt in rows
+        if field is not None
+    }
+    return [bytes(row[1]) for row in rows], disclosures, next_cursor, head
 
 
 def snapshots_readable_by(*, organisation: Organisation) -> QuerySet[Snapshot]:

@@ -13,7 +13,7 @@ from typing import Any
 from hashfed_client.errors import HubError, InputError, SyncError
 from hashfed_client.hub import MAX_SYNC_LIMIT, HubClient
 from hashfed_client.transport import is_int
-from hashfed_wire import hub_signatures
+from hashfed_wire import hub_signatures, provenance
 from hashfed_wire.files import write_atomically
 
 STATE_FORMAT = 1
@@ -38,13 +38,20 @@ class SyncState:
     head: int | None = None
     signals: dict[SignalKey, dict[str, Any]] = field(default_factory=dict)
 
-    def apply(self, entries: Iterable[Mapping[str, Any]]) -> int:
+    def apply(
+        self,
+        entries: Iterable[Mapping[str, Any]],
+        disclosures: Mapping[str, Any] | None = None,
+    ) -> int:
         """Apply change-log entries in order: ``add`` and ``update`` set the record,
         ``remove`` deletes it (removing an absent record is a no-op). Entries at or
         below ``last_sequence`` are skipped, so a page that overlaps what was already
-        applied is harmless. All or nothing: raises SyncError, changing nothing, for
-        an unknown op, a malformed entry or sequences out of order. Returns how many
-        entries were applied."""
+        applied is harmless. A record's ``incident`` is the page's disclosure for the
+        entry (``disclosures``, keyed by sequence) once it opens the entry's
+        ``incident_commitment``, or None when there is none (or it was erased). All or
+        nothing: raises SyncError, changing nothing, for an unknown op, a malformed
+        entry, a disclosure that does not open its commitment or sequences out of
+        order. Returns how many entries were applied."""
         signals = dict(self.signals)
         last = self.last_sequence
         applied = 0
@@ -62,7 +69,10 @@ class SyncState:
                 raise SyncError(f"entry {sequence} has no {exc.args[0]}") from None
             op = entry.get("op")
             if op in ("add", "update"):
-                signals[key] = {name: value for name, value in entry.items() if name != "op"}
+                record = {name: value for name, value in entry.items() if name != "op"}
+                if "incident_commitment" in entry:
+                    record["incident"] = _disclosed_incident(entry, (disclosures or {}))
+                signals[key] = record
             elif op == "remove":
                 signals.pop(key, None)
             else:
@@ -136,6 +146,20 @@ class SyncState:
         )
 
 
+def _disclosed_incident(entry: Mapping[str, Any], disclosures: Mapping[str, Any]) -> str | None:
+    """The incident an entry commits to, from the page's disclosures; None if the entry
+    commits to none or its text was erased. Raises SyncError if a disclosure does not
+    open the commitment."""
+    sequence = entry["sequence"]
+    disclosure = disclosures.get(str(sequence))
+    if disclosure is None:
+        return None
+    try:
+        return provenance.open_commitment("incident", entry.get("incident_commitment"), disclosure)
+    except provenance.ProvenanceError as exc:
+        raise SyncError(f"entry {sequence}: {exc}") from None
+
+
 def hub_public_key_of(client: HubClient) -> bytes:
     """The hub's Ed25519 public key from /.well-known/hashfed, checked against its key id."""
     try:
@@ -173,7 +197,10 @@ def sync_list(
         entries = page["entries"]
         if entries and page["next_cursor"] == state.cursor:
             raise SyncError(f"the hub's cursor did not advance past {state.cursor}")
-        state.apply(entries)
+        disclosures = page.get("disclosures", {})
+        if not isinstance(disclosures, dict):
+            raise SyncError("the page's disclosures are not an object")
+        state.apply(entries, disclosures)
         state.cursor, state.head = page["next_cursor"], page["head"]
         state.save(state_path)
         if progress:
