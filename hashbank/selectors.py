@@ -22,6 +22,7 @@ from hashbank.models import (
     Snapshot,
     Submission,
 )
+from hashfed_wire import provenance
 
 
 def banks_readable_by(*, organisation: Organisation) -> QuerySet[Bank]:
@@ -102,6 +103,29 @@ def submission_of(*, organisation: Organisation, submission_id: str) -> Submissi
         return submissions_of(organisation=organisation).get(submission_id=submission_id)
     except (Submission.DoesNotExist, ValueError):
         raise NotFound("no such submission") from None
+
+
+def envelope_readable(*, organisation: Organisation, digest: str) -> Submission:
+    """The submission whose envelope has this digest, when the organisation may see it:
+    its own submission in any bank; another member's once approved (the log commits to it)
+    in a bank the organisation may read and that shows its contributors. Anything else is
+    NotFound, the same whether the envelope exists or not."""
+    if not provenance.is_digest(digest):
+        raise NotFound("no such envelope")
+    others = Q(
+        bank__in=banks_readable_by(organisation=organisation),
+        bank__show_contributors=True,
+        signal__isnull=False,
+    )
+    found = (
+        Submission.objects.select_related("organisation", "signing_key", "bank")
+        .filter(envelope_digest=digest)
+        .filter(Q(organisation=organisation) | others)
+        .first()
+    )
+    if found is None:
+        raise NotFound("no such envelope")
+    return found
 
 
 def signal_readable(*, organisation: Organisation, signal_id: int) -> Signal:

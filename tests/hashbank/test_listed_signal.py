@@ -8,8 +8,8 @@ import rfc8785
 
 from hashbank.models import Signal
 from hashbank.services.changelog import EnvelopeRef, entry_material
-from hashfed_wire import provenance
 from hashbank.services.lookup import lookup_batch
+from hashfed_wire import provenance
 from tests.conftest import approve_all, random_pdq, submit
 
 AT = dt.datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=dt.UTC)
