@@ -353,6 +353,11 @@ def test_the_retention_job_erases_only_superseded_disclosures_past_retention(
     kept = set(EntryDisclosure.objects.values_list("entry__sequence", flat=True))
     assert first.sequence not in kept
     assert second.sequence in kept
+    # Staff may erase by sequence, whatever the age.
+    assert erase_disclosures(context=AuditContext.system(), sequences=[second.sequence]) == 1
+    assert not EntryDisclosure.objects.filter(entry__sequence=second.sequence).exists()
+    with pytest.raises(ValueError):
+        erase_disclosures(context=AuditContext.system())
 
 
 def test_a_disclosure_that_does_not_open_its_commitment_stops_the_client():
