@@ -6,7 +6,7 @@ import django.db.models.deletion
 import django.utils.timezone
 from django.db import migrations, models
 
-from hashfed_wire.provenance import envelope_digest
+from hashfed_wire.provenance import ProvenanceError, envelope_digest
 
 
 def fill_envelope_digests(apps, schema_editor):
@@ -17,9 +17,14 @@ def fill_envelope_digests(apps, schema_editor):
     )
     batch = []
     for row in rows.iterator(chunk_size=2000):
-        row.envelope_digest = envelope_digest(
-            bytes(row.canonical_payload), base64.b64decode(row.signature), row.signing_key.key_id
-        )
+        try:
+            row.envelope_digest = envelope_digest(
+                bytes(row.canonical_payload),
+                base64.b64decode(row.signature),
+                row.signing_key.key_id,
+            )
+        except (ValueError, ProvenanceError):
+            continue  # not a stored signed envelope: nothing to commit to
         batch.append(row)
         if len(batch) >= 2000:
             Submission.objects.bulk_update(batch, ["envelope_digest"])
