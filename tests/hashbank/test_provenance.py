@@ -436,3 +436,27 @@ def test_staff_disclosure_of_a_hidden_banks_envelope_is_audited(cast, signer_for
         assert "✔ verified" in text
         after = AuditEvent.objects.filter(action="hashbank.envelope.disclosed").count()
         assert after - before == (1 if audited else 0)
+
+
+def test_each_entry_lists_the_whole_support_and_a_withdrawal_drops_its_envelope(cast, signer_for):
+    values = hate_submissions(cast, signer_for)
+    shared = values[0]
+    signal = Submission.objects.filter(value=shared).first().signal
+    supporting = sorted(
+        Submission.objects.filter(value=shared).values_list("envelope_digest", flat=True)
+    )
+    last = json.loads(bytes(ChangeLogEntry.objects.filter(signal=signal).last().entry))
+    assert [e["digest"] for e in last["envelopes"]] == supporting
+    lakeside = Submission.objects.get(value=shared, organisation__slug="lakeside")
+    response = (
+        cast["lakeside/analyst"]
+        .client()
+        .post(f"/api/v1/submissions/{lakeside.submission_id}/withdraw/")
+    )
+    assert response.status_code == 200, response.content
+    after = json.loads(bytes(ChangeLogEntry.objects.filter(signal=signal).last().entry))
+    assert after["op"] == "update"
+    assert [e["digest"] for e in after["envelopes"]] == [
+        d for d in supporting if d != lakeside.envelope_digest
+    ]
+    assert after["contributors"] == ["northwind"]
