@@ -168,6 +168,8 @@ def test_a_hidden_banks_envelope_is_404_to_another_member_and_there_for_its_subm
     assert by_digest.status_code == 200, by_digest.json()
     by_id = own.get(f"/api/v1/submissions/{submission.submission_id}/envelope")
     assert by_id.json() == by_digest.json()
+    detail = own.get(f"/api/v1/submissions/{submission.submission_id}/").json()
+    assert detail["envelope_digest"] == submission.envelope_digest
     body = by_digest.json()
     assert body["organisation"] == "northwind"
     assert body["verifiable"] is True and body["explanation"] is None
