@@ -184,6 +184,17 @@ for _action in [
         "hashbank.signal.read", "Read one listed signal of a readable bank", _grants(*PLATFORM_ALL)
     ),
     Action(
+        "hashbank.keys.read",
+        "Read every member's public signing keys, to verify the envelopes behind listed hashes",
+        _grants(*PLATFORM_ALL),
+    ),
+    Action(
+        "hashbank.envelope.read",
+        "Fetch a signed envelope: one's own, or one behind a listed hash of a readable bank "
+        "that shows its contributors",
+        _grants(*PLATFORM_ALL),
+    ),
+    Action(
         "hashbank.opinion.record",
         "Record one's opinion of a signal (seen, true/false positive, disagree with labels)",
         _grants(*PLATFORM_WRITERS),

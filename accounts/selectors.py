@@ -42,6 +42,21 @@ def signing_keys_of(*, organisation: Organisation) -> QuerySet[SigningKey]:
     return organisation.signing_keys.order_by("-created_at")
 
 
+def signing_keys_published() -> QuerySet[SigningKey]:
+    """Every member's signing keys, as every member platform may read them to verify the
+    envelopes behind listed hashes: all keys of platforms and peer hubs that are or were
+    members (suspended and offboarded members' keys included, so their old signatures stay
+    verifiable; applicants' keys are not published). Revoked keys stay, with why."""
+    return (
+        SigningKey.objects.filter(
+            organisation__kind__in=[OrganisationKind.PLATFORM, OrganisationKind.PEER_HUB]
+        )
+        .exclude(organisation__status=OrganisationStatus.APPLICANT)
+        .select_related("organisation")
+        .order_by("organisation__slug", "created_at", "key_id")
+    )
+
+
 def signing_key_of(*, organisation: Organisation, key_id: str) -> SigningKey:
     try:
         return organisation.signing_keys.get(key_id=key_id)

@@ -39,6 +39,7 @@ from bench.measure import (
 )
 from hashbank.models import Bank, ChangeLogEntry, Label, ReviewState, Submission
 from hashbank.services.submissions.intake import MAX_BATCH
+from hashfed_wire import provenance
 from hashfed_wire.envelope import envelope_from_obj, parse_json_strict, sign_payload, verify
 
 # Batches are as large as the API allows: what a member catching up would send.
@@ -130,6 +131,9 @@ def submission_rows(body: bytes, signer: MemberSigner) -> list[Submission]:
                 canonical_payload=envelope.canonical,
                 payload_digest=hashlib.sha256(envelope.canonical).hexdigest(),
                 signature=envelope.signature_b64,
+                envelope_digest=provenance.envelope_digest(
+                    envelope.canonical, envelope.signature, key.key_id
+                ),
                 bank=bank,
                 signal_type=envelope.signal_type,
                 value=envelope.value,

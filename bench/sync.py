@@ -47,7 +47,8 @@ COPY_CHUNK = 50_000
 # keys in RFC 8785 order; checked against rfc8785 itself on every chunk. Formatting the
 # bytes directly is what lets a million entries be made in seconds.
 ENTRY_TEMPLATE = (
-    '{{"at":"{at}","bank":"{bank}","confidence":0.5,"incident":null,"labels":["{label}"],'
+    '{{"at":"{at}","bank":"{bank}","confidence":0.5,"envelopes":[],"incident_commitment":null,'
+    '"labels":["{label}"],'
     '"op":"add","sequence":{sequence},"signal":{signal},"signal_type":"pdq",'
     '"status":"active","value":"{value}"}}'
 )
@@ -56,7 +57,8 @@ Listed = dict[tuple[str, str, str], dict[str, Any]]
 
 
 def entry_material_of(*, sequence: int, signal: int, value: str, at: str) -> dict[str, Any]:
-    """entry_material's dict for a new, listed PDQ signal of the bench bank and label."""
+    """entry_material's dict for a new, listed PDQ signal of the bench bank and label (the
+    bench fills the log without submissions, so no envelope supports it)."""
     return {
         "sequence": sequence,
         "op": "add",
@@ -68,7 +70,8 @@ def entry_material_of(*, sequence: int, signal: int, value: str, at: str) -> dic
         "labels": [LABEL],
         "status": "active",
         "confidence": 0.5,
-        "incident": None,
+        "incident_commitment": None,
+        "envelopes": [],
     }
 
 

@@ -15,6 +15,10 @@ app.conf.beat_schedule = {
     # Cheap when nothing was appended: a checkpoint is signed only for a tree that grew.
     "hashbank-checkpoints": {"task": "hashbank.tasks.issue_checkpoints", "schedule": 5},
     "hashbank-pdq-index": {"task": "hashbank.tasks.rebuild_pdq_index", "schedule": 3600},
+    "hashbank-disclosure-retention": {
+        "task": "hashbank.tasks.erase_expired_disclosures",
+        "schedule": 24 * 3600,
+    },
     "authorities-overdue-reminders": {
         "task": "federation.authorities.tasks.remind_overdue_lawful_requests",
         "schedule": 300,

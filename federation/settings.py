@@ -269,6 +269,9 @@ TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 # Disputes: days for staff to decide, and after a decision, days in which a party may appeal.
 DISPUTE_DECISION_DAYS = env_int("DISPUTE_DECISION_DAYS", 14)
 DISPUTE_APPEAL_WINDOW_DAYS = env_int("DISPUTE_APPEAL_WINDOW_DAYS", 30)
+# Days the text beside a change-log entry (its incident) is kept once a later entry of the
+# same signal superseded it (hashbank.services.provenance.erase_expired_disclosures).
+HASHBANK_DISCLOSURE_RETENTION_DAYS = env_int("HASHBANK_DISCLOSURE_RETENTION_DAYS", 90)
 # Where the hub writes the signed snapshots members download for a first sync.
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(STATE_DIR / "media"))).expanduser()
 

@@ -153,12 +153,19 @@ class Submission(models.Model):
     canonical_payload = models.BinaryField()
     payload_digest = models.CharField(max_length=64)
     signature = models.CharField(max_length=88)
+    # The envelope digest (hashfed_wire.provenance.envelope_digest): what change-log
+    # entries commit to. It outlives the payload: erasing the note empties
+    # canonical_payload, and the digest still names the envelope the log committed to.
+    envelope_digest = models.CharField(max_length=64, db_index=True)
     bank = models.ForeignKey(Bank, on_delete=models.PROTECT, related_name="submissions")
     signal_type = models.CharField(max_length=32)
     value = models.TextField(help_text="as normalised by the hub")
     labels = models.ManyToManyField(Label, related_name="submissions")
     incident = models.CharField(max_length=64, blank=True)
     note = models.CharField(max_length=500, blank=True)
+    # When the note was erased (with the canonical payload that held it): the member's
+    # signature can no longer be checked, the log that commits to envelope_digest still can.
+    note_erased_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(help_text="when the member signed it")
     received_at = models.DateTimeField(default=timezone.now)
     review_state = models.CharField(
@@ -337,6 +344,23 @@ class ChangeLogEntry(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.sequence} {self.op} {self.signal_id}"
+
+
+class EntryDisclosure(models.Model):
+    """Free text an entry commits to and does not hold: the entry's leaf has
+    `<field>_commitment`, this row the text and the salt that open it. Deleting the row
+    erases the text; the leaf, the tree and every proof stay as they were."""
+
+    entry = models.OneToOneField(
+        ChangeLogEntry, on_delete=models.CASCADE, related_name="disclosure"
+    )
+    field = models.CharField(max_length=32, default="incident")
+    salt = models.CharField(max_length=64)
+    text = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"disclosure of #{self.entry_id}"
 
 
 class MerkleNode(models.Model):

@@ -22,6 +22,7 @@ from hashbank.models import (
     Snapshot,
     Submission,
 )
+from hashfed_wire import provenance
 
 
 def banks_readable_by(*, organisation: Organisation) -> QuerySet[Bank]:
@@ -102,6 +103,29 @@ def submission_of(*, organisation: Organisation, submission_id: str) -> Submissi
         return submissions_of(organisation=organisation).get(submission_id=submission_id)
     except (Submission.DoesNotExist, ValueError):
         raise NotFound("no such submission") from None
+
+
+def envelope_readable(*, organisation: Organisation, digest: str) -> Submission:
+    """The submission whose envelope has this digest, when the organisation may see it:
+    its own submission in any bank; another member's once approved (the log commits to it)
+    in a bank the organisation may read and that shows its contributors. Anything else is
+    NotFound, the same whether the envelope exists or not."""
+    if not provenance.is_digest(digest):
+        raise NotFound("no such envelope")
+    others = Q(
+        bank__in=banks_readable_by(organisation=organisation),
+        bank__show_contributors=True,
+        signal__isnull=False,
+    )
+    found = (
+        Submission.objects.select_related("organisation", "signing_key", "bank")
+        .filter(envelope_digest=digest)
+        .filter(Q(organisation=organisation) | others)
+        .first()
+    )
+    if found is None:
+        raise NotFound("no such envelope")
+    return found
 
 
 def signal_readable(*, organisation: Organisation, signal_id: int) -> Signal:
@@ -192,14 +216,16 @@ def changelog_next_sequence() -> int:
 
 def changelog_page(
     *, organisation: Organisation, cursor: int, limit: int
-) -> tuple[list[bytes], int, int]:
+) -> tuple[list[bytes], dict[str, dict[str, str]], int, int]:
     """Entries numbered `cursor` and up in the banks the organisation may read.
 
-    Returns (entry bytes in order, next cursor, head). The head is read first, so entries
-    appended while the page is read wait for the next call; when the page is not full the
-    next cursor jumps to the head, past entries of banks the caller cannot read. A cursor
-    past the head is refused (`cursor_ahead`), naming the head: the client's copy is not of
-    this log.
+    Returns (entry bytes in order, disclosures, next cursor, head). `disclosures` maps the
+    sequence (as a string) of each entry whose committed text is still held to
+    `{field: text, "salt": salt}`; an erased one is simply absent. The head is read
+    first, so entries appended while the page is read wait for the next call; when the
+    page is not full the next cursor jumps to the head, past entries of banks the caller
+    cannot read. A cursor past the head is refused (`cursor_ahead`), naming the head: the
+    client's copy is not of this log.
     """
     head = changelog_next_sequence()
     if cursor > head:
@@ -212,10 +238,17 @@ def changelog_page(
     rows = list(
         ChangeLogEntry.objects.filter(sequence__gte=cursor, sequence__lt=head, bank_id__in=bank_ids)
         .order_by("sequence")
-        .values_list("sequence", "entry")[:limit]
+        .values_list(
+            "sequence", "entry", "disclosure__field", "disclosure__text", "disclosure__salt"
+        )[:limit]
     )
     next_cursor = rows[-1][0] + 1 if len(rows) == limit else head
-    return [bytes(entry) for _, entry in rows], next_cursor, head
+    disclosures = {
+        str(sequence): {field: text, "salt": salt}
+        for sequence, _, field, text, salt in rows
+        if field is not None
+    }
+    return [bytes(row[1]) for row in rows], disclosures, next_cursor, head
 
 
 def snapshots_readable_by(*, organisation: Organisation) -> QuerySet[Snapshot]:

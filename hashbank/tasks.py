@@ -69,3 +69,11 @@ def issue_checkpoints() -> list[int]:
     from hashbank.services.transparency import checkpoints_issue
 
     return [checkpoint.pk for checkpoint in checkpoints_issue()]
+
+
+@shared_task(acks_late=True)
+def erase_expired_disclosures() -> int:
+    """The retention policy for the text beside change-log entries (docs/governance.md)."""
+    from hashbank.services.provenance import erase_expired_disclosures as erase
+
+    return erase()

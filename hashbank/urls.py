@@ -1,6 +1,15 @@
 from django.urls import path
 
-from hashbank.api import catalogue, disputes, lookup, signals, submissions, sync, transparency
+from hashbank.api import (
+    catalogue,
+    disputes,
+    lookup,
+    provenance,
+    signals,
+    submissions,
+    sync,
+    transparency,
+)
 
 app_name = "hashbank"
 
@@ -31,6 +40,13 @@ urlpatterns = [
         submissions.SubmissionDetailApi.as_view(),
         name="submission-detail",
     ),
+    path(
+        "submissions/<uuid:submission_id>/envelope",
+        provenance.SubmissionEnvelopeApi.as_view(),
+        name="submission-envelope",
+    ),
+    path("keys/", provenance.PublishedKeyListApi.as_view(), name="published-key-list"),
+    path("envelopes/<text:digest>", provenance.EnvelopeDetailApi.as_view(), name="envelope-detail"),
     path(
         "submissions/<uuid:submission_id>/withdraw/",
         submissions.SubmissionWithdrawApi.as_view(),

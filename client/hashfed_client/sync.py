@@ -14,7 +14,7 @@ from hashfed_client.errors import HubError, InputError, SyncError
 from hashfed_client.hub import MAX_SYNC_LIMIT, HubClient
 from hashfed_client.transport import is_int
 from hashfed_client.verify import BankTree, LogVerifier, Unverified, split_page
-from hashfed_wire import hub_signatures
+from hashfed_wire import hub_signatures, provenance
 from hashfed_wire.files import write_atomically
 
 STATE_FORMAT = 2
@@ -54,13 +54,20 @@ class SyncState:
     hub_key: str | None = None
     trees: dict[str, BankTree] = field(default_factory=dict)
 
-    def apply(self, entries: Iterable[Mapping[str, Any]]) -> int:
+    def apply(
+        self,
+        entries: Iterable[Mapping[str, Any]],
+        disclosures: Mapping[str, Any] | None = None,
+    ) -> int:
         """Apply change-log entries in order: ``add`` and ``update`` set the record,
         ``remove`` deletes it (removing an absent record is a no-op). Entries at or
         below ``last_sequence`` are skipped, so a page that overlaps what was already
-        applied is harmless. All or nothing: raises SyncError, changing nothing, for
-        an unknown op, a malformed entry or sequences out of order. Returns how many
-        entries were applied."""
+        applied is harmless. A record's ``incident`` is the page's disclosure for the
+        entry (``disclosures``, keyed by sequence) once it opens the entry's
+        ``incident_commitment``, or None when there is none (or it was erased). All or
+        nothing: raises SyncError, changing nothing, for an unknown op, a malformed
+        entry, a disclosure that does not open its commitment or sequences out of
+        order. Returns how many entries were applied."""
         # Every entry is checked before any is applied, so a bad one changes nothing;
         # the list itself is then changed in place (copying it per page would make a
         # long sync quadratic in the list's size).
@@ -80,9 +87,10 @@ class SyncState:
                 raise SyncError(f"entry {sequence} has no {exc.args[0]}") from None
             op = entry.get("op")
             if op in ("add", "update"):
-                changes.append(
-                    (key, {name: value for name, value in entry.items() if name != "op"})
-                )
+                record = {name: value for name, value in entry.items() if name != "op"}
+                if "incident_commitment" in entry:
+                    record["incident"] = _disclosed_incident(entry, (disclosures or {}))
+                changes.append((key, record))
             elif op == "remove":
                 changes.append((key, None))
             else:
@@ -177,6 +185,20 @@ class SyncState:
         )
 
 
+def _disclosed_incident(entry: Mapping[str, Any], disclosures: Mapping[str, Any]) -> str | None:
+    """The incident an entry commits to, from the page's disclosures; None if the entry
+    commits to none or its text was erased. Raises SyncError if a disclosure does not
+    open the commitment."""
+    sequence = entry["sequence"]
+    disclosure = disclosures.get(str(sequence))
+    if disclosure is None:
+        return None
+    try:
+        return provenance.open_commitment("incident", entry.get("incident_commitment"), disclosure)
+    except provenance.ProvenanceError as exc:
+        raise SyncError(f"entry {sequence}: {exc}") from None
+
+
 def hub_public_key_of(client: HubClient) -> bytes:
     """The hub's Ed25519 public key from /.well-known/hashfed, checked against its key id."""
     try:
@@ -225,7 +247,10 @@ def sync_list(
         entries = page["entries"]
         if entries and page["next_cursor"] == state.cursor:
             raise SyncError(f"the hub's cursor did not advance past {state.cursor}")
-        state.apply(entries)
+        disclosures = page.get("disclosures", {})
+        if not isinstance(disclosures, dict):
+            raise SyncError("the page's disclosures are not an object")
+        state.apply(entries, disclosures)
         state.cursor, state.head = page["next_cursor"], page["head"]
         state.save(state_path)
         if progress:
@@ -259,7 +284,7 @@ def _sync_verified(
     position = min(state.verified_cursor, state.cursor)
     trees = state.trees
     # Pages read but not applied yet, waiting for one consistency proof to cover them all.
-    held: list[tuple[list[Any], int, int, bytes, str | None]] = []
+    held: list[tuple[list[Any], dict[str, Any], int, int, bytes, str | None]] = []
     held_banks: set[str] = set()
     held_entries = 0
     while True:
@@ -273,7 +298,10 @@ def _sync_verified(
         trees = verifier.check_page(
             trees, page, entry_texts, raw=raw, signature=signature, defer_proofs=True
         )
-        held.append((entries, next_cursor, head, raw, signature))
+        disclosures = page.get("disclosures", {})
+        if not isinstance(disclosures, dict):
+            raise SyncError("the page's disclosures are not an object")
+        held.append((entries, disclosures, next_cursor, head, raw, signature))
         held_banks.update(bank for bank, tree in trees.items() if tree is not state.trees.get(bank))
         held_entries += len(entries)
         position = next_cursor
@@ -281,8 +309,8 @@ def _sync_verified(
         if not last and held_entries < MAX_HELD_ENTRIES:
             continue
         verifier.prove(trees, held_banks, [(body, sig) for *_, body, sig in held])
-        for entries, next_cursor, head, _, _ in held:
-            state.apply(entries)
+        for entries, disclosures, next_cursor, head, _, _ in held:
+            state.apply(entries, disclosures)
             state.cursor, state.head = max(state.cursor, next_cursor), head
         state.trees, state.verified_cursor = trees, position
         state.save(state_path)

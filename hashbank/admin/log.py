@@ -11,6 +11,7 @@ from hashbank import selectors
 from hashbank.admin.common import _json_block, _value_search
 from hashbank.models import (
     ChangeLogEntry,
+    EntryDisclosure,
     LookupVolume,
     Snapshot,
     SyncStatus,
@@ -31,6 +32,7 @@ class ChangeLogEntryAdmin(ReadOnlyAdmin):
         "signal",
         "created_at",
         "entry_decoded",
+        "disclosed",
         "leaf_hash",
     )
     list_per_page = 100
@@ -45,6 +47,13 @@ class ChangeLogEntryAdmin(ReadOnlyAdmin):
     @admin.display(description="entry (as clients receive it)")
     def entry_decoded(self, obj: ChangeLogEntry) -> str:
         return _json_block(bytes(obj.entry))
+
+    @admin.display(description="disclosed beside it (outside the leaf)")
+    def disclosed(self, obj: ChangeLogEntry) -> str:
+        disclosure = EntryDisclosure.objects.filter(entry=obj).first()
+        if disclosure is None:
+            return "nothing (none, or erased)"
+        return f"{disclosure.field}: {disclosure.text}"
 
 
 @admin.register(Snapshot)

@@ -34,6 +34,12 @@ from hashbank.services import (
     submission_approve,
     submission_reject,
 )
+from hashbank.services.provenance import (
+    NOTE_ERASED_EXPLANATION,
+    envelope_disclose,
+    submission_note_erase,
+)
+from hashfed_wire import provenance
 from hashfed_wire.envelope import EnvelopeError, envelope_from_obj, parse_json_strict
 from hashfed_wire.envelope import verify as envelope_verify
 
@@ -48,6 +54,8 @@ def signature_check(submission: Submission) -> SignatureCheck:
     """Verify a kept statement again from the stored bytes, as anyone holding the member's
     public key could: the signature must cover exactly `canonical_payload`, and the key
     must have been trustworthy when the statement was signed."""
+    if submission.note_erased_at is not None:
+        return SignatureCheck(False, NOTE_ERASED_EXPLANATION)
     stored = bytes(submission.canonical_payload)
     key = submission.signing_key
     try:
@@ -145,7 +153,9 @@ class SubmissionAdmin(admin.ModelAdmin):
         ("incident", admin.EmptyFieldListFilter),
     ]
     search_fields = ["value", "submission_id"]
-    search_help_text = "A hash value (exact or its first characters) or a submission id."
+    search_help_text = (
+        "A hash value (exact or its first characters), a submission id or an envelope digest."
+    )
     # Oldest pending first, then auto-approvals still to be looked at, then the rest.
     ordering = [
         Case(
@@ -156,7 +166,7 @@ class SubmissionAdmin(admin.ModelAdmin):
         "received_at",
     ]
     list_per_page = 100
-    actions = ["approve_selected", "reject_with_reason"]
+    actions = ["approve_selected", "reject_with_reason", "disclose_envelopes", "erase_notes"]
     fieldsets = [
         (
             "Statement",
@@ -183,6 +193,8 @@ class SubmissionAdmin(admin.ModelAdmin):
                     "signing_key_status",
                     "signature",
                     "payload_digest",
+                    "envelope_digest",
+                    "note_erased_at",
                     "signed_payload",
                 ]
             },
@@ -228,6 +240,8 @@ class SubmissionAdmin(admin.ModelAdmin):
         submission_id = _uuid_or_none(search_term)
         if submission_id is not None:
             match |= Q(submission_id=submission_id)
+        if provenance.is_digest(search_term.strip().lower()):
+            match |= Q(envelope_digest=search_term.strip().lower())
         return queryset.filter(match), False
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -240,6 +254,59 @@ class SubmissionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # rejected statements stay on record
+
+    @admin.action(
+        description="Show and verify the signed envelopes of the selected submissions",
+        permissions=["view"],
+    )
+    def disclose_envelopes(
+        self, request: HttpRequest, queryset: QuerySet[Submission]
+    ) -> TemplateResponse:
+        """The envelope behind each selected submission, its digest recomputed and its
+        signature verified. For a bank that hides its contributors this discloses who
+        stands behind a listed hash, and each such disclosure is an audit event."""
+        context = AuditContext.from_request(request)
+        shown = []
+        for submission in queryset.select_related("organisation", "bank", "signing_key"):
+            check = envelope_disclose(submission=submission, context=context)
+            shown.append(
+                {
+                    "submission": submission,
+                    "digest_check": check,
+                    "signature_check": signature_check(submission),
+                    "audited": not submission.bank.show_contributors,
+                    "payload": None
+                    if submission.note_erased_at
+                    else _json_block(bytes(submission.canonical_payload)),
+                }
+            )
+        return TemplateResponse(
+            request,
+            "admin/hashbank/envelope_disclose.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Signed envelopes",
+                "opts": self.model._meta,
+                "shown": shown,
+            },
+        )
+
+    @admin.action(
+        description="Erase the notes of the selected submissions (their signatures become "
+        "unverifiable)",
+        permissions=["change"],
+    )
+    def erase_notes(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:
+        context = AuditContext.from_request(request)
+        erased = 0
+        for submission in queryset:
+            try:
+                submission_note_erase(submission=submission, context=context)
+            except ServiceError as exc:
+                self.message_user(request, f"{submission}: {exc}", messages.WARNING)
+            else:
+                erased += 1
+        self.message_user(request, f"Notes erased: {erased}.", messages.SUCCESS)
 
     @admin.display(description="value", ordering="value")
     def short_value(self, obj: Submission) -> str:
@@ -278,6 +345,8 @@ class SubmissionAdmin(admin.ModelAdmin):
 
     @admin.display(description="signed payload")
     def signed_payload(self, obj: Submission) -> str:
+        if obj.note_erased_at is not None:
+            return NOTE_ERASED_EXPLANATION
         return _json_block(bytes(obj.canonical_payload))
 
     @admin.display(description="signal on the list")

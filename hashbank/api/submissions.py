@@ -27,6 +27,9 @@ class SubmissionOutput(serializers.ModelSerializer):
         slug_field="slug", many=True, read_only=True
     )
     key_id = serializers.CharField(source="signing_key.key_id")
+    envelope_digest = serializers.CharField(
+        help_text="what change-log entries name this envelope by (docs/signing.md, section 10)"
+    )
 
     class Meta:
         model = Submission
@@ -45,6 +48,7 @@ class SubmissionOutput(serializers.ModelSerializer):
             "review_reason",
             "reviewed_at",
             "key_id",
+            "envelope_digest",
             "signal",
         ]
 

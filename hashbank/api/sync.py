@@ -33,10 +33,12 @@ class SyncApi(HubApiView):
     entries in order (add and update set the record keyed by bank, signal type and value;
     remove deletes it) and call again with `next_cursor` until it reaches `head`. Each entry
     is the exact canonical JSON (RFC 8785) the hub logged, so its bytes can be hashed.
-    `checkpoints` names, per readable bank, the size of its Merkle tree once the page is
-    applied (`tree_size`) and a signed checkpoint of at least that size the copy is a
-    prefix of (docs/transparency-log.md). A cursor past the head is refused (400
-    `cursor_ahead`, naming the head).
+    `disclosures` holds, by sequence (as a string), the text an entry commits to and does
+    not hold (`{"incident": text, "salt": hex}`, opening its `incident_commitment`); text
+    erased under the retention policy is absent. `checkpoints` names, per readable bank,
+    the size of its Merkle tree once the page is applied (`tree_size`) and a signed
+    checkpoint of at least that size the copy is a prefix of (docs/transparency-log.md).
+    A cursor past the head is refused (400 `cursor_ahead`, naming the head).
     """
 
     actions = {"GET": "hashbank.sync.read"}
@@ -51,6 +53,15 @@ class SyncApi(HubApiView):
             "SyncPage",
             {
                 "entries": serializers.ListField(child=serializers.DictField()),
+                "disclosures": serializers.DictField(
+                    child=inline_serializer(
+                        "SyncDisclosure",
+                        {
+                            "incident": serializers.CharField(),
+                            "salt": serializers.RegexField(r"^[0-9a-f]{64}$"),
+                        },
+                    )
+                ),
                 "next_cursor": serializers.IntegerField(),
                 "head": serializers.IntegerField(),
                 "checkpoints": serializers.DictField(
@@ -74,7 +85,7 @@ class SyncApi(HubApiView):
     )
     def get(self, request: Request) -> HttpResponse:
         params = query_params(self.InputSerializer, request)
-        entries, next_cursor, head = selectors.changelog_page(
+        entries, disclosures, next_cursor, head = selectors.changelog_page(
             organisation=self.principal.organisation, cursor=params["cursor"], limit=params["limit"]
         )
         checkpoints = sync_checkpoints(
@@ -87,7 +98,9 @@ class SyncApi(HubApiView):
         body = (
             b'{"entries":['
             + b",".join(entries)
-            + b'],"next_cursor":'
+            + b'],"disclosures":'
+            + json.dumps(disclosures, sort_keys=True, separators=(",", ":")).encode()
+            + b',"next_cursor":'
             + str(next_cursor).encode()
             + b',"head":'
             + str(head).encode()

@@ -16,7 +16,7 @@ from hashbank.models import (
     Signal,
     SignalStatus,
 )
-from hashbank.services.changelog import Change, changelog_append
+from hashbank.services.changelog import Change, EnvelopeRef, changelog_append
 
 OPEN_DISPUTE_STATES = (DisputeState.OPEN, DisputeState.IN_REVIEW, DisputeState.APPEALED)
 
@@ -80,7 +80,10 @@ def signal_refresh(
         reason = "dispute_overturned" if signal.delisted_by_decision else removal_reason
         changelog_append(changes=[Change(signal, ChangeOp.REMOVE, reason=reason)])
     elif now_listed and before != after:
-        changelog_append(changes=[Change(signal, ChangeOp.UPDATE)])
+        relabelled = labels is not None and before[1] != after[1]
+        changelog_append(
+            changes=[Change(signal, ChangeOp.UPDATE, reason="relabelled" if relabelled else None)]
+        )
     return signal
 
 
@@ -94,6 +97,7 @@ class NewListing:
     labels: list[Label]
     incident: str
     contributor: str
+    envelope: EnvelopeRef
 
 
 def signals_list_new(*, listings: list[NewListing]) -> list[Signal]:
@@ -133,6 +137,7 @@ def signals_list_new(*, listings: list[NewListing]) -> list[Signal]:
                 ChangeOp.ADD,
                 labels=[label.slug for label in listing.labels],
                 contributors=[listing.contributor],
+                envelopes=[listing.envelope],
             )
             for signal, listing in zip(signals, listings, strict=True)
         ]

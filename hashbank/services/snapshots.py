@@ -6,18 +6,19 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 from pathlib import Path
 from typing import BinaryIO
 
 import rfc8785
 from django.conf import settings
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 
 from accounts.hub_identity import hub_id, hub_identity
 from core.errors import NotFound
-from hashbank.models import Bank, Signal, SignalStatus, Snapshot
+from hashbank.models import Bank, ChangeLogEntry, ChangeOp, Signal, Snapshot
 from hashbank.selectors import changelog_next_sequence
-from hashbank.services.changelog import entry_material
 from hashfed_wire import hub_signatures
 
 
@@ -50,7 +51,9 @@ def snapshot_open(snapshot: Snapshot) -> BinaryIO:
 def snapshots_create() -> list[Snapshot]:
     """Write one snapshot per bank, all at the same log position (read in one transaction,
     so the files and the position agree): a member downloads the banks it may read, then
-    syncs from `up_to_sequence`."""
+    syncs from `up_to_sequence`. Each line is the last entry the log holds for one listed
+    signal, without its `sequence` and `op`: leaf material only (commitments, never the
+    disclosed text), so erasing a disclosure never leaves its text in a signed file."""
     created = []
     with transaction.atomic():
         head = changelog_next_sequence()
@@ -59,15 +62,19 @@ def snapshots_create() -> list[Snapshot]:
             count = 0
             # mtime=0: the same list gives the same bytes, so the same hash.
             with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as archive:
-                signals = (
+                last = ChangeLogEntry.objects.filter(
+                    signal=OuterRef("pk"), sequence__lt=head
+                ).order_by("-sequence")
+                latest = (
                     Signal.objects.filter(bank=bank)
-                    .exclude(status=SignalStatus.REMOVED)
-                    .select_related("bank")
-                    .prefetch_related("labels")
+                    .annotate(last_op=Subquery(last.values("op")[:1]))
+                    .annotate(last_entry=Subquery(last.values("entry")[:1]))
+                    .filter(last_op__in=[ChangeOp.ADD, ChangeOp.UPDATE])
                     .order_by("pk")
+                    .values_list("last_entry", flat=True)
                 )
-                for signal in signals.iterator(chunk_size=2000):
-                    material = entry_material(signal, op="add", sequence=head, at=signal.updated_at)
+                for entry in latest.iterator(chunk_size=2000):
+                    material = json.loads(bytes(entry))
                     del material["sequence"], material["op"]
                     archive.write(rfc8785.dumps(material) + b"\n")
                     count += 1

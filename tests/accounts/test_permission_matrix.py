@@ -120,12 +120,24 @@ def _submission(org: Organisation) -> dict:
         canonical_payload=b"{}",
         payload_digest="0" * 64,
         signature="",
+        envelope_digest=uuid.uuid4().hex * 2,
         bank=Bank.objects.get(name="TVEC"),
         signal_type="md5",
         value="0" * 32,
         created_at=timezone.now(),
     )
     return {"submission_id": submission.submission_id}
+
+
+def _envelope_digest(org: Organisation) -> dict:
+    from hashbank.models import Submission
+
+    submission_id = _submission(org)["submission_id"]
+    return {
+        "digest": Submission.objects.get(
+            organisation=org, submission_id=submission_id
+        ).envelope_digest
+    }
 
 
 def _dispute(org: Organisation, decided: bool = False) -> dict:
@@ -266,6 +278,9 @@ SAMPLES: dict[str, dict[str, Sample]] = {
     },
     "hashbank:submission-detail": {"GET": lambda org: (_submission(org), None)},
     "hashbank:submission-withdraw": {"POST": lambda org: (_submission(org), None)},
+    "hashbank:submission-envelope": {"GET": lambda org: (_submission(org), None)},
+    "hashbank:envelope-detail": {"GET": lambda org: (_envelope_digest(org), None)},
+    "hashbank:published-key-list": {"GET": lambda org: ({}, None)},
     "hashbank:sync": {"GET": lambda org: ({}, None)},
     "hashbank:snapshot-list": {"GET": lambda org: ({}, None)},
     "hashbank:snapshot-download": {"GET": lambda org: (_snapshot(org), None)},

@@ -144,3 +144,42 @@ def test_opinion_is_recorded_and_a_false_positive_needs_reasons(
     assert run("opinion", "--signal", str(signal.pk), "--kind", "false_positive") == 3
     assert "reasons" in capsys.readouterr().err
     assert Opinion.objects.get(signal=signal).kind == "true_positive"
+
+
+def test_sync_takes_the_incident_from_the_disclosures_and_survives_its_erasure(
+    hub, cast, signer_for, tmp_path, monkeypatch
+):
+    from django.utils import timezone
+
+    from accounts.audit import AuditContext
+    from federation.incidents.models import Incident
+    from federation.incidents.services import incident_declare
+    from hashbank.services.provenance import erase_disclosures
+
+    incident_declare(
+        incident=Incident(
+            slug="flood-crisis", title="Flood", description="d", level=2, started_at=timezone.now()
+        ),
+        authorities=[],
+        context=AuditContext.system(),
+    )
+    value = "e5" * 32
+    submit(
+        cast["northwind/analyst"],
+        signer_for("northwind/admin").envelope(value=value, incident="flood-crisis"),
+    )
+    monkeypatch.setenv("HASHFED_API_KEY", cast["lakeside/analyst"].account.api_key)
+
+    def synced(name: str) -> dict:
+        out, state = tmp_path / f"{name}.ndjson", tmp_path / f"{name}.state.json"
+        assert run("sync", "--out", str(out), "--state", str(state)) == 0
+        [record] = [r for r in map(json.loads, out.read_text().splitlines()) if r["value"] == value]
+        return record
+
+    record = synced("before")
+    assert record["incident"] == "flood-crisis"
+    assert record["incident_commitment"]
+    erase_disclosures(context=AuditContext.system(), incident="flood-crisis")
+    again = synced("after")
+    assert again["incident"] is None
+    assert again["incident_commitment"] == record["incident_commitment"]

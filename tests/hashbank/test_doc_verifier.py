@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 import rfc8785
 
-from hashbank.models import Bank, ChangeLogEntry, Checkpoint
+from accounts.audit import AuditContext
+from hashbank.models import Bank, ChangeLogEntry, Checkpoint, EntryDisclosure
 from hashbank.services import transparency
-from tests.hashbank.test_transparency_log import fill
+from hashbank.services.provenance import erase_disclosures
+from tests.hashbank.test_transparency_log import append, fill, make_signals
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "transparency-log.md"
 SECTION = "## A verifier in 80 lines"
@@ -101,3 +103,17 @@ def test_it_refuses_a_checkpoint_signed_over_an_altered_leaf(hub, alice):
     assert Checkpoint.objects.get(bank=bank).size == size
     assert done.returncode != 0
     assert "FAIL: the root of the" in done.stderr
+
+
+def test_it_accepts_entries_with_incidents_before_and_after_their_text_is_erased(hub, alice):
+    signals = make_signals("TVEC", 3)
+    for signal in signals:
+        signal.incident = "erasable-crisis"
+    append(signals)
+    assert EntryDisclosure.objects.filter(text="erasable-crisis").count() == 3
+    done = verify(hub, alice)
+    assert done.returncode == 0, done.stderr
+    erase_disclosures(context=AuditContext.system(), incident="erasable-crisis")
+    assert not EntryDisclosure.objects.filter(text="erasable-crisis").exists()
+    done = verify(hub, alice)
+    assert done.returncode == 0, done.stderr

@@ -132,6 +132,10 @@ def test_an_overturned_dispute_disappears_at_the_next_sync_and_a_relabel_changes
     assert set(state) == hub_list() == {("TVEC", "pdq", mislabelled.value)}
     assert state[("TVEC", "pdq", mislabelled.value)]["labels"] == ["tvec-recruitment"]
     assert state[("TVEC", "pdq", mislabelled.value)]["status"] == "active"
+    # Each entry says why: the overturn's remove and the relabel's update.
+    assert state[("TVEC", "pdq", mislabelled.value)]["reason"] == "relabelled"
+    removed = ChangeLogEntry.objects.filter(signal=wrong, op="remove").get()
+    assert json.loads(bytes(removed.entry))["reason"] == "dispute_overturned"
     # The submitter and the disputing member were told at each step.
     recipients = {r for m in mailoutbox for r in m.to}
     assert {"admin@northwind.example", "admin@lakeside.example"} <= recipients

@@ -19,6 +19,7 @@ from accounts.models import Organisation, User
 from federation.incidents.models import Incident, WebhookDelivery
 from federation.incidents.services import webhook_delivery_send
 from hashbank.models import ChangeLogEntry, Signal, Submission
+from hashfed_wire import provenance
 from tests.conftest import sign_in, submit
 
 
@@ -202,9 +203,12 @@ def test_incident_submissions_take_the_fast_path_and_are_marked_in_the_feed(cast
     assert submission.incident == incident.slug
     assert submission.signal.incident == incident.slug
     entry = ChangeLogEntry.objects.get(signal=submission.signal)
-    assert json.loads(bytes(entry.entry))["incident"] == incident.slug
-    synced = northwind.client().get("/api/v1/sync/?cursor=0").json()["entries"]
-    assert [e["incident"] for e in synced if e["value"] == submission.value] == [incident.slug]
+    committed = json.loads(bytes(entry.entry))["incident_commitment"]
+    page = northwind.client().get("/api/v1/sync/?cursor=0").json()
+    [synced] = [e for e in page["entries"] if e["value"] == submission.value]
+    assert synced["incident_commitment"] == committed
+    disclosure = page["disclosures"][str(synced["sequence"])]
+    assert provenance.open_commitment("incident", committed, disclosure) == incident.slug
 
     unknown = submit(northwind, signer.envelope(incident="no-such-crisis")).json()["results"][0]
     assert unknown["error"]["code"] == "unknown_incident"

@@ -16,6 +16,7 @@ from accounts.models import Organisation, SigningKey
 from core.errors import Invalid
 from hashbank.models import Bank, Label, ReviewState, Signal, Submission
 from hashbank.selectors import banks_contributable_by
+from hashbank.services.changelog import EnvelopeRef
 from hashbank.services.signals import NewListing, signals_list_new
 from hashbank.services.submissions.envelopes import (
     BatchContext,
@@ -26,6 +27,7 @@ from hashbank.services.submissions.envelopes import (
     envelope_verify,
 )
 from hashbank.services.submissions.moderation import submission_approve
+from hashfed_wire import provenance
 
 MAX_BATCH = 1000
 # Ids per IN (...) query: below SQLite's default limit of bound parameters.
@@ -203,6 +205,9 @@ def _submission_row(prepared: PreparedSubmission, batch: BatchContext) -> Submis
         canonical_payload=envelope.canonical,
         payload_digest=prepared.verified.digest,
         signature=base64.b64encode(envelope.signature).decode("ascii"),
+        envelope_digest=provenance.envelope_digest(
+            envelope.canonical, envelope.signature, prepared.verified.key.key_id
+        ),
         bank=prepared.bank,
         signal_type=envelope.signal_type,
         value=prepared.value,
@@ -313,6 +318,9 @@ def _list_new_values(
                 labels=p.labels,
                 incident=p.incident,
                 contributor=batch.organisation.slug,
+                envelope=EnvelopeRef(
+                    row.envelope_digest, batch.organisation.slug, row.signing_key.key_id
+                ),
             )
             for p, row in new
         ]
