@@ -2,7 +2,10 @@
 
 import json
 
+from accounts.audit import AuditContext
+from accounts.models import User
 from hashbank.models import ChangeLogEntry, Signal
+from hashbank.services import submission_reject
 from tests.conftest import approve_all, submit
 
 
@@ -42,6 +45,22 @@ def test_the_bank_filter_gives_only_those_banks_repeated_or_as_a_comma_list(
     only_hate = listed(bob, "&bank=HATE")
     assert only_hate == {k: v for k, v in everything.items() if k[0] == "HATE"}
     assert only_hate
+    # A removal in the filtered feed carries its reason, as in the whole feed.
+    hate_signal = Signal.objects.get(bank__name="HATE")
+    submission = hate_signal.submissions.get()
+    moderator = User.objects.get(email="moderator@consortium.example")
+    submission_reject(
+        submission=submission, reason="not violating", context=AuditContext(user=moderator)
+    )
+    removals = [
+        entry
+        for _, page in pages(bob, "&bank=HATE")
+        for entry in page["entries"]
+        if entry["op"] == "remove"
+    ]
+    assert [(e["signal"], e["reason"]) for e in removals] == [(hate_signal.pk, "rejected")]
+    assert listed(bob, "&bank=HATE") == {}
+    everything = listed(bob)
     assert listed(bob, "&bank=HATE&bank=TVEC") == everything
     assert listed(bob, "&bank=TVEC,HATE") == everything
     for _, page in pages(bob, "&bank=HATE"):
