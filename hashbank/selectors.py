@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet
@@ -17,6 +18,7 @@ from hashbank.models import (
     ChangeLogEntry,
     Dispute,
     Label,
+    Opinion,
     ReviewState,
     Signal,
     Snapshot,
@@ -214,17 +216,49 @@ def changelog_next_sequence() -> int:
     return 0 if last is None else last + 1
 
 
-def changelog_page(
-    *, organisation: Organisation, cursor: int, limit: int
-) -> tuple[list[bytes], dict[str, dict[str, str]], int, int]:
-    """Entries numbered `cursor` and up in the banks the organisation may read.
+def sync_banks(*, organisation: Organisation, names: Sequence[str] | None) -> QuerySet[Bank]:
+    """The banks a sync reads: all the organisation may read, or those of `names` only.
 
-    Returns (entry bytes in order, disclosures, next cursor, head). `disclosures` maps the
-    sequence (as a string) of each entry whose committed text is still held to
-    `{field: text, "salt": salt}`; an erased one is simply absent. The head is read
-    first, so entries appended while the page is read wait for the next call; when the
-    page is not full the next cursor jumps to the head, past entries of banks the caller
-    cannot read. A cursor past the head is refused (`cursor_ahead`), naming the head: the
+    A name the organisation cannot read (no such bank, or one it has no access to: the two
+    answer alike) is refused, naming the field `bank`, rather than read as an empty list.
+    """
+    readable = banks_readable_by(organisation=organisation)
+    if names is None:
+        return readable
+    wanted = set(names)
+    chosen = readable.filter(name__in=wanted)
+    missing = sorted(wanted - set(chosen.values_list("name", flat=True)))
+    if missing:
+        raise Invalid.for_field(
+            "bank",
+            f"no bank you may read is named {', '.join(missing)}",
+            code="unknown_bank",
+        )
+    return chosen
+
+
+@dataclass(frozen=True)
+class ChangelogPage:
+    entries: list[bytes]
+    # By sequence (as a string), the text an entry commits to and is still held:
+    # `{field: text, "salt": salt}`; an erased one is simply absent.
+    disclosures: dict[str, dict[str, str]]
+    signal_ids: list[int]
+    next_cursor: int
+    head: int
+
+
+def changelog_page(
+    *, organisation: Organisation, cursor: int, limit: int, banks: QuerySet[Bank] | None = None
+) -> ChangelogPage:
+    """Entries numbered `cursor` and up in the banks the organisation may read (only those
+    of `banks`, from `sync_banks`, if given).
+
+    Returns the entry bytes in order, the text disclosed beside them, their signals, the
+    next cursor and the head. The head is read first, so entries appended while the page is
+    read wait for the next call; when the page is not full the next cursor jumps to the
+    head, past entries of banks the caller does not read. A cursor past the head is refused
+    (`cursor_ahead`), naming the head: the
     client's copy is not of this log.
     """
     head = changelog_next_sequence()
@@ -234,21 +268,44 @@ def changelog_page(
             f"the cursor {cursor} is past the head of the log, {head}",
             code="cursor_ahead",
         )
-    bank_ids = list(banks_readable_by(organisation=organisation).values_list("pk", flat=True))
+    if banks is None:
+        banks = banks_readable_by(organisation=organisation)
+    bank_ids = list(banks.values_list("pk", flat=True))
     rows = list(
         ChangeLogEntry.objects.filter(sequence__gte=cursor, sequence__lt=head, bank_id__in=bank_ids)
         .order_by("sequence")
         .values_list(
-            "sequence", "entry", "disclosure__field", "disclosure__text", "disclosure__salt"
+            "sequence",
+            "entry",
+            "signal_id",
+            "disclosure__field",
+            "disclosure__text",
+            "disclosure__salt",
         )[:limit]
     )
     next_cursor = rows[-1][0] + 1 if len(rows) == limit else head
-    disclosures = {
-        str(sequence): {field: text, "salt": salt}
-        for sequence, _, field, text, salt in rows
-        if field is not None
+    return ChangelogPage(
+        entries=[bytes(row[1]) for row in rows],
+        disclosures={
+            str(sequence): {field: text, "salt": salt}
+            for sequence, _, _, field, text, salt in rows
+            if field is not None
+        },
+        signal_ids=[row[2] for row in rows],
+        next_cursor=next_cursor,
+        head=head,
+    )
+
+
+def own_opinions_on(*, organisation: Organisation, signal_ids: Iterable[int]) -> dict[str, str]:
+    """The organisation's own current opinions of these signals, as {signal id: kind}: never
+    another organisation's."""
+    return {
+        str(signal_id): kind
+        for signal_id, kind in Opinion.objects.filter(
+            organisation=organisation, signal_id__in=set(signal_ids)
+        ).values_list("signal_id", "kind")
     }
-    return [bytes(row[1]) for row in rows], disclosures, next_cursor, head
 
 
 def snapshots_readable_by(*, organisation: Organisation) -> QuerySet[Snapshot]:

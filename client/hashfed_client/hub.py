@@ -164,13 +164,21 @@ class HubClient:
         return [result for batch in self.submit_in_batches(envelopes) for result in batch]
 
     def sync(
-        self, cursor: int = 0, limit: int = MAX_SYNC_LIMIT, *, hub_public_key: bytes | None = None
+        self,
+        cursor: int = 0,
+        limit: int = MAX_SYNC_LIMIT,
+        *,
+        hub_public_key: bytes | None = None,
+        banks: Sequence[str] = (),
     ) -> dict[str, Any]:
         """One page of the change log after ``cursor``: ``{"entries", "next_cursor",
-        "head"}``. Raises HubError(code="bad_response") if the page lacks them. With
+        "head", "own_opinions"}``, of the ``banks`` named (all readable ones if none).
+        Raises HubError(code="bad_response") if the page lacks them. With
         ``hub_public_key`` (raw 32 bytes), the page's Ed25519 signature over its exact bytes
         must verify, or HubError(code="bad_signature") is raised."""
-        query = {"cursor": cursor, "limit": limit}
+        query: dict[str, object] = {"cursor": cursor, "limit": limit}
+        if banks:
+            query["bank"] = ",".join(banks)
         if hub_public_key is None:
             page = self._request("GET", "/api/v1/sync/", query=query)
         else:

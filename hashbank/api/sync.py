@@ -5,24 +5,47 @@ from __future__ import annotations
 import json
 
 from django.http import FileResponse, HttpResponse
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api_base import HubApiView
 from accounts.hub_identity import hub_identity
-from core.api_input import QueryInteger, query_params
+from core.api_input import QueryInteger, QueryText, query_params
+from core.errors import Invalid
 from hashbank import selectors
-from hashbank.models import (
-    Snapshot,
-)
+from hashbank.models import OpinionKind, Snapshot
 from hashbank.services.snapshots import snapshot_open
 from hashbank.services.sync import sync_record
 from hashbank.services.transparency import sync_checkpoints
 from hashfed_wire import hub_signatures
 
 MAX_SYNC_PAGE = 10_000
+MAX_SYNC_BANKS = 50
+
+
+def bank_filter(request: Request) -> list[str] | None:
+    """The `bank` query parameter: repeated (`bank=A&bank=B`) or a comma list (`bank=A,B`),
+    or None when absent. Each name is checked as query text; an empty name is refused."""
+    raw = request.query_params.getlist("bank")
+    if not raw:
+        return None
+    field = QueryText(max_length=100)
+    names: list[str] = []
+    for value in raw:
+        for name in value.split(","):
+            try:
+                name = field.run_validation(name.strip())
+            except serializers.ValidationError as exc:
+                detail = exc.detail
+                message = str(detail[0]) if isinstance(detail, list) and detail else str(detail)
+                raise Invalid.for_field("bank", message) from exc
+            names.append(name)
+    if len(names) > MAX_SYNC_BANKS:
+        raise Invalid.for_field("bank", f"at most {MAX_SYNC_BANKS} banks")
+    return names
 
 
 class SyncApi(HubApiView):
@@ -38,7 +61,11 @@ class SyncApi(HubApiView):
     erased under the retention policy is absent. `checkpoints` names, per readable bank,
     the size of its Merkle tree once the page is applied (`tree_size`) and a signed
     checkpoint of at least that size the copy is a prefix of (docs/transparency-log.md).
-    A cursor past the head is refused (400 `cursor_ahead`, naming the head).
+    A cursor past the head is refused (400 `cursor_ahead`, naming the head). `bank`
+    (repeated or a comma list) limits the page to those banks; a bank the caller cannot
+    read is a 400 `unknown_bank` on the field `bank`. `own_opinions` maps each signal of
+    the page's entries that the caller's organisation has an opinion of to that opinion's
+    kind: the organisation's own opinions only.
     """
 
     actions = {"GET": "hashbank.sync.read"}
@@ -48,7 +75,16 @@ class SyncApi(HubApiView):
         limit = QueryInteger(min_value=1, max_value=MAX_SYNC_PAGE, default=1000)
 
     @extend_schema(
-        parameters=[InputSerializer],
+        parameters=[
+            InputSerializer,
+            OpenApiParameter(
+                "bank",
+                OpenApiTypes.STR,
+                many=True,
+                explode=True,
+                description="Only these banks (repeat the parameter, or a comma list).",
+            ),
+        ],
         responses=inline_serializer(
             "SyncPage",
             {
@@ -64,6 +100,10 @@ class SyncApi(HubApiView):
                 ),
                 "next_cursor": serializers.IntegerField(),
                 "head": serializers.IntegerField(),
+                "own_opinions": serializers.DictField(
+                    child=serializers.ChoiceField(choices=OpinionKind.choices),
+                    help_text="Signal id → the caller's organisation's own opinion of it.",
+                ),
                 "checkpoints": serializers.DictField(
                     child=inline_serializer(
                         "SyncBankCheckpoint",
@@ -85,14 +125,20 @@ class SyncApi(HubApiView):
     )
     def get(self, request: Request) -> HttpResponse:
         params = query_params(self.InputSerializer, request)
-        entries, disclosures, next_cursor, head = selectors.changelog_page(
-            organisation=self.principal.organisation, cursor=params["cursor"], limit=params["limit"]
+        organisation = self.principal.organisation
+        banks = selectors.sync_banks(organisation=organisation, names=bank_filter(request))
+        page = selectors.changelog_page(
+            organisation=organisation, cursor=params["cursor"], limit=params["limit"], banks=banks
         )
-        checkpoints = sync_checkpoints(
-            banks=selectors.banks_readable_by(organisation=self.principal.organisation),
-            cursor=next_cursor,
+        entries, disclosures = page.entries, page.disclosures
+        next_cursor, head = page.next_cursor, page.head
+        checkpoints = sync_checkpoints(banks=banks, cursor=next_cursor)
+        # Beside the entries, never inside them: the entries are the logged bytes, the same
+        # for every reader, and the opinions are the caller's own.
+        own_opinions = selectors.own_opinions_on(
+            organisation=organisation, signal_ids=page.signal_ids
         )
-        sync_record(organisation=self.principal.organisation, cursor=next_cursor)
+        sync_record(organisation=organisation, cursor=next_cursor)
         # The stored bytes go out as they are: no re-serialisation, so clients get exactly
         # what was logged, and a page costs little more than the database read.
         body = (
@@ -104,6 +150,8 @@ class SyncApi(HubApiView):
             + str(next_cursor).encode()
             + b',"head":'
             + str(head).encode()
+            + b',"own_opinions":'
+            + json.dumps(own_opinions, sort_keys=True, separators=(",", ":")).encode()
             + b',"checkpoints":'
             + json.dumps(checkpoints, sort_keys=True, separators=(",", ":")).encode()
             + b"}"
