@@ -1,7 +1,7 @@
 """TAXII clients authenticate with the hub's API keys: as the API takes them
-(`Authorization: Bearer hf_…`), or as HTTP Basic credentials whose password is the key
-(taxii2-client's `user=`/`password=`, MISP's and OpenCTI's TAXII feeds). The user name is
-not checked; the key alone says who calls."""
+(`Authorization: Bearer hf_…`, or `Token hf_…` as taxii2-client's TokenAuth sends it), or
+as HTTP Basic credentials whose password is the key (taxii2-client's `user=`/`password=`,
+OpenCTI's TAXII feeds). The user name is not checked; the key alone says who calls."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ class TaxiiApiKeyAuthentication(ApiKeyAuthentication):
         if not header:
             return None
         scheme, _, credentials = header.partition(" ")
-        if scheme.lower() == "bearer":
+        if scheme.lower() in ("bearer", "token"):
             return self.authenticate_key(request, credentials.strip())
         if scheme.lower() != "basic":
             return None

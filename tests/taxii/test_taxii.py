@@ -6,12 +6,14 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import itertools
+import json
 import time
 
 import pytest
 import requests
 import stix2
 from django.utils import timezone
+from taxii2client.common import TokenAuth
 from taxii2client.v21 import ApiRoot, Collection, Server, as_pages
 
 from accounts import grants
@@ -163,6 +165,10 @@ def test_credentials_are_required_and_checked(hub, alice):
     )
     assert bearer.status_code == 200
     assert bearer.headers["Content-Type"] == TAXII
+    token = requests.get(
+        url, auth=TokenAuth(alice.account.api_key), headers={"Accept": TAXII}, timeout=10
+    )
+    assert token.json() == bearer.json()
     basic = base64.b64encode(f"anyone:{alice.account.api_key}".encode()).decode()
     assert (
         requests.get(
@@ -414,3 +420,56 @@ def test_the_system_check_validates_every_signal_types_indicator_with_stix2(monk
     monkeypatch.setitem(stix.FILE_HASH_NAMES, "pdq", "'SHA-256'")
     monkeypatch.setitem(checks.SAMPLE_VALUES, "pdq", "0" * 63)
     assert [e.id for e in checks.signal_types_have_stix_patterns()] == ["taxii.E002"]
+
+
+def test_a_read_only_key_reads_and_a_key_in_the_query_is_refused(hub, alice):
+    from accounts.audit import AuditContext
+    from accounts.services import api_key_issue
+
+    _, raw = api_key_issue(
+        organisation=alice.org,
+        name="taxii feed",
+        role="viewer",
+        scope="read",
+        expires_at=None,
+        context=AuditContext.system(),
+    )
+    read_only = Server(f"{hub.url}/taxii2/", user="feed", password=raw)
+    assert {c.title for c in read_only.api_roots[0].collections} >= {"TVEC", "CSAM"}
+    url = f"{hub.url}/taxii2/hashfed/collections/"
+    leaked = requests.get(url, params={"key": raw}, headers={"Accept": TAXII}, timeout=10)
+    assert leaked.status_code == 400
+    assert leaked.json()["error_code"] == "api_key_in_query"
+
+
+def test_the_first_page_may_hold_the_identity_alone(hub, alice):
+    listed("TVEC", 2)
+    tvec = collection_of(hub, alice, "TVEC")
+    first = tvec.get_objects(limit=1)
+    assert [o["type"] for o in first["objects"]] == ["identity"]
+    assert first["next"] == "-1"
+    rest = objects_of_from(tvec, first["next"], 1)
+    assert [o["type"] for o in rest] == ["indicator", "indicator"]
+
+
+def test_the_documented_client_program_reads_the_feed(hub, alice):
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "interop.md").read_text()
+    section = doc.split("### Reading the feed with taxii2-client", 1)[1]
+    program = re.findall(r"^```python\n(.*?)^```$", section, flags=re.M | re.S)[0]
+    signals = listed("TVEC", 3)
+    removed(signals[0])
+    result = subprocess.run(
+        [sys.executable, "-c", program, hub.url, alice.account.api_key],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {"bank": "TVEC", "indicators": 3, "revoked": 1} in lines
+    assert "CSAM" in {line["bank"] for line in lines}
