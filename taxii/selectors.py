@@ -10,6 +10,7 @@ skipped or repeated, whatever timestamps the entries share (docs/interop.md)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from accounts.hub_identity import hub_id, hub_instance
 from accounts.models import Organisation
 from core.errors import NotFound
-from hashbank.models import Bank, ChangeLogEntry, ChangeOp, Signal
+from hashbank.models import Bank, ChangeLogEntry, ChangeOp, SignalStatus
 from hashbank.selectors import banks_readable_by
 from taxii import stix
 
@@ -84,16 +85,19 @@ def _identity_item(bank: Bank) -> Item | None:
 
 
 def _indicator_items(bank: Bank, rows: list[tuple[int, int, dt.datetime]]) -> list[Item]:
-    """Indicators for (sequence, signal id, created_at) of latest entries, in that order."""
-    signal_ids = [signal_id for _, signal_id, _ in rows]
-    signals = Signal.objects.in_bulk(signal_ids)
-    labels: dict[int, list[str]] = defaultdict(list)
-    links = Signal.labels.through.objects.filter(signal_id__in=signal_ids)
-    for signal_id, slug in links.values_list("signal_id", "label__slug"):
-        labels[signal_id].append(slug)
+    """Indicators for (sequence, signal id, created_at) of latest entries, in that order,
+    each as its entry recorded the signal: the version's content and its `modified` come
+    from the same entry, whatever changed since."""
+    sequences = [sequence for sequence, _, _ in rows]
+    recorded = {
+        sequence: json.loads(bytes(entry))
+        for sequence, entry in ChangeLogEntry.objects.filter(sequence__in=sequences).values_list(
+            "sequence", "entry"
+        )
+    }
     history: dict[int, list[tuple[int, str, dt.datetime]]] = defaultdict(list)
     for signal_id, sequence, op, created_at in (
-        ChangeLogEntry.objects.filter(signal_id__in=signal_ids)
+        ChangeLogEntry.objects.filter(signal_id__in=[signal_id for _, signal_id, _ in rows])
         .order_by("sequence")
         .values_list("signal_id", "sequence", "op", "created_at")
     ):
@@ -101,7 +105,7 @@ def _indicator_items(bank: Bank, rows: list[tuple[int, int, dt.datetime]]) -> li
     hub = hub_id()
     items = []
     for sequence, signal_id, added in rows:
-        signal = signals[signal_id]
+        entry = recorded[sequence]
         earlier = [h for h in history[signal_id] if h[0] < sequence]
         removals = [i for i, h in enumerate(earlier) if h[1] == ChangeOp.REMOVE]
         # This listing began with the first entry after the last earlier removal.
@@ -109,12 +113,12 @@ def _indicator_items(bank: Bank, rows: list[tuple[int, int, dt.datetime]]) -> li
         created = earlier[start][2] if start < len(earlier) else added
         version = stix.IndicatorVersion(
             bank=bank.name,
-            signal_type=signal.signal_type,
-            value=signal.value,
-            labels=labels[signal_id],
-            status=signal.status,
-            confidence=signal.confidence,
-            incident=signal.incident,
+            signal_type=entry["signal_type"],
+            value=entry["value"],
+            labels=entry["labels"],
+            status=SignalStatus.REMOVED if entry["op"] == ChangeOp.REMOVE else entry["status"],
+            confidence=entry["confidence"],
+            incident=entry["incident"] or "",
             listing=len(removals),
             created=created,
             modified=added,

@@ -473,3 +473,13 @@ def test_the_documented_client_program_reads_the_feed(hub, alice):
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert {"bank": "TVEC", "indicators": 3, "revoked": 1} in lines
     assert "CSAM" in {line["bank"] for line in lines}
+
+
+def test_an_indicator_is_what_its_entry_recorded_not_a_later_unlogged_state(hub, alice):
+    signal = listed("TVEC", 1, labels=["tvec-glorification"])[0]
+    Signal.objects.filter(pk=signal.pk).update(confidence=0.9, status=SignalStatus.DISPUTED)
+    tvec = collection_of(hub, alice, "TVEC")
+    [indicator] = [o for o in objects_of(tvec, 10) if o["type"] == "indicator"]
+    assert indicator["confidence"] == 50
+    assert indicator["x_hashfed_status"] == "active"
+    assert indicator["labels"] == ["tvec-glorification"]
