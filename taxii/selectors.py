@@ -1,22 +1,25 @@
 """Reads behind the TAXII 2.1 endpoints: the collections (one per bank the caller may
 read) and their objects, in the order of the change log.
 
-A collection holds the hub's identity and, for every signal of the bank that the change log
-has recorded, the indicator as the signal's latest entry left it. An object's "date added"
-is the time of that entry, and the objects come in the order of their entries' sequence
-numbers, so a page ends at a sequence number and the next page starts after it: nothing is
-skipped or repeated, whatever timestamps the entries share (docs/interop.md)."""
+A collection holds the hub's identity and, for every listing of every signal of the bank
+that the change log has recorded, the indicator as the listing's last entry left it. An
+object's "date added" is the time of that entry, and the objects come in the order of their
+entries' sequence numbers, so a page ends at a sequence number and the next page starts
+after it: nothing is skipped or repeated, whatever timestamps the entries share
+(docs/interop.md)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from accounts.hub_identity import hub_id, hub_instance
 from accounts.models import Organisation
@@ -24,6 +27,7 @@ from core.errors import NotFound
 from hashbank.models import Bank, ChangeLogEntry, ChangeOp, SignalStatus
 from hashbank.selectors import banks_readable_by
 from taxii import stix
+from taxii.models import IndexedUpTo, IndicatorId
 
 # The identity object's place in every collection: before the first entry (sequence 0).
 IDENTITY_POSITION = -1
@@ -60,11 +64,12 @@ def collection_readable(*, organisation: Organisation, collection_id: str) -> Ba
 
 
 def _latest_entries(bank: Bank) -> QuerySet[ChangeLogEntry]:
-    """Each signal's latest entry in the bank's log."""
+    """The last entry of each listing of each signal in the bank's log: a removal, which
+    ends its listing (and revokes its indicator), or a signal's latest entry."""
     later = ChangeLogEntry.objects.filter(
         signal_id=OuterRef("signal_id"), sequence__gt=OuterRef("sequence")
     )
-    return ChangeLogEntry.objects.filter(bank=bank).exclude(Exists(later))
+    return ChangeLogEntry.objects.filter(bank=bank).filter(Q(op=ChangeOp.REMOVE) | ~Exists(later))
 
 
 def _identity_item(bank: Bank) -> Item | None:
@@ -166,27 +171,81 @@ def collection_page(
     return Page(items=items, more=more)
 
 
-def collection_object(*, bank: Bank, object_id: str) -> Item:
-    """One object of the bank's collection by its STIX id, as the collection lists it now.
+def _index_catch_up(bank: Bank) -> None:
+    """Record the indicator id of every listing the bank's log has begun since the last
+    call. Ids of a listing are all equal, so only its entries that are not removals count;
+    a listing's number is how many removals of its signal came before it."""
+    with transaction.atomic():
+        mark, _ = IndexedUpTo.objects.select_for_update().get_or_create(bank=bank)
+        hub = hub_id()
+        # Removals before where this call starts, of signals the new entries name, counted
+        # per signal; removals after it are counted as they come.
+        start = mark.sequence
+        removals: dict[int, int] = defaultdict(int)
+        known: set[int] = set()
+        while True:
+            rows = list(
+                ChangeLogEntry.objects.filter(bank=bank, sequence__gte=mark.sequence)
+                .order_by("sequence")
+                .values_list("sequence", "signal_id", "op", "signal__signal_type", "signal__value")[
+                    :_INDEX_CHUNK
+                ]
+            )
+            if not rows:
+                return
+            unknown = {row[1] for row in rows} - known
+            if start and unknown:
+                for signal_id in ChangeLogEntry.objects.filter(
+                    signal_id__in=unknown, op=ChangeOp.REMOVE, sequence__lt=start
+                ).values_list("signal_id", flat=True):
+                    removals[signal_id] += 1
+            known |= unknown
+            ids = {}
+            for _, signal_id, op, signal_type, value in rows:
+                if op == ChangeOp.REMOVE:
+                    removals[signal_id] += 1
+                    continue
+                listing = removals[signal_id]
+                stix_id = stix.indicator_id(hub, bank.name, signal_type, value, listing)
+                ids[stix_id] = IndicatorId(
+                    uuid=stix_id.removeprefix("indicator--"),
+                    bank=bank,
+                    signal_id=signal_id,
+                    listing=listing,
+                )
+            IndicatorId.objects.bulk_create(ids.values(), ignore_conflicts=True)
+            mark.sequence = rows[-1][0] + 1
+            mark.save(update_fields=["sequence"])
 
-    Indicator ids are hashes, so this walks the bank's signals: its cost grows with the
-    bank (docs/interop.md)."""
+
+_INDEX_CHUNK = 10_000
+
+
+def collection_object(*, bank: Bank, object_id: str) -> Item:
+    """One object of the bank's collection by its STIX id: the identity, or an indicator as
+    it is now (for a listing that has ended, its revoked version)."""
     identity = _identity_item(bank)
     if identity is not None and identity.object["id"] == object_id:
         return identity
-    if not object_id.startswith("indicator--"):
+    prefix, _, text = object_id.partition("--")
+    try:
+        wanted = uuid.UUID(text)
+    except ValueError:
+        raise NotFound("no such object") from None
+    if prefix != "indicator":
         raise NotFound("no such object")
-    removals: dict[int, int] = defaultdict(int)
-    for signal_id in ChangeLogEntry.objects.filter(bank=bank, op=ChangeOp.REMOVE).values_list(
-        "signal_id", flat=True
-    ):
-        removals[signal_id] += 1
-    hub = hub_id()
-    latest = _latest_entries(bank).values_list(
-        "sequence", "signal_id", "created_at", "op", "signal__signal_type", "signal__value"
+    _index_catch_up(bank)
+    found = IndicatorId.objects.filter(bank=bank, uuid=wanted).first()
+    if found is None:
+        raise NotFound("no such object")
+    entries = list(
+        ChangeLogEntry.objects.filter(signal_id=found.signal_id)
+        .order_by("sequence")
+        .values_list("sequence", "op", "created_at")
     )
-    for sequence, signal_id, created_at, op, signal_type, value in latest.iterator(chunk_size=2000):
-        listing = removals[signal_id] - (1 if op == ChangeOp.REMOVE else 0)
-        if stix.indicator_id(hub, bank.name, signal_type, value, listing) == object_id:
-            return _indicator_items(bank, [(sequence, signal_id, created_at)])[0]
-    raise NotFound("no such object")
+    removals = [entry for entry in entries if entry[1] == ChangeOp.REMOVE]
+    # The listing's last entry: the removal that ended it, or the signal's latest entry.
+    sequence, _, created_at = (
+        removals[found.listing] if found.listing < len(removals) else entries[-1]
+    )
+    return _indicator_items(bank, [(sequence, found.signal_id, created_at)])[0]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 STIX_MEDIA_TYPE = "application/stix+json;version=2.1"
@@ -30,6 +31,7 @@ URL_DIGEST_PROPERTY = "x_hashfed_sha256"
 INDICATOR_TYPES = ["malicious-activity"]
 
 
+@lru_cache(maxsize=8)
 def hub_namespace(hub_id: str) -> uuid.UUID:
     return uuid.uuid5(uuid.UUID(hub_id), "taxii")
 

@@ -256,14 +256,24 @@ def test_a_removed_signal_is_a_revoked_indicator_with_a_later_modified(hub, alic
 
 def test_a_signal_listed_again_after_removal_is_a_new_indicator(hub, alice):
     signal = listed("TVEC", 1)[0]
+    tvec = collection_of(hub, alice, "TVEC")
+    [first] = [o for o in objects_of(tvec, 100) if o["type"] == "indicator"]
+    assert tvec.get_object(first["id"])["objects"] == [first]
     removed(signal)
     signal.status = SignalStatus.ACTIVE
     signal.save()
     changelog_append(changes=[Change(signal=signal, op=ChangeOp.ADD)])
-    tvec = collection_of(hub, alice, "TVEC")
-    [indicator] = [o for o in objects_of(tvec, 100) if o["type"] == "indicator"]
-    assert "revoked" not in indicator
-    assert tvec.get_object(indicator["id"])["objects"] == [indicator]
+    # Both listings are in the collection: the first one revoked, then the new one.
+    [ended, again] = [o for o in objects_of(tvec, 100) if o["type"] == "indicator"]
+    assert ended["id"] == first["id"] and ended["revoked"] is True
+    assert again["id"] != first["id"]
+    assert "revoked" not in again
+    assert again["created"] > first["created"]
+    assert tvec.get_object(again["id"])["objects"] == [again]
+    # The first listing's id still names it: its last version, revoked.
+    assert tvec.get_object(first["id"])["objects"] == [ended]
+    assert ended["created"] == first["created"]
+    assert ended["modified"] > first["modified"]
 
 
 def test_every_signal_type_is_a_valid_stix_pattern(hub, alice):
