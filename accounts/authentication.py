@@ -48,7 +48,11 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         scheme, _, raw_key = header.partition(" ")
         if scheme.lower() != "bearer":
             return None
-        raw_key = raw_key.strip()
+        return self.authenticate_key(request, raw_key.strip())
+
+    def authenticate_key(self, request: Request, raw_key: str) -> tuple[Principal, ApiKey]:
+        """The principal of `raw_key`, however the request carried it; an unknown, revoked
+        or expired key is refused (AuthenticationFailed) after recording the refusal."""
         parts = split_api_key(raw_key)
         api_key = None
         if parts is not None:

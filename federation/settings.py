@@ -102,6 +102,7 @@ INSTALLED_APPS = [
     "federation.incidents",
     "federation.transparency",
     "federation.portal",
+    "taxii",
 ]
 
 MIDDLEWARE = [

@@ -66,6 +66,7 @@ urlpatterns = [
     path(".well-known/hashfed", accounts_api.HubIdentityApi.as_view(), name="well-known"),
     path("healthz", healthz, name="healthz"),
     path("transparency/", include("federation.transparency.public_urls")),
+    path("taxii2/", include("taxii.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("webauthn/", include("django_otp_webauthn.urls", namespace="otp_webauthn")),
     path("", include("federation.portal.urls")),

@@ -337,7 +337,12 @@ class ChangeLogEntry(models.Model):
 
     class Meta:
         ordering = ["sequence"]
-        indexes = [models.Index(fields=["bank", "sequence"], name="changelog_bank_seq_idx")]
+        indexes = [
+            models.Index(fields=["bank", "sequence"], name="changelog_bank_seq_idx"),
+            # The TAXII feed's `added_after`: a poll reads a bank's recent entries without
+            # walking all of them.
+            models.Index(fields=["bank", "created_at"], name="changelog_bank_created_idx"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["bank", "bank_index"], name="changelog_bank_index"),
         ]

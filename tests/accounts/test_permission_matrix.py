@@ -240,6 +240,24 @@ def _lawful_request(org: Organisation) -> dict:
     return {"request_id": filed.request.public_id}
 
 
+def _collection(org: Organisation) -> dict:
+    """The TAXII collection of a bank only `org` may read."""
+    from hashbank.models import Bank
+    from taxii.selectors import collection_id_of
+
+    return {"collection_id": collection_id_of(Bank.objects.get(name=_logged_bank(org)["bank"]))}
+
+
+def _taxii_object(org: Organisation) -> dict:
+    """An indicator in the TAXII collection of a bank only `org` may read."""
+    from hashbank.models import Bank
+    from taxii.selectors import collection_id_of, collection_page
+
+    bank = Bank.objects.get(name=_logged_bank(org)["bank"])
+    page = collection_page(bank=bank, after=None, added_after=None, limit=2)
+    return {"collection_id": collection_id_of(bank), "object_id": page.items[-1].object["id"]}
+
+
 def _webhook(org: Organisation) -> dict:
     from federation.incidents.models import WebhookEndpoint
 
@@ -327,6 +345,13 @@ SAMPLES: dict[str, dict[str, Sample]] = {
     "transparency:statistics": {
         "GET": lambda org: ({}, None),
     },
+    "taxii:discovery": {"GET": lambda org: ({}, None)},
+    "taxii:api-root": {"GET": lambda org: ({}, None)},
+    "taxii:collection-list": {"GET": lambda org: ({}, None)},
+    "taxii:collection-detail": {"GET": lambda org: (_collection(org), None)},
+    "taxii:object-list": {"GET": lambda org: (_collection(org), None)},
+    "taxii:manifest": {"GET": lambda org: (_collection(org), None)},
+    "taxii:object-detail": {"GET": lambda org: (_taxii_object(org), None)},
 }
 
 NON_API_ROUTES = non_api_routes()
@@ -343,12 +368,23 @@ def _url(route, kwargs: dict) -> str:
 
 
 def _call(client, method: str, url: str, body: dict | None):
+    if url.startswith("/taxii2/"):
+        # TAXII speaks its own media type, and only that (docs/interop.md).
+        return getattr(client, method.lower())(
+            url, HTTP_ACCEPT="application/taxii+json;version=2.1"
+        )
     if body is None:
         return getattr(client, method.lower())(url)
     if "file" in body:
         body["file"].seek(0)
         return getattr(client, method.lower())(url, body, format="multipart")
     return getattr(client, method.lower())(url, body, format="json")
+
+
+def _error_code(response) -> str:
+    """The code of an error in the API's shape, or in TAXII's (its `error_code`)."""
+    body = response.json()
+    return body["error"]["code"] if "error" in body else body["error_code"]
 
 
 def test_every_route_declares_an_action_in_the_matrix():
@@ -380,7 +416,7 @@ def test_each_actor_reaches_exactly_what_the_matrix_grants(cast, anonymous, rout
         assert response.status_code < 400, (response.status_code, response.content)
     else:
         assert response.status_code == 401, "anonymous got through"
-        assert response.json()["error"]["code"] == "not_authenticated"
+        assert _error_code(response) == "not_authenticated"
 
     for actor in cast:
         org = actor.org
@@ -397,7 +433,7 @@ def test_each_actor_reaches_exactly_what_the_matrix_grants(cast, anonymous, rout
             assert response.status_code < 400, (actor.label, response.status_code, response.content)
         else:
             assert response.status_code == 403, (actor.label, response.status_code)
-            assert response.json()["error"]["code"] in {
+            assert _error_code(response) in {
                 "permission_denied",
                 "organisation_inactive",
             }

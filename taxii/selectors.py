@@ -1,0 +1,251 @@
+"""Reads behind the TAXII 2.1 endpoints: the collections (one per bank the caller may
+read) and their objects, in the order of the change log.
+
+A collection holds the hub's identity and, for every listing of every signal of the bank
+that the change log has recorded, the indicator as the listing's last entry left it. An
+object's "date added" is the time of that entry, and the objects come in the order of their
+entries' sequence numbers, so a page ends at a sequence number and the next page starts
+after it: nothing is skipped or repeated, whatever timestamps the entries share
+(docs/interop.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from accounts.hub_identity import hub_id, hub_instance
+from accounts.models import Organisation
+from core.errors import NotFound
+from hashbank.models import Bank, ChangeLogEntry, ChangeOp, SignalStatus
+from hashbank.selectors import banks_readable_by
+from taxii import stix
+from taxii.models import IndexedUpTo, IndicatorId
+
+# The identity object's place in every collection: before the first entry (sequence 0).
+IDENTITY_POSITION = -1
+
+
+@dataclass(frozen=True)
+class Item:
+    position: int
+    date_added: dt.datetime
+    object: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Item]
+    more: bool
+
+
+def collection_id_of(bank: Bank) -> str:
+    return stix.collection_id(hub_id(), bank.name)
+
+
+def collections_readable_by(*, organisation: Organisation) -> list[Bank]:
+    return list(banks_readable_by(organisation=organisation).order_by("name"))
+
+
+def collection_readable(*, organisation: Organisation, collection_id: str) -> Bank:
+    """The bank behind `collection_id` if the organisation may read it; anything else is
+    NotFound, the same whether the collection exists or not."""
+    for bank in collections_readable_by(organisation=organisation):
+        if collection_id_of(bank) == collection_id:
+            return bank
+    raise NotFound("no such collection")
+
+
+def _latest_entries(bank: Bank) -> QuerySet[ChangeLogEntry]:
+    """The last entry of each listing of each signal in the bank's log: a removal, which
+    ends its listing (and revokes its indicator), or a signal's latest entry."""
+    later = ChangeLogEntry.objects.filter(
+        signal_id=OuterRef("signal_id"), sequence__gt=OuterRef("sequence")
+    )
+    return ChangeLogEntry.objects.filter(bank=bank).filter(Q(op=ChangeOp.REMOVE) | ~Exists(later))
+
+
+def _identity_item(bank: Bank) -> Item | None:
+    """The hub's identity, dated by the bank's first entry; an empty bank has no objects."""
+    first = (
+        ChangeLogEntry.objects.filter(bank=bank)
+        .order_by("sequence")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    if first is None:
+        return None
+    instance = hub_instance()
+    identity = stix.identity_object(
+        hub_id=str(instance.hub_id), origin=settings.HUB_ORIGIN, created=instance.created_at
+    )
+    return Item(position=IDENTITY_POSITION, date_added=first, object=identity)
+
+
+def _indicator_items(bank: Bank, rows: list[tuple[int, int, dt.datetime]]) -> list[Item]:
+    """Indicators for (sequence, signal id, created_at) of latest entries, in that order,
+    each as its entry recorded the signal: the version's content and its `modified` come
+    from the same entry, whatever changed since."""
+    sequences = [sequence for sequence, _, _ in rows]
+    recorded = {
+        sequence: json.loads(bytes(entry))
+        for sequence, entry in ChangeLogEntry.objects.filter(sequence__in=sequences).values_list(
+            "sequence", "entry"
+        )
+    }
+    history: dict[int, list[tuple[int, str, dt.datetime]]] = defaultdict(list)
+    for signal_id, sequence, op, created_at in (
+        ChangeLogEntry.objects.filter(signal_id__in=[signal_id for _, signal_id, _ in rows])
+        .order_by("sequence")
+        .values_list("signal_id", "sequence", "op", "created_at")
+    ):
+        history[signal_id].append((sequence, op, created_at))
+    hub = hub_id()
+    items = []
+    for sequence, signal_id, added in rows:
+        entry = recorded[sequence]
+        earlier = [h for h in history[signal_id] if h[0] < sequence]
+        removals = [i for i, h in enumerate(earlier) if h[1] == ChangeOp.REMOVE]
+        # This listing began with the first entry after the last earlier removal.
+        start = removals[-1] + 1 if removals else 0
+        created = earlier[start][2] if start < len(earlier) else added
+        version = stix.IndicatorVersion(
+            bank=bank.name,
+            signal_type=entry["signal_type"],
+            value=entry["value"],
+            labels=entry["labels"],
+            status=SignalStatus.REMOVED if entry["op"] == ChangeOp.REMOVE else entry["status"],
+            confidence=entry["confidence"],
+            incident=entry["incident"] or "",
+            listing=len(removals),
+            created=created,
+            modified=added,
+        )
+        items.append(
+            Item(
+                position=sequence,
+                date_added=added,
+                object=stix.indicator_object(hub_id=hub, version=version),
+            )
+        )
+    return items
+
+
+def collection_page(
+    *,
+    bank: Bank,
+    after: int | None,
+    added_after: dt.datetime | None,
+    limit: int,
+    types: frozenset[str] | None = None,
+) -> Page:
+    """Up to `limit` objects of the bank's collection after position `after` (None: from
+    the start), added after `added_after`, of the STIX `types` (None: all)."""
+    items: list[Item] = []
+    if after is None and (types is None or "identity" in types):
+        identity = _identity_item(bank)
+        if identity is not None and (added_after is None or identity.date_added > added_after):
+            items.append(identity)
+    if types is not None and "indicator" not in types:
+        return Page(items=items, more=False)
+    entries = _latest_entries(bank).filter(
+        sequence__gt=IDENTITY_POSITION if after is None else after
+    )
+    if added_after is not None:
+        entries = entries.filter(created_at__gt=added_after)
+    wanted = limit - len(items)
+    rows = list(
+        entries.order_by("sequence").values_list("sequence", "signal_id", "created_at")[
+            : wanted + 1
+        ]
+    )
+    more = len(rows) > wanted
+    items += _indicator_items(bank, rows[:wanted])
+    return Page(items=items, more=more)
+
+
+def _index_catch_up(bank: Bank) -> None:
+    """Record the indicator id of every listing the bank's log has begun since the last
+    call. Ids of a listing are all equal, so only its entries that are not removals count;
+    a listing's number is how many removals of its signal came before it."""
+    with transaction.atomic():
+        mark, _ = IndexedUpTo.objects.select_for_update().get_or_create(bank=bank)
+        hub = hub_id()
+        # Removals before where this call starts, of signals the new entries name, counted
+        # per signal; removals after it are counted as they come.
+        start = mark.sequence
+        removals: dict[int, int] = defaultdict(int)
+        known: set[int] = set()
+        while True:
+            rows = list(
+                ChangeLogEntry.objects.filter(bank=bank, sequence__gte=mark.sequence)
+                .order_by("sequence")
+                .values_list("sequence", "signal_id", "op", "signal__signal_type", "signal__value")[
+                    :_INDEX_CHUNK
+                ]
+            )
+            if not rows:
+                return
+            unknown = {row[1] for row in rows} - known
+            if start and unknown:
+                for signal_id in ChangeLogEntry.objects.filter(
+                    signal_id__in=unknown, op=ChangeOp.REMOVE, sequence__lt=start
+                ).values_list("signal_id", flat=True):
+                    removals[signal_id] += 1
+            known |= unknown
+            ids = {}
+            for _, signal_id, op, signal_type, value in rows:
+                if op == ChangeOp.REMOVE:
+                    removals[signal_id] += 1
+                    continue
+                listing = removals[signal_id]
+                stix_id = stix.indicator_id(hub, bank.name, signal_type, value, listing)
+                ids[stix_id] = IndicatorId(
+                    uuid=stix_id.removeprefix("indicator--"),
+                    bank=bank,
+                    signal_id=signal_id,
+                    listing=listing,
+                )
+            IndicatorId.objects.bulk_create(ids.values(), ignore_conflicts=True)
+            mark.sequence = rows[-1][0] + 1
+            mark.save(update_fields=["sequence"])
+
+
+_INDEX_CHUNK = 10_000
+
+
+def collection_object(*, bank: Bank, object_id: str) -> Item:
+    """One object of the bank's collection by its STIX id: the identity, or an indicator as
+    it is now (for a listing that has ended, its revoked version)."""
+    identity = _identity_item(bank)
+    if identity is not None and identity.object["id"] == object_id:
+        return identity
+    prefix, _, text = object_id.partition("--")
+    try:
+        wanted = uuid.UUID(text)
+    except ValueError:
+        raise NotFound("no such object") from None
+    if prefix != "indicator":
+        raise NotFound("no such object")
+    _index_catch_up(bank)
+    found = IndicatorId.objects.filter(bank=bank, uuid=wanted).first()
+    if found is None:
+        raise NotFound("no such object")
+    entries = list(
+        ChangeLogEntry.objects.filter(signal_id=found.signal_id)
+        .order_by("sequence")
+        .values_list("sequence", "op", "created_at")
+    )
+    removals = [entry for entry in entries if entry[1] == ChangeOp.REMOVE]
+    # The listing's last entry: the removal that ended it, or the signal's latest entry.
+    sequence, _, created_at = (
+        removals[found.listing] if found.listing < len(removals) else entries[-1]
+    )
+    return _indicator_items(bank, [(sequence, found.signal_id, created_at)])[0]

@@ -1,0 +1,495 @@
+"""TAXII 2.1 read access, used as a consumer would: taxii2-client against the live hub,
+every object checked with the stix2 library."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import itertools
+import json
+import time
+
+import pytest
+import requests
+import stix2
+from django.utils import timezone
+from taxii2client.common import TokenAuth
+from taxii2client.v21 import ApiRoot, Collection, Server, as_pages
+
+from accounts import grants
+from accounts.models import Organisation
+from hashbank.models import Bank, ChangeOp, Label, Signal, SignalStatus
+from hashbank.services.changelog import Change, changelog_append
+
+TAXII = "application/taxii+json;version=2.1"
+_values = itertools.count(1)
+
+
+@pytest.fixture
+def hub(live_server, transactional_db, cast):
+    return live_server
+
+
+def server(hub, actor) -> Server:
+    return Server(f"{hub.url}/taxii2/", user="apikey", password=actor.account.api_key)
+
+
+def listed(bank: str, count: int, *, signal_type: str = "md5", labels=()) -> list[Signal]:
+    """`count` new signals of `bank`, created in bulk, with their `add` entries."""
+    found = Bank.objects.get(name=bank)
+    now = timezone.now()
+    width = {"md5": 32, "video_md5": 32}.get(signal_type, 64)
+    signals = Signal.objects.bulk_create(
+        Signal(
+            bank=found,
+            signal_type=signal_type,
+            value=f"{next(_values):0{width}x}",
+            first_listed_at=now,
+            updated_at=now,
+        )
+        for _ in range(count)
+    )
+    label_rows = list(Label.objects.filter(slug__in=labels))
+    Signal.labels.through.objects.bulk_create(
+        Signal.labels.through(signal_id=s.pk, label_id=label.pk)
+        for s in signals
+        for label in label_rows
+    )
+    changelog_append(
+        changes=[
+            Change(
+                signal=s,
+                op=ChangeOp.ADD,
+                labels=sorted(lb.slug for lb in label_rows),
+                contributors=[],
+            )
+            for s in signals
+        ]
+    )
+    return signals
+
+
+def removed(signal: Signal) -> None:
+    signal.status = SignalStatus.REMOVED
+    signal.updated_at = timezone.now()
+    signal.save()
+    changelog_append(changes=[Change(signal=signal, op=ChangeOp.REMOVE, reason="withdrawn")])
+
+
+def collection_of(hub, actor, bank: str) -> Collection:
+    root = server(hub, actor).api_roots[0]
+    return next(c for c in root.collections if c.title == bank)
+
+
+def objects_of(collection: Collection, per_request: int, **filters) -> list[dict]:
+    found = []
+    for envelope in as_pages(collection.get_objects, per_request=per_request, **filters):
+        found += envelope.get("objects", [])
+    return found
+
+
+def test_discovery_and_api_root(hub, alice):
+    found = server(hub, alice)
+    assert found.title == "Hashfed hub"
+    assert [r.url for r in found.api_roots] == [f"{hub.url}/taxii2/hashfed/"]
+    root = found.default
+    assert isinstance(root, ApiRoot)
+    assert root.versions == [TAXII]
+
+
+def test_collections_are_the_banks_each_caller_may_read(hub, cast):
+    titles = {
+        actor: {c.title for c in server(hub, cast[actor]).api_roots[0].collections}
+        for actor in ("northwind/admin", "lakeside/admin", "pebble/admin")
+    }
+    # CSAM is restricted and granted to Northwind alone.
+    assert "CSAM" in titles["northwind/admin"]
+    assert "CSAM" not in titles["lakeside/admin"]
+    assert titles["lakeside/admin"] == titles["northwind/admin"] - {"CSAM"}
+    # An associate member reads only the banks open to all members.
+    assert titles["pebble/admin"] < titles["lakeside/admin"]
+    collection = server(hub, cast["northwind/admin"]).api_roots[0].collections[0]
+    assert collection.can_read and not collection.can_write
+    assert collection.media_types == ["application/stix+json;version=2.1"]
+
+
+def test_a_collection_of_a_bank_the_caller_cannot_read_is_404(hub, cast):
+    listed("CSAM", 2)
+    csam = collection_of(hub, cast["northwind/admin"], "CSAM")
+    key = cast["lakeside/admin"].account.api_key
+    for suffix in ("", "objects/", "manifest/", f"objects/{csam.id}/"):
+        response = requests.get(
+            f"{csam.url}{suffix}", auth=("apikey", key), headers={"Accept": TAXII}, timeout=10
+        )
+        assert response.status_code == 404, suffix
+        assert response.headers["Content-Type"] == TAXII
+        assert response.json()["http_status"] == "404"
+    # The same answer as a collection that does not exist at all.
+    missing = requests.get(
+        f"{hub.url}/taxii2/hashfed/collections/{'0' * 8}-0000-0000-0000-{'0' * 12}/",
+        auth=("apikey", key),
+        headers={"Accept": TAXII},
+        timeout=10,
+    )
+    assert missing.status_code == 404
+    assert missing.json() == response.json()
+
+
+@pytest.mark.parametrize(
+    "label", ["ruritania-ctu/liaison", "open-harms-lab/researcher", "consortium/moderator"]
+)
+def test_authorities_researchers_and_staff_are_refused(hub, cast, label):
+    tvec = collection_of(hub, cast["northwind/admin"], "TVEC")
+    key = cast[label].account.api_key
+    for url in (f"{hub.url}/taxii2/", f"{hub.url}/taxii2/hashfed/collections/", tvec.url):
+        response = requests.get(url, auth=("x", key), headers={"Accept": TAXII}, timeout=10)
+        assert response.status_code == 403, url
+        body = response.json()
+        assert body["http_status"] == "403" and body["title"] == "Forbidden"
+
+
+def test_credentials_are_required_and_checked(hub, alice):
+    url = f"{hub.url}/taxii2/hashfed/collections/"
+    anonymous = requests.get(url, headers={"Accept": TAXII}, timeout=10)
+    assert anonymous.status_code == 401
+    assert anonymous.json()["http_status"] == "401"
+    assert anonymous.headers["WWW-Authenticate"].startswith("Basic")
+    wrong = requests.get(url, auth=("apikey", "hf_nope"), headers={"Accept": TAXII}, timeout=10)
+    assert wrong.status_code == 401
+    garbled = requests.get(url, headers={"Accept": TAXII, "Authorization": "Basic %%%"}, timeout=10)
+    assert garbled.status_code == 401
+    bearer = requests.get(
+        url,
+        headers={"Accept": TAXII, "Authorization": f"Bearer {alice.account.api_key}"},
+        timeout=10,
+    )
+    assert bearer.status_code == 200
+    assert bearer.headers["Content-Type"] == TAXII
+    token = requests.get(
+        url, auth=TokenAuth(alice.account.api_key), headers={"Accept": TAXII}, timeout=10
+    )
+    assert token.json() == bearer.json()
+    basic = base64.b64encode(f"anyone:{alice.account.api_key}".encode()).decode()
+    assert (
+        requests.get(
+            url, headers={"Accept": TAXII, "Authorization": f"Basic {basic}"}, timeout=10
+        ).json()
+        == bearer.json()
+    )
+
+
+def test_paging_through_ten_thousand_signals(hub, alice):
+    started = time.monotonic()
+    listed("TVEC", 10_000, labels=["tvec-glorification"])
+    filled = time.monotonic()
+    tvec = collection_of(hub, alice, "TVEC")
+    pages = list(as_pages(tvec.get_objects, per_request=1000))
+    read = time.monotonic()
+    objects = [o for page in pages for o in page.get("objects", [])]
+    assert len(pages) == 11  # the identity and 10,000 indicators, 1,000 a page
+    assert [page["more"] for page in pages] == [True] * 10 + [False]
+    assert len(objects) == 10_001
+    assert len({o["id"] for o in objects}) == 10_001
+    identity = objects[0]
+    assert identity["type"] == "identity"
+    for o in objects:
+        parsed = stix2.parse(o, allow_custom=True)
+        if o["type"] == "indicator":
+            assert parsed.created_by_ref == identity["id"]
+            assert parsed.labels == ["tvec-glorification"]
+            assert parsed.pattern.startswith("[file:hashes.MD5 = '")
+    manifest = [
+        entry
+        for page in as_pages(tvec.get_manifest, per_request=4000)
+        for entry in page.get("objects", [])
+    ]
+    assert [m["id"] for m in manifest] == [o["id"] for o in objects]
+    print(
+        f"fill {filled - started:.1f}s, 11 pages {read - filled:.1f}s, "
+        f"parse {time.monotonic() - read:.1f}s"
+    )
+
+
+def test_pages_neither_skip_nor_repeat_when_entries_share_a_timestamp(hub, alice):
+    # One append gives all of its entries the same timestamp.
+    signals = listed("HATE", 7)
+    hate = collection_of(hub, alice, "HATE")
+    first = hate.get_objects(limit=3)
+    assert first["more"] is True
+    # A change between pages moves that signal to the end: seen again, as its new version.
+    removed(signals[0])
+    rest = objects_of_from(hate, first["next"], 3)
+    ids = [o["id"] for o in first["objects"]] + [o["id"] for o in rest]
+    indicators = [o for o in first["objects"] + rest if o["type"] == "indicator"]
+    assert len(indicators) == 8
+    assert len({o["id"] for o in indicators}) == 7
+    assert indicators[-1].get("revoked") is True
+    assert len(ids) == 9
+
+
+def objects_of_from(collection: Collection, next_token: str, limit: int) -> list[dict]:
+    found = []
+    while True:
+        envelope = collection.get_objects(limit=limit, next=next_token)
+        found += envelope.get("objects", [])
+        if not envelope["more"]:
+            return found
+        next_token = envelope["next"]
+
+
+def test_a_removed_signal_is_a_revoked_indicator_with_a_later_modified(hub, alice):
+    signal = listed("TVEC", 1, signal_type="sha256")[0]
+    tvec = collection_of(hub, alice, "TVEC")
+    before = next(o for o in objects_of(tvec, 100) if o["type"] == "indicator")
+    assert before["pattern"] == f"[file:hashes.'SHA-256' = '{signal.value}']"
+    assert "revoked" not in before
+    removed(signal)
+    after = next(o for o in objects_of(tvec, 100) if o["type"] == "indicator")
+    assert after["id"] == before["id"]
+    assert after["revoked"] is True
+    assert after["modified"] > before["modified"]
+    assert after["created"] == before["created"]
+    one = tvec.get_object(before["id"])
+    assert one["objects"] == [after]
+    stix2.parse(after, allow_custom=True)
+
+
+def test_a_signal_listed_again_after_removal_is_a_new_indicator(hub, alice):
+    signal = listed("TVEC", 1)[0]
+    tvec = collection_of(hub, alice, "TVEC")
+    [first] = [o for o in objects_of(tvec, 100) if o["type"] == "indicator"]
+    assert tvec.get_object(first["id"])["objects"] == [first]
+    removed(signal)
+    signal.status = SignalStatus.ACTIVE
+    signal.save()
+    changelog_append(changes=[Change(signal=signal, op=ChangeOp.ADD)])
+    # Both listings are in the collection: the first one revoked, then the new one.
+    [ended, again] = [o for o in objects_of(tvec, 100) if o["type"] == "indicator"]
+    assert ended["id"] == first["id"] and ended["revoked"] is True
+    assert again["id"] != first["id"]
+    assert "revoked" not in again
+    assert again["created"] > first["created"]
+    assert tvec.get_object(again["id"])["objects"] == [again]
+    # The first listing's id still names it: its last version, revoked.
+    assert tvec.get_object(first["id"])["objects"] == [ended]
+    assert ended["created"] == first["created"]
+    assert ended["modified"] > first["modified"]
+
+
+def test_every_signal_type_is_a_valid_stix_pattern(hub, alice):
+    for signal_type in ("md5", "sha256", "pdq", "video_md5", "url"):
+        listed("TVEC", 1, signal_type=signal_type)
+    vpdq = Signal.objects.create(
+        bank=Bank.objects.get(name="TVEC"),
+        signal_type="vpdq",
+        value='["' + "f" * 64 + ',50,0.5", "' + "e" * 64 + ',100,1.0"]',
+    )
+    changelog_append(changes=[Change(signal=vpdq, op=ChangeOp.ADD)])
+    disputed = listed("TVEC", 1)[0]
+    disputed.status = SignalStatus.DISPUTED
+    disputed.save()
+    changelog_append(changes=[Change(signal=disputed, op=ChangeOp.UPDATE)])
+    tvec = collection_of(hub, alice, "TVEC")
+    indicators = {
+        o["x_hashfed_signal_type"] + ("!" if o["x_hashfed_disputed"] else ""): o
+        for o in objects_of(tvec, 100)
+        if o["type"] == "indicator"
+    }
+    assert set(indicators) == {"md5", "sha256", "pdq", "video_md5", "url", "vpdq", "md5!"}
+    for indicator in indicators.values():
+        stix2.parse(indicator, allow_custom=True)
+    assert indicators["pdq"]["pattern"].startswith("[file:hashes.PDQ = '")
+    assert indicators["url"]["pattern"].startswith("[url:x_hashfed_sha256 = '")
+    assert indicators["vpdq"]["pattern"] == f"[file:hashes.vPDQ = '{vpdq.value}']"
+    assert indicators["md5!"]["x_hashfed_status"] == "disputed"
+
+
+def test_added_after_filters_by_date_added(hub, alice):
+    listed("TVEC", 3)
+    tvec = collection_of(hub, alice, "TVEC")
+    first = tvec.get_objects()
+    last_added = requests.get(
+        tvec.objects_url,
+        auth=("apikey", alice.account.api_key),
+        headers={"Accept": TAXII},
+        timeout=10,
+    ).headers["X-TAXII-Date-Added-Last"]
+    assert tvec.get_objects(added_after=last_added) == {"more": False}
+    newer = listed("TVEC", 2)
+    found = tvec.get_objects(added_after=last_added)
+    assert {o["pattern"][-34:-2] for o in found["objects"]} == {s.value for s in newer}
+    assert len(first["objects"]) == 4
+    earlier = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert len(tvec.get_objects(added_after=earlier)["objects"]) == 6
+    only = tvec.get_objects(**{"type": "indicator"})
+    assert {o["type"] for o in only["objects"]} == {"indicator"}
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ({"added_after": "yesterday"}, "added_after"),
+        ({"added_after": "2026-02-30T00:00:00Z"}, "added_after"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "-5"}, "limit"),
+        ({"limit": "ten"}, "limit"),
+        ({"limit": "99999999999999999999"}, "limit"),
+        ({"next": "abc"}, "next"),
+        ({"next": "99999999999999999999999"}, "next"),
+    ],
+)
+def test_bad_parameters_are_400_in_the_taxii_error_shape(hub, alice, query, named):
+    tvec = collection_of(hub, alice, "TVEC")
+    for url in (tvec.objects_url, f"{tvec.url}manifest/"):
+        response = requests.get(
+            url,
+            params=query,
+            auth=("apikey", alice.account.api_key),
+            headers={"Accept": TAXII},
+            timeout=10,
+        )
+        assert response.status_code == 400, response.content
+        body = response.json()
+        assert body["http_status"] == "400"
+        assert named in body["description"]
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [None, "application/json", "*/*", "application/taxii+json;version=2.0", "text/html"],
+)
+def test_any_other_media_type_is_406(hub, alice, accept):
+    headers = {"Accept": accept} if accept else {}
+    session = requests.Session()
+    session.headers.pop("Accept", None)
+    response = session.get(
+        f"{hub.url}/taxii2/hashfed/collections/",
+        auth=("apikey", alice.account.api_key),
+        headers=headers,
+        timeout=10,
+    )
+    assert response.status_code == 406
+    assert response.headers["Content-Type"] == TAXII
+    assert response.json()["http_status"] == "406"
+
+
+def test_taxii_without_a_version_is_2_1(hub, alice):
+    response = requests.get(
+        f"{hub.url}/taxii2/hashfed/",
+        auth=("apikey", alice.account.api_key),
+        headers={"Accept": "application/taxii+json"},
+        timeout=10,
+    )
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == TAXII
+
+
+def test_unknown_object_and_unsupported_method(hub, alice):
+    tvec = collection_of(hub, alice, "TVEC")
+    key = alice.account.api_key
+    for object_id in ("indicator--00000000-0000-5000-8000-000000000000", "nonsense"):
+        response = requests.get(
+            f"{tvec.objects_url}{object_id}/",
+            auth=("apikey", key),
+            headers={"Accept": TAXII},
+            timeout=10,
+        )
+        assert response.status_code == 404
+        assert response.json()["http_status"] == "404"
+    posted = requests.post(
+        tvec.objects_url,
+        auth=("apikey", key),
+        headers={"Accept": TAXII, "Content-Type": TAXII},
+        data="{}",
+        timeout=10,
+    )
+    assert posted.status_code == 405
+    assert posted.json()["http_status"] == "405"
+
+
+def test_a_peer_hub_sees_only_banks_shared_with_peers(hub, cast):
+    shared = set(Bank.objects.filter(peer_shareable=True).values_list("name", flat=True))
+    seen = {c.title for c in server(hub, cast["southern-hub/peer"]).api_roots[0].collections}
+    assert seen == shared
+
+
+def test_a_granted_bank_becomes_visible_once_granted(hub, cast):
+    lakeside = Organisation.objects.get(slug="lakeside")
+    csam = Bank.objects.get(name="CSAM")
+    grants.grant(organisation=lakeside, permission="hashbank.read_bank", obj=csam)
+    titles = {c.title for c in server(hub, cast["lakeside/admin"]).api_roots[0].collections}
+    assert "CSAM" in titles
+
+
+def test_the_system_check_validates_every_signal_types_indicator_with_stix2(monkeypatch):
+    from taxii import checks, stix
+
+    assert checks.signal_types_have_stix_patterns() == []
+    monkeypatch.delitem(stix.FILE_HASH_NAMES, "pdq")
+    assert [e.id for e in checks.signal_types_have_stix_patterns()] == ["taxii.E001"]
+    monkeypatch.setitem(stix.FILE_HASH_NAMES, "pdq", "'SHA-256'")
+    monkeypatch.setitem(checks.SAMPLE_VALUES, "pdq", "0" * 63)
+    assert [e.id for e in checks.signal_types_have_stix_patterns()] == ["taxii.E002"]
+
+
+def test_a_read_only_key_reads_and_a_key_in_the_query_is_refused(hub, alice):
+    from accounts.audit import AuditContext
+    from accounts.services import api_key_issue
+
+    _, raw = api_key_issue(
+        organisation=alice.org,
+        name="taxii feed",
+        role="viewer",
+        scope="read",
+        expires_at=None,
+        context=AuditContext.system(),
+    )
+    read_only = Server(f"{hub.url}/taxii2/", user="feed", password=raw)
+    assert {c.title for c in read_only.api_roots[0].collections} >= {"TVEC", "CSAM"}
+    url = f"{hub.url}/taxii2/hashfed/collections/"
+    leaked = requests.get(url, params={"key": raw}, headers={"Accept": TAXII}, timeout=10)
+    assert leaked.status_code == 400
+    assert leaked.json()["error_code"] == "api_key_in_query"
+
+
+def test_the_first_page_may_hold_the_identity_alone(hub, alice):
+    listed("TVEC", 2)
+    tvec = collection_of(hub, alice, "TVEC")
+    first = tvec.get_objects(limit=1)
+    assert [o["type"] for o in first["objects"]] == ["identity"]
+    assert first["next"] == "-1"
+    rest = objects_of_from(tvec, first["next"], 1)
+    assert [o["type"] for o in rest] == ["indicator", "indicator"]
+
+
+def test_the_documented_client_program_reads_the_feed(hub, alice):
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "interop.md").read_text()
+    section = doc.split("### Reading the feed with taxii2-client", 1)[1]
+    program = re.findall(r"^```python\n(.*?)^```$", section, flags=re.M | re.S)[0]
+    signals = listed("TVEC", 3)
+    removed(signals[0])
+    result = subprocess.run(
+        [sys.executable, "-c", program, hub.url, alice.account.api_key],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {"bank": "TVEC", "indicators": 3, "revoked": 1} in lines
+    assert "CSAM" in {line["bank"] for line in lines}
+
+
+def test_an_indicator_is_what_its_entry_recorded_not_a_later_unlogged_state(hub, alice):
+    signal = listed("TVEC", 1, labels=["tvec-glorification"])[0]
+    Signal.objects.filter(pk=signal.pk).update(confidence=0.9, status=SignalStatus.DISPUTED)
+    tvec = collection_of(hub, alice, "TVEC")
+    [indicator] = [o for o in objects_of(tvec, 10) if o["type"] == "indicator"]
+    assert indicator["confidence"] == 50
+    assert indicator["x_hashfed_status"] == "active"
+    assert indicator["labels"] == ["tvec-glorification"]
