@@ -19,6 +19,8 @@ app.conf.beat_schedule = {
         "task": "hashbank.tasks.erase_expired_disclosures",
         "schedule": 24 * 3600,
     },
+    # Cheap when nothing was appended: each bank's index starts where it stopped.
+    "taxii-indicator-ids": {"task": "taxii.tasks.index_indicator_ids", "schedule": 30},
     "authorities-overdue-reminders": {
         "task": "federation.authorities.tasks.remind_overdue_lawful_requests",
         "schedule": 300,

@@ -5,8 +5,9 @@ from hashbank.models import Bank, Signal
 
 class IndicatorId(models.Model):
     """Which signal, in which of its listings, a served indicator id stands for. Ids are
-    UUIDv5 hashes (taxii.stix), so finding one object by its id needs this index; it is
-    brought up to date from the change log when an object is looked up."""
+    UUIDv5 hashes (taxii.stix), so finding one object by its id needs this index; a periodic
+    task (taxii.tasks.index_indicator_ids) keeps it close to the change log's head, and a
+    lookup brings it the rest of the way."""
 
     # The UUID of `indicator--<uuid>`.
     uuid = models.UUIDField(unique=True)

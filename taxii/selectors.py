@@ -94,12 +94,15 @@ def _indicator_items(bank: Bank, rows: list[tuple[int, int, dt.datetime]]) -> li
     each as its entry recorded the signal: the version's content and its `modified` come
     from the same entry, whatever changed since."""
     sequences = [sequence for sequence, _, _ in rows]
-    recorded = {
-        sequence: json.loads(bytes(entry))
-        for sequence, entry in ChangeLogEntry.objects.filter(sequence__in=sequences).values_list(
-            "sequence", "entry"
-        )
-    }
+    # The incident travels beside the entry (its leaf holds a commitment to it) until the
+    # retention policy erases it; entries logged before that hold it in clear.
+    recorded = {}
+    for sequence, entry, text in ChangeLogEntry.objects.filter(sequence__in=sequences).values_list(
+        "sequence", "entry", "disclosure__text"
+    ):
+        material = json.loads(bytes(entry))
+        material["incident"] = text if text is not None else material.get("incident")
+        recorded[sequence] = material
     history: dict[int, list[tuple[int, str, dt.datetime]]] = defaultdict(list)
     for signal_id, sequence, op, created_at in (
         ChangeLogEntry.objects.filter(signal_id__in=[signal_id for _, signal_id, _ in rows])
@@ -171,7 +174,7 @@ def collection_page(
     return Page(items=items, more=more)
 
 
-def _index_catch_up(bank: Bank) -> None:
+def index_catch_up(bank: Bank) -> None:
     """Record the indicator id of every listing the bank's log has begun since the last
     call. Ids of a listing are all equal, so only its entries that are not removals count;
     a listing's number is how many removals of its signal came before it."""
@@ -234,7 +237,7 @@ def collection_object(*, bank: Bank, object_id: str) -> Item:
         raise NotFound("no such object") from None
     if prefix != "indicator":
         raise NotFound("no such object")
-    _index_catch_up(bank)
+    index_catch_up(bank)
     found = IndicatorId.objects.filter(bank=bank, uuid=wanted).first()
     if found is None:
         raise NotFound("no such object")

@@ -17,9 +17,13 @@ from taxii2client.common import TokenAuth
 from taxii2client.v21 import ApiRoot, Collection, Server, as_pages
 
 from accounts import grants
+from accounts.audit import AuditContext
 from accounts.models import Organisation
 from hashbank.models import Bank, ChangeOp, Label, Signal, SignalStatus
 from hashbank.services.changelog import Change, changelog_append
+from hashbank.services.provenance import erase_disclosures
+from taxii.models import IndexedUpTo, IndicatorId
+from taxii.tasks import index_indicator_ids
 
 TAXII = "application/taxii+json;version=2.1"
 _values = itertools.count(1)
@@ -493,3 +497,37 @@ def test_an_indicator_is_what_its_entry_recorded_not_a_later_unlogged_state(hub,
     assert indicator["confidence"] == 50
     assert indicator["x_hashfed_status"] == "active"
     assert indicator["labels"] == ["tvec-glorification"]
+
+
+def test_the_periodic_task_indexes_indicator_ids_where_it_stopped(hub, alice):
+    listed("TVEC", 3)
+    index_indicator_ids()
+    tvec_bank = Bank.objects.get(name="TVEC")
+    assert IndicatorId.objects.filter(bank=tvec_bank).count() == 3
+    mark = IndexedUpTo.objects.get(bank=tvec_bank).sequence
+    [signal] = listed("TVEC", 1)
+    removed(signal)
+    index_indicator_ids()
+    # Only what was appended since is read: a removal adds no id, the new listing one.
+    assert IndicatorId.objects.filter(bank=tvec_bank).count() == 4
+    assert IndexedUpTo.objects.get(bank=tvec_bank).sequence > mark
+    # A lookup then finds every id without indexing again.
+    tvec = collection_of(hub, alice, "TVEC")
+    for found in IndicatorId.objects.filter(bank=tvec_bank):
+        assert tvec.get_object(f"indicator--{found.uuid}")["objects"][0]["id"].endswith(
+            str(found.uuid)
+        )
+
+
+def test_an_incident_shows_until_the_retention_policy_erases_it(hub, alice):
+    [signal] = listed("TVEC", 1)
+    signal.incident = "harbour-crisis"
+    signal.save()
+    [entry] = changelog_append(changes=[Change(signal=signal, op=ChangeOp.UPDATE)])
+    tvec = collection_of(hub, alice, "TVEC")
+    [indicator] = [o for o in objects_of(tvec, 100) if o["type"] == "indicator"]
+    assert indicator["x_hashfed_incident"] == "harbour-crisis"
+    assert erase_disclosures(context=AuditContext.system(), sequences=[entry.sequence]) == 1
+    [indicator] = [o for o in objects_of(tvec, 100) if o["type"] == "indicator"]
+    assert "x_hashfed_incident" not in indicator
+    assert "harbour-crisis" not in json.dumps(tvec.get_object(indicator["id"]))

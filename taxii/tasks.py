@@ -1,0 +1,20 @@
+"""Background work of the TAXII feed."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from hashbank.models import Bank
+from taxii.selectors import index_catch_up
+
+
+@shared_task
+def index_indicator_ids() -> int:
+    """Bring every bank's index of indicator ids up to the change log's head, so that a
+    TAXII client asking for one object by its id waits for a few entries at most, not for
+    the whole log to be indexed (which takes about a minute at 300,000 entries). Returns
+    how many banks were looked at."""
+    banks = list(Bank.objects.all())
+    for bank in banks:
+        index_catch_up(bank)
+    return len(banks)
