@@ -13,14 +13,13 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from rest_framework import status
 
 from accounts.audit import AuditContext, audit_record
-from accounts.hub_identity import hub_identity
+from accounts.hub_identity import hub_keys, note_key_name
 from accounts.models import Organisation
 from core.errors import Invalid, ServiceError
 from hashbank.models import Bank, ChangeLogEntry, Checkpoint, Cosignature, MerkleNode, Witness
@@ -138,12 +137,6 @@ def consistency_proof(*, bank: Bank, old: int, new: int) -> list[bytes]:
 # Checkpoints
 
 
-def note_key_name() -> str:
-    """The name the hub's key signs every bank's checkpoints under: the hub's host, so one
-    verifier key (`<host>+<key id>+<key>`) checks them all."""
-    return settings.HUB_ORIGIN.split("://", 1)[-1].rstrip("/")
-
-
 def log_origin(bank: Bank) -> str:
     """The checkpoint origin line: the hub and the bank."""
     return f"{note_key_name()}/banks/{bank.name}"
@@ -173,13 +166,16 @@ def checkpoint_issue(bank: Bank) -> Checkpoint:
                 f"bank {bank.name}: the tree at size {size} is not consistent with the "
                 f"checkpoint at size {previous.size}: {exc}"
             ) from exc
-    identity = hub_identity()
+    # During a key rotation both keys sign: the current key's line, then the next key's.
+    keys = hub_keys()
     now = timezone.now()
     text = note.sign_checkpoint(
         note.Checkpoint(log_origin(bank), size, root, issued_at=int(now.timestamp())),
         name=note_key_name(),
-        private_key=identity.private_key,
+        private_key=keys.current.private_key,
     )
+    if keys.next is not None:
+        text = note.add_signature(text, name=note_key_name(), private_key=keys.next.private_key)
     try:
         with transaction.atomic():
             return Checkpoint.objects.create(
