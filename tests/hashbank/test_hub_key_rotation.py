@@ -4,6 +4,7 @@ are published, and what either signed stays verifiable."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 
 import pytest
 from django.conf import settings as django_settings
@@ -193,3 +194,26 @@ def test_a_missing_next_key_file_stops_signing(cast, settings, anonymous):
     response = anonymous.get("/.well-known/hashfed")
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "hub_state_mismatch"
+
+
+def test_a_second_rotation_retires_the_first_rotations_key_too(cast, anonymous):
+    first = hub_identity()
+    call_command("rotate_hub_key", "--begin")
+    call_command("rotate_hub_key", "--finish")
+    second = hub_identity()
+    call_command("rotate_hub_key", "--begin")
+    call_command("rotate_hub_key", "--finish")
+    third = hub_identity()
+    assert len({first.key_id, second.key_id, third.key_id}) == 3
+    published = well_known(anonymous)
+    assert [(k["status"], k["key_id"]) for k in published["keys"]] == [
+        ("current", third.key_id),
+        ("retired", second.key_id),
+        ("retired", first.key_id),
+    ]
+    # The second key's validity runs from its rotation's begin to the next one's finish.
+    second_key = published["keys"][1]
+    assert dt.datetime.fromisoformat(second_key["valid_from"]) < dt.datetime.fromisoformat(
+        second_key["valid_until"]
+    )
+    assert published["keys"][0]["valid_from"] is not None

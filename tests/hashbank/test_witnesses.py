@@ -185,7 +185,6 @@ def test_bad_cosignatures_are_refused_naming_the_field(cast, tvec):
     assert refusal(post(peer, "TVEC", fetched, ahead), 400, "cosignature") == "cosignature_time"
     before = witness.line(fetched, timestamp=int(time.time()) - 3600)
     assert refusal(post(peer, "TVEC", fetched, before), 400, "cosignature") == "cosignature_time"
-    # A little ahead is accepted (clock skew).
     # Checkpoints the hub never issued.
     assert refusal(post(peer, "TVEC", fetched, line, size=4), 400, "size") == "checkpoint_unknown"
     assert (
@@ -197,6 +196,7 @@ def test_bad_cosignatures_are_refused_naming_the_field(cast, tvec):
     assert refusal(post(peer, "TVEC", fetched, line + line), 400, "cosignature") == "invalid"
     assert Cosignature.objects.count() == 0
 
+    # A little ahead of the hub's clock is accepted (clock skew).
     slightly_ahead = witness.line(fetched, timestamp=int(time.time()) + 30)
     assert post(peer, "TVEC", fetched, slightly_ahead).status_code == 201
 
@@ -315,3 +315,39 @@ def test_a_witness_key_must_be_a_cosignature_key(db):
         Witness(
             name="w", verifier_key=OutsideWitness("w").verifier.vkey, organisation=platform
         ).full_clean()
+
+
+def test_staff_add_a_witness_in_admin_and_a_wrong_key_is_refused(cast):
+    from django.test import Client
+
+    from accounts.models import AuditEvent, User
+    from tests.conftest import sign_in
+
+    staff = sign_in(Client(), User.objects.get(email="governance@consortium.example"))
+    southern = Organisation.objects.get(slug="southern-hub")
+    tvec = Bank.objects.get(name="TVEC")
+    hub_key = hub_verifier().vkey  # a log key (type 0x01), not a cosignature key
+    form = {"name": "w1", "organisation": southern.pk, "active": "on", "banks": [tvec.pk]}
+    response = staff.post("/admin/hashbank/witness/add/", {**form, "verifier_key": hub_key})
+    assert response.status_code == 200  # the form again, with the error
+    assert "cosignature key" in response.content.decode()
+    platform = Organisation.objects.get(slug="northwind")
+    key = OutsideWitness("witness.example/w1").verifier.vkey
+    response = staff.post(
+        "/admin/hashbank/witness/add/",
+        {**form, "verifier_key": key, "organisation": platform.pk},
+    )
+    assert response.status_code == 200 and not Witness.objects.exists()
+    response = staff.post("/admin/hashbank/witness/add/", {**form, "verifier_key": key})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    witness = Witness.objects.get()
+    assert (witness.verifier_key, witness.organisation, list(witness.banks.all())) == (
+        key,
+        southern,
+        [tvec],
+    )
+    event = AuditEvent.objects.get(action="hashbank.witness.added")
+    assert event.detail["verifier_key"] == key and event.detail["banks"] == ["TVEC"]
+    member = cast["southern-hub/peer"].user
+    assert Client().get("/admin/hashbank/witness/").status_code == 302
+    assert sign_in(Client(), member).get("/admin/hashbank/witness/").status_code == 302
