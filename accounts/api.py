@@ -11,11 +11,12 @@ from rest_framework.response import Response
 
 from accounts import selectors, services
 from accounts.api_base import HubApiView
-from accounts.hub_identity import hub_identity
+from accounts.hub_identity import hub_identity, hub_keys_published
 from accounts.models import (
     ApiKey,
     ApiKeyScope,
     AuditEvent,
+    HubKeyStatus,
     Membership,
     RevocationReason,
     Role,
@@ -368,8 +369,11 @@ class AuditEventListApi(HubApiView):
 
 
 class HubIdentityApi(HubApiView):
-    """The hub's origin and Ed25519 public key, to verify what the hub signs.
-    Served at `/.well-known/hashfed` and `/api/v1/hub/`."""
+    """The hub's origin and Ed25519 public keys, to verify what the hub signs.
+    Served at `/.well-known/hashfed` and `/api/v1/hub/`. `key_id`, `public_key` and
+    `note_verifier_key` are the current key's; `keys` lists the current key, the next key
+    during a rotation (it signs beside the current one) and the retired keys (they sign
+    nothing more), each with its C2SP verifier key for the signed checkpoints."""
 
     actions = {"GET": "hub.meta.read"}
     authentication_classes: list = []
@@ -382,11 +386,27 @@ class HubIdentityApi(HubApiView):
                 "key_id": serializers.CharField(),
                 "public_key": serializers.CharField(),
                 "algorithm": serializers.CharField(),
+                "api": serializers.CharField(),
+                "note_verifier_key": serializers.CharField(),
+                "keys": serializers.ListField(
+                    child=inline_serializer(
+                        "HubKey",
+                        {
+                            "key_id": serializers.CharField(),
+                            "public_key": serializers.CharField(),
+                            "note_verifier_key": serializers.CharField(),
+                            "status": serializers.ChoiceField(choices=HubKeyStatus.values),
+                            "valid_from": serializers.DateTimeField(allow_null=True),
+                            "valid_until": serializers.DateTimeField(allow_null=True),
+                        },
+                    )
+                ),
             },
         )
     )
     def get(self, request: Request) -> Response:
         identity = hub_identity()
+        field = serializers.DateTimeField()
         return Response(
             {
                 "origin": identity.origin,
@@ -394,5 +414,21 @@ class HubIdentityApi(HubApiView):
                 "public_key": identity.public_key_b64,
                 "algorithm": "ed25519",
                 "api": "/api/v1/",
+                "note_verifier_key": identity.note_verifier_key,
+                "keys": [
+                    {
+                        "key_id": key.key_id,
+                        "public_key": key.public_key_b64,
+                        "note_verifier_key": key.note_verifier_key,
+                        "status": key.status,
+                        "valid_from": field.to_representation(key.valid_from)
+                        if key.valid_from
+                        else None,
+                        "valid_until": field.to_representation(key.valid_until)
+                        if key.valid_until
+                        else None,
+                    }
+                    for key in hub_keys_published()
+                ],
             }
         )

@@ -10,9 +10,12 @@ a hub signing with a key another hub published would make members trust the wron
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import datetime as dt
 import hashlib
 import logging
+import os
 import uuid
 from dataclasses import dataclass
 from functools import lru_cache
@@ -21,13 +24,15 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from rest_framework import status
 
-from accounts.models import HubInstance
+from accounts.audit import AuditContext, audit_record
+from accounts.models import HubInstance, HubKeyStatus, HubSigningKey
 from core.errors import ServiceError
-from hashfed_wire import ed25519
+from hashfed_wire import ed25519, note
 from hashfed_wire.ed25519 import key_id_for
-from hashfed_wire.files import write_new_private_key
+from hashfed_wire.files import fsync_directory, write_new_private_key
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +104,17 @@ class HubIdentity:
     def public_key_b64(self) -> str:
         return ed25519.public_key_b64(self.public_key_raw)
 
+    @property
+    def note_verifier_key(self) -> str:
+        """The C2SP verifier key string of this key for the hub's signed notes."""
+        return note.verifier_key(note_key_name(), self.public_key_raw)
+
+
+def note_key_name() -> str:
+    """The name the hub's key signs notes (every bank's checkpoints) under: the hub's host,
+    so one verifier key (`<host>+<key id>+<key>`) checks them all."""
+    return str(settings.HUB_ORIGIN).split("://", 1)[-1].rstrip("/")
+
 
 def signing_key_path(instance: HubInstance) -> Path:
     """The configured key file, or, when none is configured, a key generated for this hub
@@ -158,23 +174,264 @@ def development_secret_verify(instance: HubInstance) -> None:
     )
 
 
-@lru_cache(maxsize=1)
-def hub_identity() -> HubIdentity:
-    """The hub's signing identity, once it is verified to belong to this database. Raises
-    HubStateMismatch (the hub refuses to sign) when the key or the generated secret was
-    bound to another database."""
+def next_key_path(current: Path) -> Path:
+    """Where the next key waits during a rotation: beside the hub key,
+    `hub-ed25519.pem` → `hub-ed25519.next.pem`."""
+    return current.with_name(f"{current.stem}.next{current.suffix}")
+
+
+def _load_existing(path: Path) -> Ed25519PrivateKey | None:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        return ed25519.load_private_key_pem(data)
+    except ed25519.PrivateKeyError as exc:
+        raise RuntimeError(f"{path} does not hold an Ed25519 private key") from exc
+
+
+def _identity(private_key: Ed25519PrivateKey) -> HubIdentity:
+    return HubIdentity(
+        origin=settings.HUB_ORIGIN,
+        private_key=private_key,
+        public_key_raw=ed25519.public_key_raw(private_key),
+    )
+
+
+@dataclass(frozen=True)
+class HubKeys:
+    """The keys the hub signs with: the current one and, during a rotation, the next one,
+    which signs beside it."""
+
+    current: HubIdentity
+    next: HubIdentity | None
+
+    @property
+    def signing(self) -> tuple[HubIdentity, ...]:
+        return (self.current,) if self.next is None else (self.current, self.next)
+
+
+@lru_cache(maxsize=4)
+def _hub_keys_for(hub: str, bound: str, bound_next: str) -> HubKeys:
+    """The keys of the hub row as it is (`hub`, `bound`, `bound_next` are only the cache's
+    key: a rotation in another process changes them, and the next call loads again)."""
     instance = hub_instance()
     path = signing_key_path(instance)
-    private_key = _load_or_create(path)
-    raw = ed25519.public_key_raw(private_key)
+    upcoming = next_key_path(path)
+    current: Ed25519PrivateKey | None = None
+    if instance.signing_key_id:
+        # Between a rotation's finish and its file moves the key is still at the next path.
+        for candidate_path in (path, upcoming):
+            candidate = _load_existing(candidate_path)
+            if candidate is not None and (
+                key_id_for(ed25519.public_key_raw(candidate)) == instance.signing_key_id
+            ):
+                current, path = candidate, candidate_path
+                break
+    if current is None:
+        current = _load_or_create(path)
+    raw = ed25519.public_key_raw(current)
     _bind(instance, field="signing_key_id", value=key_id_for(raw), what="the hub key", path=path)
     development_secret_verify(instance)
-    return HubIdentity(origin=settings.HUB_ORIGIN, private_key=private_key, public_key_raw=raw)
+    following: HubIdentity | None = None
+    if instance.next_signing_key_id:
+        next_key = _load_existing(upcoming)
+        if next_key is None:
+            raise HubStateMismatch(
+                f"the next hub key {upcoming} is missing; restore it, or finish or cancel "
+                f"the rotation"
+            )
+        _bind(
+            instance,
+            field="next_signing_key_id",
+            value=key_id_for(ed25519.public_key_raw(next_key)),
+            what="the next hub key",
+            path=upcoming,
+        )
+        following = _identity(next_key)
+    return HubKeys(current=_identity(current), next=following)
+
+
+def hub_keys() -> HubKeys:
+    """The hub's signing keys, once they are verified to belong to this database. Raises
+    HubStateMismatch (the hub refuses to sign) when a key or the generated secret was bound
+    to another database. Reads the hub row each time, so a rotation made by the
+    management command reaches every running process at its next signature."""
+    instance = hub_instance()
+    return _hub_keys_for(
+        str(instance.hub_id), instance.signing_key_id, instance.next_signing_key_id
+    )
+
+
+class _HubIdentity:
+    """`hub_identity()`: the current key (see hub_keys); `hub_identity.cache_clear()`
+    forgets the keys loaded so far."""
+
+    def __call__(self) -> HubIdentity:
+        return hub_keys().current
+
+    def cache_clear(self) -> None:
+        _hub_keys_for.cache_clear()
+
+
+hub_identity = _HubIdentity()
 
 
 def hub_state_verify() -> None:
-    """Check, without caching, that the key and secret in use are this database's (the
+    """Check, without caching, that the keys and secret in use are this database's (the
     health check: a database swapped under a running process shows here). Raises
     HubStateMismatch."""
     hub_identity.cache_clear()
-    hub_identity()
+    hub_keys()
+
+
+# Rotation: a next key signs beside the current one, then replaces it.
+
+
+class RotationRefused(ServiceError):
+    """A rotation step that does not apply now (none in progress, one already begun)."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "rotation_refused"
+
+
+def _key_row(identity: HubIdentity, **values: object) -> HubSigningKey:
+    row, _ = HubSigningKey.objects.update_or_create(
+        key_id=identity.key_id,
+        defaults={"public_key": identity.public_key_b64, **values},
+    )
+    return row
+
+
+def hub_key_rotation_begin(*, context: AuditContext) -> HubIdentity:
+    """Start signing with a next key beside the current one: every checkpoint and sync page
+    from now on carries both signatures, and /.well-known/hashfed lists the next key. The
+    key is the file at `next_key_path` if the operator put one there (not another hub's),
+    else a new one generated there. Raises RotationRefused during a rotation."""
+    instance = hub_instance()
+    if instance.next_signing_key_id:
+        raise RotationRefused("a rotation is in progress: finish it first")
+    current = hub_keys().current
+    path = next_key_path(signing_key_path(instance))
+    private_key = _load_existing(path)
+    if private_key is None:
+        with contextlib.suppress(FileExistsError):
+            write_new_private_key(path)
+        private_key = _load_or_create(path)
+    following = _identity(private_key)
+    if following.key_id == current.key_id:
+        raise RotationRefused(f"{path} holds the current key; put a new key there or remove it")
+    with transaction.atomic():
+        _claim_file(path, owner=str(instance.hub_id), what="the next hub key")
+        updated = HubInstance.objects.filter(
+            pk=instance.pk, signing_key_id=current.key_id, next_signing_key_id=""
+        ).update(next_signing_key_id=following.key_id)
+        if not updated:
+            raise RotationRefused("the hub's keys changed meanwhile; look again")
+        if not HubSigningKey.objects.filter(key_id=current.key_id).exists():
+            _key_row(current, status=HubKeyStatus.CURRENT)
+        _key_row(following, status=HubKeyStatus.NEXT, valid_from=timezone.now())
+        audit_record(
+            action="hub.key.rotation_begun",
+            context=context,
+            detail={"current": current.key_id, "next": following.key_id, "file": str(path)},
+        )
+    return following
+
+
+def hub_key_rotation_finish(*, context: AuditContext) -> HubIdentity:
+    """Make the next key the hub key: the old one signs nothing more, stays published as
+    retired, and its private key file is deleted; the next key's file takes the hub key's
+    path. Raises RotationRefused when no rotation is in progress."""
+    instance = hub_instance()
+    if not instance.next_signing_key_id:
+        raise RotationRefused("no rotation is in progress: begin one first")
+    keys = hub_keys()
+    assert keys.next is not None
+    old, new = keys.current, keys.next
+    now = timezone.now()
+    with transaction.atomic():
+        updated = HubInstance.objects.filter(
+            pk=instance.pk, signing_key_id=old.key_id, next_signing_key_id=new.key_id
+        ).update(signing_key_id=new.key_id, next_signing_key_id="")
+        if not updated:
+            raise RotationRefused("the hub's keys changed meanwhile; look again")
+        _key_row(old, status=HubKeyStatus.RETIRED, valid_until=now)
+        _key_row(new, status=HubKeyStatus.CURRENT)
+        audit_record(
+            action="hub.key.rotation_finished",
+            context=context,
+            detail={"retired": old.key_id, "current": new.key_id},
+        )
+    # Until the files move, the new key is found at the next path (hub_keys).
+    path = signing_key_path(instance)
+    upcoming = next_key_path(path)
+    try:
+        path.unlink(missing_ok=True)
+        _owner_file(path).unlink(missing_ok=True)
+        os.replace(upcoming, path)
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(_owner_file(upcoming), _owner_file(path))
+        fsync_directory(path.parent)
+    except OSError as error:
+        # A read-only mount: the hub signs with the key at the next path meanwhile.
+        logger.warning("could not move %s to %s (%s); move it yourself", upcoming, path, error)
+    hub_identity.cache_clear()
+    return new
+
+
+@dataclass(frozen=True)
+class PublishedKey:
+    key_id: str
+    public_key_raw: bytes
+    status: str
+    valid_from: dt.datetime | None
+    valid_until: dt.datetime | None
+
+    @property
+    def public_key_b64(self) -> str:
+        return ed25519.public_key_b64(self.public_key_raw)
+
+    @property
+    def note_verifier_key(self) -> str:
+        return note.verifier_key(note_key_name(), self.public_key_raw)
+
+
+def hub_keys_published() -> list[PublishedKey]:
+    """Every key the hub signs or signed with: the current key, the next one during a
+    rotation, then the retired ones, newest first."""
+    keys = hub_keys()
+    rows = {row.key_id: row for row in HubSigningKey.objects.all()}
+    out = []
+    for identity, key_status in (
+        (keys.current, HubKeyStatus.CURRENT),
+        (keys.next, HubKeyStatus.NEXT),
+    ):
+        if identity is None:
+            continue
+        row = rows.get(identity.key_id)
+        out.append(
+            PublishedKey(
+                identity.key_id,
+                identity.public_key_raw,
+                str(key_status),
+                row.valid_from if row else None,
+                None,
+            )
+        )
+    for row in sorted(
+        (r for r in rows.values() if r.status == HubKeyStatus.RETIRED),
+        key=lambda r: r.valid_until or dt.datetime.min.replace(tzinfo=dt.UTC),
+        reverse=True,
+    ):
+        out.append(
+            PublishedKey(
+                row.key_id,
+                base64.b64decode(row.public_key),
+                HubKeyStatus.RETIRED,
+                row.valid_from,
+                row.valid_until,
+            )
+        )
+    return out

@@ -382,12 +382,51 @@ class HubInstance(models.Model):
     secret_key_fingerprint = models.CharField(
         max_length=64, blank=True, help_text="the generated development secret bound at first use"
     )
+    next_signing_key_id = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="the key that signs beside the hub key during a rotation (rotate_hub_key)",
+    )
 
     class Meta:
         constraints = [models.CheckConstraint(condition=models.Q(id=1), name="hub_instance_single")]
 
     def __str__(self) -> str:
         return f"hub {self.hub_id}"
+
+
+class HubKeyStatus(models.TextChoices):
+    CURRENT = "current", "current"
+    NEXT = "next", "next (signs beside the current key during a rotation)"
+    RETIRED = "retired", "retired (signs nothing; published to check what it signed)"
+
+
+class HubSigningKey(models.Model):
+    """A public key the hub signs or signed with, as /.well-known/hashfed publishes it. The
+    binding to the key files is HubInstance's (`signing_key_id`, `next_signing_key_id`);
+    these rows keep what a rotation started and retired, so a member can still check what
+    a retired key signed."""
+
+    key_id = models.CharField(max_length=64, unique=True)
+    public_key = models.CharField(max_length=64, help_text="raw Ed25519 public key, base64")
+    status = models.CharField(max_length=8, choices=HubKeyStatus.choices)
+    valid_from = models.DateTimeField(
+        null=True, blank=True, help_text="when it began signing (unknown for the first key)"
+    )
+    valid_until = models.DateTimeField(null=True, blank=True, help_text="when it was retired")
+
+    class Meta:
+        ordering = ["-valid_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status"],
+                condition=~models.Q(status="retired"),
+                name="hub_signing_key_one_current_one_next",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key_id[:16]}… ({self.status})"
 
 
 class DenialCounter(models.Model):

@@ -181,6 +181,13 @@ for _action in [
         _grants(*PLATFORM_ALL, PEER_HUB),
     ),
     Action(
+        "hashbank.log.cosign",
+        "Post a witness's cosignature of a bank's checkpoint (the witnesses one runs, "
+        "configured by staff)",
+        _grants(PEER_HUB),
+        write=True,
+    ),
+    Action(
         "hashbank.signal.read", "Read one listed signal of a readable bank", _grants(*PLATFORM_ALL)
     ),
     Action(

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from accounts.models import Organisation, User
+from hashfed_wire import note as signed_note
 
 
 class Severity(models.IntegerChoices):
@@ -407,6 +409,79 @@ class Checkpoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bank_id} @ {self.size}"
+
+
+def validate_cosignature_key(value: str) -> None:
+    """A C2SP verifier key string of an Ed25519 cosignature key (type 0x04)."""
+    try:
+        verifier = signed_note.parse_verifier_key(value)
+    except signed_note.NoteError as error:
+        raise ValidationError(f"not a C2SP verifier key: {error}") from None
+    if verifier.signature_type != signed_note.COSIGNATURE_ED25519:
+        raise ValidationError(
+            "a witness key is an Ed25519 cosignature key (type 0x04, tlog-cosignature)"
+        )
+
+
+class Witness(models.Model):
+    """An independent party that checks the banks' checkpoints are consistent and cosigns
+    them (C2SP tlog-cosignature). Configured by staff; its cosignatures are served beside the
+    hub's signature on every checkpoint of the banks it witnesses."""
+
+    name = models.CharField(max_length=100, unique=True)
+    verifier_key = models.CharField(
+        max_length=200,
+        unique=True,
+        validators=[validate_cosignature_key],
+        help_text="C2SP verifier key: <name>+<hex key id>+<base64(0x04 || Ed25519 public key)>",
+    )
+    organisation = models.ForeignKey(
+        Organisation,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="witnesses",
+        limit_choices_to={"kind": "peer_hub"},
+        help_text="The peer hub that runs it: its API keys fetch checkpoints and post "
+        "cosignatures for this witness.",
+    )
+    active = models.BooleanField(default=True)
+    banks = models.ManyToManyField(Bank, related_name="witnesses", blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "witnesses"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.organisation is not None and self.organisation.kind != "peer_hub":
+            raise ValidationError({"organisation": "a witness is run by a peer hub"})
+
+
+class Cosignature(models.Model):
+    """A witness's verified tlog-cosignature line over one checkpoint's exact text."""
+
+    checkpoint = models.ForeignKey(
+        Checkpoint, on_delete=models.PROTECT, related_name="cosignatures"
+    )
+    witness = models.ForeignKey(Witness, on_delete=models.PROTECT, related_name="cosignatures")
+    line = models.CharField(max_length=300, help_text="the signature line, with its newline")
+    signed_at = models.DateTimeField(help_text="the cosignature's own timestamp")
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["checkpoint", "witness"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["checkpoint", "witness"], name="cosignature_checkpoint_witness"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.witness_id} on {self.checkpoint_id}"
 
 
 class Snapshot(models.Model):

@@ -23,6 +23,7 @@ from hashbank.models import (
     Signal,
     Snapshot,
     Submission,
+    Witness,
 )
 from hashfed_wire import provenance
 
@@ -55,6 +56,35 @@ def bank_readable(*, organisation: Organisation, name: str) -> Bank:
     """A bank the organisation may read, by name; anything else is NotFound, the same
     whether the bank exists or not."""
     bank = banks_readable_by(organisation=organisation).filter(name=name).first()
+    if bank is None:
+        raise NotFound("no such bank")
+    return bank
+
+
+def witnesses_of(*, organisation: Organisation) -> QuerySet[Witness]:
+    """The active witnesses the organisation runs (a peer hub's, configured by staff)."""
+    if not organisation.is_active or organisation.kind != OrganisationKind.PEER_HUB:
+        return Witness.objects.none()
+    return Witness.objects.filter(organisation=organisation, active=True)
+
+
+def bank_log_visible(*, organisation: Organisation, name: str) -> Bank:
+    """A bank whose checkpoints and consistency proofs the organisation may fetch: one it
+    may read, or one a witness it runs is configured to witness. A witness learns the
+    bank's tree sizes and roots, never its entries. Anything else is NotFound, the same
+    whether the bank exists or not."""
+    witnessed = Bank.objects.filter(
+        pk__in=witnesses_of(organisation=organisation).values("banks")
+    ).values("pk")
+    bank = (
+        Bank.objects.filter(
+            Q(pk__in=banks_readable_by(organisation=organisation).values("pk"))
+            | Q(pk__in=witnessed),
+            name=name,
+        )
+        .order_by()
+        .first()
+    )
     if bank is None:
         raise NotFound("no such bank")
     return bank

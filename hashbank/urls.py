@@ -22,6 +22,11 @@ urlpatterns = [
         name="bank-checkpoint",
     ),
     path(
+        "banks/<text:bank>/checkpoint/cosignatures",
+        transparency.CosignatureApi.as_view(),
+        name="bank-checkpoint-cosignatures",
+    ),
+    path(
         "banks/<text:bank>/proof/inclusion",
         transparency.InclusionProofApi.as_view(),
         name="bank-proof-inclusion",

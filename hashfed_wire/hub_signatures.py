@@ -5,13 +5,19 @@ The hub publishes its Ed25519 public key at ``/.well-known/hashfed`` (``{"origin
 signature goes in the ``X-Hashfed-Signature`` header, standard base64) and, for each
 snapshot, the RFC 8785 bytes of ``{"type": "hashfed-snapshot", "origin", "bank",
 "up_to_sequence", "sha256"}``. ``docs/sync.md`` describes both.
+
+During a key rotation the hub signs each sync page with both keys. ``X-Hashfed-Signature``
+stays the current key's (the key ``/.well-known/hashfed`` names at its top level), and
+``X-Hashfed-Signatures`` lists the signature of every key that signs,
+``<key id>:<base64 signature>`` separated by commas, the current key first; it is present on
+every page, with one item outside a rotation.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import rfc8785
 from cryptography.exceptions import InvalidSignature
@@ -21,6 +27,7 @@ from hashfed_wire import ed25519
 
 SIGNATURE_HEADER = "X-Hashfed-Signature"
 KEY_ID_HEADER = "X-Hashfed-Key-Id"
+SIGNATURES_HEADER = "X-Hashfed-Signatures"
 SNAPSHOT_TYPE = "hashfed-snapshot"
 
 
@@ -42,6 +49,41 @@ def _verify(public_key_raw: bytes, message: bytes, signature: str | None, what: 
         )
     except (InvalidSignature, ValueError, binascii.Error) as exc:
         raise HubSignatureError(f"the {what}'s signature does not verify") from exc
+
+
+def signatures_header(signatures: Iterable[tuple[str, str]]) -> str:
+    """``X-Hashfed-Signatures``: ``<key id>:<base64 signature>`` items, comma-separated."""
+    return ",".join(f"{key_id}:{signature}" for key_id, signature in signatures)
+
+
+def parse_signatures_header(value: str | None) -> dict[str, str]:
+    """The signatures of ``X-Hashfed-Signatures`` by key id. Raises HubSignatureError if
+    the header is malformed or names a key twice."""
+    signatures: dict[str, str] = {}
+    for item in (value or "").split(","):
+        key_id, colon, signature = item.strip().partition(":")
+        if not colon or not key_id or not signature:
+            raise HubSignatureError("X-Hashfed-Signatures is malformed")
+        if key_id in signatures:
+            raise HubSignatureError(f"X-Hashfed-Signatures names the key {key_id} twice")
+        signatures[key_id] = signature
+    return signatures
+
+
+def verify_page_by_any(public_keys_raw: Iterable[bytes], body: bytes, header: str | None) -> str:
+    """The key id of a known key whose signature in ``X-Hashfed-Signatures`` verifies over
+    the page; a known key whose signature fails refuses the page, as does a page no known
+    key signed. Raises HubSignatureError."""
+    signatures = parse_signatures_header(header)
+    verified = None
+    for public_key_raw in public_keys_raw:
+        key_id = ed25519.key_id_for(public_key_raw)
+        if key_id in signatures:
+            _verify(public_key_raw, body, signatures[key_id], "sync page")
+            verified = verified or key_id
+    if verified is None:
+        raise HubSignatureError("no known hub key signed the sync page")
+    return verified
 
 
 def verify_page(public_key_raw: bytes, body: bytes, signature: str | None) -> None:

@@ -208,6 +208,31 @@ def _split(note: str | bytes) -> tuple[str, list[_Signature]]:
     return text, signatures
 
 
+class SignatureLine(NamedTuple):
+    name: str
+    key_id: bytes
+    signature: bytes
+
+
+def parse_signature_line(line: str) -> SignatureLine:
+    """One signature line, ``— <key name> <base64(key id || signature)>`` with or without
+    its final newline, as a witness returns a cosignature. Raises NoteError."""
+    text = line[:-1] if line.endswith("\n") else line
+    if "\n" in text:
+        raise NoteError("one signature line, not several")
+    if len(text.encode("utf-8")) > MAX_NOTE_SIZE:
+        raise NoteError(f"the line is over {MAX_NOTE_SIZE} bytes")
+    _check_text(text, "signature line")
+    if not text.startswith(SIGNATURE_PREFIX):
+        raise NoteError(f"not a signature line: {text[:80]!r}")
+    name, _, encoded = text[len(SIGNATURE_PREFIX) :].partition(" ")
+    _check_key_name(name)
+    raw = _strict_b64(encoded, f"signature by {name}")
+    if len(raw) < 5:
+        raise NoteError(f"the signature by {name} is too short")
+    return SignatureLine(name, raw[:4], raw[4:])
+
+
 def _cosigned_message(timestamp: int, text: bytes) -> bytes:
     return COSIGNATURE_HEADER + f"time {timestamp}\n".encode() + text
 

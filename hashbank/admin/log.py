@@ -1,20 +1,25 @@
-"""The change log and snapshots, read-only."""
+"""The change log, snapshots and cosignatures, read-only; the witnesses of the banks'
+checkpoints, configured by staff."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet, Subquery
 from django.http import HttpRequest
 
 from accounts.admin_base import ReadOnlyAdmin
+from accounts.audit import AuditContext, audit_record
 from hashbank import selectors
 from hashbank.admin.common import _json_block, _value_search
 from hashbank.models import (
     ChangeLogEntry,
+    Cosignature,
     EntryDisclosure,
     LookupVolume,
     Snapshot,
     SyncStatus,
+    Witness,
 )
 
 
@@ -107,3 +112,46 @@ class SyncStatusAdmin(ReadOnlyAdmin):
         log_last = getattr(obj, "log_last", None)
         head = 0 if log_last is None else log_last + 1
         return max(0, head - obj.last_cursor)
+
+
+@admin.register(Witness)
+class WitnessAdmin(admin.ModelAdmin):
+    """Who cosigns the banks' checkpoints. The verifier key is the witness's C2SP
+    cosignature key (type 0x04); the organisation is the peer hub whose API keys fetch
+    the checkpoints and post the cosignatures. A witness is deactivated, never deleted:
+    its cosignatures stay on record but are no longer served."""
+
+    list_display = ["name", "verifier_key", "organisation", "active", "created_at"]
+    list_filter = ["active", "banks"]
+    list_select_related = ["organisation"]
+    search_fields = ["name", "verifier_key", "organisation__name"]
+    fields = ["name", "verifier_key", "organisation", "active", "banks"]
+    filter_horizontal = ["banks"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def save_related(
+        self, request: HttpRequest, form: forms.ModelForm, formsets: list, change: bool
+    ) -> None:
+        super().save_related(request, form, formsets, change)
+        witness = form.instance
+        audit_record(
+            action="hashbank.witness.changed" if change else "hashbank.witness.added",
+            context=AuditContext.from_request(request),
+            target=witness,
+            detail={
+                "fields": sorted(form.changed_data),
+                "verifier_key": witness.verifier_key,
+                "active": witness.active,
+                "banks": sorted(witness.banks.values_list("name", flat=True)),
+            },
+        )
+
+
+@admin.register(Cosignature)
+class CosignatureAdmin(ReadOnlyAdmin):
+    list_display = ["checkpoint", "witness", "signed_at", "received_at"]
+    list_filter = ["witness", "checkpoint__bank"]
+    list_select_related = ["checkpoint", "witness"]
+    fields = readonly_fields = ("checkpoint", "witness", "line", "signed_at", "received_at")

@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api_base import HubApiView
-from accounts.hub_identity import hub_identity
+from accounts.hub_identity import hub_keys
 from core.api_input import QueryInteger, QueryText, query_params
 from core.errors import Invalid
 from hashbank import selectors
@@ -159,9 +159,15 @@ class SyncApi(HubApiView):
         response = HttpResponse(body, content_type="application/json")
         # The hub signs the exact bytes of every page, so a member can show any page it holds
         # came from this hub (key at /.well-known/hashfed).
-        identity = hub_identity()
-        response[hub_signatures.KEY_ID_HEADER] = identity.key_id
-        response[hub_signatures.SIGNATURE_HEADER] = hub_signatures.sign(identity.private_key, body)
+        # During a key rotation both keys sign: X-Hashfed-Signatures lists each signature.
+        keys = hub_keys()
+        signatures = [
+            (identity.key_id, hub_signatures.sign(identity.private_key, body))
+            for identity in keys.signing
+        ]
+        response[hub_signatures.KEY_ID_HEADER] = keys.current.key_id
+        response[hub_signatures.SIGNATURE_HEADER] = signatures[0][1]
+        response[hub_signatures.SIGNATURES_HEADER] = hub_signatures.signatures_header(signatures)
         return response
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -19,16 +19,71 @@ from hashfed_wire import tiles
 
 class CheckpointApi(HubApiView):
     """The bank's latest checkpoint: a C2SP signed note (tlog-checkpoint) of the size and
-    root hash of the bank's Merkle tree, signed with the hub key. Issued now when none
-    covers the tree's current size."""
+    root hash of the bank's Merkle tree, signed with the hub key (both keys during a key
+    rotation), followed by the cosignatures of the bank's witnesses. Issued now when none
+    covers the tree's current size. A peer hub's configured witnesses may fetch it for the
+    banks they witness."""
 
     actions = {"GET": "hashbank.log.read"}
 
     @extend_schema(responses={(200, "text/plain"): str})
     def get(self, request: Request, bank: str) -> HttpResponse:
-        found = selectors.bank_readable(organisation=self.principal.organisation, name=bank)
+        found = selectors.bank_log_visible(organisation=self.principal.organisation, name=bank)
         checkpoint = transparency.checkpoint_latest(found)
-        return HttpResponse(checkpoint.note, content_type="text/plain; charset=utf-8")
+        return HttpResponse(
+            transparency.checkpoint_note(checkpoint), content_type="text/plain; charset=utf-8"
+        )
+
+
+class CosignatureApi(HubApiView):
+    """A witness's C2SP tlog-cosignature of one of the bank's checkpoints:
+    `POST {"size": N, "root_hash": "<hex>", "cosignature": "— <name> <base64>"}`. The line
+    must verify over the exact text of the checkpoint the hub issued at that size and root,
+    by the key of an active witness of this bank that the caller's organisation runs; its
+    time may be at most 60 seconds ahead of the hub's clock. 201 when stored, 200 when the
+    witness had already cosigned this checkpoint (the first cosignature is kept)."""
+
+    actions = {"POST": "hashbank.log.cosign"}
+
+    class InputSerializer(serializers.Serializer):
+        size = serializers.IntegerField(min_value=0)
+        root_hash = serializers.RegexField(r"^[0-9a-f]{64}\Z", max_length=64)
+        cosignature = serializers.CharField(max_length=400, trim_whitespace=False)
+
+    class OutputSerializer(serializers.Serializer):
+        bank = serializers.CharField()
+        size = serializers.IntegerField()
+        root_hash = serializers.CharField()
+        witness = serializers.CharField()
+        cosignature = serializers.CharField()
+        signed_at = serializers.DateTimeField()
+
+    @extend_schema(
+        request=InputSerializer, responses={200: OutputSerializer, 201: OutputSerializer}
+    )
+    def post(self, request: Request, bank: str) -> Response:
+        found = selectors.bank_log_visible(organisation=self.principal.organisation, name=bank)
+        data = self.validated(self.InputSerializer, request.data)
+        cosignature, created = transparency.cosignature_add(
+            bank=found,
+            organisation=self.principal.organisation,
+            size=data["size"],
+            root_hash=data["root_hash"],
+            line=data["cosignature"],
+            context=self.audit_context,
+        )
+        body = {
+            "bank": found.name,
+            "size": data["size"],
+            "root_hash": data["root_hash"],
+            "witness": cosignature.witness.name,
+            "cosignature": cosignature.line,
+            "signed_at": cosignature.signed_at,
+        }
+        return Response(
+            self.OutputSerializer(body).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
 
 
 class InclusionProofApi(HubApiView):
@@ -80,7 +135,7 @@ class InclusionProofApi(HubApiView):
 class ConsistencyProofApi(HubApiView):
     """`?from=M&to=N`: the RFC 9162 consistency proof from the bank's tree of M entries to
     its tree of N entries (default: the latest checkpoint's size; at most that). Hashes
-    are hex."""
+    are hex. A peer hub's configured witnesses may fetch it for the banks they witness."""
 
     actions = {"GET": "hashbank.log.read"}
 
@@ -103,7 +158,7 @@ class ConsistencyProofApi(HubApiView):
         ),
     )
     def get(self, request: Request, bank: str) -> Response:
-        found = selectors.bank_readable(organisation=self.principal.organisation, name=bank)
+        found = selectors.bank_log_visible(organisation=self.principal.organisation, name=bank)
         params = query_params(self.InputSerializer, request)
         latest = transparency.checkpoint_latest(found)
         old, new = params["from"], params.get("to", latest.size)

@@ -100,3 +100,23 @@ def snapshots_create() -> list[Snapshot]:
                 )
             )
     return created
+
+
+def snapshots_resign() -> int:
+    """Sign every snapshot again with the current hub key (after a key rotation, so members
+    that check listings with the hub's current key accept the snapshots made before it).
+    The signed message is unchanged. Returns how many were signed."""
+    identity = hub_identity()
+    snapshots = list(Snapshot.objects.select_related("bank"))
+    for snapshot in snapshots:
+        snapshot.signature = hub_signatures.sign(
+            identity.private_key,
+            hub_signatures.snapshot_signed_message(
+                origin=identity.origin,
+                bank=snapshot.bank.name,
+                up_to_sequence=snapshot.up_to_sequence,
+                sha256=snapshot.sha256,
+            ),
+        )
+    Snapshot.objects.bulk_update(snapshots, ["signature"], batch_size=500)
+    return len(snapshots)

@@ -8,19 +8,21 @@ checkpoint is computed from them."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Iterable
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from rest_framework import status
 
-from accounts.hub_identity import hub_identity
-from core.errors import ServiceError
-from hashbank.models import Bank, ChangeLogEntry, Checkpoint, MerkleNode
+from accounts.audit import AuditContext, audit_record
+from accounts.hub_identity import hub_keys, note_key_name
+from accounts.models import Organisation
+from core.errors import Invalid, ServiceError
+from hashbank.models import Bank, ChangeLogEntry, Checkpoint, Cosignature, MerkleNode, Witness
 from hashbank.selectors import bank_sizes_before
 from hashfed_wire import merkle, note, tiles
 
@@ -135,12 +137,6 @@ def consistency_proof(*, bank: Bank, old: int, new: int) -> list[bytes]:
 # Checkpoints
 
 
-def note_key_name() -> str:
-    """The name the hub's key signs every bank's checkpoints under: the hub's host, so one
-    verifier key (`<host>+<key id>+<key>`) checks them all."""
-    return settings.HUB_ORIGIN.split("://", 1)[-1].rstrip("/")
-
-
 def log_origin(bank: Bank) -> str:
     """The checkpoint origin line: the hub and the bank."""
     return f"{note_key_name()}/banks/{bank.name}"
@@ -170,13 +166,16 @@ def checkpoint_issue(bank: Bank) -> Checkpoint:
                 f"bank {bank.name}: the tree at size {size} is not consistent with the "
                 f"checkpoint at size {previous.size}: {exc}"
             ) from exc
-    identity = hub_identity()
+    # During a key rotation both keys sign: the current key's line, then the next key's.
+    keys = hub_keys()
     now = timezone.now()
     text = note.sign_checkpoint(
         note.Checkpoint(log_origin(bank), size, root, issued_at=int(now.timestamp())),
         name=note_key_name(),
-        private_key=identity.private_key,
+        private_key=keys.current.private_key,
     )
+    if keys.next is not None:
+        text = note.add_signature(text, name=note_key_name(), private_key=keys.next.private_key)
     try:
         with transaction.atomic():
             return Checkpoint.objects.create(
@@ -211,6 +210,137 @@ def checkpoints_issue() -> list[Checkpoint]:
     return issued
 
 
+# Witnesses' cosignatures
+
+# How far ahead of the hub's clock a witness's cosignature time may be.
+COSIGNATURE_CLOCK_SKEW = dt.timedelta(seconds=60)
+
+
+def checkpoint_notes(checkpoints: Iterable[Checkpoint]) -> dict[int, str]:
+    """Each checkpoint's note as the hub serves it: the hub's signature line(s), then the
+    cosignature lines of the active witnesses configured for its bank, by witness name.
+    One query for all of them."""
+    checkpoints = list(checkpoints)
+    lines: dict[int, list[str]] = {}
+    for checkpoint_id, line in (
+        Cosignature.objects.filter(
+            checkpoint__in=[c.pk for c in checkpoints],
+            witness__active=True,
+            witness__banks=F("checkpoint__bank"),
+        )
+        .order_by("checkpoint_id", "witness__name")
+        .values_list("checkpoint_id", "line")
+    ):
+        lines.setdefault(checkpoint_id, []).append(line)
+    return {c.pk: c.note + "".join(lines.get(c.pk, ())) for c in checkpoints}
+
+
+def checkpoint_note(checkpoint: Checkpoint) -> str:
+    return checkpoint_notes([checkpoint])[checkpoint.pk]
+
+
+def _note_text(checkpoint: Checkpoint) -> str:
+    """The checkpoint's text, without its signatures: what the hub and witnesses sign."""
+    return checkpoint.note[: checkpoint.note.rfind("\n\n") + 1]
+
+
+def _refused(field: str, code: str, message: str) -> Invalid:
+    return Invalid(message, code=code, fields={field: [{"code": code, "message": message}]})
+
+
+def cosignature_add(
+    *,
+    bank: Bank,
+    organisation: Organisation,
+    size: int,
+    root_hash: str,
+    line: str,
+    context: AuditContext,
+) -> tuple[Cosignature, bool]:
+    """Record a witness's tlog-cosignature of the bank's checkpoint of `size` entries and
+    `root_hash`. The line must be by an active witness the organisation runs, configured for
+    this bank, and verify over the exact text the hub issued; its time may not be ahead of
+    the hub's clock by more than COSIGNATURE_CLOCK_SKEW, nor before the checkpoint was
+    issued. A witness's first cosignature of a checkpoint is kept: posting again answers
+    the stored one. Returns (cosignature, created); raises Invalid naming the field."""
+    checkpoint = Checkpoint.objects.filter(bank=bank, size=size).first()
+    if checkpoint is None:
+        raise _refused(
+            "size", "checkpoint_unknown", f"the hub issued no checkpoint of {bank.name} at {size}"
+        )
+    if checkpoint.root_hash != root_hash:
+        raise _refused(
+            "root_hash",
+            "checkpoint_unknown",
+            f"the hub's checkpoint of {bank.name} at {size} has another root hash",
+        )
+    try:
+        signature = note.parse_signature_line(line)
+    except note.NoteError as error:
+        raise _refused("cosignature", "invalid", f"not a signature line: {error}") from None
+    witness, verifier = None, None
+    for candidate in Witness.objects.filter(
+        organisation=organisation, organisation__isnull=False, active=True, banks=bank
+    ):
+        key = note.parse_verifier_key(candidate.verifier_key)
+        if (key.name, key.key_id) == (signature.name, signature.key_id):
+            witness, verifier = candidate, key
+            break
+    if witness is None or verifier is None:
+        raise _refused(
+            "cosignature",
+            "witness_unknown",
+            f"the key {signature.name}+{signature.key_id.hex()} is not an active witness of "
+            f"{bank.name} run by your organisation",
+        )
+    stored = Cosignature.objects.filter(checkpoint=checkpoint, witness=witness).first()
+    if stored is not None:
+        return stored, False
+    text = _note_text(checkpoint)
+    try:
+        timestamp = note.verify_cosignature(text + "\n" + line.removesuffix("\n") + "\n", verifier)
+    except note.NoteError:
+        raise _refused(
+            "cosignature",
+            "signature_invalid",
+            f"the cosignature by {verifier.vkey} does not verify over the checkpoint's text",
+        ) from None
+    now = timezone.now()
+    if timestamp > (now + COSIGNATURE_CLOCK_SKEW).timestamp():
+        raise _refused(
+            "cosignature",
+            "cosignature_time",
+            f"the cosignature's time {timestamp} is ahead of the hub's clock "
+            f"({int(now.timestamp())})",
+        )
+    if timestamp < (checkpoint.issued_at - COSIGNATURE_CLOCK_SKEW).timestamp():
+        raise _refused(
+            "cosignature",
+            "cosignature_time",
+            f"the cosignature's time {timestamp} is before the checkpoint was issued "
+            f"({int(checkpoint.issued_at.timestamp())})",
+        )
+    signed_at = dt.datetime.fromtimestamp(timestamp, tz=dt.UTC)
+    try:
+        with transaction.atomic():
+            cosignature = Cosignature.objects.create(
+                checkpoint=checkpoint,
+                witness=witness,
+                line=line.removesuffix("\n") + "\n",
+                signed_at=signed_at,
+            )
+            audit_record(
+                action="hashbank.log.cosigned",
+                context=context,
+                target=cosignature,
+                detail={"bank": bank.name, "size": size, "witness": witness.name},
+            )
+    except IntegrityError:
+        # The same witness's other request got there first.
+        return Cosignature.objects.get(checkpoint=checkpoint, witness=witness), False
+    return cosignature, True
+
+
 def leaf_hash_at(*, bank: Bank, index: int) -> bytes:
     return _hashes(bank.pk, [(0, index)])[(0, index)]
 
@@ -219,18 +349,23 @@ def sync_checkpoints(*, banks: Iterable[Bank], cursor: int) -> dict[str, dict[st
     """For a sync page ending at `cursor`, per bank: the size of the bank's tree the client
     holds once it applied the log up to there (`tree_size`), and a signed checkpoint of at
     least that size its copy is a prefix of (issued now if none is)."""
-    out: dict[str, dict[str, Any]] = {}
-    for bank, size in bank_sizes_before(banks=banks, sequence=cursor).items():
-        checkpoint = checkpoint_covering(bank, size)
-        out[bank.name] = {
+    covering = [
+        (bank, size, checkpoint_covering(bank, size))
+        for bank, size in bank_sizes_before(banks=banks, sequence=cursor).items()
+    ]
+    # The notes carry their witnesses' cosignatures: one query for the whole page.
+    notes = checkpoint_notes(checkpoint for _, _, checkpoint in covering)
+    return {
+        bank.name: {
             "tree_size": size,
             "checkpoint": {
                 "size": checkpoint.size,
                 "root_hash": checkpoint.root_hash,
-                "note": checkpoint.note,
+                "note": notes[checkpoint.pk],
             },
         }
-    return out
+        for bank, size, checkpoint in covering
+    }
 
 
 def _level_range(bank_id: int, level: int, begin: int, count: int) -> list[bytes]:

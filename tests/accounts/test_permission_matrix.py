@@ -103,6 +103,30 @@ def _logged_bank(org: Organisation) -> dict:
     return {"bank": signal.bank.name}
 
 
+def _cosignature(org: Organisation) -> tuple[dict, dict]:
+    """A valid cosignature of a bank only `org` may read, by a witness `org` runs when it is
+    a peer hub (only peer hubs run witnesses)."""
+    import time
+
+    from hashbank.models import Bank, Witness
+    from hashbank.services.transparency import checkpoint_latest
+    from hashfed_wire import note
+
+    kwargs = _logged_bank(org)
+    bank = Bank.objects.get(name=kwargs["bank"])
+    checkpoint = checkpoint_latest(bank)
+    key = Ed25519PrivateKey.generate()
+    name = f"witness.test/{next(_counter)}"
+    verifier = note.Verifier(name, key.public_key().public_bytes_raw(), note.COSIGNATURE_ED25519)
+    if org.kind == "peer_hub":
+        witness = Witness.objects.create(name=name, verifier_key=verifier.vkey, organisation=org)
+        witness.banks.add(bank)
+    text = checkpoint.note[: checkpoint.note.rfind("\n\n") + 1]
+    line = note.cosignature_line(text, name=name, private_key=key, timestamp=int(time.time()))
+    body = {"size": checkpoint.size, "root_hash": checkpoint.root_hash, "cosignature": line}
+    return kwargs, body
+
+
 def _signal_kwargs(org: Organisation) -> dict:
     return {"signal_id": _restricted_signal(org).pk}
 
@@ -303,6 +327,7 @@ SAMPLES: dict[str, dict[str, Sample]] = {
     "hashbank:snapshot-list": {"GET": lambda org: ({}, None)},
     "hashbank:snapshot-download": {"GET": lambda org: (_snapshot(org), None)},
     "hashbank:bank-checkpoint": {"GET": lambda org: (_logged_bank(org), None)},
+    "hashbank:bank-checkpoint-cosignatures": {"POST": _cosignature},
     "hashbank:bank-proof-inclusion": {"GET": lambda org: (_logged_bank(org), {"index": 0})},
     "hashbank:bank-proof-consistency": {"GET": lambda org: (_logged_bank(org), {"from": 0})},
     "hashbank:bank-tile": {"GET": lambda org: ({**_logged_bank(org), "path": "0/000.p/1"}, None)},

@@ -20,6 +20,7 @@ from hashfed_wire.note import (
     open_checkpoint,
     open_note,
     parse_checkpoint,
+    parse_signature_line,
     parse_verifier_key,
     sign_checkpoint,
     sign_note,
@@ -330,3 +331,30 @@ def test_a_verifier_key_whose_base64_holds_a_plus_sign_round_trips():
         vkey = verifier_key("hub.example", public, signature_type)
         assert "+" in vkey.split("+", 2)[2]
         assert parse_verifier_key(vkey) == Verifier("hub.example", public, signature_type)
+
+
+def test_a_verifier_key_whose_base64_holds_a_plus_parses():
+    """The key material is base64, whose alphabet has "+": only the first two "+" split."""
+    for seed in range(256):
+        private = Ed25519PrivateKey.from_private_bytes(bytes([seed]) * 32)
+        verifier = Verifier("w.example", private.public_key().public_bytes_raw(), 0x04)
+        if "+" in verifier.vkey.split("+", 2)[2]:
+            break
+    else:
+        pytest.fail("no key with a + in its base64 among the seeds tried")
+    assert parse_verifier_key(verifier.vkey) == verifier
+
+
+def test_one_signature_line_parses_and_anything_else_is_refused(log_key):
+    line = cosignature_line(
+        "o\n1\n" + base64.b64encode(bytes(32)).decode() + "\n",
+        name="w.example",
+        private_key=log_key,
+        timestamp=5,
+    )
+    parsed = parse_signature_line(line)
+    assert parsed.name == "w.example" and len(parsed.signature) == 8 + 64
+    assert parse_signature_line(line[:-1]) == parsed
+    for bad in (line + line, "hello", "\u2014 w.example", "\u2014 w.example AAAA", line + "\n"):
+        with pytest.raises(NoteError):
+            parse_signature_line(bad)
