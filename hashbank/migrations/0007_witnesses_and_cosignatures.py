@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0006_user_language'),
-        ('hashbank', '0004_transparency_log'),
+        ('hashbank', '0006_changelog_bank_created_index'),
     ]
 
     operations = [

@@ -45,8 +45,9 @@ from federation.transparency.services import (
     transparency_report_publish,
     transparency_report_request,
 )
-from hashbank.models import Signal, Snapshot
+from hashbank.models import Bank, Signal, Snapshot
 from hashbank.services.disputes import dispute_open
+from taxii.selectors import collection_id_of
 from tests.conftest import Actor, approve_all, random_pdq, sign_in, submit
 from tests.governance.conftest import signed_in
 
@@ -126,6 +127,14 @@ def _url_values(org: Organisation, probes: Probes) -> dict[str, list[str]]:
         "dispute_id": probes.dispute_ids,
         "bank": ["TVEC", "CSAM", "NOSUCHBANK"],
         "path": ["0/000.p/1", "entries/000.p/1"],
+        # Envelope digests and TAXII ids: the readers here are refused these routes whatever
+        # the value, so the refusal is what is compared.
+        "digest": ["0" * 64, "f" * 64],
+        "collection_id": [
+            *(collection_id_of(bank) for bank in Bank.objects.order_by("name")),
+            missing,
+        ],
+        "object_id": [f"indicator--{missing}"],
     }
 
 
