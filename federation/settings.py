@@ -269,6 +269,10 @@ TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 # Disputes: days for staff to decide, and after a decision, days in which a party may appeal.
 DISPUTE_DECISION_DAYS = env_int("DISPUTE_DECISION_DAYS", 14)
 DISPUTE_APPEAL_WINDOW_DAYS = env_int("DISPUTE_APPEAL_WINDOW_DAYS", 30)
+# Submission receipts promise that an approved submission's log entry is covered by a signed
+# checkpoint of its bank within this many seconds (docs/transparency-log.md, "Receipts").
+# The beat signs checkpoints every 5 seconds; the margin covers a worker restart or a backlog.
+INCLUSION_MAX_DELAY = env_int("HASHFED_INCLUSION_MAX_DELAY", 60)
 # Where the hub writes the signed snapshots members download for a first sync.
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(STATE_DIR / "media"))).expanduser()
 

@@ -69,3 +69,13 @@ def issue_checkpoints() -> list[int]:
     from hashbank.services.transparency import checkpoints_issue
 
     return [checkpoint.pk for checkpoint in checkpoints_issue()]
+
+
+@shared_task
+def check_inclusion_promises() -> int:
+    """Log (as an error) approved submissions whose entry no checkpoint covered within the
+    receipts' maximum delay; returns how many were found (at most 20 are looked at)."""
+    from hashbank.services.inclusion import inclusion_overdue, inclusion_promise_check
+
+    inclusion_promise_check()
+    return len(inclusion_overdue())

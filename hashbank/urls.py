@@ -32,6 +32,11 @@ urlpatterns = [
         name="submission-detail",
     ),
     path(
+        "submissions/<uuid:submission_id>/inclusion",
+        submissions.SubmissionInclusionApi.as_view(),
+        name="submission-inclusion",
+    ),
+    path(
         "submissions/<uuid:submission_id>/withdraw/",
         submissions.SubmissionWithdrawApi.as_view(),
         name="submission-withdraw",

@@ -265,6 +265,7 @@ SAMPLES: dict[str, dict[str, Sample]] = {
         "POST": lambda org: ({}, _envelope(org)),
     },
     "hashbank:submission-detail": {"GET": lambda org: (_submission(org), None)},
+    "hashbank:submission-inclusion": {"GET": lambda org: (_submission(org), None)},
     "hashbank:submission-withdraw": {"POST": lambda org: (_submission(org), None)},
     "hashbank:sync": {"GET": lambda org: ({}, None)},
     "hashbank:snapshot-list": {"GET": lambda org: ({}, None)},
