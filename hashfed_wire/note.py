@@ -105,7 +105,8 @@ def verifier_key(name: str, public_key: bytes, signature_type: int = ED25519) ->
 
 def parse_verifier_key(vkey: str) -> Verifier:
     """A ``Verifier`` from its key string; the key id must match the key."""
-    parts = vkey.split("+")
+    # The base64 key may itself hold a '+': only the first two separate fields.
+    parts = vkey.split("+", 2)
     if len(parts) != 3:
         raise NoteError("a verifier key is <name>+<hex key id>+<base64 key>")
     name, hex_id, material_b64 = parts

@@ -99,6 +99,9 @@ class InclusionEntry(serializers.Serializer):
         min_value=0, help_text="the entry's leaf index in the bank's Merkle tree"
     )
     leaf_hash = serializers.CharField(help_text="SHA-256(0x00 ‖ entry bytes), hex")
+    content = serializers.CharField(
+        help_text="the entry's bytes (RFC 8785 JSON, exactly as sync sends them) as text"
+    )
 
 
 class InclusionCheckpoint(serializers.Serializer):

@@ -129,6 +129,7 @@ class Inclusion:
                 "sequence": entry.sequence,
                 "bank_index": entry.bank_index,
                 "leaf_hash": entry.leaf_hash,
+                "content": bytes(entry.entry).decode(),
             },
             "promised_by": self.promised_by,
             "checkpoint": None

@@ -320,3 +320,15 @@ def test_keys_and_texts_that_cannot_be_signed_are_refused(log_key):
     ]:
         with pytest.raises(NoteError):
             parse_verifier_key(vkey)
+
+
+def test_a_verifier_key_whose_base64_holds_a_plus_is_read_back():
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    for seed in range(256):
+        raw = Ed25519PrivateKey.from_private_bytes(bytes([seed]) * 32).public_key()
+        verifier = Verifier("hub.example.org", raw.public_bytes_raw())
+        if "+" in verifier.vkey.split("+", 2)[2]:
+            break
+    assert "+" in verifier.vkey.split("+", 2)[2]
+    assert parse_verifier_key(verifier.vkey) == verifier
