@@ -271,3 +271,24 @@ def test_an_entry_not_covered_within_the_delay_is_reported(
     health = anonymous.get("/healthz")
     assert health.json()["status"] == "ok"
     assert health.json()["checks"]["inclusion_promise"] == "ok"
+
+
+def test_an_approval_that_lists_nothing_is_not_listed(alice, signer_for):
+    from hashbank.models import Signal, SignalStatus
+
+    value = random_pdq()
+    (first,) = accepted(submit(alice, signer_for("northwind/admin").envelope(value=value)))
+    approve_all("northwind")
+    # A dispute decision took the value off the list; a later approval does not list it.
+    Signal.objects.filter(value=value).update(
+        delisted_by_decision=True, status=SignalStatus.REMOVED
+    )
+    (second,) = accepted(submit(alice, signer_for("northwind/admin").envelope(value=value)))
+    approve_all("northwind")
+    row = Submission.objects.get(submission_id=second["id"])
+    assert row.review_state == "approved" and row.log_entry_id is None
+    body = inclusion_of(alice, second["id"]).json()
+    assert (body["state"], body["entry"], body["proof"]) == ("not_listed", None, None)
+    # The first approval's entry still proves the value was listed.
+    issue_checkpoints()
+    verify_included(inclusion_of(alice, first["id"]).json())
