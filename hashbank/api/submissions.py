@@ -120,7 +120,8 @@ class InclusionOutput(serializers.Serializer):
         "the entry's leaf hash against the checkpoint's root; awaiting_checkpoint: approved, "
         "`entry` set, no checkpoint covers it yet, one is promised by `promised_by`; "
         "pending_review: not yet approved (the promise runs from approval); not_listed: "
-        "approved but its value is not on the list (delisted by a decision); rejected, "
+        "approved, but the approval listed nothing (its value had been delisted by a "
+        "decision, or it was approved before submissions were linked to entries); rejected, "
         "withdrawn: it will not be listed on its strength",
     )
     receipt = serializers.CharField(allow_null=True, help_text=RECEIPT_HELP)

@@ -166,23 +166,21 @@ def submission_inclusion(submission: Submission) -> Inclusion:
 def inclusion_overdue(*, now: dt.datetime | None = None, limit: int = 20) -> list[Submission]:
     """Approved submissions whose log entry is still not covered by a signed checkpoint of
     its bank MAX DELAY after it was appended: a broken promise. At most `limit`, oldest
-    first."""
+    first. Reads only each bank's uncovered tail (entries from its latest checkpoint's size
+    on, by the (bank, bank_index) index), so it stays cheap however long the log grows."""
     cutoff = (now or timezone.now()) - dt.timedelta(seconds=max_delay())
-    covered = Q()
     sizes = dict(
         Checkpoint.objects.values("bank_id")
         .annotate(size=Max("size"))
         .values_list("bank_id", "size")
     )
-    for bank_id, size in sizes.items():
-        covered |= Q(log_entry__bank_id=bank_id, log_entry__bank_index__lt=size)
-    overdue = Submission.objects.filter(
-        review_state=ReviewState.APPROVED,
-        log_entry__isnull=False,
-        log_entry__created_at__lt=cutoff,
-    )
-    if sizes:
-        overdue = overdue.exclude(covered)
+    uncovered = Q()
+    for bank_id in Bank.objects.values_list("pk", flat=True):
+        uncovered |= Q(bank_id=bank_id, bank_index__gte=sizes.get(bank_id, 0))
+    if not uncovered:
+        return []
+    late = ChangeLogEntry.objects.filter(uncovered, created_at__lt=cutoff).values("pk")
+    overdue = Submission.objects.filter(review_state=ReviewState.APPROVED, log_entry__in=late)
     return list(
         overdue.select_related("organisation", "log_entry").order_by("log_entry__sequence")[:limit]
     )
