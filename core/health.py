@@ -13,6 +13,9 @@ from django.utils.module_loading import import_string
 # when they are ready (core depends on no app).
 ReadinessCheck = Callable[[], str | None]
 _readiness_checks: dict[str, ReadinessCheck] = {}
+# Checks whose failure degrades the hub without taking it out of service: `/healthz` still
+# answers 200, with status "degraded" and what is wrong.
+_degrading_checks: dict[str, ReadinessCheck] = {}
 
 
 def register_readiness_check(name: str, check: ReadinessCheck) -> None:
@@ -20,10 +23,17 @@ def register_readiness_check(name: str, check: ReadinessCheck) -> None:
     _readiness_checks[name] = check
 
 
+def register_degrading_check(name: str, check: ReadinessCheck) -> None:
+    """Add `check` to what `/healthz` runs once the database answers, reported as `name`; a
+    problem it reports makes the status "degraded" (still 200) rather than unavailable."""
+    _degrading_checks[name] = check
+
+
 def healthz(request: HttpRequest) -> JsonResponse:
     """Liveness and readiness: the database answers, every registered readiness check passes
     (the hub key and generated secret on disk are this database's), and, when one is
-    configured, the broker answers."""
+    configured, the broker answers. 200 with status "degraded" when a degrading check (a
+    promise the hub is late on) reports a problem."""
     checks: dict[str, str] = {}
     healthy = True
     try:
@@ -38,6 +48,12 @@ def healthz(request: HttpRequest) -> JsonResponse:
             problem = check()
             checks[name] = problem or "ok"
             healthy = healthy and problem is None
+    degraded = False
+    if healthy:
+        for name, check in _degrading_checks.items():
+            problem = check()
+            checks[name] = problem or "ok"
+            degraded = degraded or problem is not None
     if settings.CELERY_BROKER_URL:
         # The project's Celery app, named by a setting: its configuration (broker, transport
         # options) is the project's, and celery.current_app is only per thread.
@@ -51,7 +67,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
             healthy = False
     else:
         checks["broker"] = "in-process"
+    status = "unavailable" if not healthy else "degraded" if degraded else "ok"
     return JsonResponse(
-        {"status": "ok" if healthy else "unavailable", "checks": checks},
+        {"status": status, "checks": checks},
         status=200 if healthy else 503,
     )

@@ -14,6 +14,10 @@ app.conf.beat_schedule = {
     "hashbank-snapshots": {"task": "hashbank.tasks.create_snapshots", "schedule": 6 * 3600},
     # Cheap when nothing was appended: a checkpoint is signed only for a tree that grew.
     "hashbank-checkpoints": {"task": "hashbank.tasks.issue_checkpoints", "schedule": 5},
+    "hashbank-inclusion-promises": {
+        "task": "hashbank.tasks.check_inclusion_promises",
+        "schedule": 60,
+    },
     "hashbank-pdq-index": {"task": "hashbank.tasks.rebuild_pdq_index", "schedule": 3600},
     "hashbank-disclosure-retention": {
         "task": "hashbank.tasks.erase_expired_disclosures",

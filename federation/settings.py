@@ -273,6 +273,10 @@ DISPUTE_APPEAL_WINDOW_DAYS = env_int("DISPUTE_APPEAL_WINDOW_DAYS", 30)
 # Days the text beside a change-log entry (its incident) is kept once a later entry of the
 # same signal superseded it (hashbank.services.provenance.erase_expired_disclosures).
 HASHBANK_DISCLOSURE_RETENTION_DAYS = env_int("HASHBANK_DISCLOSURE_RETENTION_DAYS", 90)
+# Submission receipts promise that an approved submission's log entry is covered by a signed
+# checkpoint of its bank within this many seconds (docs/transparency-log.md, "Receipts").
+# The beat signs checkpoints every 5 seconds; the margin covers a worker restart or a backlog.
+INCLUSION_MAX_DELAY = env_int("HASHFED_INCLUSION_MAX_DELAY", 60)
 # Where the hub writes the signed snapshots members download for a first sync.
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(STATE_DIR / "media"))).expanduser()
 

@@ -184,6 +184,18 @@ class Submission(models.Model):
     signal = models.ForeignKey(
         Signal, on_delete=models.PROTECT, null=True, blank=True, related_name="submissions"
     )
+    # The hub's signed promise given on arrival (hashfed_wire.receipt), returned again on
+    # every replay; empty for submissions received before receipts existed.
+    receipt = models.TextField(blank=True)
+    # The change-log entry that listed the value when this submission was approved (or,
+    # when the approval corroborated a value already listed, the entry that listed it).
+    log_entry = models.ForeignKey(
+        "ChangeLogEntry",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
 
     class Meta:
         ordering = ["-received_at"]

@@ -77,3 +77,13 @@ def erase_expired_disclosures() -> int:
     from hashbank.services.provenance import erase_expired_disclosures as erase
 
     return erase()
+
+
+@shared_task
+def check_inclusion_promises() -> int:
+    """Log (as an error) approved submissions whose entry no checkpoint covered within the
+    receipts' maximum delay; returns how many were found (at most 20 are looked at)."""
+    from hashbank.services.inclusion import inclusion_overdue, inclusion_promise_check
+
+    inclusion_promise_check()
+    return len(inclusion_overdue())

@@ -53,6 +53,11 @@ urlpatterns = [
     path("keys/", provenance.PublishedKeyListApi.as_view(), name="published-key-list"),
     path("envelopes/<text:digest>", provenance.EnvelopeDetailApi.as_view(), name="envelope-detail"),
     path(
+        "submissions/<uuid:submission_id>/inclusion",
+        submissions.SubmissionInclusionApi.as_view(),
+        name="submission-inclusion",
+    ),
+    path(
         "submissions/<uuid:submission_id>/withdraw/",
         submissions.SubmissionWithdrawApi.as_view(),
         name="submission-withdraw",

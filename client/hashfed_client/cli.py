@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from hashfed_client import commands, signal_commands
+from hashfed_client import commands, inclusion, signal_commands
 from hashfed_client.commands import EXIT_HUB, EXIT_INTERRUPTED, EXIT_UNVERIFIED, EXIT_USAGE
 from hashfed_client.errors import HubError, InputError, SyncError
 from hashfed_client.hub import DEFAULT_HUB, MAX_SYNC_LIMIT
@@ -89,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TIME",
         help="signing time, RFC 3339 UTC (default: now; required with --id-namespace)",
     )
+    submit.add_argument(
+        "--receipts",
+        metavar="FILE",
+        help="append the hub's signed receipts to this file, one JSON line per submission "
+        "(for hashfed inclusion --receipts)",
+    )
     _add_hub_options(submit)
     submit.set_defaults(handler=commands.submit_command)
 
@@ -126,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_hub_options(verify)
     verify.set_defaults(handler=commands.verify_command)
     signal_commands.add_parsers(subcommands, _add_hub_options)
+    inclusion.add_parser(subcommands, _add_hub_options)
     return parser
 
 
@@ -139,10 +146,12 @@ def _print_hub_error(error: HubError) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code: 0 done, 1 some rows or queries were
-    rejected by the hub, 2 a usage or local input problem (nothing sent), 3 the hub refused a
-    request or could not be reached, 4 the hub misbehaved (a rollback, fork or list that
-    does not match its signed checkpoint; the evidence is written), 5 a checkpoint does not
-    verify (signature, origin, witness cosignatures), 130 interrupted."""
+    rejected by the hub (or a submission is not in the log yet), 2 a usage or local input
+    problem (nothing sent), 3 the hub refused a request or could not be reached, 4 the hub
+    misbehaved (a rollback, fork or list that does not match its signed checkpoint, or a
+    submission's receipt, checkpoint or inclusion proof that does not verify or a promise
+    past due; the evidence is written or printed), 5 a checkpoint does not verify
+    (signature, origin, witness cosignatures), 130 interrupted."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))

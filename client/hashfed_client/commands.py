@@ -190,7 +190,7 @@ def submit_command(args: argparse.Namespace) -> int:
     )
     if errors:
         return _report_row_errors(errors)
-    return _send(client, built)
+    return _send(client, built, receipts=args.receipts)
 
 
 def _parse_namespace(text: str | None) -> uuid.UUID | None:
@@ -202,11 +202,29 @@ def _parse_namespace(text: str | None) -> uuid.UUID | None:
         raise InputError(f"--id-namespace must be a UUID, got {text!r}") from exc
 
 
-def _send(client: HubClient, built: Sequence[tuple[Row, dict[str, Any]]]) -> int:
+def _store_receipts(path: str, results: Sequence[Mapping[str, Any]]) -> None:
+    """Append ``{"id", "receipt"}`` lines for the accepted and replayed results."""
+    lines = [
+        json.dumps({"id": r["id"], "receipt": r["receipt"]}) + "\n"
+        for r in results
+        if r.get("status") in ("accepted", "replayed") and isinstance(r.get("receipt"), str)
+    ]
+    try:
+        with open(path, "a", encoding="utf-8") as file:
+            file.writelines(lines)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror}") from exc
+
+
+def _send(
+    client: HubClient, built: Sequence[tuple[Row, dict[str, Any]]], *, receipts: str | None = None
+) -> int:
     counts = {"accepted": 0, "replayed": 0, "rejected": 0}
     done = 0
     try:
         for results in client.submit_in_batches([envelope for _, envelope in built]):
+            if receipts:
+                _store_receipts(receipts, results)
             for result in results:
                 status = str(result.get("status"))
                 counts[status] = counts.get(status, 0) + 1

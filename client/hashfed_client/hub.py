@@ -163,6 +163,15 @@ class HubClient:
         (``accepted``, ``replayed`` or ``rejected``), ``review_state`` and ``error``."""
         return [result for batch in self.submit_in_batches(envelopes) for result in batch]
 
+    def submission_inclusion(self, submission_id: str) -> dict[str, Any]:
+        """``GET /api/v1/submissions/<id>/inclusion``: where one's own submission stands in
+        its bank's verifiable log (``state``, ``receipt``, ``entry``, ``checkpoint``,
+        ``proof``, ``promised_by``; docs/transparency-log.md)."""
+        reply = self._request(
+            "GET", f"/api/v1/submissions/{urllib_parse.quote(submission_id, safe='')}/inclusion"
+        )
+        return expect_object(reply, "inclusion")
+
     def sync(
         self,
         cursor: int = 0,

@@ -97,11 +97,11 @@ class SyncState:
                 raise SyncError(f"entry {sequence} has an unknown op {op!r}")
             last = sequence
         signals = self.signals
-        for key, record in changes:
-            if record is None:
+        for key, change in changes:
+            if change is None:
                 signals.pop(key, None)
             else:
-                signals[key] = record
+                signals[key] = change
         self.last_sequence = last
         return len(changes)
 

@@ -17,6 +17,7 @@ from hashbank.models import (
     ReviewState,
     Submission,
 )
+from hashbank.services import inclusion
 from hashbank.services.submissions.intake import MAX_BATCH
 
 
@@ -74,12 +75,75 @@ SUBMISSION_BATCH_SCHEMA = {
 }
 
 
+RECEIPT_HELP = (
+    "The hub's signed receipt (docs/transparency-log.md, Receipts), null for a rejected item "
+    "(and for a replay of a submission received before receipts existed): a C2SP signed "
+    "note signed with the hub key under the hub's host name, whose text is exactly the lines "
+    "`hashfed receipt v1`, `<hub host>/banks/<bank>`, `organisation <slug>`, "
+    "`submission <uuid>`, `payload-digest <64 hex: SHA-256 of the canonical payload>`, "
+    "`received <unix seconds>`, `review-state approved|pending`, `max-delay <seconds>`. "
+    "It promises that once approved, the change-log entry listing the value is covered by "
+    "a signed checkpoint of the bank within max-delay seconds. A replay returns the same "
+    "receipt. Verify with hashfed_wire.receipt.verify_receipt."
+)
+
+
 class SubmissionItemResult(serializers.Serializer):
     index = serializers.IntegerField(min_value=0)
     id = serializers.CharField(allow_null=True)
     status = serializers.ChoiceField(choices=["accepted", "replayed", "rejected"])
     review_state = serializers.CharField(allow_null=True)
     error = ItemError(allow_null=True)
+    receipt = serializers.CharField(allow_null=True, help_text=RECEIPT_HELP)
+
+
+class InclusionEntry(serializers.Serializer):
+    sequence = serializers.IntegerField(min_value=0, help_text="the entry's place in the log")
+    bank_index = serializers.IntegerField(
+        min_value=0, help_text="the entry's leaf index in the bank's Merkle tree"
+    )
+    leaf_hash = serializers.CharField(help_text="SHA-256(0x00 ‖ entry bytes), hex")
+    content = serializers.CharField(
+        help_text="the entry's bytes (RFC 8785 JSON, exactly as sync sends them) as text"
+    )
+
+
+class InclusionCheckpoint(serializers.Serializer):
+    size = serializers.IntegerField(min_value=1)
+    root_hash = serializers.CharField(help_text="hex")
+    note = serializers.CharField(help_text="the signed checkpoint note (C2SP tlog-checkpoint)")
+
+
+class InclusionOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    bank = serializers.CharField()
+    review_state = serializers.ChoiceField(choices=ReviewState.choices)
+    state = serializers.ChoiceField(
+        choices=list(inclusion.INCLUSION_STATES),
+        help_text="included: `entry`, `checkpoint` and `proof` are set, the proof verifying "
+        "the entry's leaf hash against the checkpoint's root; awaiting_checkpoint: approved, "
+        "`entry` set, no checkpoint covers it yet, one is promised by `promised_by`; "
+        "listed_unreadable: approved and listed in a bank the caller contributes to but may "
+        "not read, so no position, checkpoint or proof is given; "
+        "pending_review: not yet approved (the promise runs from approval); not_listed: "
+        "approved, but the approval listed nothing (its value had been delisted by a "
+        "decision, or it was approved before submissions were linked to entries); rejected, "
+        "withdrawn: it will not be listed on its strength",
+    )
+    receipt = serializers.CharField(allow_null=True, help_text=RECEIPT_HELP)
+    entry = InclusionEntry(allow_null=True)
+    promised_by = serializers.DateTimeField(
+        allow_null=True,
+        help_text="when a checkpoint covering the entry is due: the entry's append time plus "
+        "the maximum delay",
+    )
+    checkpoint = InclusionCheckpoint(allow_null=True)
+    proof = serializers.ListField(
+        child=serializers.CharField(),
+        allow_null=True,
+        help_text="RFC 9162 inclusion proof of `entry.bank_index` in the tree of "
+        "`checkpoint.size` entries, hex",
+    )
 
 
 class SubmissionListCreateApi(HubApiView):
@@ -88,7 +152,8 @@ class SubmissionListCreateApi(HubApiView):
     `POST {"submissions": [{"payload": {...}, "signature": "<base64>"}, ...]}` (at most
     1,000; the format is in docs/signing.md) → 200 with one result per item, in order:
     `{"index": 0, "id": "<uuid>", "status": "accepted" | "replayed" | "rejected",
-    "review_state": "pending", "error": null | {"code", "message", "field"}}`.
+    "review_state": "pending", "error": null | {"code", "message", "field"},
+    "receipt": "<signed note>" | null}`.
     Each item stands alone: bad items never stop good ones, and nothing is half-written.
     """
 
@@ -146,6 +211,28 @@ class SubmissionDetailApi(HubApiView):
             organisation=self.principal.organisation, submission_id=submission_id
         )
         return Response(SubmissionOutput(submission).data)
+
+
+class SubmissionInclusionApi(HubApiView):
+    """Where one's own submission stands in its bank's verifiable log: once approved and
+    covered by a checkpoint, its entry, the bank's latest checkpoint and the inclusion proof
+    to it; otherwise the state says why not (always 200 for one's own submission; another
+    organisation's is 404 as one that does not exist)."""
+
+    actions = {"GET": "hashbank.submission.list"}
+
+    @extend_schema(responses=InclusionOutput)
+    def get(self, request: Request, submission_id: str) -> Response:
+        submission = selectors.submission_of(
+            organisation=self.principal.organisation, submission_id=submission_id
+        )
+        may_read_log = (
+            selectors.banks_readable_by(organisation=self.principal.organisation)
+            .filter(pk=submission.bank_id)
+            .exists()
+        )
+        answer = inclusion.submission_inclusion(submission, may_read_log=may_read_log)
+        return Response(InclusionOutput(answer.as_dict()).data)
 
 
 class SubmissionWithdrawApi(HubApiView):

@@ -319,6 +319,7 @@ SAMPLES: dict[str, dict[str, Sample]] = {
         "POST": lambda org: ({}, _envelope(org)),
     },
     "hashbank:submission-detail": {"GET": lambda org: (_submission(org), None)},
+    "hashbank:submission-inclusion": {"GET": lambda org: (_submission(org), None)},
     "hashbank:submission-withdraw": {"POST": lambda org: (_submission(org), None)},
     "hashbank:submission-envelope": {"GET": lambda org: (_submission(org), None)},
     "hashbank:envelope-detail": {"GET": lambda org: (_envelope_digest(org), None)},

@@ -358,3 +358,15 @@ def test_one_signature_line_parses_and_anything_else_is_refused(log_key):
     for bad in (line + line, "hello", "\u2014 w.example", "\u2014 w.example AAAA", line + "\n"):
         with pytest.raises(NoteError):
             parse_signature_line(bad)
+
+
+def test_a_verifier_key_whose_base64_holds_a_plus_is_read_back():
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    for seed in range(256):
+        raw = Ed25519PrivateKey.from_private_bytes(bytes([seed]) * 32).public_key()
+        verifier = Verifier("hub.example.org", raw.public_bytes_raw())
+        if "+" in verifier.vkey.split("+", 2)[2]:
+            break
+    assert "+" in verifier.vkey.split("+", 2)[2]
+    assert parse_verifier_key(verifier.vkey) == verifier

@@ -17,6 +17,7 @@ from core.errors import Invalid
 from hashbank.models import Bank, Label, ReviewState, Signal, Submission
 from hashbank.selectors import banks_contributable_by
 from hashbank.services.changelog import EnvelopeRef
+from hashbank.services.inclusion import new_signals_entries, receipt_sign
 from hashbank.services.signals import NewListing, signals_list_new
 from hashbank.services.submissions.envelopes import (
     BatchContext,
@@ -41,6 +42,7 @@ class ItemResult:
     id: str | None = None
     review_state: str | None = None
     error: dict[str, Any] | None = None
+    receipt: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -49,6 +51,7 @@ class ItemResult:
             "status": self.status,
             "review_state": self.review_state,
             "error": self.error,
+            "receipt": self.receipt,
         }
 
 
@@ -127,6 +130,7 @@ def submission_batch_create(
                     status="replayed",
                     id=str(first.verified.envelope.id),
                     review_state=first_result.review_state,
+                    receipt=first_result.receipt,
                 )
                 if first_result.status != "rejected"
                 else ItemResult(index=index, status="rejected", error=first_result.error)
@@ -191,13 +195,21 @@ def _existing_submissions(
     for start in range(0, len(ids), _ID_CHUNK):
         for submission in Submission.objects.filter(
             organisation=organisation, submission_id__in=ids[start : start + _ID_CHUNK]
-        ).only("submission_id", "payload_digest", "review_state"):
+        ).only("submission_id", "payload_digest", "review_state", "receipt"):
             found[submission.submission_id] = submission
     return found
 
 
 def _submission_row(prepared: PreparedSubmission, batch: BatchContext) -> Submission:
     envelope = prepared.verified.envelope
+    receipt = receipt_sign(
+        organisation=batch.organisation.slug,
+        submission_id=envelope.id,
+        bank=prepared.bank,
+        payload_digest=prepared.verified.digest,
+        received_at=batch.now,
+        approved=_approved_on_arrival(prepared, batch),
+    )
     return Submission(
         organisation=batch.organisation,
         submission_id=envelope.id,
@@ -215,6 +227,7 @@ def _submission_row(prepared: PreparedSubmission, batch: BatchContext) -> Submis
         incident=prepared.incident,
         created_at=envelope.created_at,
         received_at=batch.now,
+        receipt=receipt,
     )
 
 
@@ -301,6 +314,7 @@ def _approve_new_values(
             status="accepted",
             id=str(row.submission_id),
             review_state=ReviewState.APPROVED,
+            receipt=row.receipt,
         )
         for p, row in new
     }
@@ -326,15 +340,17 @@ def _list_new_values(
         ]
     )
     now = timezone.now()
+    entries = new_signals_entries([signal.pk for signal in signals])
     for signal, (_, row) in zip(signals, new, strict=True):
         row.signal = signal
+        row.log_entry_id = entries[signal.pk]
         row.review_state = ReviewState.APPROVED
         row.auto_approved = True
         row.post_reviewed = False
         row.reviewed_at = now
     Submission.objects.bulk_update(
         [row for _, row in new],
-        ["signal", "review_state", "auto_approved", "post_reviewed", "reviewed_at"],
+        ["signal", "review_state", "auto_approved", "post_reviewed", "reviewed_at", "log_entry"],
     )
     audit_record(
         action="hashbank.submission.approved",
@@ -374,6 +390,7 @@ def _accepted(
         status="accepted",
         id=str(prepared.verified.envelope.id),
         review_state=submission.review_state,
+        receipt=submission.receipt,
     )
 
 
@@ -387,4 +404,5 @@ def _replay(index: int, existing: Submission, digest: str) -> ItemResult:
         status="replayed",
         id=str(existing.submission_id),
         review_state=existing.review_state,
+        receipt=existing.receipt or None,
     )

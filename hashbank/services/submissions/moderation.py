@@ -8,6 +8,7 @@ from django.utils import timezone
 from accounts.audit import AuditContext, audit_record
 from core.errors import Conflict, Invalid
 from hashbank.models import ReviewState, Signal, Submission
+from hashbank.services.inclusion import signal_listing_entry
 from hashbank.services.signals import signal_refresh
 
 
@@ -66,6 +67,10 @@ def submission_approve(
     submission.reviewed_at = timezone.now()
     submission.save()
     signal_refresh(signal)
+    # The entry this approval appended (or, for a value already listed and unchanged, the one
+    # that lists it), in the same transaction: what the receipt's promise is about.
+    submission.log_entry = signal_listing_entry(signal)
+    submission.save(update_fields=["log_entry"])
     audit_record(
         action="hashbank.submission.approved",
         context=context,
