@@ -1,6 +1,6 @@
 """Throughput of the hub on PostgreSQL: signed submissions in, the change log out.
 
-    .venv/bin/python bench/run.py [ingest|sync|transparency|all] [--quick] [--keep]
+    .venv/bin/python bench/run.py [ingest|sync|transparency|hashing|all] [--quick] [--keep]
         [--log-size N]
 
 Every figure is printed next to a baseline measured in the same run, as a ratio: on a
@@ -171,9 +171,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "scenario",
         nargs="?",
-        choices=["ingest", "sync", "transparency", "all", "matching", "lookup", "everything"],
+        choices=[
+            "ingest",
+            "sync",
+            "transparency",
+            "hashing",
+            "all",
+            "matching",
+            "lookup",
+            "everything",
+        ],
         default="all",
-        help="all = ingest + sync + transparency (the banks' Merkle trees); matching = "
+        help="all = ingest + sync + transparency (the banks' Merkle trees) + hashing (hosted "
+        "hashing of videos and images against decoding and the reference hasher); matching = "
         "bench/matching.py (PDQ index vs faiss and threatexchange); lookup = "
         "bench/lookup_api.py (HTTP API at 1M); everything = all three",
     )
@@ -207,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         database_drop(then_create=True)
         api_keys = django_start(state_dir)
         # Only now: these modules import the project's models.
+        from bench.hashing import bench_hashing
         from bench.ingest import bench_ingest
         from bench.sync import bench_sync
         from bench.transparency_log import bench_transparency
@@ -219,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.scenario in ("transparency", "all"):
             log_size = args.log_size or (100_000 if args.quick else 1_000_000)
             rows += bench_transparency(api_keys, quick=args.quick, log_size=log_size)
+        if args.scenario in ("hashing", "all"):
+            rows += bench_hashing(api_keys, quick=args.quick)
         load_at_end = os.getloadavg()[0]
         report: dict[str, Any] = {
             "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

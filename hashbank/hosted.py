@@ -72,8 +72,12 @@ def _process_context() -> multiprocessing.context.ForkServerContext:
     # A fork server, not a plain fork: web workers run threads, and a child forked from a
     # threaded process can inherit a lock some other thread held. The server is started once
     # with the imaging libraries loaded, so each upload's child starts in milliseconds.
+    #
+    # "__main__" too: otherwise every child re-runs the program's main script (the server's,
+    # a management command's, with all it imports) before hashing; preloaded, the server runs
+    # it once and the children inherit it.
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["hashbank.media_hashing", "hashbank.video_hashing"])
+    context.set_forkserver_preload(["__main__", "hashbank.media_hashing", "hashbank.video_hashing"])
     return context
 
 

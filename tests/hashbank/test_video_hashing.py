@@ -341,3 +341,33 @@ def test_hosted_hashing_of_a_video_can_match_in_the_same_call(bob, original, lis
     ]
     body = hash_upload(bob, clip(codec="mpeg4", container="avi", bit_rate=150_000), match="true")
     assert {m["signal_type"] for m in body.json()["matches"]} == {"vpdq", "video_md5"}
+
+
+# The client
+
+
+def test_the_client_hashes_a_video_locally_as_the_hub_does(original, tmp_path, capsys):
+    import json
+
+    from hashfed_client.cli import main
+
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(original)
+    assert main(["hash", "--local", str(path)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    hub = hash_video_bytes(original, **UNLIMITED)
+    assert printed["vpdq"] == hub.vpdq and printed["md5"] == hub.md5
+    assert printed["frames"] == 5
+    (tmp_path / "notes.txt").write_text("hello, world")
+    assert main(["hash", "--local", str(tmp_path / "notes.txt")]) == 2
+    assert "not a video" in capsys.readouterr().err
+
+
+def test_the_client_does_not_load_the_video_decoder_unless_asked():
+    import subprocess
+
+    code = "import sys, hashfed_client.cli, hashfed_wire.vpdq; print('av' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
