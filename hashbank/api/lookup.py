@@ -57,7 +57,9 @@ class LookupApi(HubApiView):
     `{"results": [{"index": 0, "signal_type": "pdq", "matches": [{"signal": 17, "bank":
     "TVEC", "distance": 4, "labels": [...], "confidence": 0.67, "disputed": false, ...}],
     "error": null}]}`. PDQ matches within `max_distance` bits (default 31, at most 63);
-    other types match exactly. A malformed query gets its own error naming the field.
+    vpdq by the reference's rule (frames within `max_distance`, at least 80% of the query's
+    frames matched; the match gives `query_match_percent` and `index_match_percent`); other
+    types match exactly. A malformed query gets its own error naming the field.
     Each hash counts against the organisation's per-minute budget (429 with Retry-After).
     """
 
