@@ -267,8 +267,10 @@ def lookup_batch(
     default_max_distance: int = signal_types.PDQ_DISTANCE_THRESHOLD,
 ) -> list[dict[str, Any]]:
     """Answer each query with the listed signals it matches in the banks the organisation may
-    read: exact for cryptographic types, Hamming distance for PDQ. Consumes the rate budget
-    first (RateLimited). Raises Invalid for a batch that is not a list of 1–10,000 items."""
+    read: exact for cryptographic types, Hamming distance for PDQ, the reference's shares of
+    matched frames for vPDQ. Consumes the rate budget first, one per query and one per vpdq
+    frame past the first (RateLimited). Raises Invalid for a batch that is not a list of
+    1–10,000 items."""
     from hashbank.matching.matcher import matcher
 
     if not isinstance(items, list) or not items:
@@ -286,6 +288,13 @@ def lookup_batch(
         raise Invalid.for_field("max_distance", f"a whole number from 0 to {limit}")
     lookup_rate_consume(organisation=organisation, queries=len(items))
     queries = parse_queries(items, default_max_distance=default_max_distance)
+    # Each frame of a vpdq query is a hash compared with the list: the frames past the first
+    # count against the budget too.
+    frames = sum(
+        len(vpdq.parse(q.value)) - 1 for q in queries if q.error is None and q.signal_type == "vpdq"
+    )
+    if frames:
+        lookup_rate_consume(organisation=organisation, queries=frames)
     readable = list(banks_readable_by(organisation=organisation).values_list("pk", flat=True))
 
     found: dict[int, list[tuple[int, int | None]]] = {q.index: [] for q in queries}

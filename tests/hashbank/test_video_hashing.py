@@ -371,3 +371,15 @@ def test_the_client_does_not_load_the_video_decoder_unless_asked():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_each_frame_of_a_vpdq_query_counts_against_the_lookup_budget(bob, original, settings):
+    from hashbank.models import LookupVolume
+
+    value = hash_video_bytes(original, **UNLIMITED).vpdq  # 5 frames
+    settings.LOOKUP_RATE_PER_MINUTE = 9
+    assert lookup(bob, [{"signal_type": "vpdq", "value": value}]).status_code == 200
+    assert LookupVolume.objects.get(organisation__slug="lakeside").queries == 5
+    response = lookup(bob, [{"signal_type": "vpdq", "value": value}])
+    assert response.status_code == 429
+    assert LookupVolume.objects.get(organisation__slug="lakeside").queries == 6
