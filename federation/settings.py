@@ -285,8 +285,8 @@ HOSTED_HASH_MAX_PIXELS = env_int("HOSTED_HASH_MAX_PIXELS", 24_000_000)
 HOSTED_HASH_MAX_SECONDS = float(env("HOSTED_HASH_MAX_SECONDS", "5"))
 # Hosted hashing of videos: the longest video hashed (seconds of video, declared or decoded),
 # the most frames decoded, and the seconds the whole hashing may take.
-HOSTED_HASH_VIDEO_MAX_DURATION = float(env("HOSTED_HASH_VIDEO_MAX_DURATION", "300"))
-HOSTED_HASH_VIDEO_MAX_FRAMES = env_int("HOSTED_HASH_VIDEO_MAX_FRAMES", 18_000)
+HOSTED_HASH_VIDEO_MAX_DURATION = float(env("HOSTED_HASH_VIDEO_MAX_DURATION", "120"))
+HOSTED_HASH_VIDEO_MAX_FRAMES = env_int("HOSTED_HASH_VIDEO_MAX_FRAMES", 7_200)
 HOSTED_HASH_VIDEO_MAX_SECONDS = float(env("HOSTED_HASH_VIDEO_MAX_SECONDS", "60"))
 
 # Governance. Where the consortium's rules say the board decides on applications, approval
