@@ -383,3 +383,18 @@ def test_each_frame_of_a_vpdq_query_counts_against_the_lookup_budget(bob, origin
     response = lookup(bob, [{"signal_type": "vpdq", "value": value}])
     assert response.status_code == 429
     assert LookupVolume.objects.get(organisation__slug="lakeside").queries == 6
+
+
+def test_hosted_image_hashing_is_bit_exact_with_pdqhash_on_the_decoded_array(cast):
+    from PIL import Image
+
+    rng = np.random.default_rng(9)
+    small = Image.fromarray(rng.integers(0, 256, (150, 200, 3), dtype=np.uint8))
+    buffer = io.BytesIO()
+    small.resize((2000, 1500), Image.Resampling.BICUBIC).save(buffer, "JPEG", quality=90)
+    data = buffer.getvalue()
+    bits, quality = pdqhash.compute(np.asarray(Image.open(io.BytesIO(data))))
+    body = hash_upload(cast["pebble/admin"], data).json()
+    assert body["kind"] == "image"
+    assert body["pdq"] == f"{int(''.join(str(int(b)) for b in bits), 2):064x}"
+    assert body["pdq_quality"] == int(quality)
