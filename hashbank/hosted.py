@@ -25,7 +25,6 @@ __all__ = [
     "InMemoryOnlyUploadHandler",
     "MediaHashes",
     "VideoHashes",
-    "hash_image",
     "hash_media",
 ]
 
@@ -132,11 +131,3 @@ def hash_media(data: bytes) -> MediaHashes | VideoHashes:
         code, message = value
         raise Invalid.for_field("file", message, code=code)
     return value
-
-
-def hash_image(data: bytes) -> MediaHashes:
-    """hash_media() for callers that accept images only."""
-    hashes = hash_media(data)
-    if not isinstance(hashes, MediaHashes):
-        raise Invalid.for_field("file", "not a readable image", code="invalid_image")
-    return hashes
