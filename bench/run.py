@@ -1,6 +1,6 @@
 """Throughput of the hub on PostgreSQL: signed submissions in, the change log out.
 
-    .venv/bin/python bench/run.py [ingest|sync|transparency|all] [--quick] [--keep]
+    .venv/bin/python bench/run.py [ingest|sync|transparency|hashing|all] [--quick] [--keep]
         [--log-size N]
 
 Every figure is printed next to a baseline measured in the same run, as a ratio: on a
@@ -177,12 +177,14 @@ def main(argv: list[str] | None = None) -> int:
             "transparency",
             "all",
             "sync-verify",
+            "hashing",
             "matching",
             "lookup",
             "everything",
         ],
         default="all",
-        help="all = ingest + sync + transparency (the banks' Merkle trees); matching = "
+        help="all = ingest + sync + transparency (the banks' Merkle trees) + hashing (hosted "
+        "hashing of videos and images against decoding and the reference hasher); matching = "
         "bench/matching.py (PDQ index vs faiss and threatexchange); lookup = "
         "bench/lookup_api.py (HTTP API at 1M); everything = all three; sync-verify = the "
         "member client's sync with its checks of the list on and off (--log-size entries)",
@@ -219,7 +221,6 @@ def main(argv: list[str] | None = None) -> int:
         # Only now: these modules import the project's models.
         from bench.ingest import bench_ingest
         from bench.sync import bench_sync
-        from bench.sync_verify import bench_sync_verify
         from bench.transparency_log import bench_transparency
 
         rows: list[Row] = []
@@ -230,9 +231,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.scenario in ("transparency", "all"):
             log_size = args.log_size or (100_000 if args.quick else 1_000_000)
             rows += bench_transparency(api_keys, quick=args.quick, log_size=log_size)
-        if args.scenario == "sync-verify":
-            total = args.log_size or (100_000 if args.quick else 500_000)
-            rows += bench_sync_verify(api_keys, total=total)
+            ("all",)
+            ("sync-verify",)
+            ("hashing",)
         load_at_end = os.getloadavg()[0]
         report: dict[str, Any] = {
             "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

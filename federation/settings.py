@@ -285,11 +285,17 @@ MEDIA_ROOT = Path(env("MEDIA_ROOT", str(STATE_DIR / "media"))).expanduser()
 PDQ_INDEX_DIR = Path(env("PDQ_INDEX_DIR", str(STATE_DIR / "pdq-index"))).expanduser()
 # Lookups (hashes queried) each organisation may make per minute.
 LOOKUP_RATE_PER_MINUTE = env_int("LOOKUP_RATE_PER_MINUTE", 120_000)
-# Hosted hashing: the largest upload accepted, in bytes, and in pixels once decoded.
-HOSTED_HASH_MAX_BYTES = env_int("HOSTED_HASH_MAX_BYTES", 20 * 1024 * 1024)
+# Hosted hashing: the largest upload accepted (image or video), in bytes, held in memory; and
+# the most pixels an image, or a video's frame, may decode to.
+HOSTED_HASH_MAX_BYTES = env_int("HOSTED_HASH_MAX_BYTES", 64 * 1024 * 1024)
 HOSTED_HASH_MAX_PIXELS = env_int("HOSTED_HASH_MAX_PIXELS", 24_000_000)
-# Hosted hashing: seconds one upload may take to decode and hash before it is refused.
+# Hosted hashing: seconds one image may take to decode and hash before it is refused.
 HOSTED_HASH_MAX_SECONDS = float(env("HOSTED_HASH_MAX_SECONDS", "5"))
+# Hosted hashing of videos: the longest video hashed (seconds of video, declared or decoded),
+# the most frames decoded, and the seconds the whole hashing may take.
+HOSTED_HASH_VIDEO_MAX_DURATION = float(env("HOSTED_HASH_VIDEO_MAX_DURATION", "120"))
+HOSTED_HASH_VIDEO_MAX_FRAMES = env_int("HOSTED_HASH_VIDEO_MAX_FRAMES", 7_200)
+HOSTED_HASH_VIDEO_MAX_SECONDS = float(env("HOSTED_HASH_VIDEO_MAX_SECONDS", "60"))
 
 # Governance. Where the consortium's rules say the board decides on applications, approval
 # and rejection follow the board's votes: at least QUORUM votes cast, and more than MAJORITY

@@ -1,13 +1,15 @@
-"""Hosted hashing: the hub computes PDQ, MD5 and SHA-256 of an uploaded image for members
-without their own hashing infrastructure. The bytes stay in memory and are dropped after
-hashing; nothing of the media is stored or logged. Each upload is decoded once, in a child
-process bounded by a pixel budget and a time budget."""
+"""Hosted hashing: the hub computes PDQ, MD5 and SHA-256 of an uploaded image, or vPDQ, MD5
+and SHA-256 of an uploaded video, for members without their own hashing infrastructure. The
+bytes stay in memory and are dropped after hashing; nothing of the media is stored, logged or
+written to disk. Each upload is decoded once, in a child process bounded by a pixel budget,
+for videos a length budget, and a time budget."""
 
 from __future__ import annotations
 
 import io
 import multiprocessing
 import multiprocessing.context
+import time
 from typing import Any
 
 from django.conf import settings
@@ -15,9 +17,16 @@ from django.core.files.uploadedfile import InMemoryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 
 from core.errors import Invalid, ServiceError
-from hashbank.media_hashing import MediaHashes, hash_in_child
+from hashbank.media_hashing import Budgets, MediaHashes, hash_in_child
+from hashbank.video_hashing import VideoHashes
 
-__all__ = ["FileTooLarge", "InMemoryOnlyUploadHandler", "MediaHashes", "hash_image"]
+__all__ = [
+    "FileTooLarge",
+    "InMemoryOnlyUploadHandler",
+    "MediaHashes",
+    "VideoHashes",
+    "hash_media",
+]
 
 
 class FileTooLarge(ServiceError):
@@ -62,40 +71,57 @@ def _process_context() -> multiprocessing.context.ForkServerContext:
     # A fork server, not a plain fork: web workers run threads, and a child forked from a
     # threaded process can inherit a lock some other thread held. The server is started once
     # with the imaging libraries loaded, so each upload's child starts in milliseconds.
+    #
+    # "__main__" too: otherwise every child re-runs the program's main script (the server's,
+    # a management command's, with all it imports) before hashing; preloaded, the server runs
+    # it once and the children inherit it.
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["hashbank.media_hashing"])
+    context.set_forkserver_preload(["__main__", "hashbank.media_hashing", "hashbank.video_hashing"])
     return context
 
 
-def hash_image(data: bytes) -> MediaHashes:
-    """Hash an image with the reference PDQ algorithm, plus MD5 and SHA-256, in a separate
-    process that is killed if it runs past HOSTED_HASH_MAX_SECONDS (some small files take
-    seconds to decode). Raises Invalid naming `file` for an empty file, an unaccepted format,
-    more than HOSTED_HASH_MAX_PIXELS decoded pixels, a file that does not decode, or an image
-    that could not be hashed within the time budget."""
+def hash_media(data: bytes) -> MediaHashes | VideoHashes:
+    """Hash an image with the reference PDQ algorithm, or a video with vPDQ, plus MD5 and
+    SHA-256, in a separate process that is killed if it runs past its time budget:
+    HOSTED_HASH_MAX_SECONDS for an image (some small files take seconds to decode), and
+    HOSTED_HASH_VIDEO_MAX_SECONDS in all once the child has found a video. Raises Invalid
+    naming `file` with the child's refusal code (empty_file, invalid_image, image_too_large,
+    unsupported_media_type, invalid_video, video_too_long, frame_too_large) or
+    hashing_time_exceeded."""
     if not data:
         raise Invalid.for_field("file", "the file is empty", code="empty_file")
+    budgets = Budgets(
+        max_pixels=settings.HOSTED_HASH_MAX_PIXELS,
+        max_video_duration=settings.HOSTED_HASH_VIDEO_MAX_DURATION,
+        max_video_frames=settings.HOSTED_HASH_VIDEO_MAX_FRAMES,
+    )
     context = _process_context()
     receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(
-        target=hash_in_child,
-        args=(data, settings.HOSTED_HASH_MAX_PIXELS, sender),
-        daemon=True,
-    )
+    child = context.Process(target=hash_in_child, args=(data, budgets, sender), daemon=True)
+    started = time.monotonic()
     child.start()
     sender.close()
+    budget = settings.HOSTED_HASH_MAX_SECONDS
+    kind = "image"
     try:
-        if not receiver.poll(settings.HOSTED_HASH_MAX_SECONDS):
-            raise Invalid.for_field(
-                "file",
-                f"the image could not be hashed within {settings.HOSTED_HASH_MAX_SECONDS} s",
-                code="hashing_time_exceeded",
-            )
-        try:
-            outcome, value = receiver.recv()
-        except EOFError as exc:
-            # The child died without answering (out of memory, or a crash in a decoder).
-            raise Invalid.for_field("file", "not a readable image", code="invalid_image") from exc
+        while True:
+            remaining = budget - (time.monotonic() - started)
+            if remaining <= 0 or not receiver.poll(remaining):
+                raise Invalid.for_field(
+                    "file",
+                    f"the {kind} could not be hashed within {budget:g} s",
+                    code="hashing_time_exceeded",
+                )
+            try:
+                outcome, value = receiver.recv()
+            except EOFError as exc:
+                # The child died without answering (out of memory, or a crash in a decoder).
+                code = "invalid_video" if kind == "video" else "invalid_image"
+                raise Invalid.for_field("file", f"not a readable {kind}", code=code) from exc
+            if outcome != "video":
+                break
+            kind = "video"
+            budget = max(budget, settings.HOSTED_HASH_VIDEO_MAX_SECONDS)
     finally:
         receiver.close()
         if child.is_alive():

@@ -40,7 +40,14 @@ class RefusedMedia(Exception):
         self.message = message
 
 
-def _pdq_of_pixels(pixels: np.ndarray) -> tuple[str, int]:
+class NotAnImage(RefusedMedia):
+    """No image decoder recognises the bytes (hosted hashing then tries them as a video)."""
+
+    def __init__(self) -> None:
+        super().__init__("invalid_image", "not a readable image")
+
+
+def pdq_of_pixels(pixels: np.ndarray) -> tuple[str, int]:
     if pixels.ndim == 2:
         # pdqhash reads three channels; a grey image is its luminance three times, as
         # python-threatexchange's reference hasher feeds it.
@@ -81,8 +88,9 @@ def hash_image_bytes(data: bytes, *, max_pixels: int) -> MediaHashes:
                 pixels = np.asarray(converted)
     except RefusedMedia:
         raise
+    except UnidentifiedImageError as exc:
+        raise NotAnImage() from exc
     except (
-        UnidentifiedImageError,
         OSError,
         ValueError,
         SyntaxError,
@@ -90,7 +98,7 @@ def hash_image_bytes(data: bytes, *, max_pixels: int) -> MediaHashes:
         Image.DecompressionBombWarning,
     ) as exc:
         raise RefusedMedia("invalid_image", "not a readable image") from exc
-    pdq, quality = _pdq_of_pixels(pixels)
+    pdq, quality = pdq_of_pixels(pixels)
     return MediaHashes(
         pdq=pdq,
         pdq_quality=quality,
@@ -102,11 +110,35 @@ def hash_image_bytes(data: bytes, *, max_pixels: int) -> MediaHashes:
     )
 
 
-def hash_in_child(data: bytes, max_pixels: int, connection: Connection) -> None:
-    """The body of hosted hashing's child process: sends back ("ok", MediaHashes) or
-    ("refused", (code, message))."""
+@dataclass(frozen=True)
+class Budgets:
+    """What hosted hashing accepts: pixels per image or frame; seconds of video and decoded
+    frames per video."""
+
+    max_pixels: int
+    max_video_duration: float
+    max_video_frames: int
+
+
+def hash_in_child(data: bytes, budgets: Budgets, connection: Connection) -> None:
+    """The body of hosted hashing's child process. Media that an image decoder does not
+    recognise is read as a video: the child first sends ("video", None), so that the parent
+    applies the video time budget, then ("ok", VideoHashes). Images answer ("ok",
+    MediaHashes) directly; refusals are ("refused", (code, message))."""
     try:
-        connection.send(("ok", hash_image_bytes(data, max_pixels=max_pixels)))
+        try:
+            result: object = hash_image_bytes(data, max_pixels=budgets.max_pixels)
+        except NotAnImage:
+            from hashbank.video_hashing import hash_video_bytes
+
+            connection.send(("video", None))
+            result = hash_video_bytes(
+                data,
+                max_duration=budgets.max_video_duration,
+                max_frames=budgets.max_video_frames,
+                max_pixels=budgets.max_pixels,
+            )
+        connection.send(("ok", result))
     except RefusedMedia as refused:
         connection.send(("refused", (refused.code, refused.message)))
     finally:

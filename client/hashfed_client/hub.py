@@ -279,9 +279,11 @@ class HubClient:
         return results
 
     def hash_media(self, data: bytes, *, match: bool = False) -> dict[str, Any]:
-        """``POST /api/v1/hash/``: the hub hashes an image in memory and drops it; returns
-        ``{"pdq", "pdq_quality", "md5", "sha256", "format", "width", "height"}``, with
-        ``matches`` when ``match`` is set."""
+        """``POST /api/v1/hash/``: the hub hashes an image or a video in memory and drops it;
+        returns ``{"kind": "image", "pdq", "pdq_quality", "md5", "sha256", "format", "width",
+        "height"}`` or ``{"kind": "video", "vpdq", "frames", "md5", "sha256", "format",
+        "width", "height", "duration", "frame_rate"}``, with ``matches`` when ``match`` is
+        set."""
         content = multipart_form({"match": "true" if match else "false"}, {"file": data})
         return expect_object(
             self._request("POST", "/api/v1/hash/", content=content), "hosted hashing"

@@ -89,6 +89,13 @@ def hash_command(args: argparse.Namespace) -> int:
         data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read {args.file}: {exc.strerror}") from exc
+    if args.local:
+        if args.match:
+            raise InputError("--match asks the hub; look the hashes up with `hashfed lookup`")
+        from hashfed_client.local_hashing import hash_video
+
+        _print_json(hash_video(data))
+        return EXIT_OK
     _print_json(hub_client_from(args).hash_media(data, match=args.match))
     return EXIT_OK
 
@@ -127,9 +134,16 @@ def add_parsers(
     add_hub_options(lookup)
     lookup.set_defaults(handler=lookup_command)
 
-    hash_ = commands.add_parser("hash", help="have the hub hash an image (kept in memory only)")
-    hash_.add_argument("file", metavar="IMAGE", help="the image file; - for stdin")
+    hash_ = commands.add_parser(
+        "hash", help="have the hub hash an image or a video (kept in memory only)"
+    )
+    hash_.add_argument("file", metavar="FILE", help="the image or video file; - for stdin")
     hash_.add_argument("--match", action="store_true", help="also look its hashes up")
+    hash_.add_argument(
+        "--local",
+        action="store_true",
+        help="hash a video here instead (vPDQ, MD5, SHA-256; needs the 'video' extra)",
+    )
     add_hub_options(hash_)
     hash_.set_defaults(handler=hash_command)
 

@@ -18,6 +18,7 @@ from core.errors import Invalid, ServiceError
 from hashbank import signal_types
 from hashbank.models import LookupVolume, ReviewState, Signal, SignalStatus
 from hashbank.selectors import banks_readable_by, signal_as_listed
+from hashfed_wire import vpdq
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +111,8 @@ def parse_queries(items: list[Any], *, default_max_distance: int) -> list[Lookup
                 "field": f"queries.{index}.{field}",
             }
             continue
-        if query.signal_type == "pdq":
+        if query.signal_type in ("pdq", "vpdq"):
+            # For vpdq the distance applies to each frame.
             distance = item.get("max_distance", default_max_distance)
             limit = signal_types.PDQ_MAX_DISTANCE_THRESHOLD
             if (
@@ -134,7 +136,9 @@ def parse_queries(items: list[Any], *, default_max_distance: int) -> list[Lookup
     return parsed
 
 
-def _signal_view(signal: Signal, distance: int | None) -> dict[str, Any]:
+def _signal_view(
+    signal: Signal, distance: int | None, shares: vpdq.Comparison | None = None
+) -> dict[str, Any]:
     seen = signal_as_listed(
         signal,
         contributors=(
@@ -146,6 +150,9 @@ def _signal_view(signal: Signal, distance: int | None) -> dict[str, Any]:
     seen["distance"] = distance
     # A match says whether the signal is disputed rather than its status (it is listed).
     seen["disputed"] = signal.status == SignalStatus.DISPUTED
+    if shares is not None:
+        seen["query_match_percent"] = round(shares.query_match_percent, 3)
+        seen["index_match_percent"] = round(shares.index_match_percent, 3)
     return {key: seen[key] for key in _MATCH_FIELDS if key in seen}
 
 
@@ -156,6 +163,8 @@ _MATCH_FIELDS = (
     "signal_type",
     "value",
     "distance",
+    "query_match_percent",
+    "index_match_percent",
     "labels",
     "confidence",
     "disputed",
@@ -188,6 +197,9 @@ def _confirm_hits(
                 continue
             if signal.signal_type != query.signal_type:
                 unconfirmed.append(pk)
+            elif query.signal_type == "vpdq":
+                # Compared with this very row's value, read in this request (_vpdq_hits).
+                confirmed[query.index].append((pk, None))
             elif query.signal_type == "pdq":
                 actual = signal_types.hamming_distance_hex(signal.value, query.value)
                 if actual == distance and actual <= (query.max_distance or 0):
@@ -217,6 +229,37 @@ def _confirm_hits(
     return confirmed, unconfirmed
 
 
+def _vpdq_hits(
+    queries: list[LookupQuery], readable: list[int]
+) -> list[list[tuple[int, vpdq.Comparison]]]:
+    """The listed vpdq signals each query matches, by the reference's rule (hashfed_wire.vpdq):
+    at least 80 % of the query's frames matched by frames of the listed value, each frame
+    within the query's distance. Brute force over every listed vpdq value in the readable
+    banks (hashbank.matching.vpdq): the values are read and parsed for each batch that holds
+    vpdq queries, and each query costs its frames × all listed frames comparisons."""
+    from hashbank.matching.vpdq import ListedValues, compare_many
+
+    rows = (
+        Signal.objects.filter(signal_type="vpdq", bank_id__in=readable)
+        .exclude(status=SignalStatus.REMOVED)
+        .values_list("pk", "value")
+        .iterator(chunk_size=_EXACT_CHUNK)
+    )
+    listed = ListedValues.build(rows)
+    results = []
+    for query in queries:
+        frames = vpdq.comparable_hashes(vpdq.parse(query.value))
+        distance = query.max_distance if query.max_distance is not None else 0
+        results.append(
+            [
+                (pk, comparison)
+                for pk, comparison in compare_many(frames, listed, distance)
+                if comparison.is_match()
+            ]
+        )
+    return results
+
+
 def lookup_batch(
     *,
     organisation: Organisation,
@@ -224,8 +267,10 @@ def lookup_batch(
     default_max_distance: int = signal_types.PDQ_DISTANCE_THRESHOLD,
 ) -> list[dict[str, Any]]:
     """Answer each query with the listed signals it matches in the banks the organisation may
-    read: exact for cryptographic types, Hamming distance for PDQ. Consumes the rate budget
-    first (RateLimited). Raises Invalid for a batch that is not a list of 1–10,000 items."""
+    read: exact for cryptographic types, Hamming distance for PDQ, the reference's shares of
+    matched frames for vPDQ. Consumes the rate budget first, one per query and one per vpdq
+    frame past the first (RateLimited). Raises Invalid for a batch that is not a list of
+    1–10,000 items."""
     from hashbank.matching.matcher import matcher
 
     if not isinstance(items, list) or not items:
@@ -243,6 +288,13 @@ def lookup_batch(
         raise Invalid.for_field("max_distance", f"a whole number from 0 to {limit}")
     lookup_rate_consume(organisation=organisation, queries=len(items))
     queries = parse_queries(items, default_max_distance=default_max_distance)
+    # Each frame of a vpdq query is a hash compared with the list: the frames past the first
+    # count against the budget too.
+    frames = sum(
+        len(vpdq.parse(q.value)) - 1 for q in queries if q.error is None and q.signal_type == "vpdq"
+    )
+    if frames:
+        lookup_rate_consume(organisation=organisation, queries=frames)
     readable = list(banks_readable_by(organisation=organisation).values_list("pk", flat=True))
 
     found: dict[int, list[tuple[int, int | None]]] = {q.index: [] for q in queries}
@@ -251,9 +303,16 @@ def lookup_batch(
         hits = matcher().search_many([q.value for q in pdq], [q.max_distance or 0 for q in pdq])
         for query, query_hits in zip(pdq, hits, strict=True):
             found[query.index] = list(query_hits)
+    shares: dict[tuple[int, int], vpdq.Comparison] = {}
+    video = [q for q in queries if q.error is None and q.signal_type == "vpdq"]
+    if video:
+        for query, video_hits in zip(video, _vpdq_hits(video, readable), strict=True):
+            for pk, comparison in video_hits:
+                found[query.index].append((pk, None))
+                shares[(query.index, pk)] = comparison
     exact: dict[tuple[str, str], list[int]] = {}
     for q in queries:
-        if q.error is None and q.signal_type != "pdq":
+        if q.error is None and q.signal_type not in ("pdq", "vpdq"):
             exact.setdefault((q.signal_type, q.value), []).append(q.index)
     by_type: dict[str, list[str]] = {}
     for signal_type, value in exact:
@@ -307,10 +366,17 @@ def lookup_batch(
             continue
         seen: set[int] = set()
         matches: list[dict[str, Any]] = []
-        for pk, distance in sorted(confirmed[query.index], key=lambda m: (m[1] or 0, m[0])):
+        if query.signal_type == "vpdq":
+            # The closest first: the most query frames matched, then the most listed frames.
+            ranked = [(shares[(query.index, pk)], pk, d) for pk, d in confirmed[query.index]]
+            ranked.sort(key=lambda r: (-r[0].query_match_percent, -r[0].index_match_percent, r[1]))
+            ordered = [(pk, d) for _, pk, d in ranked]
+        else:
+            ordered = sorted(confirmed[query.index], key=lambda m: (m[1] or 0, m[0]))
+        for pk, distance in ordered:
             if pk not in seen:
                 seen.add(pk)
-                matches.append(_signal_view(signals[pk], distance))
+                matches.append(_signal_view(signals[pk], distance, shares.get((query.index, pk))))
         total += len(matches)
         results.append(
             {

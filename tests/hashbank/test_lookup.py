@@ -173,6 +173,7 @@ def test_hosted_hashing_agrees_with_the_reference_hasher(cast, image_format):
     response = hash_upload(cast["pebble/admin"], data)
     assert response.status_code == 200, response.content
     body = response.json()
+    assert body["kind"] == "image"
     assert (body["pdq"], body["pdq_quality"]) == pdq_from_bytes(data)
     import hashlib
 
@@ -193,7 +194,7 @@ def test_hosted_hashing_refuses_what_is_not_an_image(cast, settings):
     client_actor = cast["pebble/admin"]
     truncated = image_bytes("JPEG")[:500]
     for data, code in [
-        (b"hello, world", "invalid_image"),
+        (b"hello, world", "unsupported_media_type"),
         (truncated, "invalid_image"),
         (b"", "empty_file"),
     ]:
