@@ -219,8 +219,10 @@ def main(argv: list[str] | None = None) -> int:
         database_drop(then_create=True)
         api_keys = django_start(state_dir)
         # Only now: these modules import the project's models.
+        from bench.hashing import bench_hashing
         from bench.ingest import bench_ingest
         from bench.sync import bench_sync
+        from bench.sync_verify import bench_sync_verify
         from bench.transparency_log import bench_transparency
 
         rows: list[Row] = []
@@ -231,9 +233,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.scenario in ("transparency", "all"):
             log_size = args.log_size or (100_000 if args.quick else 1_000_000)
             rows += bench_transparency(api_keys, quick=args.quick, log_size=log_size)
-            ("all",)
-            ("sync-verify",)
-            ("hashing",)
+        if args.scenario == "sync-verify":
+            total = args.log_size or (100_000 if args.quick else 500_000)
+            rows += bench_sync_verify(api_keys, total=total)
+        if args.scenario in ("hashing", "all"):
+            rows += bench_hashing(api_keys, quick=args.quick)
         load_at_end = os.getloadavg()[0]
         report: dict[str, Any] = {
             "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
