@@ -10,7 +10,7 @@ from hashfed_client import main
 from hashfed_client.sync import SyncState
 
 from accounts.hub_identity import hub_identity
-from hashbank.models import Bank, ChangeLogEntry, Checkpoint, MerkleNode
+from hashbank.models import Bank, ChangeLogEntry, Checkpoint, MerkleNode, Submission
 from hashbank.services import transparency
 from hashfed_wire import merkle, note
 from tests.conftest import approve_all, random_pdq, submit
@@ -78,7 +78,9 @@ def test_a_log_truncated_and_re_signed_at_a_smaller_size_is_caught_with_evidence
     # The operator cuts the bank's last three entries and its tree, and signs the shorter
     # tree with the hub's real key.
     keep = size - 3
-    ChangeLogEntry.objects.filter(bank=tvec, bank_index__gte=keep).delete()
+    cut_entries = ChangeLogEntry.objects.filter(bank=tvec, bank_index__gte=keep)
+    Submission.objects.filter(log_entry__in=cut_entries).update(log_entry=None)
+    cut_entries.delete()
     cut = [
         pk
         for pk, level, index in MerkleNode.objects.filter(bank=tvec).values_list(
