@@ -146,6 +146,13 @@ def log_origin(bank: Bank) -> str:
     return f"{note_key_name()}/banks/{bank.name}"
 
 
+def hub_checkpoint_verifiers() -> list[note.Verifier]:
+    """Every key a checkpoint of this hub may be signed with, as note verifiers: the hub's
+    signing key, under the name checkpoints are signed with."""
+    identity = hub_identity()
+    return [note.Verifier(note_key_name(), identity.public_key_raw)]
+
+
 def checkpoint_last(bank: Bank) -> Checkpoint | None:
     return Checkpoint.objects.filter(bank=bank).order_by("-size").first()
 
