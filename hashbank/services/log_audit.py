@@ -13,6 +13,8 @@ one REPEATABLE READ snapshot, so appends that commit meanwhile are not half seen
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -22,7 +24,7 @@ from django.db.models import Count, Exists, Max, Min, OuterRef, Q
 
 from hashbank.models import Bank, ChangeLogEntry, Checkpoint, MerkleNode
 from hashbank.services.transparency import hub_checkpoint_verifiers, log_origin
-from hashfed_wire import merkle, note, strict_json
+from hashfed_wire import merkle, note
 
 PAGE_SIZE = 10_000
 # Past this many, problems are counted but not kept: one altered leaf already makes every
@@ -69,22 +71,68 @@ def _leaf_hash(entry: bytes) -> str:
     return hashlib.sha256(b"\x00" + entry).hexdigest()
 
 
+class _Numbers:
+    """A parse_float for json.loads that notes whether any number in the document might be
+    written differently by json.dumps than by RFC 8785 (ECMAScript's Number to string)."""
+
+    def __init__(self) -> None:
+        self.unsure = False
+
+    def integer(self, text: str) -> int:
+        value = int(text)
+        if abs(value) > 2**53 - 1:  # beyond I-JSON: rfc8785 refuses what json.dumps writes
+            self.unsure = True
+        return value
+
+    def __call__(self, text: str) -> float:
+        value = float(text)
+        # Where both write the shortest round-trip digits in positional notation, they
+        # agree: not for whole numbers (1.0 against 1), nor for exponent forms.
+        if not (math.isfinite(value) and value != int(value) and 1e-4 <= abs(value) < 1e16):
+            self.unsure = True
+        return value
+
+
+def _unsure_constant(text: str) -> float:
+    raise ValueError(f"{text} is not a JSON number")
+
+
+def canonical_form(entry: bytes) -> tuple[object, bool]:
+    """The entry parsed, and whether its bytes are exactly its RFC 8785 form. Raises
+    ValueError for what is not JSON. Python's own compact, sorted json.dumps is tried first
+    (it is written in C): for UTF-8 without four-byte characters and without numbers the
+    two might write differently, it writes the RFC 8785 form. Otherwise, or when it does not
+    match, the rfc8785 package decides."""
+    floats = _Numbers()
+    text = entry.decode("utf-8")  # strict: no encoded surrogates
+    parsed = json.loads(
+        text, parse_float=floats, parse_int=floats.integer, parse_constant=_unsure_constant
+    )
+    if not floats.unsure and max(entry, default=0) < 0xF0:
+        quick = json.dumps(parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        try:
+            if quick.encode("utf-8") == entry:
+                return parsed, True
+        except UnicodeEncodeError:  # a lone surrogate, from an escape: rfc8785 decides
+            pass
+    try:
+        return parsed, rfc8785.dumps(parsed) == entry
+    except (rfc8785.CanonicalizationError, ValueError):
+        return parsed, False
+
+
 def _entry_problem(entry: bytes, *, sequence: int, bank: str) -> str | None:
     """What is wrong with the bytes of one entry, if anything: they must be one JSON object
     in its RFC 8785 form that names the row's sequence and bank. Nothing else of its
     content is checked here, so the audit holds whatever an entry says."""
     try:
-        parsed = strict_json.loads(entry)
-    except strict_json.JSONRefused as exc:
-        return f"the entry is not JSON ({exc.message})"
+        parsed, canonical = canonical_form(entry)
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError among them
+        return f"the entry is not JSON ({exc})"
+    if not canonical:
+        return "the entry's bytes are not its RFC 8785 (canonical JSON) form"
     if not isinstance(parsed, dict):
         return "the entry is not a JSON object"
-    try:
-        canonical = rfc8785.dumps(parsed)
-    except (rfc8785.CanonicalizationError, ValueError) as exc:
-        return f"the entry has no RFC 8785 form ({exc})"
-    if canonical != entry:
-        return "the entry's bytes are not its RFC 8785 (canonical JSON) form"
     if parsed.get("sequence") != sequence or isinstance(parsed.get("sequence"), bool):
         return f"the entry says sequence {parsed.get('sequence')!r}, its row {sequence}"
     if parsed.get("bank") != bank:
@@ -143,10 +191,17 @@ def _stored_nodes(bank: Bank, begin: int, end: int) -> dict[tuple[int, int], str
 
 
 class _Checker:
-    def __init__(self, bank: Bank, report: AuditReport, verifiers: list[note.Verifier]) -> None:
+    def __init__(
+        self,
+        bank: Bank,
+        report: AuditReport,
+        verifiers: list[note.Verifier],
+        on_page: Callable[[str, int], None] | None,
+    ) -> None:
         self.bank = bank
         self.report = report
         self.verifiers = verifiers
+        self.on_page = on_page
         self.origin = log_origin(bank)
 
     def problem(self, where: str, detail: str) -> None:
@@ -240,6 +295,8 @@ class _Checker:
                     )
             for level, index in sorted(stored):  # only possible under a shifted numbering
                 self.problem(f"node level {level} index {index}", "stored but not in the tree")
+            if self.on_page is not None:
+                self.on_page(name, entries)
         # Nodes no entry completes: beyond the tree, or at level 0 (leaves are not nodes).
         inside = Q()
         level = 1
@@ -297,9 +354,11 @@ def log_verify(
     banks: Iterable[Bank] | None = None,
     page_size: int = PAGE_SIZE,
     on_problem: Callable[[Problem], None] | None = None,
+    on_page: Callable[[str, int], None] | None = None,
 ) -> AuditReport:
     """Audit every bank's log (or those given): entries, leaf hashes, stored nodes and
-    checkpoints. Returns the report; `on_problem` is called with each problem as found."""
+    checkpoints. Returns the report; `on_problem` is called with each problem as found,
+    `on_page` with the bank's name and how many of its entries were read after each page."""
     report = AuditReport(on_problem=on_problem)
     # Before the read-only snapshot: the hub's key is bound to the database at first use.
     verifiers = hub_checkpoint_verifiers()
@@ -311,5 +370,5 @@ def log_verify(
         if banks is None:
             _sequence_gaps(report)
         for bank in chosen:
-            _Checker(bank, report, verifiers).run(page_size)
+            _Checker(bank, report, verifiers, on_page).run(page_size)
     return report

@@ -6,6 +6,8 @@ entries by a member that syncs the log and holds an earlier signed checkpoint.""
 from __future__ import annotations
 
 import base64
+import contextlib
+import json
 import random
 from collections.abc import Callable
 
@@ -314,3 +316,55 @@ def test_a_member_holding_checkpoints_finds_every_altered_entry(log, alice):
         assert failed, f"trial {trial}: kind {kind} in {bank_name} went unnoticed by the member"
         assert failed[0].startswith("sync page") or bank_name in failed
     assert member_finds(client, held) == []
+
+
+def random_json(rng: random.Random, depth: int = 0) -> object:
+    kind = rng.randrange(8 if depth < 3 else 5)
+    if kind == 0:
+        return rng.choice([0, 1, -7, 2**53 - 1, 2**53, -(2**60), 10**30])
+    if kind == 1:
+        exponent = rng.randint(-30, 30)
+        return rng.choice([1.0, -1.0, 0.5, 0.1, 3.0, 1 / 3]) * 10.0**exponent
+    if kind == 2:
+        alphabet = 'aZ09 "\\/\n\t\x00\x1f\x7f\u00e9\u2028\u20ac\U0001f600\U00010000\ufb33'
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6)))
+    if kind == 3:
+        return rng.choice([True, False, None])
+    if kind == 4:
+        return rng.choice([-0.0, 1e21, 1e-7, 123456789012345680.0, 5e-324])
+    if kind == 5:
+        return [random_json(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+    return {
+        str(random_json(rng, 3)) if rng.random() < 0.7 else rng.choice("a\U0001f600\ufb33"): (
+            random_json(rng, depth + 1)
+        )
+        for _ in range(rng.randint(0, 4))
+    }
+
+
+def test_the_audits_canonical_check_agrees_with_rfc8785_on_random_documents():
+    from hashbank.services.log_audit import canonical_form
+
+    rng = random.Random(8785)
+    fast = 0
+    for _ in range(3000):
+        document = random_json(rng)
+        writings = [
+            json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
+            json.dumps(document, sort_keys=True, separators=(",", ":")),
+            json.dumps(document, separators=(",", ":"), ensure_ascii=False),
+        ]
+        with contextlib.suppress(rfc8785.CanonicalizationError):  # outside I-JSON: none
+            writings.append(rfc8785.dumps(document).decode())
+        for text in writings:
+            try:
+                raw = text.encode()
+            except UnicodeEncodeError:
+                continue
+            try:
+                expected = rfc8785.dumps(json.loads(raw)) == raw
+            except (rfc8785.CanonicalizationError, ValueError):
+                expected = False
+            assert canonical_form(raw)[1] == expected, raw
+            fast += expected
+    assert fast > 1000

@@ -45,7 +45,22 @@ class Command(BaseCommand):
             self.stdout.write(f"PROBLEM {problem}")
 
         started = time.monotonic()
-        report = log_verify(banks=banks, page_size=options["page_size"], on_problem=report_problem)
+        shown = {"entries": 0}
+
+        def report_progress(bank: str, entries: int) -> None:
+            # With -v 2: a line per million entries read, for logs that take minutes.
+            if options["verbosity"] >= 2 and entries // 1_000_000 > shown["entries"] // 1_000_000:
+                self.stderr.write(
+                    f"{bank}: {entries:,} entries read ({time.monotonic() - started:.0f} s)"
+                )
+            shown["entries"] = entries
+
+        report = log_verify(
+            banks=banks,
+            page_size=options["page_size"],
+            on_problem=report_problem,
+            on_page=report_progress,
+        )
         seconds = time.monotonic() - started
         for name, entries in report.entries.items():
             self.stdout.write(
