@@ -142,33 +142,31 @@ def _entry_problem(entry: bytes, *, sequence: int, bank: str) -> str | None:
 
 def _checkpoints(bank: Bank, page_size: int) -> Iterator[Checkpoint]:
     """The bank's checkpoints by size, a page at a time."""
-    after = -1
+    rows = Checkpoint.objects.filter(bank=bank)
     while True:
-        page = list(
-            Checkpoint.objects.filter(bank=bank, size__gt=after).order_by("size")[:page_size]
-        )
+        page = list(rows.order_by("size")[:page_size])
         yield from page
         if len(page) < page_size:
             return
-        after = page[-1].size
+        rows = Checkpoint.objects.filter(bank=bank, size__gt=page[-1].size)
 
 
 def _entry_pages(bank: Bank, page_size: int) -> Iterator[list[tuple[int, int, bytes, str]]]:
-    after = -1
+    """The bank's entries by bank_index, a page at a time; the first page from the lowest
+    index there is, negative or not."""
+    rows = ChangeLogEntry.objects.filter(bank=bank)
     while True:
         page = [
             (sequence, index, bytes(entry), leaf)
-            for sequence, index, entry, leaf in ChangeLogEntry.objects.filter(
-                bank=bank, bank_index__gt=after
-            )
-            .order_by("bank_index")
-            .values_list("sequence", "bank_index", "entry", "leaf_hash")[:page_size]
+            for sequence, index, entry, leaf in rows.order_by("bank_index").values_list(
+                "sequence", "bank_index", "entry", "leaf_hash"
+            )[:page_size]
         ]
         if page:
             yield page
         if len(page) < page_size:
             return
-        after = page[-1][1]
+        rows = ChangeLogEntry.objects.filter(bank=bank, bank_index__gt=page[-1][1])
 
 
 def _stored_nodes(bank: Bank, begin: int, end: int) -> dict[tuple[int, int], str]:
@@ -247,12 +245,14 @@ class _Checker:
             for sequence, index, entry, leaf in page:
                 where = f"entry {sequence} (bank_index {index})"
                 entries += 1
-                if index != size:
+                if index > size:
                     self.problem(
                         where,
                         f"bank_index {index} where {size} was next: entries "
                         f"{size}..{index - 1} are missing",
                     )
+                elif index < size:
+                    self.problem(where, f"bank_index {index} where {size} was next")
                 if sequence <= previous_sequence:
                     self.problem(
                         where,

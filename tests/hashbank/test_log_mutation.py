@@ -103,6 +103,13 @@ def swap_bank_index(rng: random.Random) -> tuple[str, str]:
     return bank, f"entry {after.sequence} "
 
 
+def move_entry_out_of_the_tree(rng: random.Random) -> tuple[str, str]:
+    """A negative bank_index: below every place the tree's numbering starts from."""
+    row = rng.choice(list(ChangeLogEntry.objects.select_related("bank")))
+    ChangeLogEntry.objects.filter(pk=row.pk).update(bank_index=-rng.randint(1, 1000))
+    return row.bank.name, f"entry {row.sequence} "
+
+
 def delete_entry(rng: random.Random) -> tuple[str, str]:
     row = rng.choice(list(ChangeLogEntry.objects.select_related("bank")))
     ChangeLogEntry.objects.filter(pk=row.pk).delete()
@@ -151,6 +158,7 @@ MUTATIONS: list[Callable[[random.Random], tuple[str, str]]] = [
     change_leaf_hash,
     change_node_hash,
     swap_bank_index,
+    move_entry_out_of_the_tree,
     delete_entry,
     change_checkpoint_root,
     change_checkpoint_note,
