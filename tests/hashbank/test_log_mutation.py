@@ -212,7 +212,7 @@ def test_verify_log_command_prints_each_problem_and_fails(log, capsys):
     assert "TVEC" not in capsys.readouterr().out
     node = MerkleNode.objects.filter(bank__name="HATE", level=2).first()
     MerkleNode.objects.filter(pk=node.pk).update(hash="00" * 32)
-    with pytest.raises(CommandError, match="failed its audit: 1 problems"):
+    with pytest.raises(CommandError, match="failed its audit: 1 problem "):
         call_command("verify_log", "--bank", "HATE")
     out = capsys.readouterr().out
     assert f"PROBLEM HATE: node level 2 index {node.index}: stored {'00' * 32}" in out

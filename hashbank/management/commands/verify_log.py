@@ -69,6 +69,7 @@ class Command(BaseCommand):
             )
         if not report.ok:
             raise CommandError(
-                f"the log failed its audit: {report.problem_count:,} problems ({seconds:.1f} s)"
+                f"the log failed its audit: {report.problem_count:,} "
+                f"{'problem' if report.problem_count == 1 else 'problems'} ({seconds:.1f} s)"
             )
         self.stdout.write(f"OK: the log passed its audit ({seconds:.1f} s)")
