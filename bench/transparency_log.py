@@ -102,19 +102,16 @@ def p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20)[-1]
 
 
-def latency_row(scenario: str, name: str, times: list[float], **extra: object) -> Row:
-    note = f"p95 {p95(times) * 1000:.1f} ms"
-    if extra.get("note"):
-        note = f"{extra.pop('note')}; {note}"
+def latency_row(scenario: str, name: str, times: list[float], *, baseline: bool = False) -> Row:
     return Row(
         scenario,
         name,
         n=len(times),
         seconds=sum(times),
         unit="requests/s",
+        baseline=baseline,
         p50_seconds=statistics.median(times),
-        note=note,
-        **extra,  # type: ignore[arg-type]
+        note=f"p95 {p95(times) * 1000:.1f} ms",
     )
 
 
@@ -156,18 +153,19 @@ def bench_transparency(api_keys: dict[str, str], *, quick: bool, log_size: int) 
     size = transparency.tree_size(bank.pk)
     if size != start_size + batches * APPEND_BATCH:
         raise BenchError(f"{BANK}'s tree holds {size:,} leaves after the appends")
-    if transparency.checkpoint_last(bank).size != size:
+    last = transparency.checkpoint_last(bank)
+    if last is None or last.size != size:
         raise BenchError("the last checkpoint does not cover the appended entries")
 
-    def append_row(scenario: str, name: str, key: str, **extra: object) -> Row:
+    def append_row(scenario: str, name: str, key: str, *, baseline: bool = False) -> Row:
         return Row(
             scenario,
             name,
             n=APPEND_BATCH * batches,
             seconds=sum(times[key]),
             unit="entries/s",
+            baseline=baseline,
             p50_seconds=statistics.median(times[key]),
-            **extra,  # type: ignore[arg-type]
         )
 
     plain = append_row(

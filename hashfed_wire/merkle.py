@@ -336,6 +336,20 @@ def _push(
     right_edge.append(value)
 
 
+def push_leaf(
+    size: int, right_edge: list[bytes], leaf_hash: bytes, out: list[tuple[int, int, bytes]]
+) -> None:
+    """Append leaf ``leaf_hash`` as leaf number ``size`` to a tree whose right edge is
+    ``right_edge``, updating ``right_edge`` in place and adding to ``out`` the leaf and each
+    node it completes, ``(level, index, hash)``, bottom up: ``append_leaves`` one leaf at a
+    time, for a caller that needs the root after each (``root_from_right_edge``)."""
+    if len(leaf_hash) != HASH_SIZE:
+        raise ValueError(f"a leaf hash is {HASH_SIZE} bytes")
+    if len(right_edge) != size.bit_count():
+        raise ValueError(f"a tree of {size} leaves has {size.bit_count()} right-edge hashes")
+    _push(size, right_edge, leaf_hash, out)
+
+
 def append_leaves(size: int, right_edge: Sequence[bytes], leaf_hashes: Iterable[bytes]) -> Appended:
     """Append leaf hashes to a tree of ``size`` leaves whose right edge (the hashes of
     ``compact_range_nodes(size)``, largest first) is ``right_edge``: O(log n) hashing per

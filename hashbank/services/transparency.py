@@ -19,7 +19,7 @@ from django.utils import timezone
 from rest_framework import status
 
 from accounts.audit import AuditContext, audit_record
-from accounts.hub_identity import hub_keys, note_key_name
+from accounts.hub_identity import hub_keys, hub_keys_published, note_key_name
 from accounts.models import Organisation
 from core.errors import Invalid, ServiceError
 from hashbank.models import Bank, ChangeLogEntry, Checkpoint, Cosignature, MerkleNode, Witness
@@ -140,6 +140,13 @@ def consistency_proof(*, bank: Bank, old: int, new: int) -> list[bytes]:
 def log_origin(bank: Bank) -> str:
     """The checkpoint origin line: the hub and the bank."""
     return f"{note_key_name()}/banks/{bank.name}"
+
+
+def hub_checkpoint_verifiers() -> list[note.Verifier]:
+    """Every key a checkpoint of this hub may be signed with, as note verifiers under the
+    name checkpoints are signed with: the current key, the next one during a rotation and
+    the retired ones (older checkpoints stay signed by the key of their time)."""
+    return [note.Verifier(note_key_name(), key.public_key_raw) for key in hub_keys_published()]
 
 
 def checkpoint_last(bank: Bank) -> Checkpoint | None:

@@ -16,6 +16,7 @@ from accounts.hub_identity import hub_identity
 from hashbank.models import Bank, ChangeLogEntry, ChangeOp, Checkpoint, MerkleNode, Signal
 from hashbank.services import transparency
 from hashbank.services.changelog import Change, changelog_append
+from hashbank.services.log_audit import log_verify
 from hashbank.tasks import issue_checkpoints
 from hashfed_wire import merkle, note, tiles
 
@@ -335,6 +336,11 @@ def test_concurrent_appends_keep_every_bank_tree_gap_free_and_checkpointed(trans
         leaves = leaves_of(bank)
         for checkpoint in Checkpoint.objects.filter(bank__name=bank):
             assert checkpoint.root_hash == merkle.root_hash(leaves[: checkpoint.size]).hex()
+    # The hub's own audit agrees: entries, every stored node, every checkpoint's signature.
+    report = log_verify(page_size=7)
+    assert report.ok, [str(problem) for problem in report.problems]
+    assert report.entries["TVEC"] == report.entries["HATE"] == 25 * per_thread
+    assert sum(report.checkpoints.values()) == Checkpoint.objects.count()
 
 
 def test_tiles_serve_the_tree_as_of_the_latest_checkpoint(cast, alice):

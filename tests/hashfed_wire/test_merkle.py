@@ -18,6 +18,7 @@ from hashfed_wire.merkle import (
     leaf_hash,
     needed_nodes,
     node_hash,
+    push_leaf,
     root_from,
     root_from_right_edge,
     root_hash,
@@ -566,3 +567,17 @@ def test_a_right_edge_refuses_hashes_that_do_not_fit_its_size():
         RightEdge(-1)
     with pytest.raises(ValueError):
         RightEdge().append(b"short")
+
+
+def test_push_leaf_one_at_a_time_gives_append_leaves_nodes_and_every_prefix_root():
+    leaves = [leaf_hash(os.urandom(8)) for _ in range(45)]
+    edge: list[bytes] = []
+    nodes: list[tuple[int, int, bytes]] = []
+    for size, leaf in enumerate(leaves):
+        push_leaf(size, edge, leaf, nodes)
+        assert root_from_right_edge(size + 1, edge) == root_hash(leaves[: size + 1])
+    assert nodes == append_leaves(0, [], leaves).nodes
+    with pytest.raises(ValueError, match="right-edge hashes"):
+        push_leaf(3, edge, leaves[0], nodes)
+    with pytest.raises(ValueError, match="32 bytes"):
+        push_leaf(45, edge, b"short", nodes)
