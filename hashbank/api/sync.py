@@ -135,9 +135,7 @@ class SyncApi(HubApiView):
         checkpoints = sync_checkpoints(banks=banks, cursor=next_cursor)
         # Beside the entries, never inside them: the entries are the logged bytes, the same
         # for every reader, and the opinions are the caller's own.
-        own_opinions = selectors.own_opinions_on(
-            organisation=organisation, signal_ids=page.signal_ids
-        )
+        own_opinions = selectors.own_opinions_on(organisation=organisation, page=page)
         sync_record(organisation=organisation, cursor=next_cursor)
         # The stored bytes go out as they are: no re-serialisation, so clients get exactly
         # what was logged, and a page costs little more than the database read.
