@@ -90,15 +90,11 @@ def _claim_file(path: Path, *, owner: str, what: str) -> None:
             logger.warning("could not record the owner of %s in %s", path, marker)
 
 
-@dataclass(frozen=True)
-class HubIdentity:
-    origin: str
-    private_key: Ed25519PrivateKey
-    public_key_raw: bytes
+class _HubPublicKey:
+    """How a hub key's public half is written: base64, and the C2SP verifier key string
+    for the hub's signed notes."""
 
-    @property
-    def key_id(self) -> str:
-        return key_id_for(self.public_key_raw)
+    public_key_raw: bytes
 
     @property
     def public_key_b64(self) -> str:
@@ -108,6 +104,17 @@ class HubIdentity:
     def note_verifier_key(self) -> str:
         """The C2SP verifier key string of this key for the hub's signed notes."""
         return note.verifier_key(note_key_name(), self.public_key_raw)
+
+
+@dataclass(frozen=True)
+class HubIdentity(_HubPublicKey):
+    origin: str
+    private_key: Ed25519PrivateKey
+    public_key_raw: bytes
+
+    @property
+    def key_id(self) -> str:
+        return key_id_for(self.public_key_raw)
 
 
 def note_key_name() -> str:
@@ -382,20 +389,12 @@ def hub_key_rotation_finish(*, context: AuditContext) -> HubIdentity:
 
 
 @dataclass(frozen=True)
-class PublishedKey:
+class PublishedKey(_HubPublicKey):
     key_id: str
     public_key_raw: bytes
     status: str
     valid_from: dt.datetime | None
     valid_until: dt.datetime | None
-
-    @property
-    def public_key_b64(self) -> str:
-        return ed25519.public_key_b64(self.public_key_raw)
-
-    @property
-    def note_verifier_key(self) -> str:
-        return note.verifier_key(note_key_name(), self.public_key_raw)
 
 
 def hub_keys_published() -> list[PublishedKey]:

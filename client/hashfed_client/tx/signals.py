@@ -43,74 +43,58 @@ def _file_digest(path: pathlib.Path, algorithm: str) -> str:
     return digest.hexdigest()
 
 
-class HashfedFileMD5Signal(
+class _FileDigestSignal(
     signal_base.SimpleSignalType,
     signal_base.BytesHasher,
 ):
+    """A digest of a file's bytes, whatever the file holds: the hub's ``md5`` and
+    ``sha256``. Subclasses name the type, the hashlib algorithm and the digest's length."""
+
+    NAME: t.ClassVar[str]
+    ALGORITHM: t.ClassVar[str]
+    HEX_LENGTH: t.ClassVar[int]
+    TITLE: t.ClassVar[str]
+
+    @classmethod
+    def get_name(cls) -> str:
+        return cls.NAME
+
+    @classmethod
+    def get_content_types(cls) -> list[type[ContentType]]:
+        return [PhotoContent, VideoContent]
+
+    @classmethod
+    def get_index_cls(cls) -> type[signal_base.TrivialSignalTypeIndex[t.Any]]:
+        return signal_base.TrivialSignalTypeIndex
+
+    @classmethod
+    def validate_signal_str(cls, signal_str: str) -> str:
+        return _hex_digest(signal_str, cls.HEX_LENGTH, cls.TITLE)
+
+    @classmethod
+    def hash_from_file(cls, file: pathlib.Path) -> str:
+        return _file_digest(file, cls.ALGORITHM)
+
+    @classmethod
+    def hash_from_bytes(cls, bytes_: bytes) -> str:
+        # MD5 is the list's format here, not a security use.
+        return hashlib.new(cls.ALGORITHM, bytes_).hexdigest()
+
+    @classmethod
+    def get_examples(cls) -> list[str]:
+        return [cls.hash_from_bytes(b"")]
+
+
+class HashfedFileMD5Signal(_FileDigestSignal):
     """The hub's ``md5``: the MD5 of a file's bytes, whatever the file holds."""
 
-    @classmethod
-    def get_name(cls) -> str:
-        return "hashfed_md5"
-
-    @classmethod
-    def get_content_types(cls) -> list[type[ContentType]]:
-        return [PhotoContent, VideoContent]
-
-    @classmethod
-    def get_index_cls(cls) -> type[signal_base.TrivialSignalTypeIndex[t.Any]]:
-        return signal_base.TrivialSignalTypeIndex
-
-    @classmethod
-    def validate_signal_str(cls, signal_str: str) -> str:
-        return _hex_digest(signal_str, 32, "MD5")
-
-    @classmethod
-    def hash_from_file(cls, file: pathlib.Path) -> str:
-        return _file_digest(file, "md5")
-
-    @classmethod
-    def hash_from_bytes(cls, bytes_: bytes) -> str:
-        return hashlib.md5(bytes_).hexdigest()  # noqa: S324 - the list's format, not a security use
-
-    @staticmethod
-    def get_examples() -> list[str]:
-        return ["d41d8cd98f00b204e9800998ecf8427e"]
+    NAME, ALGORITHM, HEX_LENGTH, TITLE = "hashfed_md5", "md5", 32, "MD5"
 
 
-class HashfedFileSHA256Signal(
-    signal_base.SimpleSignalType,
-    signal_base.BytesHasher,
-):
+class HashfedFileSHA256Signal(_FileDigestSignal):
     """The hub's ``sha256``: the SHA-256 of a file's bytes, whatever the file holds."""
 
-    @classmethod
-    def get_name(cls) -> str:
-        return "hashfed_sha256"
-
-    @classmethod
-    def get_content_types(cls) -> list[type[ContentType]]:
-        return [PhotoContent, VideoContent]
-
-    @classmethod
-    def get_index_cls(cls) -> type[signal_base.TrivialSignalTypeIndex[t.Any]]:
-        return signal_base.TrivialSignalTypeIndex
-
-    @classmethod
-    def validate_signal_str(cls, signal_str: str) -> str:
-        return _hex_digest(signal_str, 64, "SHA-256")
-
-    @classmethod
-    def hash_from_file(cls, file: pathlib.Path) -> str:
-        return _file_digest(file, "sha256")
-
-    @classmethod
-    def hash_from_bytes(cls, bytes_: bytes) -> str:
-        return hashlib.sha256(bytes_).hexdigest()
-
-    @staticmethod
-    def get_examples() -> list[str]:
-        return ["e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"]
+    NAME, ALGORITHM, HEX_LENGTH, TITLE = "hashfed_sha256", "sha256", 64, "SHA-256"
 
 
 class HashfedURLSignal(
