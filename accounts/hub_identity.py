@@ -70,7 +70,11 @@ def _owner_file(path: Path) -> Path:
 def _claim_file(path: Path, *, owner: str, what: str) -> None:
     """Refuse `path` if its owner file names another hub; otherwise write ours beside it.
     A file without an owner (made before hubs were bound, or provided by the operator) is
-    adopted by the first database that uses it."""
+    adopted by the first database that uses it.
+
+    The owner file is written once the caller's transaction commits: a hub row created or
+    bound inside a transaction that rolls back (a request killed mid-way) must not leave
+    the file claimed for a hub the database never kept."""
     marker = _owner_file(path)
     try:
         recorded = marker.read_text().strip()
@@ -83,11 +87,15 @@ def _claim_file(path: Path, *, owner: str, what: str) -> None:
             f"generate a new one"
         )
     if not recorded:
-        try:
-            marker.write_text(owner + "\n")
-        except OSError:
-            # A read-only secret mount: the binding recorded in the database still holds.
-            logger.warning("could not record the owner of %s in %s", path, marker)
+
+        def record() -> None:
+            try:
+                marker.write_text(owner + "\n")
+            except OSError:
+                # A read-only secret mount: the binding recorded in the database still holds.
+                logger.warning("could not record the owner of %s in %s", path, marker)
+
+        transaction.on_commit(record)
 
 
 class _HubPublicKey:

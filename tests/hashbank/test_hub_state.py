@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from django.db import transaction
 
 from accounts.hub_identity import HubStateMismatch, hub_id, hub_identity
 from accounts.models import HubInstance
@@ -305,11 +306,15 @@ def test_a_key_file_replaced_after_binding_is_refused(db, tmp_path, settings, an
     assert anonymous.get("/healthz").status_code == 503
 
 
-def test_a_generated_secret_is_bound_at_first_use_and_kept(db, tmp_path, settings, anonymous):
+def test_a_generated_secret_is_bound_at_first_use_and_kept(
+    db, tmp_path, settings, anonymous, django_capture_on_commit_callbacks
+):
     secret = tmp_path / "secret-key"
     secret.write_text(settings.SECRET_KEY)
     settings.DEVELOPMENT_SECRET_FILE = secret
-    assert anonymous.get("/healthz").status_code == 200
+    # The owner file is written when the binding's transaction commits.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert anonymous.get("/healthz").status_code == 200
     assert HubInstance.objects.get().secret_key_fingerprint
     assert (tmp_path / "secret-key.hub-id").read_text().strip() == hub_id()
     settings.SECRET_KEY = "another generated secret " * 3
@@ -330,3 +335,27 @@ def test_a_snapshot_file_another_hub_wrote_is_not_served(bob, listed, settings):
     refused = bob.client().get(f"/api/v1/sync/snapshots/{snapshot.pk}/download/")
     assert refused.status_code == 404
     assert refused.json()["error"]["code"] == "not_found"
+
+
+def test_a_binding_rolled_back_leaves_the_key_file_unclaimed(db, tmp_path, settings):
+    """A hub row created, and a key bound, inside a transaction that rolls back (a request
+    killed mid-way) must not leave the key file claimed for a hub the database never kept:
+    the hub created next binds the same file."""
+    key = tmp_path / "hub.pem"
+    settings.HUB_SIGNING_KEY_FILE = key
+    HubInstance.objects.all().delete()
+    hub_identity.cache_clear()
+
+    class RolledBack(Exception):
+        pass
+
+    with pytest.raises(RolledBack), transaction.atomic():
+        lost = hub_id()
+        hub_identity()
+        raise RolledBack
+    assert not HubInstance.objects.exists()
+    assert key.exists() and not (tmp_path / "hub.pem.hub-id").exists()
+    hub_identity.cache_clear()
+    assert hub_id() != lost
+    bound = hub_identity().key_id
+    assert HubInstance.objects.get().signing_key_id == bound
