@@ -226,6 +226,16 @@ class HubKeys:
     def signing(self) -> tuple[HubIdentity, ...]:
         return (self.current,) if self.next is None else (self.current, self.next)
 
+    def sign_note(self, body: bytes | str) -> str:
+        """A C2SP signed note of `body` under the hub's name: the current key's signature
+        line, then, during a rotation, the next key's."""
+        signed = note.sign_note(body, name=note_key_name(), private_key=self.current.private_key)
+        if self.next is not None:
+            signed = note.add_signature(
+                signed, name=note_key_name(), private_key=self.next.private_key
+            )
+        return signed
+
 
 @lru_cache(maxsize=4)
 def _hub_keys_for(hub: str, bound: str, bound_next: str) -> HubKeys:

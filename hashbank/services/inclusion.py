@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from accounts.hub_identity import hub_keys, note_key_name
+from accounts.hub_identity import HubKeys
 from hashbank.models import (
     Bank,
     ChangeLogEntry,
@@ -26,7 +26,6 @@ from hashbank.models import (
     Submission,
 )
 from hashbank.services.transparency import inclusion_proof, log_origin
-from hashfed_wire import note
 from hashfed_wire import receipt as wire_receipt
 
 logger = logging.getLogger(__name__)
@@ -66,26 +65,24 @@ def receipt_sign(
     payload_digest: str,
     received_at: dt.datetime,
     approved: bool,
+    keys: HubKeys,
 ) -> str:
-    """The signed receipt of a submission as it is on arrival; during a hub key rotation
-    the next key signs it too, as it does checkpoints."""
-    keys = hub_keys()
-    signed = wire_receipt.sign_receipt(
-        wire_receipt.Receipt(
-            origin=log_origin(bank),
-            organisation=organisation,
-            submission_id=str(submission_id),
-            payload_digest=payload_digest,
-            received_at=int(received_at.timestamp()),
-            review_state=ReviewState.APPROVED if approved else ReviewState.PENDING,
-            max_delay=max_delay(),
-        ),
-        name=note_key_name(),
-        private_key=keys.current.private_key,
+    """The signed receipt of a submission as it is on arrival, signed with `keys` (read
+    once per batch): during a hub key rotation the next key signs it too, as it does
+    checkpoints."""
+    return keys.sign_note(
+        wire_receipt.receipt_body(
+            wire_receipt.Receipt(
+                origin=log_origin(bank),
+                organisation=organisation,
+                submission_id=str(submission_id),
+                payload_digest=payload_digest,
+                received_at=int(received_at.timestamp()),
+                review_state=ReviewState.APPROVED if approved else ReviewState.PENDING,
+                max_delay=max_delay(),
+            )
+        )
     )
-    if keys.next is not None:
-        signed = note.add_signature(signed, name=note_key_name(), private_key=keys.next.private_key)
-    return signed
 
 
 def signal_listing_entry(signal: Signal) -> ChangeLogEntry | None:

@@ -174,15 +174,12 @@ def checkpoint_issue(bank: Bank) -> Checkpoint:
                 f"checkpoint at size {previous.size}: {exc}"
             ) from exc
     # During a key rotation both keys sign: the current key's line, then the next key's.
-    keys = hub_keys()
     now = timezone.now()
-    text = note.sign_checkpoint(
-        note.Checkpoint(log_origin(bank), size, root, issued_at=int(now.timestamp())),
-        name=note_key_name(),
-        private_key=keys.current.private_key,
+    text = hub_keys().sign_note(
+        note.checkpoint_body(
+            note.Checkpoint(log_origin(bank), size, root, issued_at=int(now.timestamp()))
+        )
     )
-    if keys.next is not None:
-        text = note.add_signature(text, name=note_key_name(), private_key=keys.next.private_key)
     try:
         with transaction.atomic():
             return Checkpoint.objects.create(

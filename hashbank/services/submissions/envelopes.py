@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 
+from accounts.hub_identity import HubKeys, hub_keys
 from accounts.models import Organisation, SigningKey
 from hashbank import signal_types
 from hashbank.models import Bank, Label
@@ -52,6 +53,13 @@ class BatchContext:
     labels: dict[str, Label]
     keys: dict[str, SigningKey | None] = field(default_factory=dict)
     incidents: dict[str, str | None] = field(default_factory=dict)
+    hub_signers: HubKeys | None = None
+
+    def hub_keys(self) -> HubKeys:
+        # Every accepted item's receipt is signed: the hub's keys are read once a batch.
+        if self.hub_signers is None:
+            self.hub_signers = hub_keys()
+        return self.hub_signers
 
     def signing_key(self, key_id: str) -> SigningKey | None:
         if key_id not in self.keys:

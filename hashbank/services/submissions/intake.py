@@ -209,6 +209,7 @@ def _submission_row(prepared: PreparedSubmission, batch: BatchContext) -> Submis
         payload_digest=prepared.verified.digest,
         received_at=batch.now,
         approved=_approved_on_arrival(prepared, batch),
+        keys=batch.hub_keys(),
     )
     return Submission(
         organisation=batch.organisation,
