@@ -61,6 +61,23 @@ class NotFound(ServiceError):
     default_code = "not_found"
 
 
+# The codes of the framework's own exceptions, which the handler below passes through as they
+# are (docs/errors.md lists them with the hub's own): a missing or refused credential, a
+# role that does not allow the action, a method or media type the endpoint does not take, a
+# throttle, and DRF's parse error (the hub's JSON parser raises its own codes instead).
+FRAMEWORK_ERROR_CODES = (
+    "not_authenticated",
+    "authentication_failed",
+    "permission_denied",
+    "not_found",
+    "method_not_allowed",
+    "not_acceptable",
+    "unsupported_media_type",
+    "parse_error",
+    "throttled",
+)
+
+
 def error_body(code: str, message: str, fields: dict | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
 
