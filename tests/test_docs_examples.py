@@ -16,7 +16,7 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,6 @@ class Example:
     document: str
     request: HttpBlock
     response: HttpBlock
-    notes: list[str] = field(default_factory=list)
 
     @property
     def where(self) -> str:
@@ -152,7 +151,7 @@ class ExampleHub:
         if headers.get("Content-Type", "").startswith("multipart/"):
             body = body.replace(b"\n", b"\r\n")
             body = _FILE_PLACEHOLDER.sub(lambda m: (ROOT / m.group(1).decode()).read_bytes(), body)
-        with httpx.Client(base_url=self.url, timeout=60) as client:
+        with httpx.Client(base_url=self.url, timeout=60, trust_env=False) as client:
             return client.request(method, path, headers=headers, content=body or None)
 
     def check(self, example: Example) -> None:
@@ -194,6 +193,7 @@ def example_hub(live_server, transactional_db, settings, cast) -> ExampleHub:
             "Content-Type": "application/json",
         },
         timeout=60,
+        trust_env=False,
     )
     assert answer.status_code == 200
     assert [r["review_state"] for r in answer.json()["results"]] == ["approved", "approved"]
@@ -262,6 +262,9 @@ def test_the_first_integration_runs_against_a_live_hub(example_hub, tmp_path):
         **os.environ,
         "HASHFED_URL": example_hub.url,
         "HASHFED_API_KEY": example_hub.api_keys["northwind/admin"],
+        # The hub is on this machine: no proxy of the environment stands between.
+        "NO_PROXY": "localhost,127.0.0.1",
+        "no_proxy": "localhost,127.0.0.1",
     }
     done = subprocess.run(
         [sys.executable, str(script)],
@@ -277,3 +280,17 @@ def test_the_first_integration_runs_against_a_live_hub(example_hub, tmp_path):
     assert "entries verified, next cursor 2" in done.stdout
     assert "'status': 'accepted', 'review_state': 'pending', 'error': None" in done.stdout
     assert "'matches': [], 'error': None" in done.stdout
+
+
+def test_the_worked_example_of_signing_md_is_the_first_test_vector():
+    text = (DOCS / "signing.md").read_text(encoding="utf-8")
+    vectors = json.loads((ROOT / "fixtures" / "signing" / "vectors.json").read_text("utf-8"))
+    first = vectors["vectors"][0]
+    assert first["canonical_utf8"] in text
+    assert f"one line, {len(first['canonical_utf8'].encode())} bytes" in text
+    assert first["signature_b64"] in text
+    assert first["public_key_b64"] == EXAMPLE_PUBLIC_KEY
+    taxonomy = (ROOT / "fixtures" / "taxonomy.json").read_text("utf-8")
+    for vector in vectors["vectors"]:
+        for label in vector["payload"].get("labels", []):
+            assert isinstance(label, str) and f'"{label}"' in taxonomy, label
