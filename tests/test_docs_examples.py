@@ -294,3 +294,16 @@ def test_the_worked_example_of_signing_md_is_the_first_test_vector():
     for vector in vectors["vectors"]:
         for label in vector["payload"].get("labels", []):
             assert isinstance(label, str) and f'"{label}"' in taxonomy, label
+
+
+def test_every_label_in_the_documents_is_in_the_shipped_taxonomy():
+    """A label of an example is one of fixtures/taxonomy.json, unless the same document shows
+    the hub refusing it."""
+    taxonomy = json.loads((ROOT / "fixtures" / "taxonomy.json").read_text("utf-8"))
+    slugs = {label["slug"] for label in taxonomy["labels"]}
+    for path in sorted(DOCS.glob("*.md")):
+        text = path.read_text(encoding="utf-8")
+        for listed in re.findall(r'"labels":\s*\[([^\]]*)\]', text):
+            for slug in re.findall(r'"([^"…]+)"', listed):
+                refused = f"no active label '{slug}'" in text
+                assert slug in slugs or refused, f"{path.name}: label {slug!r}"
