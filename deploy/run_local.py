@@ -3,6 +3,8 @@
 Everything a run keeps is in one directory (given with --dir, else a new temporary one):
 
     hashfed.env      the environment every process gets, in deploy/hashfed.env.example's form
+    secret-key       SECRET_KEY_FILE, generated
+    demo.txt         with --demo: load_demo's accounts, API keys and staff recovery codes
     stack.json       what runs: pids, ports, URLs, the database and Redis database it holds
     tls/             a certificate authority made for this run (ca.pem) and nginx's certificate
     nginx/nginx.conf generated from deploy/nginx.conf (its server block, ports and paths changed)
@@ -12,9 +14,10 @@ Everything a run keeps is in one directory (given with --dir, else a new tempora
 
 Besides it, a run holds a fresh PostgreSQL database on the server at $HASHFED_STACK_PG_URL
 (default postgres://postgres@127.0.0.1:5432/postgres, trust authentication), named
-$HASHFED_STACK_DB or hf_stack_<random>, and one Redis database (1-14) on
-$HASHFED_STACK_REDIS_URL (default redis://127.0.0.1:6379), claimed with a key that expires
-if the run dies, so parallel runs never share a broker. Stopping drops and flushes both.
+$HASHFED_STACK_DB or hf_stack_<random>, and one empty Redis database (1-14) on
+$HASHFED_STACK_REDIS_URL (default redis://127.0.0.1:6379) for the broker, claimed with a key
+that expires a minute after the run dies, so parallel runs never share a broker. Stopping
+drops the one and empties the other.
 
 This process supervises: it starts every process in a session of its own, writes
 stack.json once nginx answers /healthz and the worker and beat are up, and stops everything
@@ -37,6 +40,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -283,11 +287,11 @@ def database_create(name: str | None) -> tuple[str, str]:
     return name, f"{server}/{name}"
 
 
-def database_drop(name: str) -> None:
+def database_drop(name: str, server_url: str = PG_URL) -> None:
     import psycopg
     from psycopg import sql
 
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
+    with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
@@ -303,12 +307,11 @@ def redis_claim(owner: str) -> int:
     for number in [int(wanted)] if wanted else REDIS_DBS:
         client = redis.Redis.from_url(f"{REDIS_URL}/{number}")
         if client.set(REDIS_CLAIM_KEY, owner, nx=True, ex=REDIS_CLAIM_SECONDS):
-            # What a run that died left behind (its queues) goes with its claim.
-            for key in client.scan_iter(count=1000):
-                if key != REDIS_CLAIM_KEY.encode():
-                    client.delete(key)
-            return number
-    raise StackError(f"no free Redis database at {REDIS_URL} (1-14 are all claimed)")
+            # Only an empty database: keys without a claim may be someone else's.
+            if client.dbsize() == 1:
+                return number
+            client.delete(REDIS_CLAIM_KEY)
+    raise StackError(f"no empty Redis database at {REDIS_URL} to claim (1-14 all hold keys)")
 
 
 def redis_renew(number: int, owner: str) -> None:
@@ -317,13 +320,18 @@ def redis_renew(number: int, owner: str) -> None:
     client = redis.Redis.from_url(f"{REDIS_URL}/{number}")
     if client.get(REDIS_CLAIM_KEY) == owner.encode():
         client.expire(REDIS_CLAIM_KEY, REDIS_CLAIM_SECONDS)
+    else:
+        client.set(REDIS_CLAIM_KEY, owner, nx=True, ex=REDIS_CLAIM_SECONDS)
 
 
-def redis_release(number: int, owner: str) -> None:
+def redis_release(number: int, owner: str, url: str = REDIS_URL, lapsed: bool = False) -> None:
+    """Empty the claimed database. With `lapsed`, also when the claim expired (its holder
+    was killed): nobody else claims a database that is not empty."""
     import redis
 
-    client = redis.Redis.from_url(f"{REDIS_URL}/{number}")
-    if client.get(REDIS_CLAIM_KEY) == owner.encode():
+    client = redis.Redis.from_url(f"{url}/{number}")
+    holder = client.get(REDIS_CLAIM_KEY)
+    if holder == owner.encode() or (lapsed and holder is None):
         client.flushdb()
 
 
@@ -342,6 +350,8 @@ class Stack:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.database: str | None = None
         self.redis_db: int | None = None
+        self.steps: set[str] = set()
+        self.claim_released = threading.Event()
         self.info: dict[str, Any] = {}
 
     # Layout and environment.
@@ -413,6 +423,12 @@ class Stack:
         self.processes[name] = process
         return process
 
+    def spawn_step(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        """A command that runs once beside the processes; the stack is ready when it
+        succeeded."""
+        self.steps.add(name)
+        self.spawn(name, argv, env)
+
     def run_step(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         process = self.spawn(name, argv, env)
         code = process.wait()
@@ -431,6 +447,7 @@ class Stack:
         self.database, database_url = database_create(os.environ.get("HASHFED_STACK_DB"))
         log(f"database {self.database} created")
         self.redis_db = redis_claim(self.owner)
+        threading.Thread(target=self.keep_claim, daemon=True).start()
         hub_env = self.environment(public_url, gunicorn_port, database_url)
         (self.base / "hashfed.env").write_text(
             "# The environment of this run's processes (deploy/hashfed.env.example's form).\n"
@@ -456,12 +473,15 @@ class Stack:
             env,
         )
         python = sys.executable
-        # deploy/README.md's steps before a start, in one Django process.
-        demo = {"HASHFED_STACK_DEMO_FILE": str(self.base / "demo.txt")} if self.demo else {}
-        self.run_step(
-            "prepare", [python, str(Path(__file__).resolve()), "_prepare"], {**env, **demo}
-        )
-        log("checked, migrated, static files collected" + (", demo loaded" if demo else ""))
+        script = str(Path(__file__).resolve())
+        # deploy/README.md's steps before a start: check --deploy and migrate first, in one
+        # Django process; collectstatic (and the demo cast) while the processes start.
+        self.run_step("prepare", [python, script, "_prepare"], env)
+        log("checked and migrated")
+        self.spawn_step("collectstatic", [python, "manage.py", "collectstatic", "--no-input"], env)
+        if self.demo:
+            demo_env = {**env, "HASHFED_STACK_DEMO_FILE": str(self.base / "demo.txt")}
+            self.spawn_step("demo", [python, script, "_demo"], demo_env)
         self.spawn(
             "web",
             [python, "-m", "gunicorn", "federation.wsgi", "-c", "deploy/gunicorn.conf.py"],
@@ -527,6 +547,10 @@ class Stack:
             "database": self.database,
             "database_url": database_url,
             "broker_url": hub_env["CELERY_BROKER_URL"],
+            # What `run-local stop` needs to clean up after a supervisor that was killed.
+            "pg_server_url": PG_URL,
+            "keep_database": self.keep_database,
+            "redis": {"url": REDIS_URL, "db": self.redis_db, "owner": self.owner},
             "processes": {name: p.pid for name, p in self.processes.items()},
             # Every process runs in a session its first process leads; none may outlive stop.
             "sessions": sorted(p.pid for p in self.processes.values()),
@@ -549,16 +573,19 @@ class Stack:
 
     def check_alive(self) -> None:
         for name, process in self.processes.items():
-            if process.poll() is not None:
+            if process.poll() is not None and (name not in self.steps or process.returncode):
                 tail = (self.base / "logs" / f"{name}.log").read_text()[-3000:]
                 raise StackError(f"{name} exited ({process.returncode}):\n{tail}")
 
     def wait_ready(self, public_url: str) -> None:
         context = ssl.create_default_context(cafile=str(self.base / "tls" / "ca.pem"))
         deadline = time.monotonic() + START_TIMEOUT
-        waiting = {"healthz", "worker", "beat"}
+        waiting = {"healthz", "worker", "beat", *self.steps}
         while waiting:
             self.check_alive()
+            for step in self.steps & waiting:
+                if self.processes[step].poll() == 0:
+                    waiting.discard(step)
             if time.monotonic() > deadline:
                 raise StackError(f"not ready within {START_TIMEOUT:.0f} s: {sorted(waiting)}")
             if "worker" in waiting and " ready." in self.log_text("worker"):
@@ -583,20 +610,23 @@ class Stack:
             return ""
 
     def supervise(self) -> int:
-        """Until a signal or a process's death; the Redis claim is renewed meanwhile."""
-        renewed = time.monotonic()
+        """Until a signal or a process's death."""
         while not STOP_REQUESTED:
             try:
                 self.check_alive()
             except StackError as exc:
                 log(str(exc))
                 return 1
-            if time.monotonic() - renewed > REDIS_CLAIM_SECONDS / 3 and self.redis_db is not None:
-                with contextlib.suppress(Exception):
-                    redis_renew(self.redis_db, self.owner)
-                renewed = time.monotonic()
             time.sleep(0.5)
         return 0
+
+    def keep_claim(self) -> None:
+        """Renew the Redis claim from the moment it is made until it is released (starting
+        alone may take longer than the claim lasts)."""
+        while not self.claim_released.wait(REDIS_CLAIM_SECONDS / 4):
+            if self.redis_db is not None:
+                with contextlib.suppress(Exception):
+                    redis_renew(self.redis_db, self.owner)
 
     def stop(self) -> list[tuple[int, str]]:
         """Stop every process gently (nginx first, so no request reaches a stopping worker;
@@ -629,6 +659,7 @@ class Stack:
                 database_drop(self.database)
             except Exception as exc:
                 log(f"database {self.database} not dropped: {exc}")
+        self.claim_released.set()
         if self.redis_db is not None:
             with contextlib.suppress(Exception):
                 redis_release(self.redis_db, self.owner)
@@ -732,9 +763,12 @@ def stop_command(args: argparse.Namespace) -> int:
             if time.monotonic() > deadline:
                 log(f"the supervisor ({supervisor['pid']}) is still stopping after 90 s")
                 return 1
-            state = Path(f"/proc/{supervisor['pid']}/stat").read_text().rsplit(")", 1)[1].split()
-            if state[0] == "Z":
+            try:
+                stat = Path(f"/proc/{supervisor['pid']}/stat").read_text()
+            except OSError:
                 break
+            if stat.rsplit(")", 1)[1].split()[0] == "Z":
+                break  # exited; its parent has not collected it yet
             time.sleep(0.2)
     else:
         log("the supervisor is gone; stopping what is left of its processes")
@@ -742,6 +776,15 @@ def stop_command(args: argparse.Namespace) -> int:
     for pid, _ in left:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+    info = json.loads((Path(directory) / "stack.json").read_text())
+    if not info.get("stopped"):
+        # The supervisor died without cleaning up: its database and Redis claim go too.
+        if not info.get("keep_database"):
+            database_drop(info["database"], info["pg_server_url"])
+        redis = info["redis"]
+        redis_release(redis["db"], redis["owner"], redis["url"], lapsed=True)
+        info.update(ready=False, stopped=True)
+        (Path(directory) / "stack.json").write_text(json.dumps(info, indent=2) + "\n")
     if left:
         log(f"killed what was left: {left}")
         return 1
@@ -764,8 +807,8 @@ def manage_command(args: argparse.Namespace) -> int:
 
 
 def prepare_command() -> int:
-    """check --deploy, migrate and collectstatic in one Django process (three would each
-    pay for starting Django)."""
+    """check --deploy and migrate in one Django process (two would each pay for starting
+    Django)."""
     sys.path.insert(0, str(ROOT))
     import django
     from django.core import checks
@@ -787,19 +830,30 @@ def prepare_command() -> int:
     if any(m.id not in accepted for m in found):
         return 1
     call_command("migrate", interactive=False, verbosity=1)
-    call_command("collectstatic", interactive=False, verbosity=0)
-    demo_file = os.environ.get("HASHFED_STACK_DEMO_FILE")
-    if demo_file:
-        # The demo cast's accounts, API keys and staff recovery codes: the operator's eyes only.
-        fd = os.open(demo_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            call_command("load_demo", stdout=out)
+    return 0
+
+
+def demo_command() -> int:
+    """manage.py load_demo, its output (the demo cast's accounts, API keys and staff
+    recovery codes) to a file for the operator's eyes only."""
+    sys.path.insert(0, str(ROOT))
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    fd = os.open(
+        os.environ["HASHFED_STACK_DEMO_FILE"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600
+    )
+    with os.fdopen(fd, "w") as out:
+        call_command("load_demo", stdout=out)
     return 0
 
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["_prepare"]:
         return prepare_command()
+    if argv[:1] == ["_demo"]:
+        return demo_command()
     parser = argparse.ArgumentParser(prog="deploy/run-local", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command")
     start = commands.add_parser("start", help="start the stack (the default command)")

@@ -363,4 +363,7 @@ def test_a_member_day_through_nginx_on_the_production_stack(stack, tmp_path, cap
             "SELECT 1 FROM pg_database WHERE datname = %s", [stack["database"]]
         ).fetchone()
     assert row is None
+    import redis
+
+    assert redis.Redis.from_url(stack["broker_url"]).dbsize() == 0
     print(f"member day and stop: {time.monotonic() - started:.1f} s")
