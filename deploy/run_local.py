@@ -753,6 +753,9 @@ def stop_command(args: argparse.Namespace) -> int:
     if not directory:
         log("which stack? --dir DIR (or $HASHFED_STACK_DIR)")
         return 2
+    if not (Path(directory) / "stack.json").exists():
+        log(f"no stack in {directory} (no stack.json)")
+        return 2
     info = json.loads((Path(directory) / "stack.json").read_text())
     supervisor = info["supervisor"]
     sessions = set(info["sessions"])
@@ -877,7 +880,7 @@ def main(argv: list[str]) -> int:
     manage = commands.add_parser("manage", help="manage.py with the stack's environment")
     manage.add_argument("--dir", help="the run's directory (default: $HASHFED_STACK_DIR)")
     manage.add_argument("args", nargs=argparse.REMAINDER)
-    if not argv or argv[0].startswith("-"):
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["start", *argv]
     args = parser.parse_args(argv)
     if args.command == "stop":

@@ -221,6 +221,8 @@ def test_a_member_day_through_nginx_on_the_production_stack(stack, tmp_path, cap
     with pytest.raises(requests.exceptions.SSLError):
         requests.get(f"{url}/healthz", timeout=30)
     # Production settings: no debug page, secure cookies, HSTS, static files from nginx.
+    environment = Path(stack["env_file"]).read_text().splitlines()
+    assert {"HUB_ENV=production", "DEBUG=0", f"HUB_PUBLIC_URL={url}"} <= set(environment)
     page = requests.get(f"{url}/admin/login/", verify=ca, timeout=30)
     assert "Secure" in page.headers["Set-Cookie"]
     assert "max-age=31536000" in page.headers["Strict-Transport-Security"]
