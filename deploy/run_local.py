@@ -431,7 +431,11 @@ class Stack:
 
     def run_step(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         process = self.spawn(name, argv, env)
-        code = process.wait()
+        while process.poll() is None:
+            if STOP_REQUESTED:
+                raise StackError(f"asked to stop during {name}")
+            time.sleep(0.2)
+        code = process.returncode
         del self.processes[name]
         if code != 0:
             tail = (self.base / "logs" / f"{name}.log").read_text()[-3000:]
@@ -582,6 +586,8 @@ class Stack:
         deadline = time.monotonic() + START_TIMEOUT
         waiting = {"healthz", "worker", "beat", *self.steps}
         while waiting:
+            if STOP_REQUESTED:
+                raise StackError(f"asked to stop while starting (waiting for {sorted(waiting)})")
             self.check_alive()
             for step in self.steps & waiting:
                 if self.processes[step].poll() == 0:
