@@ -176,7 +176,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where collectstatic writes the files the reverse proxy serves under /static/.
+STATIC_ROOT = Path(env("STATIC_ROOT", str(BASE_DIR / "staticfiles"))).expanduser()
 
 EMAIL_BACKEND = env(
     "EMAIL_BACKEND",
