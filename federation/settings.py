@@ -106,6 +106,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every later middleware's log lines carry the request's id.
+    "core.request_id.RequestIdMiddleware",
+    # Request counts, latencies and statuses for /metrics (django-prometheus): its "before"
+    # middleware as early as possible, its "after" one as late as possible.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -117,6 +122,7 @@ MIDDLEWARE = [
     "accounts.second_factor.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Last, as django-axes requires: it turns a lockout raised during login into its page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -255,14 +261,47 @@ if not DEVELOPMENT:
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
     }
 
+# Logs go to standard error, one line per record. LOG_FORMAT=json (production's default) writes
+# one JSON object per line (time, level, logger, message, request_id and any extra fields),
+# for a log collector; text (development's default) is for people reading a terminal. Every
+# record carries the id of the request that caused it (core.request_id).
+LOG_FORMAT = env("LOG_FORMAT", "text" if DEVELOPMENT else "json")
+if LOG_FORMAT not in {"json", "text"}:
+    raise ValueError(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "core.request_id.RequestIdFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            "timestamp": False,
+        },
+        "text": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_id"],
+            "formatter": LOG_FORMAT,
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     # faiss (pulled in by the threatexchange signal types) reports its CPU probing at INFO.
     "loggers": {"faiss.loader": {"level": "WARNING"}},
 }
+
+# Prometheus metrics at /metrics (federation.metrics), for the operator's scraper only: the
+# scraper sends `Authorization: Bearer <HUB_METRICS_TOKEN>`. Unset, /metrics answers 404.
+# Under gunicorn with several workers, set PROMETHEUS_MULTIPROC_DIR (an empty directory) so
+# that counters add up across workers (deploy/gunicorn.conf.py).
+HUB_METRICS_TOKEN = env("HUB_METRICS_TOKEN")
+# Lawful requests whose deadline is this close, and still open, count as "near deadline".
+METRICS_DEADLINE_WARNING_HOURS = env_int("METRICS_DEADLINE_WARNING_HOURS", 24)
+# django-prometheus: no per-model or migration metrics, only the request middleware's.
+PROMETHEUS_EXPORT_MIGRATIONS = False
 
 # Reverse proxies in front of the hub whose X-Forwarded-For entries are trusted (0 = none).
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
