@@ -157,6 +157,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # chain and the change log never deadlock on a read-then-write lock upgrade.
     DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
 
+# A PostgreSQL streaming replica for sync reads (core.db_routing; the lag policy is in
+# docs/operations.md, "Read replica"). Its role needs only SELECT.
+if env("DATABASE_REPLICA_URL"):
+    DATABASES["replica"] = dj_database_url.parse(
+        env("DATABASE_REPLICA_URL"), conn_max_age=env_int("DB_CONN_MAX_AGE", 0)
+    )
+    # Test runs have no replica of their test database: the alias then reads the primary's.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASE_ROUTERS = ["core.db_routing.ReadReplicaRouter"]
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [

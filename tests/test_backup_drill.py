@@ -100,7 +100,7 @@ def test_the_drills_checks_find_a_damaged_copy(listed, tmp_path):
         with psycopg.connect(restored_url, autocommit=True) as copy:
             copy.execute(
                 "UPDATE hashbank_changelogentry SET entry = convert_to("
-                "replace(convert_from(entry, 'UTF8'), '\"op\":\"add\"', '\"op\":\"remove\"'),"
+                'replace(convert_from(entry, \'UTF8\'), \'"op":"add"\', \'"op":"remove"\'),'
                 " 'UTF8') WHERE sequence = (SELECT min(sequence) FROM hashbank_changelogentry)"
             )
         check = subprocess.run(
