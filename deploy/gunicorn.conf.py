@@ -16,3 +16,12 @@ accesslog = "-"
 # The query string may carry cursors but never secrets: API keys in URLs are refused.
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(D)sus'
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def child_exit(server, worker):
+    """With PROMETHEUS_MULTIPROC_DIR set, a worker that exits stops counting in /metrics'
+    live gauges (its counters stay added up)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

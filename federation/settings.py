@@ -106,6 +106,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every later middleware's log lines carry the request's id.
+    "core.request_id.RequestIdMiddleware",
+    # Request counts, latencies and statuses for /metrics (django-prometheus): its "before"
+    # middleware as early as possible, its "after" one as late as possible.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -117,6 +122,7 @@ MIDDLEWARE = [
     "accounts.second_factor.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Last, as django-axes requires: it turns a lockout raised during login into its page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -150,6 +156,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # BEGIN IMMEDIATE takes the write lock up front, so the serialised appends of the audit
     # chain and the change log never deadlock on a read-then-write lock upgrade.
     DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
+
+# A PostgreSQL streaming replica for sync reads (core.db_routing; the lag policy is in
+# docs/operations.md, "Read replica"). Its role needs only SELECT.
+if env("DATABASE_REPLICA_URL"):
+    DATABASES["replica"] = dj_database_url.parse(
+        env("DATABASE_REPLICA_URL"), conn_max_age=env_int("DB_CONN_MAX_AGE", 0)
+    )
+    # Test runs have no replica of their test database: the alias then reads the primary's.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASE_ROUTERS = ["core.db_routing.ReadReplicaRouter"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -188,6 +204,8 @@ EMAIL_BACKEND = env(
 EMAIL_HOST = env("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "hub@localhost")
+# Where the public site tells people to write to the consortium.
+HUB_CONTACT_EMAIL = env("HUB_CONTACT_EMAIL", DEFAULT_FROM_EMAIL)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -256,14 +274,47 @@ if not DEVELOPMENT:
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
     }
 
+# Logs go to standard error, one line per record. LOG_FORMAT=json (production's default) writes
+# one JSON object per line (time, level, logger, message, request_id and any extra fields),
+# for a log collector; text (development's default) is for people reading a terminal. Every
+# record carries the id of the request that caused it (core.request_id).
+LOG_FORMAT = env("LOG_FORMAT", "text" if DEVELOPMENT else "json")
+if LOG_FORMAT not in {"json", "text"}:
+    raise ValueError(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "core.request_id.RequestIdFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            "timestamp": False,
+        },
+        "text": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_id"],
+            "formatter": LOG_FORMAT,
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     # faiss (pulled in by the threatexchange signal types) reports its CPU probing at INFO.
     "loggers": {"faiss.loader": {"level": "WARNING"}},
 }
+
+# Prometheus metrics at /metrics (federation.metrics), for the operator's scraper only: the
+# scraper sends `Authorization: Bearer <HUB_METRICS_TOKEN>`. Unset, /metrics answers 404.
+# Under gunicorn with several workers, set PROMETHEUS_MULTIPROC_DIR (an empty directory) so
+# that counters add up across workers (deploy/gunicorn.conf.py).
+HUB_METRICS_TOKEN = env("HUB_METRICS_TOKEN")
+# Lawful requests whose deadline is this close, and still open, count as "near deadline".
+METRICS_DEADLINE_WARNING_HOURS = env_int("METRICS_DEADLINE_WARNING_HOURS", 24)
+# django-prometheus: no per-model or migration metrics, only the request middleware's.
+PROMETHEUS_EXPORT_MIGRATIONS = False
 
 # Reverse proxies in front of the hub whose X-Forwarded-For entries are trusted (0 = none).
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)

@@ -11,6 +11,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from accounts import api as accounts_api
 from core.health import healthz
+from federation.metrics import metrics
 
 handler404 = "core.errors.handler404"
 handler500 = "core.errors.handler500"
@@ -21,6 +22,8 @@ NON_API_ROUTES: dict[str, str] = {
     "schema": "public (hub.meta.read)",
     "docs": "public (hub.meta.read)",
     "healthz": "public (hub.meta.read)",
+    "metrics": "the operator's metrics scraper only (Authorization: Bearer HUB_METRICS_TOKEN); "
+    "404 for everyone else",
     "set_language": "public: the portal's language switch",
     "otp_webauthn:credential-registration-begin": "signed-in people: add their own passkey (with "
     "their second factor verified once they have one)",
@@ -65,6 +68,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path(".well-known/hashfed", accounts_api.HubIdentityApi.as_view(), name="well-known"),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     path("transparency/", include("federation.transparency.public_urls")),
     path("taxii2/", include("taxii.urls")),
     path("i18n/setlang/", set_language, name="set_language"),

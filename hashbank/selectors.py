@@ -10,6 +10,7 @@ from django.db.models import Count, Q, QuerySet
 
 from accounts import grants
 from accounts.models import Organisation, OrganisationKind
+from core.db_routing import ReplicaBehind, reading_from_replica
 from core.errors import Invalid, NotFound
 from hashbank.models import (
     Bank,
@@ -296,6 +297,9 @@ def changelog_page(
     client's copy is not of this log.
     """
     head = changelog_next_sequence()
+    if cursor > head and reading_from_replica():
+        # The caller read further on the primary than the replica has replayed.
+        raise ReplicaBehind
     if cursor > head:
         raise Invalid.for_field(
             "cursor",

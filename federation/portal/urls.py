@@ -16,6 +16,7 @@ app_name = "portal"
 
 # Who reaches each route (core.routes).
 NON_API_ROUTES: dict[str, str] = {
+    "site-home": "public: the home page (what the consortium does, labels, reports, contact)",
     "membership": "public: membership criteria and tiers",
     "signup": "public: portal sign-up",
     "signup-sent": "public",
@@ -59,6 +60,7 @@ NON_API_ROUTES: dict[str, str] = {
 
 
 urlpatterns = [
+    path("", public.site_home, name="site-home"),
     path("membership/", public.membership_page, name="membership"),
     path("portal/", public.home, name="home"),
     path("portal/signup/", public.signup, name="signup"),

@@ -12,6 +12,7 @@ from core.api_input import query_params
 from core.pagination import Pagination, paginate
 from hashbank import selectors, services
 from hashbank.api.batches import BatchInput, ItemError
+from hashbank.metrics import ingest_count
 from hashbank.models import (
     Label,
     ReviewState,
@@ -195,6 +196,7 @@ class SubmissionListCreateApi(HubApiView):
             items=data["submissions"],
             context=self.audit_context,
         )
+        ingest_count((r.status, r.error["code"] if r.error else None) for r in results)
         counts = {
             s: sum(1 for r in results if r.status == s)
             for s in ("accepted", "replayed", "rejected")

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from accounts.api_base import HubApiView
 from accounts.hub_identity import hub_keys
 from core.api_input import QueryInteger, QueryText, query_params
+from core.db_routing import replica_or_primary
 from core.errors import Invalid
 from hashbank import selectors
 from hashbank.models import OpinionKind, Snapshot
@@ -124,6 +125,11 @@ class SyncApi(HubApiView):
         ),
     )
     def get(self, request: Request) -> HttpResponse:
+        # Read from the replica when there is one and it holds what the page needs; never
+        # a page behind the caller's cursor (core.db_routing).
+        return replica_or_primary(lambda: self._page(request))
+
+    def _page(self, request: Request) -> HttpResponse:
         params = query_params(self.InputSerializer, request)
         organisation = self.principal.organisation
         banks = selectors.sync_banks(organisation=organisation, names=bank_filter(request))

@@ -247,3 +247,16 @@ _matcher = Matcher()
 
 def matcher() -> Matcher:
     return _matcher
+
+
+def index_current_manifest() -> dict | None:
+    """The current generation's manifest as written at build time, with `built_at` (when its
+    manifest was written, as a Unix time), or None while there is none. Read for monitoring
+    only: nothing checks it against the database, so nothing may be answered from it."""
+    manifest_path = _current_link() / MANIFEST
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        manifest["built_at"] = manifest_path.stat().st_mtime
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None

@@ -21,6 +21,7 @@ from rest_framework import status
 from accounts.audit import AuditContext, audit_record
 from accounts.hub_identity import hub_keys, hub_keys_published, note_key_name
 from accounts.models import Organisation
+from core.db_routing import ReplicaBehind, reading_from_replica
 from core.errors import Invalid, ServiceError
 from hashbank.models import Bank, ChangeLogEntry, Checkpoint, Cosignature, MerkleNode, Witness
 from hashbank.selectors import bank_sizes_before
@@ -193,6 +194,9 @@ def checkpoint_issue(bank: Bank) -> Checkpoint:
 def checkpoint_covering(bank: Bank, size: int) -> Checkpoint:
     """The first checkpoint of at least `size` entries, issued now if none covers it."""
     checkpoint = Checkpoint.objects.filter(bank=bank, size__gte=size).order_by("size").first()
+    if checkpoint is None and reading_from_replica():
+        # Signing is the primary's: the replica has not received the covering checkpoint yet.
+        raise ReplicaBehind
     return checkpoint if checkpoint is not None else checkpoint_issue(bank)
 
 

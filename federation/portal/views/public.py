@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
@@ -13,6 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts import services as accounts_services
 from accounts.models import User
@@ -21,6 +23,39 @@ from federation.governance import selectors, services
 from federation.governance.forms import SignupForm
 from federation.governance.models import Tier
 from federation.portal.pages import audit_context, form_status, language
+from federation.transparency.selectors import reports_published
+from hashbank.selectors import labels_active
+
+# The taxonomy's categories, as the public reads them (label names and descriptions are the
+# taxonomy's own, fixtures/taxonomy.json).
+CATEGORY_NAMES = {
+    "tvec": gettext_lazy("Terrorist and violent-extremist content"),
+    "crisis": gettext_lazy("Crisis content (live-streamed attacks and their copies)"),
+    "csam": gettext_lazy("Child sexual abuse material"),
+    "hate": gettext_lazy("Targeted hate"),
+    "harassment": gettext_lazy("Targeted harassment"),
+}
+
+
+def site_home(request: HttpRequest) -> HttpResponse:
+    """The public home page: what the consortium does and does not do, how hash sharing works
+    and where it stops, who can join, the labels, the reports, and how to reach us."""
+    categories: dict[str, list[Any]] = {}
+    for label in labels_active():
+        categories.setdefault(label.category, []).append(label)
+    return render(
+        request,
+        "portal/site_home.html",
+        {
+            "categories": [
+                (CATEGORY_NAMES.get(category, category), labels)
+                for category, labels in categories.items()
+            ],
+            "reports": list(reports_published()[:5]),
+            "criteria_count": selectors.criteria_current().count(),
+            "contact_email": settings.HUB_CONTACT_EMAIL,
+        },
+    )
 
 
 def membership_page(request: HttpRequest) -> HttpResponse:
