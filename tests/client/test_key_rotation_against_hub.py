@@ -15,6 +15,7 @@ from hashfed_client.sync import SyncState
 
 from accounts.hub_identity import hub_identity, hub_keys
 from accounts.models import HubKeyTransition
+from hashbank.models import Bank
 from hashbank.services import transparency
 from hashbank.tasks import issue_checkpoints
 from hashfed_wire import key_transition, note
@@ -214,3 +215,27 @@ def test_inclusion_with_a_key_pinned_before_a_rotation_follows_it(
     _replace_transition(note.sign_note(body, name=name, private_key=old))
     assert main(["inclusion", after]) == 5
     assert "not signed by its new key" in capsys.readouterr().err
+
+
+def test_verify_with_a_key_pinned_before_a_rotation_follows_it(
+    hub, alice, signer_for, tmp_path, capsys
+):
+    listed(alice, signer_for, 3)
+    tvec = Bank.objects.get(name="TVEC")
+    before = transparency.checkpoint_latest(tvec).note
+    old, new = rotate()
+    listed(alice, signer_for, 2)
+    after = transparency.checkpoint_latest(tvec).note
+    a, b = tmp_path / "a.note", tmp_path / "b.note"
+    a.write_text(before)
+    b.write_text(after)
+    capsys.readouterr()
+    # One checkpoint of the old key, one of the new: both checked from the old pin.
+    assert main(["verify", str(a), str(b), "--hub-key", vkey(old)]) == 0
+    captured = capsys.readouterr()
+    assert f"now pinned to {vkey(new)}" in captured.err
+    assert captured.out.startswith("OK: ")
+    # Without a valid transition, the new key's checkpoint is not the hub's.
+    HubKeyTransition.objects.all().delete()
+    assert main(["verify", str(a), str(b), "--hub-key", vkey(old)]) == 5
+    assert "publishes no key transition" in capsys.readouterr().err
