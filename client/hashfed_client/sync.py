@@ -245,7 +245,14 @@ def sync_list(
             f"{state_path} follows {state.hub}, not {client.base_url}; use another --state"
         )
     if verifier is not None:
-        _sync_verified(client, state, state_path, limit, progress, hub_public_key, verifier)
+        try:
+            _sync_verified(client, state, state_path, limit, progress, hub_public_key, verifier)
+        except HubError as error:
+            if error.code != "bad_signature":
+                raise
+            # The hub may have finished a key rotation since the pin was checked: once
+            # more, from the last pages saved, following it if it did.
+            _sync_verified(client, state, state_path, limit, progress, hub_public_key, verifier)
         state.write_list(out)
         return state
     while True:

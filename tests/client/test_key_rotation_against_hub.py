@@ -11,7 +11,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.core.management import call_command
 from hashfed_client import key_pinning, main
+from hashfed_client import sync as sync_module
+from hashfed_client.hub import HubClient
 from hashfed_client.sync import SyncState
+from hashfed_client.verify import CheckpointPolicy, LogVerifier
 
 from accounts.hub_identity import hub_identity, hub_keys
 from accounts.models import HubKeyTransition
@@ -239,3 +242,38 @@ def test_verify_with_a_key_pinned_before_a_rotation_follows_it(
     HubKeyTransition.objects.all().delete()
     assert main(["verify", str(a), str(b), "--hub-key", vkey(old)]) == 5
     assert "publishes no key transition" in capsys.readouterr().err
+
+
+def test_a_rotation_finished_during_a_sync_is_followed_in_the_same_run(
+    hub, alice, signer_for, tmp_path, capsys, monkeypatch
+):
+    listed(alice, signer_for, 3)
+    out, state_path = tmp_path / "list.ndjson", tmp_path / "list.state.json"
+    assert sync(out) == 0
+    first = hub_identity().private_key
+    listed(alice, signer_for, 6)
+    # Save after every page, and rotate the hub's key once the first page is saved: the
+    # pages after it are signed by the new key alone.
+    monkeypatch.setattr(sync_module, "MAX_HELD_ENTRIES", 1)
+    rotated: list[Ed25519PrivateKey] = []
+
+    def progress(state: SyncState) -> None:
+        if not rotated:
+            rotated.append(rotate()[1])
+
+    client = HubClient(hub.url, alice.account.api_key)
+    policy = CheckpointPolicy(note.parse_verifier_key(vkey(first)))
+    verifier = LogVerifier(policy, client.consistency_proof, hub=client.base_url)
+    state = sync_module.sync_list(
+        client,
+        out=out,
+        state_path=state_path,
+        limit=3,
+        progress=progress,
+        hub_public_key=policy.hub_key.public_key,
+        verifier=verifier,
+    )
+    assert rotated and state.hub_key == vkey(rotated[0])
+    assert f"now pinned to {vkey(rotated[0])}" in capsys.readouterr().err
+    assert SyncState.load(state_path).hub_keys_followed == [vkey(first)]
+    assert len(out.read_text().splitlines()) == 9
