@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from accounts import selectors, services
 from accounts.api_base import HubApiView
-from accounts.hub_identity import hub_identity, hub_keys_published
+from accounts.hub_identity import hub_identity, hub_key_transitions, hub_keys_published
 from accounts.models import (
     ApiKey,
     ApiKeyScope,
@@ -373,7 +373,9 @@ class HubIdentityApi(HubApiView):
     Served at `/.well-known/hashfed` and `/api/v1/hub/`. `key_id`, `public_key` and
     `note_verifier_key` are the current key's; `keys` lists the current key, the next key
     during a rotation (it signs beside the current one) and the retired keys (they sign
-    nothing more), each with its C2SP verifier key for the signed checkpoints."""
+    nothing more), each with its C2SP verifier key for the signed checkpoints;
+    `key_transitions` the statements, oldest first, by which each key named the next one
+    (a member that pinned an earlier key follows them to the key in use)."""
 
     actions = {"GET": "hub.meta.read"}
     authentication_classes: list = []
@@ -396,10 +398,32 @@ class HubIdentityApi(HubApiView):
                             "public_key": serializers.CharField(),
                             "note_verifier_key": serializers.CharField(),
                             "status": serializers.ChoiceField(choices=HubKeyStatus.values),
-                            "valid_from": serializers.DateTimeField(allow_null=True),
-                            "valid_until": serializers.DateTimeField(allow_null=True),
+                            "valid_from": serializers.DateTimeField(
+                                help_text="When the key began signing: its rotation's begin, "
+                                "or for the hub's first key when the hub's identity was "
+                                "created."
+                            ),
+                            "valid_until": serializers.DateTimeField(
+                                allow_null=True, help_text="When it was retired; null if not."
+                            ),
                         },
                     )
+                ),
+                "key_transitions": serializers.ListField(
+                    help_text="Every key-transition statement, oldest first: the old key "
+                    "names the new one, signed by both (docs/transparency-log.md).",
+                    child=inline_serializer(
+                        "HubKeyTransition",
+                        {
+                            "old_key_id": serializers.CharField(),
+                            "new_key_id": serializers.CharField(),
+                            "issued_at": serializers.DateTimeField(),
+                            "note": serializers.CharField(
+                                help_text="The C2SP signed note, signed by the old key "
+                                "then the new key."
+                            ),
+                        },
+                    ),
                 ),
             },
         )
@@ -421,14 +445,21 @@ class HubIdentityApi(HubApiView):
                         "public_key": key.public_key_b64,
                         "note_verifier_key": key.note_verifier_key,
                         "status": key.status,
-                        "valid_from": field.to_representation(key.valid_from)
-                        if key.valid_from
-                        else None,
+                        "valid_from": field.to_representation(key.valid_from),
                         "valid_until": field.to_representation(key.valid_until)
                         if key.valid_until
                         else None,
                     }
                     for key in hub_keys_published()
+                ],
+                "key_transitions": [
+                    {
+                        "old_key_id": transition.old_key_id,
+                        "new_key_id": transition.new_key_id,
+                        "issued_at": field.to_representation(transition.issued_at),
+                        "note": transition.note,
+                    }
+                    for transition in hub_key_transitions()
                 ],
             }
         )

@@ -28,9 +28,9 @@ from django.utils import timezone
 from rest_framework import status
 
 from accounts.audit import AuditContext, audit_record
-from accounts.models import HubInstance, HubKeyStatus, HubSigningKey
+from accounts.models import HubInstance, HubKeyStatus, HubKeyTransition, HubSigningKey
 from core.errors import ServiceError
-from hashfed_wire import ed25519, note
+from hashfed_wire import ed25519, key_transition, note
 from hashfed_wire.ed25519 import key_id_for
 from hashfed_wire.files import fsync_directory, write_new_private_key
 
@@ -355,8 +355,22 @@ def hub_key_rotation_begin(*, context: AuditContext) -> HubIdentity:
         if not updated:
             raise RotationRefused("the hub's keys changed meanwhile; look again")
         if not HubSigningKey.objects.filter(key_id=current.key_id).exists():
-            _key_row(current, status=HubKeyStatus.CURRENT)
-        _key_row(following, status=HubKeyStatus.NEXT, valid_from=timezone.now())
+            _key_row(current, status=HubKeyStatus.CURRENT, valid_from=instance.created_at)
+        now = timezone.now()
+        _key_row(following, status=HubKeyStatus.NEXT, valid_from=now)
+        # The old key names the new one, and the new one signs too (proof of possession):
+        # a member that pinned the old key follows this statement to the new one.
+        HubKeyTransition.objects.create(
+            old_key_id=current.key_id,
+            new_key_id=following.key_id,
+            issued_at=now,
+            note=key_transition.sign_transition(
+                name=note_key_name(),
+                old=current.private_key,
+                new=following.private_key,
+                time=int(now.timestamp()),
+            ),
+        )
         audit_record(
             action="hub.key.rotation_begun",
             context=context,
@@ -411,7 +425,7 @@ class PublishedKey(_HubPublicKey):
     key_id: str
     public_key_raw: bytes
     status: str
-    valid_from: dt.datetime | None
+    valid_from: dt.datetime
     valid_until: dt.datetime | None
 
 
@@ -420,6 +434,9 @@ def hub_keys_published() -> list[PublishedKey]:
     rotation, then the retired ones, newest first."""
     keys = hub_keys()
     rows = {row.key_id: row for row in HubSigningKey.objects.all()}
+    # The hub's first key has no row until a rotation: it signs since the hub's identity
+    # was created (it is bound at its first use, no earlier).
+    first_used = hub_instance().created_at
     out = []
     for identity, key_status in (
         (keys.current, HubKeyStatus.CURRENT),
@@ -433,7 +450,7 @@ def hub_keys_published() -> list[PublishedKey]:
                 identity.key_id,
                 identity.public_key_raw,
                 str(key_status),
-                row.valid_from if row else None,
+                row.valid_from if row and row.valid_from else first_used,
                 None,
             )
         )
@@ -447,8 +464,13 @@ def hub_keys_published() -> list[PublishedKey]:
                 row.key_id,
                 base64.b64decode(row.public_key),
                 HubKeyStatus.RETIRED,
-                row.valid_from,
+                row.valid_from or first_used,
                 row.valid_until,
             )
         )
     return out
+
+
+def hub_key_transitions() -> list[HubKeyTransition]:
+    """Every key-transition statement the hub signed, oldest first."""
+    return list(HubKeyTransition.objects.order_by("issued_at", "id"))

@@ -411,7 +411,10 @@ class HubSigningKey(models.Model):
     public_key = models.CharField(max_length=64, help_text="raw Ed25519 public key, base64")
     status = models.CharField(max_length=8, choices=HubKeyStatus.choices)
     valid_from = models.DateTimeField(
-        null=True, blank=True, help_text="when it began signing (unknown for the first key)"
+        null=True,
+        blank=True,
+        help_text="when it began signing: a rotation's begin, or for the hub's first key "
+        "when the hub's identity was created (the key is bound at its first use, no earlier)",
     )
     valid_until = models.DateTimeField(null=True, blank=True, help_text="when it was retired")
 
@@ -427,6 +430,27 @@ class HubSigningKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key_id[:16]}… ({self.status})"
+
+
+class HubKeyTransition(models.Model):
+    """The statement the hub signs when a rotation begins: the old key names the new one,
+    and both sign it (hashfed_wire.key_transition). /.well-known/hashfed publishes them all,
+    oldest first, so a member that pinned any earlier key can follow the chain to the key in
+    use."""
+
+    old_key_id = models.CharField(max_length=64)
+    new_key_id = models.CharField(max_length=64, unique=True)
+    issued_at = models.DateTimeField()
+    note = models.TextField(help_text="the C2SP signed note, signed by the old then the new key")
+
+    class Meta:
+        ordering = ["issued_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["old_key_id"], name="hub_key_transition_one_per_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.old_key_id[:16]}… → {self.new_key_id[:16]}…"
 
 
 class DenialCounter(models.Model):

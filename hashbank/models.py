@@ -356,6 +356,8 @@ class ChangeLogEntry(models.Model):
             # The TAXII feed's `added_after`: a poll reads a bank's recent entries without
             # walking all of them.
             models.Index(fields=["bank", "created_at"], name="changelog_bank_created_idx"),
+            # An inclusion proof asked by leaf hash (proof/inclusion?leaf_hash=).
+            models.Index(fields=["bank", "leaf_hash"], name="changelog_bank_leaf_idx"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["bank", "bank_index"], name="changelog_bank_index"),

@@ -208,6 +208,13 @@ def _split(note: str | bytes) -> tuple[str, list[_Signature]]:
     return text, signatures
 
 
+def split_text(note: str | bytes) -> str:
+    """The text of a signed note (with its final newline), the note's form checked but
+    none of its signatures. Raises NoteError."""
+    text, _ = _split(note)
+    return text
+
+
 class SignatureLine(NamedTuple):
     name: str
     key_id: bytes

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from hashfed_client import key_pinning
 from hashfed_client.errors import HubError, InputError
 from hashfed_client.hub import MAX_SYNC_LIMIT, HubClient
 from hashfed_client.keys import key_id_of, load_private_key, public_key_b64, write_new_private_key
@@ -310,6 +311,22 @@ def sync_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _follow_hub_key(client: HubClient, policy: CheckpointPolicy, notes: Sequence[str]) -> None:
+    """When a note is not signed by the pinned key, trust the key the hub's signed key
+    transitions lead to from it (``key_pinning``), and the keys on the way. Raises
+    Unverified."""
+    pinned = policy.hub_key
+    unsigned = [text for text in notes if not key_pinning.note_signed_by(text)(pinned)]
+    if not unsigned:
+        return
+    chain = key_pinning.follow(
+        client, pinned, key_pinning.note_signed_by(unsigned[-1]), "checkpoint"
+    )
+    if chain:
+        key_pinning.report(chain)
+        policy.pin(chain[-1].new, [pinned, *(transition.new for transition in chain[:-1])])
+
+
 def verify_command(args: argparse.Namespace) -> int:
     """Two checkpoint notes of one bank against each other."""
     first, second = read_notes([args.first, args.second])
@@ -318,6 +335,8 @@ def verify_command(args: argparse.Namespace) -> int:
     if proof is None or not args.hub_key:
         client = hub_client_from(args)
     policy = checkpoint_policy_from(args, client)
+    if client is not None and args.hub_key:
+        _follow_hub_key(client, policy, [first, second])
     try:
         result = compare(
             policy,
@@ -339,7 +358,8 @@ def verify_command(args: argparse.Namespace) -> int:
     how = (
         "the same tree" if old == new else f"consistent (proof of {len(result.proof or [])} hashes)"
     )
-    print(
-        f"OK: {result.origin}, sizes {old} and {new}: {how}; both signed by {policy.hub_key.vkey}"
-    )
+    signers = policy.hub_key.vkey
+    if policy.previous:
+        signers += " (or a key it replaced: " + ", ".join(k.vkey for k in policy.previous) + ")"
+    print(f"OK: {result.origin}, sizes {old} and {new}: {how}; both signed by {signers}")
     return EXIT_OK

@@ -322,6 +322,18 @@ class HubClient:
         reply = self._request("PUT", f"/api/v1/signals/{int(signal)}/opinion/", body)
         return expect_object(reply, "opinion")
 
+    def sync_page_signatures(self, cursor: int) -> tuple[bytes, str | None, str | None]:
+        """One entry's sync page after ``cursor``, as the exact bytes the hub sent, with
+        its ``X-Hashfed-Signatures`` (every key that signs it) and ``X-Hashfed-Signature``
+        (the current key's) headers, unchecked: what shows which key the hub signs with."""
+        query = {"cursor": cursor, "limit": 1}
+        raw, headers = self._request("GET", "/api/v1/sync/", query=query, parse=False)
+        return (
+            raw,
+            headers.get(hub_signatures.SIGNATURES_HEADER),
+            headers.get(hub_signatures.SIGNATURE_HEADER),
+        )
+
 
 def _quote(segment: str) -> str:
     return urllib_parse.quote(segment, safe="")

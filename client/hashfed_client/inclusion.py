@@ -11,10 +11,11 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from hashfed_client import key_pinning
 from hashfed_client.commands import (
     EXIT_MISBEHAVIOUR,
     EXIT_OK,
@@ -83,12 +84,12 @@ def _hex(text: object, what: str) -> bytes:
 
 
 def _verify_included(
-    answer: Mapping[str, Any], receipt: wire_receipt.Receipt, key: note.Verifier
+    answer: Mapping[str, Any], receipt: wire_receipt.Receipt, keys: Sequence[note.Verifier]
 ) -> None:
     entry = _field(answer, "entry", dict)
     checkpoint = _field(answer, "checkpoint", dict)
     proof = _field(answer, "proof", list)
-    opened = note.open_checkpoint(_field(checkpoint, "note", str), [key]).checkpoint
+    opened = note.open_checkpoint(_field(checkpoint, "note", str), keys).checkpoint
     if opened.origin != receipt.origin:
         raise InclusionFailure(f"the checkpoint is of {opened.origin}, not {receipt.origin}")
     leaf = _hex(entry.get("leaf_hash"), "leaf hash")
@@ -107,30 +108,43 @@ def _verify_included(
     )
 
 
+def _verify_receipt(
+    signed: str, keys: Sequence[note.Verifier], submission_id: str
+) -> wire_receipt.Receipt:
+    """The receipt, signed by one of ``keys`` (the first whose signature is on it)."""
+    for key in keys[:-1]:
+        if key_pinning.note_signed_by(signed)(key):
+            return wire_receipt.verify_receipt(signed, key, submission_id=submission_id)
+    return wire_receipt.verify_receipt(signed, keys[-1], submission_id=submission_id)
+
+
 def check_inclusion(
     answer: Mapping[str, Any],
-    key: note.Verifier,
+    key: note.Verifier | Sequence[note.Verifier],
     submission_id: str,
     *,
     stored_receipt: str | None = None,
     now: dt.datetime | None = None,
 ) -> str:
-    """Verify the hub's inclusion answer for one submission; returns its state. Raises
-    InclusionFailure when the receipt, the checkpoint or the proof does not verify, the
-    receipt differs from the one stored at submission, or no checkpoint covers an approved
-    submission's entry by the promised time."""
+    """Verify the hub's inclusion answer for one submission; returns its state. ``key``:
+    the hub's key, or the pinned key followed by the keys it replaced through verified key
+    transitions (what the hub signed before a rotation stays signed by the key of its
+    time). Raises InclusionFailure when the receipt, the checkpoint or the proof does not
+    verify, the receipt differs from the one stored at submission, or no checkpoint covers
+    an approved submission's entry by the promised time."""
+    keys = [key] if isinstance(key, note.Verifier) else list(key)
     signed = answer.get("receipt")
     if not isinstance(signed, str):
         raise InclusionFailure("the hub gave no receipt for this submission")
     if stored_receipt is not None and signed != stored_receipt:
         raise InclusionFailure("the receipt differs from the one the hub gave on submission")
     try:
-        receipt = wire_receipt.verify_receipt(signed, key, submission_id=submission_id)
+        receipt = _verify_receipt(signed, keys, submission_id)
         if receipt.bank != answer.get("bank"):
             raise InclusionFailure(f"the receipt is for the bank {receipt.bank}")
         state: str = _field(answer, "state", str)
         if state == "included":
-            _verify_included(answer, receipt, key)
+            _verify_included(answer, receipt, keys)
         elif state == "awaiting_checkpoint":
             due = dt.datetime.fromisoformat(_field(answer, "promised_by", str))
             if (now or dt.datetime.now(dt.UTC)) > due:
@@ -163,6 +177,27 @@ def stored_receipt_of(path: str, submission_id: str) -> str | None:
     return found if isinstance(found, str) else None
 
 
+def _follow_hub_key(
+    client: HubClient, pinned: note.Verifier, answer: Mapping[str, Any]
+) -> list[note.Verifier]:
+    """The keys to check the answer with: the pinned key, or, when the hub signs with
+    another now, the key the hub's signed key transitions lead to, then the keys on the
+    way (``key_pinning``). What shows the key in use is the newest note of the answer: its
+    checkpoint, else its receipt. Raises Unverified."""
+    checkpoint = answer.get("checkpoint")
+    newest = checkpoint.get("note") if isinstance(checkpoint, dict) else None
+    if not isinstance(newest, str):
+        newest = answer.get("receipt")
+    if not isinstance(newest, str):
+        return [pinned]
+    what = "checkpoint" if newest is not answer.get("receipt") else "receipt"
+    chain = key_pinning.follow(client, pinned, key_pinning.note_signed_by(newest), what)
+    if not chain:
+        return [pinned]
+    key_pinning.report(chain)
+    return [chain[-1].new, pinned, *(transition.new for transition in chain[:-1])]
+
+
 def inclusion_command(args: argparse.Namespace) -> int:
     try:
         submission_id = str(uuid.UUID(args.submission_id))
@@ -172,10 +207,14 @@ def inclusion_command(args: argparse.Namespace) -> int:
     if args.receipts and stored is None:
         raise InputError(f"{args.receipts} holds no receipt for {submission_id}")
     client = hub_client_from(args)
-    key = hub_verifier(client, args.hub_key or os.environ.get("HASHFED_HUB_KEY"))
+    pinned = args.hub_key or os.environ.get("HASHFED_HUB_KEY")
+    key = hub_verifier(client, pinned)
     answer = client.submission_inclusion(submission_id)
+    keys = [key]
+    if pinned:
+        keys = _follow_hub_key(client, key, answer)
     try:
-        state = check_inclusion(answer, key, submission_id, stored_receipt=stored)
+        state = check_inclusion(answer, keys, submission_id, stored_receipt=stored)
     except InclusionUnsigned as exc:
         print(f"error: {submission_id}: {exc}", file=sys.stderr)
         return EXIT_UNVERIFIED

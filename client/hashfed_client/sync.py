@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hashfed_client import key_pinning
 from hashfed_client.errors import HubError, InputError, SyncError
 from hashfed_client.hub import MAX_SYNC_LIMIT, HubClient
 from hashfed_client.transport import is_int
-from hashfed_client.verify import BankTree, LogVerifier, Unverified, split_page
-from hashfed_wire import hub_signatures, provenance
+from hashfed_client.verify import BankTree, LogVerifier, Unverified, parse_key, split_page
+from hashfed_wire import hub_signatures, note, provenance
 from hashfed_wire.files import write_atomically
 
 STATE_FORMAT = 2
@@ -41,7 +42,9 @@ class SyncState:
     ``trees`` is, per bank, the right edge of the Merkle tree over the bank's entries
     read up to ``verified_cursor`` and the last checkpoint accepted (``verify.BankTree``);
     ``hub_key`` the verifier key the checkpoints were checked with (pinned at the first
-    verified sync). A sync without verification moves ``cursor`` but not
+    verified sync, moved only along the hub's signed key transitions);
+    ``hub_keys_followed`` the keys it replaced that way, oldest first (they still verify
+    what they signed before). A sync without verification moves ``cursor`` but not
     ``verified_cursor``; the next verified one reads again from there.
     """
 
@@ -53,6 +56,7 @@ class SyncState:
     verified_cursor: int = 0
     hub_key: str | None = None
     trees: dict[str, BankTree] = field(default_factory=dict)
+    hub_keys_followed: list[str] = field(default_factory=list)
 
     def apply(
         self,
@@ -114,6 +118,7 @@ class SyncState:
             "head": self.head,
             "verified_cursor": self.verified_cursor,
             "hub_key": self.hub_key,
+            "hub_keys_followed": list(self.hub_keys_followed),
             "trees": {bank: tree.to_json() for bank, tree in sorted(self.trees.items())},
             "signals": self.sorted_records(),
         }
@@ -146,6 +151,7 @@ class SyncState:
                 verified_cursor=int(data["verified_cursor"]) if current else 0,
                 hub_key=data.get("hub_key") if current else None,
                 trees=trees,
+                hub_keys_followed=[str(vkey) for vkey in data.get("hub_keys_followed", [])],
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InputError(f"the sync state file is damaged: {exc}") from exc
@@ -239,7 +245,14 @@ def sync_list(
             f"{state_path} follows {state.hub}, not {client.base_url}; use another --state"
         )
     if verifier is not None:
-        _sync_verified(client, state, state_path, limit, progress, hub_public_key, verifier)
+        try:
+            _sync_verified(client, state, state_path, limit, progress, hub_public_key, verifier)
+        except HubError as error:
+            if error.code != "bad_signature":
+                raise
+            # The hub may have finished a key rotation since the pin was checked: once
+            # more, from the last pages saved, following it if it did.
+            _sync_verified(client, state, state_path, limit, progress, hub_public_key, verifier)
         state.write_list(out)
         return state
     while True:
@@ -261,6 +274,43 @@ def sync_list(
     return state
 
 
+def _pin_hub_key(
+    client: HubClient,
+    state: SyncState,
+    state_path: str | os.PathLike[str],
+    verifier: LogVerifier,
+) -> note.Verifier:
+    """The hub key the sync checks with: the state's pin (the key given, at the first
+    verified sync), moved along the hub's signed key transitions when the hub no longer
+    signs its pages with it (``key_pinning``). The key given (--hub-key, or the one the hub
+    publishes) must be the pin or a key of its chain. Sets the pin in ``verifier`` and in
+    ``state`` (saved with the first pages that verify). Raises Unverified."""
+    given = verifier.policy.hub_key
+    pinned = parse_key(state.hub_key) if state.hub_key else given
+    previous = [parse_key(vkey) for vkey in state.hub_keys_followed]
+    position = min(state.verified_cursor, state.cursor)
+    chain = key_pinning.follow(
+        client,
+        pinned,
+        key_pinning.page_signed_by(lambda: client.sync_page_signatures(position)),
+        "hub's sync page",
+    )
+    if chain:
+        key_pinning.report(chain)
+        previous += [pinned, *(transition.new for transition in chain[:-1])]
+        pinned = chain[-1].new
+    if given != pinned and given not in previous:
+        raise Unverified(
+            f"{state_path} was verified with the hub key {pinned.vkey}, not {given.vkey}, "
+            "and no signed key transition leads from the one to the other: if the hub "
+            "changed its key, check that out of band and start a new --state"
+        )
+    verifier.policy.pin(pinned, previous)
+    verifier.evidence_base["hub_key"] = pinned.vkey
+    state.hub_key, state.hub_keys_followed = pinned.vkey, [key.vkey for key in previous]
+    return pinned
+
+
 def _sync_verified(
     client: HubClient,
     state: SyncState,
@@ -270,14 +320,9 @@ def _sync_verified(
     hub_public_key: bytes | None,
     verifier: LogVerifier,
 ) -> None:
-    hub_key = verifier.policy.hub_key.vkey
-    if state.hub_key is None:
-        state.hub_key = hub_key
-    elif state.hub_key != hub_key:
-        raise Unverified(
-            f"{state_path} was verified with the hub key {state.hub_key}, not {hub_key}: "
-            "if the hub changed its key, check that out of band and start a new --state"
-        )
+    pinned = _pin_hub_key(client, state, state_path, verifier)
+    if hub_public_key is not None:
+        hub_public_key = pinned.public_key
     for bank, tree in sorted(state.trees.items()):
         if tree.checkpoint is not None:
             verifier.check_latest(bank, tree, client.checkpoint(bank))

@@ -208,24 +208,39 @@ class Opened:
 
 
 class CheckpointPolicy:
-    """Which checkpoint notes are acceptable: signed by ``hub_key``, of the origin
-    ``<hub key name>/banks/<bank>``, with valid cosignatures from at least ``threshold`` of
-    ``witnesses``."""
+    """Which checkpoint notes are acceptable: signed by ``hub_key`` (or by one of
+    ``previous``, the keys it replaced through verified key transitions, for what they
+    signed before), of the origin ``<hub key name>/banks/<bank>``, with valid cosignatures
+    from at least ``threshold`` of ``witnesses``."""
 
     def __init__(
         self,
         hub_key: note.Verifier,
         witnesses: Sequence[note.Verifier] = (),
         threshold: int = 0,
+        previous: Sequence[note.Verifier] = (),
     ) -> None:
         if not 0 <= threshold <= len(witnesses):
             raise InputError(
                 f"--witness-threshold {threshold} needs at least that many --witness keys"
             )
         self.hub_key = hub_key
+        self.previous = list(previous)
         self.witnesses = list(witnesses)
         self.threshold = threshold
         self._opened: dict[str, note.Checkpoint] = {}
+
+    @property
+    def hub_keys(self) -> list[note.Verifier]:
+        """The keys a hub checkpoint may be signed with: the pinned one, then those it
+        replaced."""
+        return [self.hub_key, *self.previous]
+
+    def pin(self, hub_key: note.Verifier, previous: Sequence[note.Verifier]) -> None:
+        """Trust ``hub_key`` from now on, and ``previous`` for what they signed before (the
+        chain of key transitions that led to it, verified by the caller)."""
+        self.hub_key, self.previous = hub_key, list(previous)
+        self._opened.clear()
 
     def open(self, text: str, bank: str | None = None, *, witnessed: bool = True) -> Opened:
         """The checkpoint in ``text``; raises Unverified. ``bank`` None: any bank's.
@@ -234,12 +249,12 @@ class CheckpointPolicy:
         checkpoint = self._opened.get(text)
         if checkpoint is None and not witnessed:
             try:
-                checkpoint = note.open_checkpoint(text, [self.hub_key]).checkpoint
+                checkpoint = note.open_checkpoint(text, self.hub_keys).checkpoint
             except (note.NoteError, note.CheckpointError) as exc:
                 raise Unverified(f"a checkpoint of the hub does not verify: {exc}") from None
         if checkpoint is None:
             try:
-                checkpoint = note.open_checkpoint(text, [self.hub_key]).checkpoint
+                checkpoint = note.open_checkpoint(text, self.hub_keys).checkpoint
             except (note.NoteError, note.CheckpointError) as exc:
                 raise Unverified(f"a checkpoint of the hub does not verify: {exc}") from None
             cosigned = 0

@@ -89,12 +89,20 @@ class CosignatureApi(HubApiView):
 class InclusionProofApi(HubApiView):
     """`?index=I&size=N`: the RFC 9162 inclusion proof of the bank's entry I (its
     `bank_index`) in the bank's tree of N entries (default: the latest checkpoint's size;
-    at most that). Hashes are hex."""
+    at most that). Or, instead of `index`, `leaf_hash=<hex>` (as certificate transparency's
+    get-proof-by-hash): the proof of the first entry of the tree of N entries with that leaf
+    hash, and its index; 404 if none has it. Hashes are hex."""
 
     actions = {"GET": "hashbank.log.read"}
 
     class InputSerializer(serializers.Serializer):
-        index = QueryInteger()
+        index = QueryInteger(required=False, help_text="The entry's bank_index.")
+        leaf_hash = serializers.RegexField(
+            r"^[0-9a-fA-F]{64}\Z",
+            max_length=64,
+            required=False,
+            help_text="Instead of index: the entry's RFC 6962 leaf hash, hex.",
+        )
         size = QueryInteger(min_value=1, required=False)
 
     @extend_schema(
@@ -112,13 +120,21 @@ class InclusionProofApi(HubApiView):
     def get(self, request: Request, bank: str) -> Response:
         found = selectors.bank_readable(organisation=self.principal.organisation, name=bank)
         params = query_params(self.InputSerializer, request)
-        index = params["index"]
+        index, leaf_hash = params.get("index"), params.get("leaf_hash")
+        if index is None and leaf_hash is None:
+            raise Invalid.for_field("index", "give index or leaf_hash")
+        if index is not None and leaf_hash is not None:
+            raise Invalid.for_field("leaf_hash", "give index or leaf_hash, not both")
         latest = transparency.checkpoint_latest(found)
         size = params.get("size", latest.size)
         if size > latest.size:
             raise Invalid.for_field(
                 "size", f"size must be at most the latest checkpoint's size, {latest.size}"
             )
+        if leaf_hash is not None:
+            index = transparency.leaf_index_of(bank=found, leaf_hash=leaf_hash.lower(), size=size)
+        if index is None:
+            raise NotFound(f"no entry of the tree of size {size} has this leaf hash")
         if index >= size:
             raise Invalid.for_field("index", f"index must be below the tree size {size}")
         proof = transparency.inclusion_proof(bank=found, index=index, size=size)

@@ -353,6 +353,17 @@ def leaf_hash_at(*, bank: Bank, index: int) -> bytes:
     return _hashes(bank.pk, [(0, index)])[(0, index)]
 
 
+def leaf_index_of(*, bank: Bank, leaf_hash: str, size: int) -> int | None:
+    """The index of the bank's first entry with this leaf hash (lowercase hex) among its
+    first `size`, or None."""
+    return (
+        ChangeLogEntry.objects.filter(bank=bank, leaf_hash=leaf_hash, bank_index__lt=size)
+        .order_by("bank_index")
+        .values_list("bank_index", flat=True)
+        .first()
+    )
+
+
 def sync_checkpoints(*, banks: Iterable[Bank], cursor: int) -> dict[str, dict[str, Any]]:
     """For a sync page ending at `cursor`, per bank: the size of the bank's tree the client
     holds once it applied the log up to there (`tree_size`), and a signed checkpoint of at

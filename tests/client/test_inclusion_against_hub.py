@@ -79,7 +79,7 @@ def test_a_receipt_is_checked_against_a_signed_checkpoint(hub, cast, tmp_path, m
     )
     capsys.readouterr()
     assert run("inclusion", first, "--hub-key", other.vkey) == 5
-    assert "no known key signed the note" in capsys.readouterr().err
+    assert f"not signed by the pinned hub key {other.vkey}" in capsys.readouterr().err
 
     # A stored receipt that is not the one the hub gives.
     record = json.loads(Path(receipts).read_text().splitlines()[0])

@@ -15,7 +15,7 @@ from accounts.models import HubInstance
 from hashbank.models import Bank, Snapshot
 from hashbank.services import transparency
 from hashbank.services.snapshots import snapshots_create
-from hashfed_wire import ed25519, hub_signatures, merkle, note
+from hashfed_wire import ed25519, hub_signatures, key_transition, merkle, note
 from tests.hashbank.test_transparency_log import fill
 
 
@@ -40,7 +40,35 @@ def test_the_current_note_verifier_key_is_published(cast, anonymous):
     [key] = published["keys"]
     assert key["status"] == "current" and key["key_id"] == identity.key_id
     assert note.parse_verifier_key(key["note_verifier_key"]) == verifier(identity.public_key_raw)
-    assert (key["valid_from"], key["valid_until"]) == (None, None)
+    # The first key has no rotation's begin: it signs since the hub's identity was created.
+    created = HubInstance.objects.get().created_at
+    assert dt.datetime.fromisoformat(key["valid_from"]) == created
+    assert key["valid_until"] is None
+    assert published["key_transitions"] == []
+
+
+def test_a_rotation_publishes_a_transition_signed_by_both_keys(cast, anonymous):
+    old = hub_identity()
+    call_command("rotate_hub_key", "--begin")
+    new = hub_keys().next
+    assert new is not None
+    published = well_known(anonymous)
+    [item] = published["key_transitions"]
+    assert (item["old_key_id"], item["new_key_id"]) == (old.key_id, new.key_id)
+    # Anyone holding the old key's verifier key checks it with the published format alone.
+    transition = key_transition.verify_transition(item["note"])
+    assert transition.old == verifier(old.public_key_raw)
+    assert transition.new == verifier(new.public_key_raw)
+    assert transition.time == int(dt.datetime.fromisoformat(item["issued_at"]).timestamp())
+    for key in (old, new):
+        assert note.open_note(item["note"], [verifier(key.public_key_raw)]).key_names == [
+            "hub.test"
+        ]
+    # The first key, retired by the finish, keeps a true start.
+    call_command("rotate_hub_key", "--finish")
+    keys = well_known(anonymous)["keys"]
+    assert all(key["valid_from"] for key in keys)
+    assert len(well_known(anonymous)["key_transitions"]) == 1
 
 
 def test_during_a_rotation_both_keys_sign_and_either_alone_verifies(cast, alice, anonymous):
@@ -217,3 +245,11 @@ def test_a_second_rotation_retires_the_first_rotations_key_too(cast, anonymous):
         second_key["valid_until"]
     )
     assert published["keys"][0]["valid_from"] is not None
+    # Each key named the next: the chain from the first key leads to the third.
+    chain = key_transition.follow(
+        verifier(first.public_key_raw), [item["note"] for item in published["key_transitions"]]
+    )
+    assert [t.new for t in chain] == [
+        verifier(second.public_key_raw),
+        verifier(third.public_key_raw),
+    ]

@@ -187,6 +187,46 @@ def test_every_proof_served_verifies_for_many_sizes(cast, alice):
     assert body["to"] == n
 
 
+def test_a_proof_by_leaf_hash_finds_the_entry_and_proves_it(cast, alice):
+    fill([("TVEC", 6)])
+    transparency.checkpoint_latest(Bank.objects.get(name="TVEC"))
+    fill([("TVEC", 5)])
+    transparency.checkpoint_latest(Bank.objects.get(name="TVEC"))
+    leaves = leaves_of("TVEC")
+    n = len(leaves)
+    client = alice.client()
+    for size in (6, n):
+        root = merkle.root_hash(leaves[:size])
+        for index in range(size):
+            answer = client.get(
+                f"/api/v1/banks/TVEC/proof/inclusion?leaf_hash={leaves[index].hex()}&size={size}"
+            )
+            assert answer.status_code == 200, answer.json()
+            body = answer.json()
+            assert (body["index"], body["size"], body["leaf_hash"]) == (
+                index,
+                size,
+                leaves[index].hex(),
+            )
+            merkle.verify_inclusion(
+                leaves[index], index, size, [bytes.fromhex(p) for p in body["proof"]], root
+            )
+    # Without size: against the latest checkpoint; the hex may be upper case.
+    body = client.get(f"/api/v1/banks/TVEC/proof/inclusion?leaf_hash={leaves[8].hex().upper()}")
+    assert (body.json()["index"], body.json()["size"]) == (8, n)
+    # An entry past the tree asked for, or a hash no entry has: 404 in the error shape.
+    for query in (f"leaf_hash={leaves[7].hex()}&size=6", f"leaf_hash={'ab' * 32}"):
+        response = client.get(f"/api/v1/banks/TVEC/proof/inclusion?{query}")
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "not_found"
+    # Another bank's entry is not this bank's.
+    fill([("HATE", 1)])
+    hate_leaf = leaves_of("HATE")[0].hex()
+    assert client.get(f"/api/v1/banks/TVEC/proof/inclusion?leaf_hash={hate_leaf}").status_code == (
+        404
+    )
+
+
 def test_a_mutated_node_makes_verification_fail_and_stops_checkpoints(cast, alice):
     fill([("TVEC", 11)])
     leaves = leaves_of("TVEC")
@@ -236,6 +276,7 @@ ENDPOINTS = [
     "tile/0/000.p/1",
     "proof/inclusion?index=0&size=1",
     "proof/inclusion?index=abc",
+    f"proof/inclusion?leaf_hash={'00' * 32}",
     "proof/consistency?from=0&to=1",
 ]
 
@@ -260,6 +301,14 @@ def test_who_may_not_read_a_bank_learns_nothing_of_its_tree(cast, anonymous):
     full = (answers(lakeside, "CSAM"), answers(pebble, "TVEC"))
     assert empty == full == (absent, absent)
 
+    # Asked by the leaf hash of an entry the bank holds, the same: the bank is unknown.
+    for client, bank in ((lakeside, "CSAM"), (pebble, "TVEC")):
+        query = f"proof/inclusion?leaf_hash={leaves_of(bank)[0].hex()}"
+        held = client.get(f"/api/v1/banks/{bank}/{query}")
+        unknown = client.get(f"/api/v1/banks/NOSUCHBANK/{query}")
+        assert (held.status_code, held.content) == (unknown.status_code, unknown.content)
+        assert held.status_code == 404
+
     # Authorities and researchers are refused as for every other hash-bank endpoint.
     for label in ["ruritania-ctu/liaison", "open-harms-lab/researcher"]:
         client = cast[label].client()
@@ -281,6 +330,10 @@ def test_who_may_not_read_a_bank_learns_nothing_of_its_tree(cast, anonymous):
         ("proof/inclusion?index=0&size=4", "size"),
         ("proof/inclusion?index=3&size=3", "index"),
         ("proof/inclusion?index=0&size=99999999999999999999", "size"),
+        ("proof/inclusion?leaf_hash=xyz", "leaf_hash"),
+        (f"proof/inclusion?leaf_hash={'0' * 65}", "leaf_hash"),
+        (f"proof/inclusion?index=0&leaf_hash={'0' * 64}", "leaf_hash"),
+        (f"proof/inclusion?leaf_hash={'0' * 64}&size=4", "size"),
         ("proof/consistency", "from"),
         ("proof/consistency?from=2&to=1", "from"),
         ("proof/consistency?from=0&to=4", "to"),
