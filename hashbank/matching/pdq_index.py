@@ -87,6 +87,10 @@ _SCAN_SHARE = 2
 # Up to this many candidates in a pass, their hashes are read with the repeats (a row
 # found through several chunks) and the repeats dropped among the matches.
 _FEW_CANDIDATES = 512
+# A bucket this large (or _LONG_FACTOR times the average, whichever is larger) makes its
+# query crowded: copies of one picture fill it.
+_LONG_BUCKET = 2048
+_LONG_FACTOR = 8
 # A query's candidates are deduplicated through a map of the base from this many on
 # (or 1/256 of the base, whichever is larger), by a sort below it.
 _MAP_MIN = 4096
@@ -572,6 +576,28 @@ class PdqIndex:
             lengths[query * probes_per_query : (query + 1) * probes_per_query] = 0
             per_query[query] = 0
 
+        # A query with a bucket many times the average size (it lies near many copies of one
+        # picture) is answered on its own: its large buckets are read as slices, and its
+        # candidates marked in a map of the base, each row once, before any hash is read.
+        long_bucket = max(_LONG_BUCKET, (self._base_size >> CHUNK_BITS) * _LONG_FACTOR)
+        long = lengths >= long_bucket
+        for query in long.reshape(-1, probes_per_query).any(axis=1).nonzero()[0].tolist():
+            window = slice(query * probes_per_query, (query + 1) * probes_per_query)
+            rows = self._crowded_rows(
+                starts[window], lengths[window], expected[window], long[window], pair_limit
+            )
+            lengths[window] = 0
+            per_query[query] = 0
+            if rows.shape[0] * _SCAN_SHARE >= self._base_size:
+                # Decided on the rows left to read: more than a scan is worth.
+                scanned.append(query)
+                continue
+            row_distances = _distances(
+                self._words.take(rows, axis=0), np.tile(words[query], (rows.shape[0], 1))
+            )
+            close = row_distances <= distance
+            found.append((np.full(int(close.sum()), query), rows[close], row_distances[close]))
+
         # Passes over consecutive queries that read at most _PASS_ENTRIES entries each
         # (or one query, however many it reads).
         cumulative = np.cumsum(per_query).tolist()
@@ -657,7 +683,34 @@ class PdqIndex:
             probe_bounds = probes.searchsorted(np.arange(1, query_count + 1) * probes_per_query)
             query_ends = np.concatenate([[0], ends])[probe_bounds]
             counts = np.diff(kept.searchsorted(query_ends), prepend=0)
-        return counts, self._order.take(positions[kept]).astype(np.int64)
+        return counts, self._order.take(positions[kept])
+
+    def _crowded_rows(
+        self,
+        starts: np.ndarray,
+        lengths: np.ndarray,
+        expected: np.ndarray,
+        long: np.ndarray,
+        pair_limit: int,
+    ) -> np.ndarray:
+        """The distinct base rows that pass the pair filter in one query's probes (``long``
+        marks the large buckets, read as slices), in ascending order."""
+        seen = np.zeros(self._base_size, dtype=bool)
+        probes_per_chunk = long.shape[0] // CHUNKS
+        for probe in long.nonzero()[0].tolist():
+            bucket = slice(int(starts[probe]), int(starts[probe] + lengths[probe]))
+            wanted = int(expected[probe])
+            # d_partner, compared in 16 bits with the limit less the probe's own distance.
+            partner_distances = np.bitwise_count(self._partner[bucket] ^ np.uint16(wanted & 0xFFFF))
+            keep = partner_distances <= pair_limit - (wanted >> CHUNK_BITS).bit_count()
+            if (probe // probes_per_chunk) % 2:
+                # Chunk 2k + 1: an entry whose chunk 2k is within r bits is found, with the
+                # same pair distance, in the probes of chunk 2k. Marked once is enough.
+                keep &= partner_distances > pair_limit // 2
+            seen[self._order[bucket][keep]] = True
+        _, rows = self._probe(starts, np.where(long, 0, lengths), expected, pair_limit, len(long))
+        seen[rows] = True
+        return seen.nonzero()[0]
 
     def _distinct(self, counts: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The (query, row) pairs of the candidates, each once: ``counts[i]`` rows for
@@ -732,7 +785,12 @@ def _group_by_query(query_count: int, found: list[_Matches]) -> list[list[tuple[
     query_rows, ids, distances = _concatenate(found)
     if ids.shape[0] == 0:
         return [[] for _ in range(query_count)]
-    if ids.shape[0] > 1:
+    if query_count == 1 and ids.shape[0] > 1 and bool(np.all(ids[1:] >= ids[:-1])):
+        # One query whose matches come in id order (from the map of the base): a stable
+        # sort of the 16-bit distances (a radix sort in numpy) puts them in order.
+        by_distance = np.argsort(distances.astype(np.uint16, copy=False), kind="stable")
+        ids, distances = ids[by_distance], distances[by_distance]
+    elif ids.shape[0] > 1:
         by_query = np.lexsort((ids, distances, query_rows))
         query_rows, ids, distances = query_rows[by_query], ids[by_query], distances[by_query]
     pairs = list(zip(ids.tolist(), distances.tolist(), strict=True))

@@ -178,13 +178,18 @@ def test_a_dense_cluster_of_near_duplicates_matches_an_exhaustive_scan(rng):
     assert_same_answers(index, model, queries, [0, 31, 63])
 
 
+@pytest.mark.parametrize("long_bucket", [64, 1 << 40])
 @pytest.mark.parametrize("cluster", [1_200, 18_000])
-def test_queries_near_a_cluster_are_scanned_when_that_costs_less(monkeypatch, rng, cluster):
+def test_queries_near_a_cluster_are_scanned_when_that_costs_less(
+    monkeypatch, rng, cluster, long_bucket
+):
     # 1,200 copies among 24,000: fewer entries than rows to read, but (with a scan made to
     # look cheap) more distinct candidates than a scan is worth. 18,000 copies: more
     # entries than rows, scanned before reading them. Tiny limits mix, in one pass,
-    # queries answered from the buckets with and without the map of the base.
+    # queries answered from the buckets with and without the map of the base; queries
+    # near the copies are answered on their own (long buckets) or in the passes.
     monkeypatch.setattr(pdq_index, "_SCAN_SHARE", 25)
+    monkeypatch.setattr(pdq_index, "_LONG_BUCKET", long_bucket)
     monkeypatch.setattr(pdq_index, "_PASS_ENTRIES", 50_000)
     monkeypatch.setattr(pdq_index, "_FEW_CANDIDATES", 16)
     monkeypatch.setattr(pdq_index, "_MAP_MIN", 64)
