@@ -625,8 +625,8 @@ class PdqIndex:
             if rows.shape[0] * _SCAN_SHARE >= self._base_size:
                 # Decided on the rows left to read: a query for which they are more than a
                 # scan is worth is scanned instead.
-                crowded = np.bincount(query_rows, minlength=last - first) * _SCAN_SHARE
-                crowded = crowded >= self._base_size
+                distinct = np.bincount(query_rows, minlength=last - first)
+                crowded = distinct * _SCAN_SHARE >= self._base_size
                 scanned.extend((crowded.nonzero()[0] + first).tolist())
                 keep = ~crowded[query_rows]
                 query_rows, rows = query_rows[keep], rows[keep]
