@@ -151,7 +151,7 @@ def cluster_queries(rng: np.random.Generator, center: np.ndarray, others: np.nda
     return np.concatenate([center.reshape(1, 32), np.array(around), queries_near(rng, others, 20)])
 
 
-def test_a_dense_cluster_of_near_duplicates_matches_an_exhaustive_scan(rng):
+def test_a_dense_cluster_of_near_duplicates_matches_an_exhaustive_scan(rng, tmp_path: Path):
     # One picture re-encoded 4,000 times among 20,000 random hashes: a query near it finds
     # each copy through up to 16 chunks, and every copy must come back once.
     center = random_hashes(rng, 1)[0]
@@ -176,6 +176,9 @@ def test_a_dense_cluster_of_near_duplicates_matches_an_exhaustive_scan(rng):
         target.remove(removed)
         target.add(added, added_ids)
     assert_same_answers(index, model, queries, [0, 31, 63])
+    # The same from the files, memory-mapped as every web process reads them.
+    index.save(tmp_path / "pdq")
+    assert_same_answers(PdqIndex.load(tmp_path / "pdq"), model, queries, [31])
 
 
 @pytest.mark.parametrize("long_bucket", [64, 1 << 40])
