@@ -1,6 +1,7 @@
 """PDQ matching: the hub's index against faiss's exhaustive search and python-threatexchange.
 
     .venv/bin/python bench/matching.py [--sizes 100000,1000000,10000000] [--queries 200]
+        [--cluster-sizes 1000000] [--methods ours,faiss_flat,threatexchange]
 
 For each size N: N random PDQ hashes under ids 1..N, and queries planted around them, half
 within distance 0-31 of a known row (each must be found, at its exact distance), a quarter
@@ -14,6 +15,14 @@ queries, each given the query as a hex string as the hub receives it:
 * python-threatexchange's PDQ index, the class `PdqSignal.get_index_cls()` returns and the
   hasher-matcher-actioner matches with (faiss IndexBinaryMultiHash, 16 maps of 16 bits,
   wrapped with Python id maps).
+
+The cluster case (--cluster-sizes, each size N): the same N random hashes, except that
+20,000 rows are copies of one picture, each with 0 to 16 of its bits flipped (one viral
+image and its re-encodings). Queries near it (the picture with 0 to 15 bits flipped: each
+matches thousands of copies, found through up to 16 chunks each) and queries far from it
+(planted around rows outside the cluster, as above, and unrelated ones) are timed apart,
+ours against faiss's exhaustive scan, whose answers (ids and distances, in order) ours must
+equal for every query.
 
 Each index runs in a process of its own, so that the resident memory it adds (VmRSS before
 and after the build) and the peak during the build (VmHWM) are its own. Everything runs on
@@ -32,6 +41,7 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import gc  # noqa: E402
+import hashlib  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import subprocess  # noqa: E402
@@ -64,6 +74,13 @@ SEED = 20_240_611
 # skipped beforehand when the size before says so).
 RUN_BUDGET_S = 600
 WORKER_TIMEOUT_S = 1_500
+CLUSTER = 20_000  # copies of one picture in the cluster case
+CLUSTER_BITS = 16  # each copy differs from the picture in 0 to CLUSTER_BITS bits
+CLUSTER_QUERY_BITS = 15  # a query near the cluster: the picture with 0 to 15 bits flipped
+CLUSTER_METHODS = ("ours", "faiss_flat")
+# Above this size the index is only built and searched: the hub-as-it-runs extras build a
+# second, compacted index and write the files, doubling the memory.
+EXTRAS_MAX_SIZE = 10_000_000
 
 
 # Workload.
@@ -103,6 +120,57 @@ def workload(size: int, queries: int) -> tuple[np.ndarray, np.ndarray, Queries, 
     hashes = rng.integers(0, 256, size=(size, 32), dtype=np.uint8)
     ids = np.arange(1, size + 1, dtype=np.int64)
     return hashes, ids, Queries.around(rng, hashes, queries), Queries.around(rng, hashes, BATCH)
+
+
+def flipped(rng: np.random.Generator, row: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Copies of one hash, copy i with counts[i] distinct random bits flipped."""
+    bits = np.unpackbits(np.tile(row, (counts.shape[0], 1)), axis=1)
+    # The counts[i] smallest of 256 random keys pick the bits, without replacement.
+    ranks = rng.random((counts.shape[0], 256)).argsort(axis=1).argsort(axis=1)
+    bits ^= (ranks < counts[:, None]).astype(np.uint8)
+    return np.packbits(bits, axis=1)
+
+
+def cluster_workload(size: int, count: int) -> tuple[np.ndarray, np.ndarray, Queries, Queries]:
+    """N random hashes under ids 1..N, CLUSTER of them copies of one picture; `count`
+    queries near the picture and `count` far from it."""
+    rng = np.random.default_rng(SEED + size + 1)
+    hashes = rng.integers(0, 256, size=(size, 32), dtype=np.uint8)
+    picture = rng.integers(0, 256, size=32, dtype=np.uint8)
+    members = rng.choice(size, size=min(CLUSTER, size), replace=False)
+    hashes[members] = flipped(rng, picture, rng.integers(0, CLUSTER_BITS + 1, members.shape[0]))
+    near_bits = np.arange(count) % (CLUSTER_QUERY_BITS + 1)
+    near = flipped(rng, picture, near_bits)
+    near_queries = Queries(near, [q.tobytes().hex() for q in near], np.full(count, -1), near_bits)
+    outside = np.setdiff1d(np.arange(size), members)
+    far = Queries.around(rng, hashes[outside], count)
+    # Rows of the whole list, for check().
+    far.planted_rows = np.where(far.planted_rows >= 0, outside[far.planted_rows], -1)
+    ids = np.arange(1, size + 1, dtype=np.int64)
+    return hashes, ids, near_queries, far
+
+
+def check_fast(
+    results: list[list[tuple[int, int]]], queries: Queries, hashes: np.ndarray
+) -> dict[str, Any]:
+    """Every returned pair checked against the exact distance, vectorised (a query near the
+    cluster returns thousands), and a digest of each answer (ids and distances, in order)
+    to compare indexes by."""
+    beyond = wrong_distance = matches = 0
+    digests = []
+    for i, found in enumerate(results):
+        pairs = np.array(found, dtype=np.int64).reshape(-1, 2)
+        exact = np.unpackbits(hashes[pairs[:, 0] - 1] ^ queries.hashes[i], axis=1).sum(axis=1)
+        beyond += int((exact > THRESHOLD).sum())
+        wrong_distance += int((exact != pairs[:, 1]).sum())
+        matches += pairs.shape[0]
+        digests.append(hashlib.sha256(pairs.tobytes()).hexdigest()[:16])
+    return {
+        "false_matches": beyond,
+        "wrong_distances": wrong_distance,
+        "mean_matches": round(matches / max(len(results), 1), 1),
+        "digests": digests,
+    }
 
 
 def check(
@@ -203,8 +271,12 @@ class FaissFlat:
         answers = []
         for i in range(queries.shape[0]):
             part = slice(limits[i], limits[i + 1])
-            pairs = zip((rows[part] + 1).tolist(), distances[part].tolist(), strict=True)
-            answers.append(sorted(pairs, key=lambda m: (m[1], m[0])))
+            ids, found = rows[part] + 1, distances[part]
+            # Sorted by distance then id in numpy, as ours is: a query near a cluster has
+            # thousands of answers, and a Python sort of them would cost more than the scan.
+            by_distance = np.lexsort((ids, found))
+            pairs = zip(ids[by_distance].tolist(), found[by_distance].tolist(), strict=True)
+            answers.append(list(pairs))
         return answers
 
     def search(self, value: str) -> list[tuple[int, int]]:
@@ -278,7 +350,7 @@ def run_worker(method: str, size: int, query_count: int) -> dict[str, Any]:
         "answers": [[i for i, _ in r] for r in single_results]
         + [[i for i, _ in r] for r in batch_results],
     }
-    if method == "ours":
+    if method == "ours" and size <= EXTRAS_MAX_SIZE:
         report["ours"] = run_ours_extras(index.index, hashes, ids, single)
     return report
 
@@ -355,12 +427,53 @@ def run_ours_extras(
     return extras
 
 
+def run_cluster_worker(methods: list[str], size: int, query_count: int) -> dict[str, Any]:
+    """Every index of the cluster case in one process, their queries interleaved: on a
+    machine shared with other work, each query of one index runs next to the same query of
+    the other, so the load weighs on both alike. Memory is measured per build, in turn."""
+    hashes, ids, near, far = cluster_workload(size, query_count)
+    report: dict[str, Any] = {"size": size, "cluster": CLUSTER, "methods": {}}
+    indexes = {}
+    for method in methods:
+        gc.collect()
+        rss_before = status_kib("VmRSS")
+        indexes[method], build_s = timed(lambda m=method: INDEXES[m](hashes, ids))
+        gc.collect()
+        report["methods"][method] = {
+            "build_s": round(build_s, 3),
+            "rss_added_mib": mib(status_kib("VmRSS") - rss_before),
+        }
+    for index in indexes.values():
+        for value in far.hexes[:10] + near.hexes[:10]:
+            index.search(value)
+    sets = {"near": near, "far": far}
+    spent = {(m, n): np.empty((2, query_count)) for m in methods for n in sets}
+    answers: dict[tuple[str, str], list[Any]] = {key: [None] * query_count for key in spent}
+    for i in range(query_count):
+        for name, queries in sets.items():
+            # Which index goes first alternates from one query to the next.
+            for method in methods[:: 1 if i % 2 else -1]:
+                started, started_cpu = time.perf_counter_ns(), time.thread_time_ns()
+                answers[method, name][i] = indexes[method].search(queries.hexes[i])
+                spent[method, name][1, i] = (time.thread_time_ns() - started_cpu) / 1_000
+                spent[method, name][0, i] = (time.perf_counter_ns() - started) / 1_000
+    for (method, name), times in spent.items():
+        report["methods"][method][name] = {
+            "p50_us": percentile(times[0], 50),
+            "p99_us": percentile(times[0], 99),
+            "cpu_p50_us": percentile(times[1], 50),
+            "cpu_p99_us": percentile(times[1], 99),
+            **check_fast(answers[method, name], sets[name], hashes),
+        }
+    return report
+
+
 # The run: every index at every size, then the table.
 
 
-def spawn(method: str, size: int, query_count: int) -> dict[str, Any]:
+def spawn(method: str, size: int, query_count: int, workload: str = "uniform") -> dict[str, Any]:
     command = [sys.executable, __file__, "--worker", method, "--sizes", str(size)]
-    command += ["--queries", str(query_count)]
+    command += ["--queries", str(query_count), "--workload", workload]
     try:
         done = subprocess.run(
             command, capture_output=True, text=True, timeout=WORKER_TIMEOUT_S, check=False
@@ -497,17 +610,88 @@ def print_table(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return ratios
 
 
+def print_cluster_table(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The cluster case: near and far queries apart, ours against faiss's exhaustive scan."""
+    print(f"cluster case: {CLUSTER:,} copies of one picture ({CLUSTER_BITS} bits or fewer apart)")
+    header = (
+        f"{'N':>11}  {'index':<22} {'queries':<7} {'build s':>8} {'RSS MiB':>8} "
+        f"{'p50 us':>9} {'p99 us':>9} {'cpu p50':>9} {'cpu p99':>9} {'matches':>8} "
+        f"{'false':>5} {'=faiss':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    ratios = []
+    for report in reports:
+        size = report["size"]
+        if "skipped" in report:
+            print(f"{size:>11,}  skipped: {report['skipped']}")
+            continue
+        reference = report["methods"].get("faiss_flat")
+        for method, result in report["methods"].items():
+            for name in ("near", "far"):
+                part = result[name]
+                same = "n/a"
+                if reference is not None:
+                    theirs = reference[name]["digests"]
+                    agree = sum(a == b for a, b in zip(part["digests"], theirs, strict=True))
+                    same = f"{agree}/{len(theirs)}"
+                part["agrees_with_faiss"] = same
+                false = part["false_matches"] + part["wrong_distances"]
+                print(
+                    f"{size:>11,}  {LABELS[method]:<22} {name:<7} {result['build_s']:>8.2f} "
+                    f"{result['rss_added_mib']:>8.0f} {part['p50_us']:>9.1f} "
+                    f"{part['p99_us']:>9.1f} {part['cpu_p50_us']:>9.1f} "
+                    f"{part['cpu_p99_us']:>9.1f} {part['mean_matches']:>8.1f} {false:>5} "
+                    f"{same:>8}"
+                )
+        ours = report["methods"].get("ours")
+        if reference is None or ours is None:
+            continue
+        for name in ("near", "far"):
+            ratio: dict[str, Any] = {"size": size, "queries": name}
+            for key in ("p50_us", "p99_us", "cpu_p50_us", "cpu_p99_us"):
+                ratio[key.replace("_us", "_speedup")] = round(
+                    reference[name][key] / ours[name][key], 2
+                )
+            ratios.append(ratio)
+    if ratios:
+        print()
+        print("ours against faiss IndexBinaryFlat, same run, queries interleaved (times faster):")
+        for r in ratios:
+            print(
+                f"  N={r['size']:>11,}  {r['queries']:<4}  p50 {r['p50_speedup']:>6}x"
+                f"  p99 {r['p99_speedup']:>6}x  cpu p50 {r['cpu_p50_speedup']:>6}x"
+                f"  cpu p99 {r['cpu_p99_speedup']:>6}x"
+            )
+    for report in reports:
+        for result in report.get("methods", {}).values():
+            for name in ("near", "far"):
+                result[name].pop("digests", None)
+    return ratios
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="100000,1000000,10000000")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--output", type=Path, default=RESULTS_FILE)
-    parser.add_argument("--worker", choices=METHODS, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--cluster-sizes",
+        default="1000000",
+        help="sizes of the cluster case (ours and faiss's exhaustive scan); empty for none",
+    )
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--workload", choices=("uniform", "cluster"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    cluster_sizes = [int(s) for s in args.cluster_sizes.split(",") if s]
     if args.worker:
-        print(json.dumps(run_worker(args.worker, sizes[0], args.queries)))
+        if args.workload == "cluster":
+            report = run_cluster_worker(args.worker.split(","), sizes[0], args.queries)
+        else:
+            report = run_worker(args.worker, sizes[0], args.queries)
+        print(json.dumps(report))
         return
 
     methods = [m for m in args.methods.split(",") if m]
@@ -529,8 +713,18 @@ def main() -> None:
                 report["wall_s"] = round(wall, 1)
                 last[method] = report
             reports.append(report)
+    cluster_reports = []
+    cluster_methods = ",".join(m for m in CLUSTER_METHODS if m in methods)
+    for size in cluster_sizes:
+        print(f"N={size:,} cluster case ...", file=sys.stderr, flush=True)
+        report, wall = timed(
+            lambda s=size: spawn(cluster_methods, s, args.queries, workload="cluster")
+        )
+        report["wall_s"] = round(wall, 1)
+        cluster_reports.append(report)
     print()
-    ratios = print_table(reports)
+    ratios = print_table(reports) if reports else []
+    cluster_ratios = print_cluster_table(cluster_reports) if cluster_reports else []
     print(f"\nload average (1 min): {load_before} before, {load_average()} after")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     for report in reports:
@@ -546,6 +740,9 @@ def main() -> None:
         "batch": BATCH,
         "results": reports,
         "ratios": ratios,
+        "cluster": {"copies": CLUSTER, "copy_bits": CLUSTER_BITS, "query_bits": CLUSTER_QUERY_BITS},
+        "cluster_results": cluster_reports,
+        "cluster_ratios": cluster_ratios,
     }
     args.output.write_text(json.dumps(document, indent=2) + "\n")
     print(f"\nwritten to {args.output}")

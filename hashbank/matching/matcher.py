@@ -21,6 +21,7 @@ import os
 import secrets
 import shutil
 import threading
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,8 @@ from hashbank.selectors import changelog_last_entry
 logger = logging.getLogger(__name__)
 
 MANIFEST = "hashfed-index.json"
+# Signals read from the database and decoded together when the index is built.
+_BUILD_CHUNK = 50_000
 
 
 class IndexMismatch(Exception):
@@ -71,16 +74,22 @@ def pdq_index_build() -> Path:
     root.mkdir(parents=True, exist_ok=True)
     last = changelog_last_entry().values_list("sequence", "leaf_hash").first()
     head, head_leaf = (0, "") if last is None else (last[0] + 1, last[1])
-    rows = list(
+    # Decoded a chunk at a time: 40 bytes a row held, not the Python tuple and string of
+    # every row at once (about 200 bytes a row, 20 GB at 100M).
+    id_parts = [np.zeros(0, dtype=np.int64)]
+    hash_parts = [np.zeros((0, 32), dtype=np.uint8)]
+    rows = (
         Signal.objects.filter(signal_type="pdq")
         .exclude(status=SignalStatus.REMOVED)
         .values_list("pk", "value")
-        .iterator(chunk_size=50_000)
+        .iterator(chunk_size=_BUILD_CHUNK)
     )
-    ids = np.fromiter((pk for pk, _ in rows), dtype=np.int64, count=len(rows))
-    hashes = (
-        hashes_from_hex([value for _, value in rows]) if rows else np.zeros((0, 32), dtype=np.uint8)
-    )
+    while chunk := list(islice(rows, _BUILD_CHUNK)):
+        id_parts.append(np.array([pk for pk, _ in chunk], dtype=np.int64))
+        hash_parts.append(hashes_from_hex([value for _, value in chunk]))
+    ids = np.concatenate(id_parts)
+    hashes = np.concatenate(hash_parts)
+    del id_parts, hash_parts
     index = PdqIndex.build(hashes, ids)
     # A name of its own: a rebuild at the same position never writes over files a process
     # may still have mapped.
@@ -92,7 +101,7 @@ def pdq_index_build() -> Path:
                 "hub_id": owner,
                 "up_to_sequence": head,
                 "leaf_hash_before": head_leaf,
-                "size": len(rows),
+                "size": int(ids.shape[0]),
             }
         )
     )

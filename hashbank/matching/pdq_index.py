@@ -22,8 +22,11 @@ chunk, the row ids sorted by chunk value (``order[c]``, with ``offsets[c]`` the 
 starts) and next to each of them the row's partner chunk value (``partner[c]``). A search
 reads the probed buckets sequentially, drops every entry whose partner chunk is too far
 (about 99.7% of random entries at ``t = 31``) without touching the hashes, and only then
-reads the hashes of the survivors at random and keeps those whose exact distance (XOR and
-popcount of four 64-bit words) is within ``t``. Nothing within ``t`` is ever dropped by the
+reads the hashes of the survivors at random, each row once however many chunks found it,
+and keeps those whose exact distance (XOR and popcount of four 64-bit words) is within
+``t``. A query whose buckets hold more entries than the base has rows, or whose distinct
+survivors are more than a scan is worth (thousands of copies of one picture near it), is
+answered by scanning the hashes instead. Nothing within ``t`` is ever dropped by the
 filters, nothing beyond ``t`` survives the check: results are exactly those of an
 exhaustive scan, for every threshold from 0 to 63.
 
@@ -78,6 +81,19 @@ _ENTRIES_PER_LINE = 32
 _QUERY_GROUP = 256
 # Base rows scanned together when a query is cheaper to answer exhaustively.
 _SCAN_ROWS = 1 << 16
+# A query is scanned instead when its distinct candidates times this reach the base's
+# rows: reading a candidate's hash at random costs about twice scanning one row in order.
+_SCAN_SHARE = 2
+# Up to this many candidates in a pass, their hashes are read with the repeats (a row
+# found through several chunks) and the repeats dropped among the matches.
+_FEW_CANDIDATES = 512
+# A bucket this large (or _LONG_FACTOR times the average, whichever is larger) makes its
+# query crowded: copies of one picture fill it.
+_LONG_BUCKET = 2048
+_LONG_FACTOR = 8
+# A query's candidates are deduplicated through a map of the base from this many on
+# (or 1/256 of the base, whichever is larger), by a sort below it.
+_MAP_MIN = 4096
 
 
 def _probe_masks(radius: int) -> tuple[np.ndarray, np.ndarray]:
@@ -550,13 +566,37 @@ class PdqIndex:
         per_query = lengths.reshape(-1, probes_per_query).sum(axis=1)
 
         found: list[_Matches] = []
-        # A query whose buckets hold more entries than the base has rows (one hash
-        # repeated many times fills the same bucket of every chunk) is cheaper to scan.
+        repeated: list[_Matches] = []
+        scanned: list[int] = []
+        # Reading an entry of a bucket costs about what scanning a row does: a query whose
+        # buckets hold more entries than the base has rows (one hash repeated many times
+        # fills the same bucket of every chunk) is scanned without reading them.
         for query in (per_query >= self._base_size).nonzero()[0].tolist():
-            rows, row_distances = self._scan(words[query], distance)
-            found.append((np.full(rows.shape[0], query), rows, row_distances))
+            scanned.append(query)
             lengths[query * probes_per_query : (query + 1) * probes_per_query] = 0
             per_query[query] = 0
+
+        # A query with a bucket many times the average size (it lies near many copies of one
+        # picture) is answered on its own: its large buckets are read as slices, and its
+        # candidates marked in a map of the base, each row once, before any hash is read.
+        long_bucket = max(_LONG_BUCKET, (self._base_size >> CHUNK_BITS) * _LONG_FACTOR)
+        long = lengths >= long_bucket
+        for query in long.reshape(-1, probes_per_query).any(axis=1).nonzero()[0].tolist():
+            window = slice(query * probes_per_query, (query + 1) * probes_per_query)
+            rows = self._crowded_rows(
+                starts[window], lengths[window], expected[window], long[window], pair_limit
+            )
+            lengths[window] = 0
+            per_query[query] = 0
+            if rows.shape[0] * _SCAN_SHARE >= self._base_size:
+                # Decided on the rows left to read: more than a scan is worth.
+                scanned.append(query)
+                continue
+            row_distances = _distances(
+                self._words.take(rows, axis=0), np.tile(words[query], (rows.shape[0], 1))
+            )
+            close = row_distances <= distance
+            found.append((np.full(int(close.sum()), query), rows[close], row_distances[close]))
 
         # Passes over consecutive queries that read at most _PASS_ENTRIES entries each
         # (or one query, however many it reads).
@@ -566,38 +606,60 @@ class PdqIndex:
             before = cumulative[first - 1] if first else 0
             last = max(first + 1, bisect.bisect_right(cumulative, before + _PASS_ENTRIES))
             window = slice(first * probes_per_query, last * probes_per_query)
-            probes, rows = self._probe(
-                starts[window], lengths[window], expected[window], pair_limit
+            counts, rows = self._probe(
+                starts[window], lengths[window], expected[window], pair_limit, probes_per_query
             )
-            query_rows = probes // probes_per_query + first
+            if rows.shape[0] <= _FEW_CANDIDATES:
+                # The usual case: a few dozen rows, read as they are; the repeats among
+                # the (fewer) matches are dropped below.
+                query_rows = np.repeat(np.arange(first, last), counts)
+                row_distances = _distances(self._words.take(rows, axis=0), words[query_rows])
+                close = row_distances <= distance
+                repeated.append((query_rows[close], rows[close], row_distances[close]))
+                first = last
+                continue
+            # A row within the distance is in the probed buckets of several chunks when more
+            # than one chunk is close enough (every re-encoding of a picture is, near it):
+            # each (query, row) is kept once before any hash is read.
+            query_rows, rows = self._distinct(counts, rows)
+            if rows.shape[0] * _SCAN_SHARE >= self._base_size:
+                # Decided on the rows left to read: a query for which they are more than a
+                # scan is worth is scanned instead.
+                distinct = np.bincount(query_rows, minlength=last - first)
+                crowded = distinct * _SCAN_SHARE >= self._base_size
+                scanned.extend((crowded.nonzero()[0] + first).tolist())
+                keep = ~crowded[query_rows]
+                query_rows, rows = query_rows[keep], rows[keep]
+            query_rows += first
             row_distances = _distances(self._words.take(rows, axis=0), words[query_rows])
             close = row_distances <= distance
             found.append((query_rows[close], rows[close], row_distances[close]))
             first = last
 
-        query_rows, rows, row_distances = _concatenate(found)
-        # A row within the distance is in the probed buckets of several chunks when more
-        # than one chunk is close enough: keep each (query, row) once.
-        keys = query_rows * self._base_size + rows
-        if keys.shape[0] <= 64:
-            # A handful of matches (the usual case): a dict is cheaper than np.unique.
-            seen: dict[int, int] = {}
-            for position, key in enumerate(keys.tolist()):
-                seen.setdefault(key, position)
-            first_seen = np.fromiter(seen.values(), dtype=np.int64, count=len(seen))
-        else:
-            first_seen = np.unique(keys, return_index=True)[1]
-        return query_rows[first_seen], rows[first_seen], row_distances[first_seen]
+        if repeated:
+            found.append(_first_of_each(self._base_size, *_concatenate(repeated)))
+        for query in scanned:
+            rows, row_distances = self._scan(words[query], distance)
+            found.append((np.full(rows.shape[0], query), rows, row_distances))
+        return _concatenate(found)
 
     def _probe(
-        self, starts: np.ndarray, lengths: np.ndarray, expected: np.ndarray, pair_limit: int
+        self,
+        starts: np.ndarray,
+        lengths: np.ndarray,
+        expected: np.ndarray,
+        pair_limit: int,
+        probes_per_query: int,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Read the probed buckets (``starts`` and ``lengths`` in the flattened ``order``
-        and ``partner``) and keep the entries whose chunk pair is within ``pair_limit``.
-        Returns each survivor's probe number and base row."""
+        and ``partner``, ``probes_per_query`` per query) and keep the entries whose chunk
+        pair is within ``pair_limit``. Returns, for each query, how many survivors it has,
+        and the base rows of the survivors, grouped by query (a row may appear several
+        times for one query)."""
+        query_count = lengths.shape[0] // probes_per_query
         probes = lengths.nonzero()[0]
         if probes.shape[0] == 0:
-            return _NO_ROWS, _NO_ROWS
+            return np.zeros(query_count, dtype=np.int64), _NO_ROWS
         starts, lengths = starts[probes], lengths[probes]
         ends = np.cumsum(lengths)
         # The position of every entry of every probed bucket, as one cumulative sum: +1
@@ -613,8 +675,68 @@ class PdqIndex:
         self._partner.take(positions[::_ENTRIES_PER_LINE])
         differing = self._partner.take(positions) ^ expected[probes].repeat(lengths)
         kept = (np.bitwise_count(differing) <= pair_limit).nonzero()[0]
-        probe_numbers = probes[ends.searchsorted(kept, side="right")]
-        return probe_numbers, self._order.take(positions[kept]).astype(np.int64)
+        # Entries are read query after query: where each query's entries end, counted in
+        # survivors, splits the survivors by query.
+        if query_count == 1:
+            counts = np.array([kept.shape[0]])
+        else:
+            probe_bounds = probes.searchsorted(np.arange(1, query_count + 1) * probes_per_query)
+            query_ends = np.concatenate([[0], ends])[probe_bounds]
+            counts = np.diff(kept.searchsorted(query_ends), prepend=0)
+        return counts, self._order.take(positions[kept]).astype(np.intp)
+
+    def _crowded_rows(
+        self,
+        starts: np.ndarray,
+        lengths: np.ndarray,
+        expected: np.ndarray,
+        long: np.ndarray,
+        pair_limit: int,
+    ) -> np.ndarray:
+        """The distinct base rows that pass the pair filter in one query's probes (``long``
+        marks the large buckets, read as slices), in ascending order."""
+        seen = np.zeros(self._base_size, dtype=bool)
+        probes_per_chunk = long.shape[0] // CHUNKS
+        for probe in long.nonzero()[0].tolist():
+            bucket = slice(int(starts[probe]), int(starts[probe] + lengths[probe]))
+            wanted = int(expected[probe])
+            # d_partner, compared in 16 bits with the limit less the probe's own distance.
+            partner_distances = np.bitwise_count(self._partner[bucket] ^ np.uint16(wanted & 0xFFFF))
+            keep = partner_distances <= pair_limit - (wanted >> CHUNK_BITS).bit_count()
+            if (probe // probes_per_chunk) % 2:
+                # Chunk 2k + 1: an entry whose chunk 2k is within r bits is found, with the
+                # same pair distance, in the probes of chunk 2k. Marked once is enough.
+                keep &= partner_distances > pair_limit // 2
+            # (numpy indexes with intp far faster than with the uint32 stored.)
+            seen[self._order[bucket][keep].astype(np.intp)] = True
+        _, rows = self._probe(starts, np.where(long, 0, lengths), expected, pair_limit, len(long))
+        seen[rows] = True
+        return seen.nonzero()[0]
+
+    def _distinct(self, counts: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The (query, row) pairs of the candidates, each once: ``counts[i]`` rows for
+        query ``i``, grouped by query. Returns the query numbers (counted from 0) and rows
+        of the distinct pairs."""
+        # Beyond this many candidates for one query, marking its rows in a map of the base
+        # (pages the kernel hands out zeroed, read back in order) costs less than a sort.
+        crowded = counts >= max(_MAP_MIN, self._base_size >> 8)
+        light = ~crowded
+        parts: list[tuple[np.ndarray, np.ndarray]] = []
+        if light.any():
+            query_rows = np.repeat(light.nonzero()[0], counts[light])
+            mine = rows[np.repeat(light, counts)] if crowded.any() else rows
+            keys = np.unique(query_rows * self._base_size + mine)
+            parts.append(np.divmod(keys, self._base_size))
+        bounds = np.concatenate([[0], np.cumsum(counts)])
+        for query in crowded.nonzero()[0].tolist():
+            seen = np.zeros(self._base_size, dtype=bool)
+            seen[rows[bounds[query] : bounds[query + 1]]] = True
+            mine = seen.nonzero()[0]
+            parts.append((np.full(mine.shape[0], query), mine))
+        if len(parts) == 1:
+            return parts[0]
+        found_queries, found_rows = zip(*parts, strict=True)
+        return np.concatenate(found_queries), np.concatenate(found_rows)
 
     def _scan(self, words: np.ndarray, distance: int) -> tuple[np.ndarray, np.ndarray]:
         """Every base row within ``distance`` of one query's ``words``, block by block."""
@@ -634,6 +756,22 @@ _Matches = tuple[np.ndarray, np.ndarray, np.ndarray]
 _NO_ROWS = np.zeros(0, dtype=np.int64)
 
 
+def _first_of_each(
+    base_size: int, query_rows: np.ndarray, rows: np.ndarray, distances: np.ndarray
+) -> _Matches:
+    """The matches with each (query, row) pair once (a row found through several chunks)."""
+    keys = query_rows * base_size + rows
+    if keys.shape[0] <= 64:
+        # A handful of matches (the usual case): a dict is cheaper than np.unique.
+        seen: dict[int, int] = {}
+        for position, key in enumerate(keys.tolist()):
+            seen.setdefault(key, position)
+        first_seen = np.fromiter(seen.values(), dtype=np.int64, count=len(seen))
+    else:
+        first_seen = np.unique(keys, return_index=True)[1]
+    return query_rows[first_seen], rows[first_seen], distances[first_seen]
+
+
 def _concatenate(found: list[_Matches]) -> _Matches:
     if len(found) == 1:
         return found[0]
@@ -648,7 +786,12 @@ def _group_by_query(query_count: int, found: list[_Matches]) -> list[list[tuple[
     query_rows, ids, distances = _concatenate(found)
     if ids.shape[0] == 0:
         return [[] for _ in range(query_count)]
-    if ids.shape[0] > 1:
+    if query_count == 1 and ids.shape[0] > 1 and bool(np.all(ids[1:] >= ids[:-1])):
+        # One query whose matches come in id order (from the map of the base): a stable
+        # sort of the 16-bit distances (a radix sort in numpy) puts them in order.
+        by_distance = np.argsort(distances.astype(np.uint16, copy=False), kind="stable")
+        ids, distances = ids[by_distance], distances[by_distance]
+    elif ids.shape[0] > 1:
         by_query = np.lexsort((ids, distances, query_rows))
         query_rows, ids, distances = query_rows[by_query], ids[by_query], distances[by_query]
     pairs = list(zip(ids.tolist(), distances.tolist(), strict=True))

@@ -136,6 +136,77 @@ def test_many_hashes_in_one_bucket_of_every_chunk(rng):
     assert_same_answers(index, model, queries_near(rng, hashes, 30), THRESHOLDS)
 
 
+def near_duplicates(rng: np.random.Generator, center: np.ndarray, count: int) -> np.ndarray:
+    """`count` copies of `center` with 0 to 12 bits flipped (re-encodings of one picture),
+    then one at every distance from 13 to 64 so that every threshold has a neighbour on
+    each side of it."""
+    copies = [flip(center, int(bits), rng) for bits in rng.integers(0, 13, size=count)]
+    copies += [flip(center, bits, rng) for bits in range(13, 65)]
+    return np.array(copies)
+
+
+def cluster_queries(rng: np.random.Generator, center: np.ndarray, others: np.ndarray):
+    """The center, copies of it 1 to 12 bits away, and queries elsewhere."""
+    around = [flip(center, bits, rng) for bits in range(1, 13)]
+    return np.concatenate([center.reshape(1, 32), np.array(around), queries_near(rng, others, 20)])
+
+
+def test_a_dense_cluster_of_near_duplicates_matches_an_exhaustive_scan(rng, tmp_path: Path):
+    # One picture re-encoded 4,000 times among 20,000 random hashes: a query near it finds
+    # each copy through up to 16 chunks, and every copy must come back once.
+    center = random_hashes(rng, 1)[0]
+    others = random_hashes(rng, 20_000)
+    hashes = np.concatenate([others, near_duplicates(rng, center, 4_000)])
+    ids = rng.permutation(10_000_000)[: len(hashes)].astype(np.int64)
+    index, model = PdqIndex.build(hashes, ids), ExhaustiveModel(hashes, ids)
+    queries = cluster_queries(rng, center, others)
+    assert_same_answers(index, model, queries, [*THRESHOLDS, 8, 30, 48])
+    # The copies at exactly the threshold are in, those one bit beyond are out.
+    for threshold in (15, 16, 31, 32, 47):
+        found = index.search(center, threshold)
+        assert found[-1][1] == threshold
+        assert len(found) == len({identifier for identifier, _ in found})
+        assert len(found) == len(model.search(center, threshold))
+
+    # Tombstones and a delta on top of the cluster.
+    removed = [int(i) for i in ids[20_000:22_000:3]]
+    added = near_duplicates(rng, center, 300)
+    added_ids = np.arange(20_000_000, 20_000_000 + len(added), dtype=np.int64)
+    for target in (index, model):
+        target.remove(removed)
+        target.add(added, added_ids)
+    assert_same_answers(index, model, queries, [0, 31, 63])
+    # The same from the files, memory-mapped as every web process reads them.
+    index.save(tmp_path / "pdq")
+    assert_same_answers(PdqIndex.load(tmp_path / "pdq"), model, queries, [31])
+
+
+@pytest.mark.parametrize("long_bucket", [64, 1 << 40])
+@pytest.mark.parametrize("cluster", [1_200, 18_000])
+def test_queries_near_a_cluster_are_scanned_when_that_costs_less(
+    monkeypatch, rng, cluster, long_bucket
+):
+    # 1,200 copies among 24,000: fewer entries than rows to read, but (with a scan made to
+    # look cheap) more distinct candidates than a scan is worth. 18,000 copies: more
+    # entries than rows, scanned before reading them. Tiny limits mix, in one pass,
+    # queries answered from the buckets with and without the map of the base; queries
+    # near the copies are answered on their own (long buckets) or in the passes.
+    monkeypatch.setattr(pdq_index, "_SCAN_SHARE", 25)
+    monkeypatch.setattr(pdq_index, "_LONG_BUCKET", long_bucket)
+    monkeypatch.setattr(pdq_index, "_PASS_ENTRIES", 50_000)
+    monkeypatch.setattr(pdq_index, "_FEW_CANDIDATES", 16)
+    monkeypatch.setattr(pdq_index, "_MAP_MIN", 64)
+    monkeypatch.setattr(pdq_index, "_SCAN_ROWS", 1_000)
+    center = random_hashes(rng, 1)[0]
+    others = random_hashes(rng, 24_000 - cluster)
+    hashes = np.concatenate([near_duplicates(rng, center, cluster), others])
+    ids = np.arange(len(hashes), dtype=np.int64) * 3
+    index, model = PdqIndex.build(hashes, ids), ExhaustiveModel(hashes, ids)
+    queries = cluster_queries(rng, center, others)
+    rng.shuffle(queries)
+    assert_same_answers(index, model, queries, [0, 16, 31, 32])
+
+
 def test_the_same_hash_under_several_ids_matches_under_each(rng):
     hashes = random_hashes(rng, 1_000)
     shared = hashes[10].copy()
