@@ -192,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         "bench/lookup_api.py (HTTP API at 1M); everything = all three; sync-verify = the "
         "member client's sync with its checks of the list on and off (--log-size entries)",
     )
-    parser.add_argument("--quick", action="store_true", help="4 ingest batches per row, 100,000 entries")
+    parser.add_argument(
+        "--quick", action="store_true", help="4 ingest batches per row, 100,000 entries"
+    )
     parser.add_argument(
         "--log-size",
         type=int,
