@@ -78,7 +78,7 @@ def api_client(api_key: str) -> Client:
     the view, rendering) in this process: no socket, no WSGI server in front."""
     from django.test import Client
 
-    return Client(headers={"authorization": f"Bearer {api_key}"})
+    return Client(HTTP_HOST=HUB_ORIGIN, headers={"authorization": f"Bearer {api_key}"})
 
 
 def format_table(rows: list[Row]) -> str:

@@ -9,8 +9,9 @@ those of another day. docs/benchmarks.md describes the scenarios and the latest 
 
 The run owns one PostgreSQL database, `hashfed_bench` on 127.0.0.1:5432 (another name in
 HASHFED_BENCH_DATABASE): it is dropped and created at the start, and dropped at the end
-unless --keep is given. Requests go through django.test.Client: the whole Django request
-stack in this process, without a socket.
+unless --keep is given. The ingest scenario sends its requests over HTTP to gunicorn (two
+workers, deploy/gunicorn.conf.py) started on the bench database; the others go through
+django.test.Client: the whole Django request stack in this process, without a socket.
 """
 
 from __future__ import annotations
@@ -91,6 +92,8 @@ def django_start(state_dir: Path) -> dict[str, str]:
         "SECRET_KEY_FILE",
     ):
         os.environ.pop(name, None)
+    # Requests name the hub by its origin, in process and over HTTP alike.
+    os.environ["ALLOWED_HOSTS"] = HUB_ORIGIN
 
     import django
 
@@ -189,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         "bench/lookup_api.py (HTTP API at 1M); everything = all three; sync-verify = the "
         "member client's sync with its checks of the list on and off (--log-size entries)",
     )
-    parser.add_argument("--quick", action="store_true", help="2 ingest batches, 100,000 entries")
+    parser.add_argument(
+        "--quick", action="store_true", help="4 ingest batches per row, 100,000 entries"
+    )
     parser.add_argument(
         "--log-size",
         type=int,
@@ -213,7 +218,10 @@ def main(argv: list[str] | None = None) -> int:
         )
     state_dir = Path(tempfile.mkdtemp(prefix="hashfed-bench-"))
     print(f"database {BENCH_DATABASE} dropped and created; hub state in {state_dir}")
-    print("requests go through django.test.Client: the full Django stack, in process, no socket")
+    print(
+        "ingest over HTTP (gunicorn, 2 workers); other requests through django.test.Client: "
+        "the full Django stack, in process, no socket"
+    )
     started = time.perf_counter()
     try:
         database_drop(then_create=True)
@@ -227,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
 
         rows: list[Row] = []
         if args.scenario in ("ingest", "all"):
-            rows += bench_ingest(api_keys, quick=args.quick)
+            rows += bench_ingest(api_keys, quick=args.quick, state_dir=state_dir)
         if args.scenario in ("sync", "all"):
             rows += bench_sync(api_keys, quick=args.quick)
         if args.scenario in ("transparency", "all"):
@@ -244,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
             "mode": "quick" if args.quick else "full",
             "scenario": args.scenario,
             "machine": machine(),
-            "client": "django.test.Client: the full Django request stack, in process",
+            "client": "ingest: HTTP to gunicorn, 2 workers, 2 connections; others: "
+            "django.test.Client, the full Django request stack in process",
             "total_seconds": round(time.perf_counter() - started, 1),
             "load_average": {"start": load_at_start, "end": load_at_end},
             "rows": [row.as_dict() for row in rows],

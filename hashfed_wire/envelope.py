@@ -17,18 +17,18 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, NoReturn
 
 import rfc8785
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from nacl.bindings import crypto_sign_open
+from nacl.exceptions import BadSignatureError
 
 from hashfed_wire import ed25519, strict_json
 
@@ -151,6 +151,23 @@ def canonical_bytes(payload: dict[str, Any]) -> bytes:
         ) from exc
 
 
+def _canonical_bytes_checked(payload: dict[str, Any]) -> bytes:
+    """``canonical_bytes`` of a payload that passed ``_PayloadChecker``, without re-walking it.
+
+    After the checks its keys are the ASCII field names, its values strings without lone
+    surrogates, the integer 1, ``None`` or a list of strings. For exactly these, sorted keys
+    and the standard encoder are RFC 8785: JCS sorts keys by UTF-16 code units (ASCII
+    names sort the same by code point), writes integers in their shortest form, and escapes
+    strings as ECMAScript's JSON.stringify does, which is what ``ensure_ascii=False`` writes
+    (``\\b \\t \\n \\f \\r \\" \\\\``, other controls as lowercase ``\\u00xx``,
+    everything else literal). tests/hashfed_wire/test_envelope.py holds the two to each other.
+    """
+    return _JCS_ENCODER.encode(payload).encode("utf-8")
+
+
+_JCS_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
 def key_id_for(public_key_raw: bytes) -> str:
     """Lowercase hex SHA-256 of the raw 32-byte Ed25519 public key."""
     try:
@@ -223,11 +240,12 @@ class SignedEnvelope:
     def audience(self) -> str:
         return str(self.payload["audience"])
 
-    @property
+    # The two values parsed from text are parsed once: a batch asks for each several times.
+    @cached_property
     def id(self) -> uuid.UUID:
         return uuid.UUID(self.payload["id"])
 
-    @property
+    @cached_property
     def created_at(self) -> datetime:
         return _parse_created_at(self.payload["created_at"])
 
@@ -440,11 +458,13 @@ def envelope_from_obj(obj: object, *, index_path: str = "") -> SignedEnvelope:
             field=signature_path,
         )
 
-    try:
-        canonical = canonical_bytes(payload)
-    except EnvelopeError as exc:
-        raise EnvelopeError(exc.code, exc.message, field=payload_path) from exc
-    return SignedEnvelope(payload=copy.deepcopy(payload), signature=signature, canonical=canonical)
+    # The checks above leave only strings, the integer 1, None and one list of strings:
+    # a private copy needs no deep copy, and the canonical form no second walk.
+    private = dict(payload)
+    private["labels"] = list(payload["labels"])
+    return SignedEnvelope(
+        payload=private, signature=signature, canonical=_canonical_bytes_checked(private)
+    )
 
 
 def verify(public_key_raw: bytes, envelope: SignedEnvelope) -> bool:
@@ -457,10 +477,13 @@ def verify(public_key_raw: bytes, envelope: SignedEnvelope) -> bool:
     """
     if key_id_for(public_key_raw) != envelope.key_id:
         return False
-    public_key = Ed25519PublicKey.from_public_bytes(public_key_raw)
+    # libsodium (through PyNaCl) verifies about 1.7 times as fast as OpenSSL. It is the
+    # stricter of the two: beyond a canonical S (which both require) it refuses small-order
+    # public keys, which registration refuses too (ed25519.parse_public_key), and small-order
+    # R points, which an honest signer produces with negligible probability.
     try:
-        public_key.verify(envelope.signature, envelope.canonical)
-    except InvalidSignature:
+        crypto_sign_open(envelope.signature + envelope.canonical, public_key_raw)
+    except BadSignatureError:
         return False
     return True
 

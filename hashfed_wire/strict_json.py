@@ -42,15 +42,26 @@ class _ObjectWithDuplicateKey(dict[str, Any]):
     duplicate: str
 
 
-def _object_from_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            marked = _ObjectWithDuplicateKey(pairs)
-            marked.duplicate = key
-            return marked
-        obj[key] = value
-    return obj
+class _Reader:
+    """One parse: builds objects, and remembers whether any repeated a key, so that a
+    document without one is not walked again to find it."""
+
+    def __init__(self) -> None:
+        self.saw_duplicate = False
+
+    def object_from_pairs(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(pairs)
+        if len(obj) == len(pairs):
+            return obj
+        self.saw_duplicate = True
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                marked = _ObjectWithDuplicateKey(pairs)
+                marked.duplicate = key
+                return marked
+            seen.add(key)
+        raise AssertionError("unreachable: fewer keys than pairs means a repeated key")
 
 
 def _reject_constant(name: str) -> NoReturn:
@@ -146,10 +157,11 @@ def loads(
         text = raw
     if max_depth is not None and nesting_depth_exceeds(text, max_depth):
         raise JSONRefused("too_deep", f"arrays and objects nest deeper than {max_depth} levels")
+    reader = _Reader()
     try:
         parsed = json.loads(
             text,
-            object_pairs_hook=_object_from_pairs,
+            object_pairs_hook=reader.object_from_pairs,
             parse_constant=_reject_constant,
             parse_float=_finite_float,
         )
@@ -159,9 +171,14 @@ def loads(
         raise
     except ValueError as exc:
         raise JSONRefused("invalid_json", f"invalid JSON: {exc}") from exc
-    problem = _first_problem(parsed, check_strings=check_strings)
-    if problem is not None:
-        raise problem
+    # The strict decoder refuses raw control characters inside strings, so a NUL or a lone
+    # surrogate can only come from a \u escape (or, for text given as str, be in it already):
+    # without either, and without a repeated key, there is nothing left to look for.
+    strings_may_fail = check_strings and ("\\u" in text or not _storable(text))
+    if reader.saw_duplicate or strings_may_fail:
+        problem = _first_problem(parsed, check_strings=check_strings)
+        if problem is not None:
+            raise problem
     return parsed
 
 

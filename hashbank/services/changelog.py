@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import lock_chain
+from core.bulk_insert import rows_insert
 from hashbank.models import ChangeLogEntry, ChangeOp, EntryDisclosure, ReviewState, Signal
 from hashbank.selectors import changelog_next_sequence, signal_as_listed
 from hashbank.services.transparency import tree_append
@@ -179,10 +180,9 @@ def changelog_append(*, changes: list[Change]) -> list[ChangeLogEntry]:
         # Each entry takes the next place in its bank's Merkle tree, whose new nodes are
         # stored in this same transaction.
         tree_append(rows)
-        created = ChangeLogEntry.objects.bulk_create(rows)
+        created = rows_insert(ChangeLogEntry, rows)
         if disclosures:
-            # bulk_create sets primary keys on PostgreSQL and SQLite alike.
             for offset, disclosure in disclosures.items():
                 disclosure.entry = created[offset]
-            EntryDisclosure.objects.bulk_create(disclosures.values())
+            rows_insert(EntryDisclosure, list(disclosures.values()))
         return created

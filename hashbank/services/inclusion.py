@@ -40,8 +40,6 @@ NOT_LISTED = "not_listed"
 LISTED_UNREADABLE = "listed_unreadable"
 REJECTED = "rejected"
 WITHDRAWN = "withdrawn"
-# Ids per IN (...) query: below SQLite's default limit of bound parameters.
-_ID_CHUNK = 900
 INCLUSION_STATES = (
     INCLUDED,
     AWAITING_CHECKPOINT,
@@ -91,19 +89,6 @@ def signal_listing_entry(signal: Signal) -> ChangeLogEntry | None:
     if signal.status == SignalStatus.REMOVED:
         return None
     return ChangeLogEntry.objects.filter(signal=signal).order_by("-sequence").first()
-
-
-def new_signals_entries(signal_ids: list[int]) -> dict[int, int]:
-    """Signal id → the primary key of its change-log entry, for signals just listed (one
-    `add` entry each, by signals_list_new)."""
-    found: dict[int, int] = {}
-    for start in range(0, len(signal_ids), _ID_CHUNK):
-        found.update(
-            ChangeLogEntry.objects.filter(
-                signal_id__in=signal_ids[start : start + _ID_CHUNK]
-            ).values_list("signal_id", "pk")
-        )
-    return found
 
 
 def promised_by(entry: ChangeLogEntry) -> dt.datetime:

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
+from core.bulk_insert import rows_insert
 from hashbank.models import (
     Bank,
+    ChangeLogEntry,
     ChangeOp,
     DisputeState,
     Label,
@@ -100,14 +102,16 @@ class NewListing:
     envelope: EnvelopeRef
 
 
-def signals_list_new(*, listings: list[NewListing]) -> list[Signal]:
+def signals_list_new(*, listings: list[NewListing]) -> list[tuple[Signal, ChangeLogEntry]]:
     """List many values new to their banks at once, as `signal_refresh` would list each
     after its one approved submission (active, that submission's labels and incident, the
     confidence of one approval and no opinion), with one `add` entry each under one lock.
-    The caller links the submissions to the returned signals, in order. Raises
+    Returns each new signal with its entry, in order, for the caller to link the
+    submissions to. Raises
     IntegrityError if one of the values was listed meanwhile."""
     now = timezone.now()
-    signals = Signal.objects.bulk_create(
+    signals = rows_insert(
+        Signal,
         [
             Signal(
                 bank=listing.bank,
@@ -120,17 +124,19 @@ def signals_list_new(*, listings: list[NewListing]) -> list[Signal]:
                 updated_at=now,
             )
             for listing in listings
-        ]
+        ],
     )
     through = Signal.labels.through
-    through.objects.bulk_create(
+    rows_insert(
+        through,
         [
             through(signal_id=signal.pk, label_id=label.pk)
             for signal, listing in zip(signals, listings, strict=True)
             for label in listing.labels
-        ]
+        ],
+        set_ids=False,
     )
-    changelog_append(
+    entries = changelog_append(
         changes=[
             Change(
                 signal,
@@ -142,4 +148,4 @@ def signals_list_new(*, listings: list[NewListing]) -> list[Signal]:
             for signal, listing in zip(signals, listings, strict=True)
         ]
     )
-    return signals
+    return list(zip(signals, entries, strict=True))

@@ -21,6 +21,7 @@ from rest_framework import status
 from accounts.audit import AuditContext, audit_record
 from accounts.hub_identity import hub_keys, hub_keys_published, note_key_name
 from accounts.models import Organisation
+from core.bulk_insert import rows_insert
 from core.db_routing import ReplicaBehind, reading_from_replica
 from core.errors import Invalid, ServiceError
 from hashbank.models import Bank, ChangeLogEntry, Checkpoint, Cosignature, MerkleNode, Witness
@@ -122,7 +123,8 @@ def tree_append(rows: list[ChangeLogEntry]) -> list[MerkleNode]:
             for level, index, value in appended.nodes
             if level > 0  # leaves are the entries' own leaf hashes
         ]
-    return MerkleNode.objects.bulk_create(made)
+    # Nothing refers to a node by its key: no ids to take from the sequence.
+    return rows_insert(MerkleNode, made, set_ids=False)
 
 
 def inclusion_proof(*, bank: Bank, index: int, size: int) -> list[bytes]:

@@ -1,5 +1,6 @@
 import base64
 import datetime as dt
+import hashlib
 import json
 
 from django.utils import timezone
@@ -309,6 +310,31 @@ def test_a_trusted_batch_lists_new_values_at_once_and_corroborates_known_ones(
         signal = Signal.objects.get(pk=logged["signal"])
         expected = entry_material(signal, op="add", sequence=entry.sequence, at=entry.created_at)
         assert logged == json.loads(json.dumps(expected))
+
+
+def test_a_batch_is_one_audit_event_whose_digest_names_the_submissions_it_accepted(
+    alice, bob, signer_for
+):
+    from accounts.models import AuditEvent
+
+    lakeside = signer_for("lakeside/admin")
+    batch = [lakeside.envelope() for _ in range(20)] + [lakeside.envelope(bank="NOPE")]
+    before = AuditEvent.objects.count()
+    submit(bob, *batch)
+
+    events = list(AuditEvent.objects.order_by("sequence")[before:])
+    assert [e.action for e in events] == ["hashbank.submission.batch_received"]
+    detail = events[0].detail
+    assert (detail["accepted"], detail["rejected"], detail["approved_on_arrival"]) == (20, 1, 20)
+    # An auditor finds the batch's submissions by organisation and time of receipt, and
+    # checks them against the digest.
+    received = Submission.objects.filter(
+        organisation__slug="lakeside", received_at=dt.datetime.fromisoformat(detail["received_at"])
+    )
+    ids = sorted(str(i) for i in received.values_list("submission_id", flat=True))
+    assert detail["submissions_sha256"] == hashlib.sha256("\n".join(ids).encode()).hexdigest()
+    assert all(s.auto_approved and s.log_entry_id and s.signal_id for s in received)
+    assert {str(s.log_entry.signal_id) for s in received} == {str(s.signal_id) for s in received}
 
 
 def test_a_replay_is_judged_on_canonical_bytes_not_on_the_bytes_sent(alice, signer_for):

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import rfc8785
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, x25519
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -482,6 +483,21 @@ def test_canonical_bytes_sort_keys_and_keep_non_ascii_as_utf8():
     assert canonical_bytes(payload) == (
         '{"a":1,"b":"Vidéo 🚩","c":{"y":[true,false],"z":null}}'.encode()
     )
+
+
+@pytest.mark.parametrize(
+    "note",
+    [
+        "".join(chr(code) for code in range(0x80)),  # every control and ASCII escape
+        "\u2028\u2029 line separators, \u00e9\u0301 combining, \U0001f6a9 astral",
+        '\\u0041 is six characters, "quoted", \\ and / stay as they are',
+        "\ufeff\ufffe\uffff\U0010ffff edges of the code space",
+    ],
+)
+def test_the_canonical_bytes_of_an_envelope_are_rfc_8785(note):
+    envelope = envelope_from_obj(make_envelope(note=note, incident="flood-2026"))
+
+    assert envelope.canonical == rfc8785.dumps(envelope.payload)
 
 
 @pytest.mark.parametrize("value", [2**60, float("nan"), "lone \ud800"])

@@ -4,6 +4,8 @@ own, and written in a few statements; trusted contributors' new values are liste
 from __future__ import annotations
 
 import base64
+import datetime as dt
+import hashlib
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -13,11 +15,12 @@ from django.utils import timezone
 
 from accounts.audit import AuditContext, audit_record
 from accounts.models import Organisation, SigningKey
+from core.bulk_insert import rows_insert, values_insert
 from core.errors import Invalid
 from hashbank.models import Bank, Label, ReviewState, Signal, Submission
 from hashbank.selectors import banks_contributable_by
 from hashbank.services.changelog import EnvelopeRef
-from hashbank.services.inclusion import new_signals_entries, receipt_sign
+from hashbank.services.inclusion import receipt_sign
 from hashbank.services.signals import NewListing, signals_list_new
 from hashbank.services.submissions.envelopes import (
     BatchContext,
@@ -145,9 +148,28 @@ def submission_batch_create(
                 action="hashbank.submission.batch_received",
                 context=context,
                 organisation=organisation,
-                detail=counts,
+                detail=_batch_audit_detail(ordered, counts, batch),
             )
     return ordered
+
+
+def _batch_audit_detail(
+    ordered: list[ItemResult], counts: dict[str, int], batch: BatchContext
+) -> dict[str, Any]:
+    """What the batch's one audit event says: the counts, and the submissions it accepted
+    as a digest rather than a list, checkable against the submission rows (the
+    organisation's submissions received at `received_at`, which rows record whether each
+    was approved on arrival). Submissions approved one by one (a value already listed) also
+    get their own `hashbank.submission.approved` event."""
+    accepted = sorted(r.id for r in ordered if r.status == "accepted" and r.id is not None)
+    return {
+        **counts,
+        "approved_on_arrival": sum(
+            1 for r in ordered if r.status == "accepted" and r.review_state == ReviewState.APPROVED
+        ),
+        "received_at": batch.now.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+        "submissions_sha256": hashlib.sha256("\n".join(accepted).encode("ascii")).hexdigest(),
+    }
 
 
 def _keys_still_usable(
@@ -200,7 +222,9 @@ def _existing_submissions(
     return found
 
 
-def _submission_row(prepared: PreparedSubmission, batch: BatchContext) -> Submission:
+def _submission_row(prepared: PreparedSubmission, batch: BatchContext) -> dict[str, Any]:
+    """The new Submission row's fields (by attname; the rest take their defaults), its
+    receipt signed."""
     envelope = prepared.verified.envelope
     receipt = receipt_sign(
         organisation=batch.organisation.slug,
@@ -211,53 +235,74 @@ def _submission_row(prepared: PreparedSubmission, batch: BatchContext) -> Submis
         approved=_approved_on_arrival(prepared, batch),
         keys=batch.hub_keys(),
     )
-    return Submission(
-        organisation=batch.organisation,
-        submission_id=envelope.id,
-        signing_key=prepared.verified.key,
-        canonical_payload=envelope.canonical,
-        payload_digest=prepared.verified.digest,
-        signature=base64.b64encode(envelope.signature).decode("ascii"),
-        envelope_digest=provenance.envelope_digest(
+    return {
+        "organisation_id": batch.organisation.pk,
+        "submission_id": envelope.id,
+        "signing_key_id": prepared.verified.key.pk,
+        "canonical_payload": envelope.canonical,
+        "payload_digest": prepared.verified.digest,
+        "signature": base64.b64encode(envelope.signature).decode("ascii"),
+        "envelope_digest": provenance.envelope_digest(
             envelope.canonical, envelope.signature, prepared.verified.key.key_id
         ),
-        bank=prepared.bank,
-        signal_type=envelope.signal_type,
-        value=prepared.value,
-        note=envelope.note or "",
-        incident=prepared.incident,
-        created_at=envelope.created_at,
-        received_at=batch.now,
-        receipt=receipt,
-    )
+        "bank_id": prepared.bank.pk,
+        "signal_type": envelope.signal_type,
+        "value": prepared.value,
+        "note": envelope.note or "",
+        "incident": prepared.incident,
+        "created_at": envelope.created_at,
+        "received_at": batch.now,
+        "review_state": ReviewState.PENDING.value,
+        "auto_approved": False,
+        "post_reviewed": False,
+        "reviewed_at": None,
+        "signal_id": None,
+        "log_entry_id": None,
+        "receipt": receipt,
+    }
 
 
 def _write(
     fresh: list[PreparedSubmission], batch: BatchContext, context: AuditContext
 ) -> dict[int, ItemResult]:
-    """Insert every new submission (and its labels) in one transaction. If another request
-    inserted one of the same ids meanwhile, the unique constraint says so and the batch
+    """Insert every new submission (and its labels) in one transaction, the values new to
+    their banks that are approved on arrival listed first so that their submissions are
+    written approved (no second pass over the rows). If another request inserted one of the
+    same ids meanwhile, the unique constraint says so, all of it is undone and the batch
     falls back to one savepoint per item, where the race is resolved as a replay."""
     if not fresh:
         return {}
+    rows = [_submission_row(p, batch) for p in fresh]
     try:
         with transaction.atomic():
-            rows = Submission.objects.bulk_create([_submission_row(p, batch) for p in fresh])
+            listed = _list_new_values(fresh, rows, batch)
+            pks = values_insert(Submission, rows)
             through = Submission.labels.through
-            through.objects.bulk_create(
+            rows_insert(
+                through,
                 [
-                    through(submission_id=row.pk, label_id=label.pk)
-                    for row, prepared in zip(rows, fresh, strict=True)
+                    through(submission_id=pk, label_id=label.pk)
+                    for pk, prepared in zip(pks, fresh, strict=True)
                     for label in prepared.labels
-                ]
+                ],
+                set_ids=False,
             )
     except IntegrityError:
         return {p.verified.index: _write_one(p, batch, context) for p in fresh}
-    approved = _approve_new_values(fresh, rows, batch, context)
-    return {
-        p.verified.index: approved.get(p.verified.index) or _accepted(p, row, batch, context)
-        for p, row in zip(fresh, rows, strict=True)
-    }
+    results = {}
+    for p, pk, row in zip(fresh, pks, rows, strict=True):
+        results[p.verified.index] = (
+            ItemResult(
+                index=p.verified.index,
+                status="accepted",
+                id=str(row["submission_id"]),
+                review_state=row["review_state"],
+                receipt=row["receipt"],
+            )
+            if p.verified.index in listed or not _approved_on_arrival(p, batch)
+            else _approved_one_by_one(p, pk, context)
+        )
+    return results
 
 
 def _approved_on_arrival(prepared: PreparedSubmission, batch: BatchContext) -> bool:
@@ -267,22 +312,21 @@ def _approved_on_arrival(prepared: PreparedSubmission, batch: BatchContext) -> b
     return batch.organisation.trusted_contributor or fast_path
 
 
-def _approve_new_values(
-    fresh: list[PreparedSubmission],
-    rows: list[Submission],
-    batch: BatchContext,
-    context: AuditContext,
-) -> dict[int, ItemResult]:
-    """Approve on arrival, in bulk, the submissions whose value is new to its bank (the
-    common case during a crisis): one signal each, listed at once, with one change-log lock
-    and one audit entry for the lot. Anything else — a value already known, or twice in the
-    batch — is left to the one-by-one path, which corroborates existing signals."""
+def _list_new_values(
+    fresh: list[PreparedSubmission], rows: list[dict[str, Any]], batch: BatchContext
+) -> set[int]:
+    """List at once the values approved on arrival that are new to their bank (the common
+    case during a crisis): one signal each, one change-log lock and one tree update for the
+    lot, their submission rows (not yet written) made approved and linked to signal and
+    entry. Returns the indexes of the items so listed. Anything else — a value already
+    known, or twice in the batch — is left to the one-by-one path after the insert, which
+    corroborates existing signals."""
     candidates = [
         (p, row) for p, row in zip(fresh, rows, strict=True) if _approved_on_arrival(p, batch)
     ]
     keys: dict[tuple[int, str, str], int] = {}
     for p, row in candidates:
-        key = (p.bank.pk, row.signal_type, row.value)
+        key = (p.bank.pk, row["signal_type"], row["value"])
         keys[key] = keys.get(key, 0) + 1
     known: set[tuple[int, str, str]] = set()
     by_bank: dict[int, list[str]] = {}
@@ -298,67 +342,40 @@ def _approve_new_values(
     new = [
         (p, row)
         for p, row in candidates
-        if keys[(p.bank.pk, row.signal_type, row.value)] == 1
-        and (p.bank.pk, row.signal_type, row.value) not in known
+        if keys[(p.bank.pk, row["signal_type"], row["value"])] == 1
+        and (p.bank.pk, row["signal_type"], row["value"]) not in known
     ]
     if not new:
-        return {}
+        return set()
     try:
         with transaction.atomic():
-            _list_new_values(new, batch, context)
+            listings = signals_list_new(
+                listings=[
+                    NewListing(
+                        bank=p.bank,
+                        signal_type=row["signal_type"],
+                        value=row["value"],
+                        labels=p.labels,
+                        incident=p.incident,
+                        contributor=batch.organisation.slug,
+                        envelope=EnvelopeRef(
+                            row["envelope_digest"], batch.organisation.slug, p.verified.key.key_id
+                        ),
+                    )
+                    for p, row in new
+                ]
+            )
     except IntegrityError:
         # The same value was listed concurrently: the one-by-one path corroborates it.
-        return {}
-    return {
-        p.verified.index: ItemResult(
-            index=p.verified.index,
-            status="accepted",
-            id=str(row.submission_id),
-            review_state=ReviewState.APPROVED,
-            receipt=row.receipt,
-        )
-        for p, row in new
-    }
-
-
-def _list_new_values(
-    new: list[tuple[PreparedSubmission, Submission]], batch: BatchContext, context: AuditContext
-) -> None:
-    signals = signals_list_new(
-        listings=[
-            NewListing(
-                bank=p.bank,
-                signal_type=row.signal_type,
-                value=row.value,
-                labels=p.labels,
-                incident=p.incident,
-                contributor=batch.organisation.slug,
-                envelope=EnvelopeRef(
-                    row.envelope_digest, batch.organisation.slug, row.signing_key.key_id
-                ),
-            )
-            for p, row in new
-        ]
-    )
+        return set()
     now = timezone.now()
-    entries = new_signals_entries([signal.pk for signal in signals])
-    for signal, (_, row) in zip(signals, new, strict=True):
-        row.signal = signal
-        row.log_entry_id = entries[signal.pk]
-        row.review_state = ReviewState.APPROVED
-        row.auto_approved = True
-        row.post_reviewed = False
-        row.reviewed_at = now
-    Submission.objects.bulk_update(
-        [row for _, row in new],
-        ["signal", "review_state", "auto_approved", "post_reviewed", "reviewed_at", "log_entry"],
-    )
-    audit_record(
-        action="hashbank.submission.approved",
-        context=context,
-        organisation=batch.organisation,
-        detail={"auto": True, "submissions": [str(row.submission_id) for _, row in new]},
-    )
+    for (signal, entry), (_, row) in zip(listings, new, strict=True):
+        row["signal_id"] = signal.pk
+        row["log_entry_id"] = entry.pk
+        row["review_state"] = ReviewState.APPROVED.value
+        row["auto_approved"] = True
+        row["reviewed_at"] = now
+    return {p.verified.index for p, _ in new}
 
 
 def _write_one(
@@ -367,7 +384,7 @@ def _write_one(
     index = prepared.verified.index
     try:
         with transaction.atomic():
-            row = _submission_row(prepared, batch)
+            row = Submission(**_submission_row(prepared, batch))
             row.save(force_insert=True)
             row.labels.set(prepared.labels)
     except IntegrityError:
@@ -378,14 +395,23 @@ def _write_one(
             return _replay(index, existing, prepared.verified.digest)
         except ItemRejected as exc:
             return _rejected(index, exc)
-    return _accepted(prepared, row, batch, context)
-
-
-def _accepted(
-    prepared: PreparedSubmission, submission: Submission, batch: BatchContext, context: AuditContext
-) -> ItemResult:
     if _approved_on_arrival(prepared, batch):
-        submission = submission_approve(submission=submission, context=context, auto=True)
+        return _approved_one_by_one(prepared, row.pk, context)
+    return ItemResult(
+        index=index,
+        status="accepted",
+        id=str(row.submission_id),
+        review_state=row.review_state,
+        receipt=row.receipt,
+    )
+
+
+def _approved_one_by_one(
+    prepared: PreparedSubmission, pk: int, context: AuditContext
+) -> ItemResult:
+    """Approve on arrival a submission just written pending, on its own: its value is
+    already listed (it corroborates the signal) or twice in the batch."""
+    submission = submission_approve(submission=Submission(pk=pk), context=context, auto=True)
     return ItemResult(
         index=prepared.verified.index,
         status="accepted",
