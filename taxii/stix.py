@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 STIX_MEDIA_TYPE = "application/stix+json;version=2.1"
+SPEC_VERSION = "2.1"
 
 # How each signal type is written as a STIX pattern: the file hash name (STIX's
 # hash-algorithm-ov where it has one, PDQ and vPDQ as custom hash names), or, for `url`,
@@ -57,6 +58,11 @@ def indicator_id(hub_id: str, bank: str, signal_type: str, value: str, listing: 
 def timestamp(moment: dt.datetime) -> str:
     """STIX and TAXII timestamps: UTC, microseconds, `Z`."""
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_timestamp(text: str) -> dt.datetime:
+    """The moment of a timestamp as `timestamp` writes it (or with fewer decimals)."""
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _quoted(value: str) -> str:
