@@ -25,10 +25,10 @@ from django.db.models.functions import Coalesce
 from accounts.hub_identity import hub_id, hub_instance
 from accounts.models import Organisation
 from core.errors import NotFound
-from hashbank.models import Bank, ChangeLogEntry, ChangeOp, SignalStatus
+from hashbank.models import Bank, ChangeLogEntry, ChangeOp, EntryDisclosure, SignalStatus
 from hashbank.selectors import banks_readable_by
 from taxii import stix
-from taxii.models import IndexedUpTo, IndicatorId
+from taxii.models import IndexedUpTo, IndicatorId, StoredVersion
 
 # The identity object's place in every collection: before the first entry (sequence 0).
 IDENTITY_POSITION = -1
@@ -164,28 +164,53 @@ def _identity_item(bank: Bank) -> Item | None:
 
 
 def _indicator_items(bank: Bank, rows: list[tuple[int, int, dt.datetime]]) -> list[Item]:
-    """Indicators for (sequence, signal id, created_at) of latest entries, in that order,
-    each as its entry recorded the signal: the version's content and its `modified` come
-    from the same entry, whatever changed since."""
+    """Indicators for (sequence, signal id, created_at) of entries, in that order, each the
+    version its entry made: stored as stix2 built it, built now if it is not yet, with the
+    incident the entry's disclosure holds today."""
     sequences = [sequence for sequence, _, _ in rows]
-    # The incident travels beside the entry (its leaf holds a commitment to it) until the
-    # retention policy erases it; entries logged before that hold it in clear.
-    recorded = {}
-    for sequence, entry, text in ChangeLogEntry.objects.filter(sequence__in=sequences).values_list(
-        "sequence", "entry", "disclosure__text"
-    ):
-        material = json.loads(bytes(entry))
-        material["incident"] = text if text is not None else material.get("incident")
-        recorded[sequence] = material
+    stored = dict(
+        StoredVersion.objects.filter(entry_id__in=sequences).values_list("entry_id", "stix")
+    )
+    missing = [row for row in rows if row[0] not in stored]
+    if missing:
+        stored.update(_versions_build(bank, missing))
+    incidents = dict(
+        EntryDisclosure.objects.filter(entry__sequence__in=sequences, field="incident").values_list(
+            "entry__sequence", "text"
+        )
+    )
+    items = []
+    for sequence, _, added in rows:
+        indicator = json.loads(stored[sequence])
+        if sequence in incidents:
+            indicator["x_hashfed_incident"] = incidents[sequence]
+        items.append(Item(position=sequence, date_added=added, object=indicator))
+    return items
+
+
+def _versions_build(bank: Bank, rows: list[tuple[int, int, dt.datetime]]) -> dict[int, str]:
+    """Build with stix2 and store the indicator versions of the entries (sequence, signal
+    id, created_at) of `rows`; returns them by sequence. Each version's content and its
+    `modified` come from the same entry, whatever changed since. Idempotent: a version
+    stored meanwhile by another process is kept as it was (they are equal)."""
+    sequences = [sequence for sequence, _, _ in rows]
+    # Entries logged before incidents were disclosed beside them hold the incident in
+    # clear: that is part of the version. A disclosed one is added when served.
+    recorded = {
+        sequence: json.loads(bytes(entry))
+        for sequence, entry in ChangeLogEntry.objects.filter(sequence__in=sequences).values_list(
+            "sequence", "entry"
+        )
+    }
     history: dict[int, list[tuple[int, str, dt.datetime]]] = defaultdict(list)
     for signal_id, sequence, op, created_at in (
-        ChangeLogEntry.objects.filter(signal_id__in=[signal_id for _, signal_id, _ in rows])
+        ChangeLogEntry.objects.filter(signal_id__in={signal_id for _, signal_id, _ in rows})
         .order_by("sequence")
         .values_list("signal_id", "sequence", "op", "created_at")
     ):
         history[signal_id].append((sequence, op, created_at))
     hub = hub_id()
-    items = []
+    built = {}
     for sequence, signal_id, added in rows:
         entry = recorded[sequence]
         earlier = [h for h in history[signal_id] if h[0] < sequence]
@@ -200,19 +225,34 @@ def _indicator_items(bank: Bank, rows: list[tuple[int, int, dt.datetime]]) -> li
             labels=entry["labels"],
             status=SignalStatus.REMOVED if entry["op"] == ChangeOp.REMOVE else entry["status"],
             confidence=entry["confidence"],
-            incident=entry["incident"] or "",
+            incident=entry.get("incident") or "",
             listing=len(removals),
             created=created,
             modified=added,
         )
-        items.append(
-            Item(
-                position=sequence,
-                date_added=added,
-                object=stix.indicator_object(hub_id=hub, version=version),
-            )
+        built[sequence] = json.dumps(stix.indicator_object(hub_id=hub, version=version))
+    StoredVersion.objects.bulk_create(
+        (StoredVersion(entry_id=sequence, stix=text) for sequence, text in built.items()),
+        ignore_conflicts=True,
+    )
+    return built
+
+
+def versions_build_ahead(bank: Bank, *, chunk: int = 1000) -> int:
+    """Build and store the indicator version of every entry of the bank that has none yet,
+    `chunk` entries at a time, so that reads find them built. Returns how many it built."""
+    done = 0
+    while True:
+        rows = list(
+            ChangeLogEntry.objects.filter(bank=bank)
+            .filter(~Exists(StoredVersion.objects.filter(entry_id=OuterRef("sequence"))))
+            .order_by("sequence")
+            .values_list("sequence", "signal_id", "created_at")[:chunk]
         )
-    return items
+        if not rows:
+            return done
+        _versions_build(bank, rows)
+        done += len(rows)
 
 
 def collection_page(
