@@ -697,16 +697,24 @@ def test_an_object_is_404_to_whoever_may_not_read_its_collection(hub, cast, suff
     assert other.status_code == missing.status_code == 404
     assert other.json() == missing.json()
     assert signal.value not in other.text
-    # A role without read access is refused before anything is looked up.
-    for label in ("ruritania-ctu/liaison", "consortium/moderator"):
-        refused = requests.get(
-            url,
-            auth=("apikey", cast[label].account.api_key),
-            headers={"Accept": TAXII},
-            timeout=10,
-        )
-        assert refused.status_code == 403
-        assert signal.value not in refused.text
+    # A role without read access is refused before anything is looked up: the same answer
+    # for this object as for one in a collection that does not exist.
+    unknown = missing.url.replace(
+        indicator["id"], "indicator--" + "0" * 8 + "-0000-5000-8000-" + "0" * 12
+    )
+    for label in ("ruritania-ctu/liaison", "open-harms-lab/researcher", "consortium/moderator"):
+        answers = [
+            requests.get(
+                target,
+                auth=("apikey", cast[label].account.api_key),
+                headers={"Accept": TAXII},
+                timeout=10,
+            )
+            for target in (url, missing.url, unknown)
+        ]
+        assert [a.status_code for a in answers] == [403, 403, 403]
+        assert answers[0].json() == answers[1].json() == answers[2].json()
+        assert signal.value not in answers[0].text
 
 
 def test_an_object_of_another_collection_is_404_in_this_one(hub, alice):
