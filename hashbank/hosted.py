@@ -17,6 +17,7 @@ from django.core.files.uploadedfile import InMemoryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 
 from core.errors import Invalid, ServiceError
+from hashbank.hashing_process import HashingProcess
 from hashbank.media_hashing import Budgets, MediaHashes, hash_in_child
 from hashbank.video_hashing import VideoHashes
 
@@ -71,13 +72,13 @@ def _process_context() -> multiprocessing.context.ForkServerContext:
     # A fork server, not a plain fork: web workers run threads, and a child forked from a
     # threaded process can inherit a lock some other thread held. The server is started once
     # with the imaging libraries loaded, so each upload's child starts in milliseconds.
-    #
-    # "__main__" too: otherwise every child re-runs the program's main script (the server's,
-    # a management command's, with all it imports) before hashing; preloaded, the server runs
-    # it once and the children inherit it.
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["__main__", "hashbank.media_hashing", "hashbank.video_hashing"])
-    return context
+    fork_server = multiprocessing.get_context("forkserver")
+    # The process class too: each child unpickles it. Not the parent's main module, which the
+    # children never import (hashbank.hashing_process).
+    fork_server.set_forkserver_preload(
+        ["hashbank.hashing_process", "hashbank.media_hashing", "hashbank.video_hashing"]
+    )
+    return fork_server
 
 
 def hash_media(data: bytes) -> MediaHashes | VideoHashes:
@@ -95,9 +96,8 @@ def hash_media(data: bytes) -> MediaHashes | VideoHashes:
         max_video_duration=settings.HOSTED_HASH_VIDEO_MAX_DURATION,
         max_video_frames=settings.HOSTED_HASH_VIDEO_MAX_FRAMES,
     )
-    context = _process_context()
-    receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=hash_in_child, args=(data, budgets, sender), daemon=True)
+    receiver, sender = _process_context().Pipe(duplex=False)
+    child = HashingProcess(target=hash_in_child, args=(data, budgets, sender), daemon=True)
     started = time.monotonic()
     child.start()
     sender.close()

@@ -25,7 +25,7 @@ from rest_framework.views import APIView
 
 from accounts.api_base import HubApiView
 from core.errors import ServiceError
-from taxii import selectors
+from taxii import selectors, stix
 from taxii.authentication import TaxiiApiKeyAuthentication
 from taxii.stix import STIX_MEDIA_TYPE, timestamp
 
@@ -190,22 +190,46 @@ def _invalid(parameter: str, message: str) -> exceptions.ValidationError:
     return exceptions.ValidationError(f"{parameter}: {message}", code="invalid")
 
 
+def _timestamp(parameter: str, text: str) -> dt.datetime:
+    if not _TIMESTAMP.fullmatch(text):
+        raise _invalid(
+            parameter, "an RFC 3339 UTC timestamp is required, e.g. 2026-01-01T00:00:00.000000Z"
+        )
+    try:
+        return stix.parse_timestamp(text)
+    except ValueError:
+        raise _invalid(parameter, "not a valid date and time") from None
+
+
+def _listed(query: Any, parameter: str) -> frozenset[str] | None:
+    """A match parameter's comma-separated values (TAXII: any of them matches)."""
+    if parameter not in query:
+        return None
+    return frozenset(value.strip() for value in query[parameter].split(",") if value.strip())
+
+
+def _versions(query: Any) -> selectors.Versions:
+    """match[version]: `last` (the default), `first`, `all` or `modified` timestamps, any
+    mixture of them."""
+    values = _listed(query, "match[version]")
+    if not values:
+        return selectors.LATEST
+    named = {"last", "first", "all"}
+    return selectors.Versions(
+        last="last" in values,
+        first="first" in values,
+        every="all" in values,
+        at=frozenset(_timestamp("match[version]", v) for v in values - named),
+    )
+
+
 def _page_filters(request: Request) -> dict[str, Any]:
-    """added_after, limit, next and match[type] from the query; anything malformed is 400
-    naming the parameter."""
+    """added_after, limit and next from the query; anything malformed is 400 naming the
+    parameter."""
     query = request.query_params
     added_after = None
     if "added_after" in query:
-        text = query["added_after"]
-        if not _TIMESTAMP.fullmatch(text):
-            raise _invalid(
-                "added_after",
-                "an RFC 3339 UTC timestamp is required, e.g. 2026-01-01T00:00:00.000000Z",
-            )
-        try:
-            added_after = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise _invalid("added_after", "not a valid date and time") from None
+        added_after = _timestamp("added_after", query["added_after"])
     limit = DEFAULT_LIMIT
     if "limit" in query:
         text = query["limit"]
@@ -217,10 +241,25 @@ def _page_filters(request: Request) -> dict[str, Any]:
         if not _NEXT.fullmatch(query["next"]):
             raise _invalid("next", "not a value this server gave out in `next`")
         after = int(query["next"])
-    types = None
-    if "match[type]" in query:
-        types = frozenset(t.strip() for t in query["match[type]"].split(",")) & _TYPES
-    return {"after": after, "added_after": added_after, "limit": limit, "types": types}
+    return {
+        "after": after,
+        "added_after": added_after,
+        "limit": limit,
+        "spec_versions": _listed(query, "match[spec_version]"),
+    }
+
+
+def _collection_filters(request: Request) -> dict[str, Any]:
+    """The page's filters and the match parameters of a collection's objects and manifest:
+    match[id], match[type], match[version], match[spec_version]."""
+    query = request.query_params
+    types = _listed(query, "match[type]")
+    return {
+        **_page_filters(request),
+        "ids": _listed(query, "match[id]"),
+        "types": None if types is None else types & _TYPES,
+        "versions": _versions(query),
+    }
 
 
 def _paged(page: selectors.Page, body: dict[str, Any]) -> Response:
@@ -239,7 +278,7 @@ class ObjectListApi(TaxiiView):
         bank = selectors.collection_readable(
             organisation=self.principal.organisation, collection_id=collection_id
         )
-        page = selectors.collection_page(bank=bank, **_page_filters(request))
+        page = selectors.collection_page(bank=bank, **_collection_filters(request))
         body: dict[str, Any] = {}
         if page.items:
             body["objects"] = [item.object for item in page.items]
@@ -251,7 +290,7 @@ class ManifestApi(TaxiiView):
         bank = selectors.collection_readable(
             organisation=self.principal.organisation, collection_id=collection_id
         )
-        page = selectors.collection_page(bank=bank, **_page_filters(request))
+        page = selectors.collection_page(bank=bank, **_collection_filters(request))
         body: dict[str, Any] = {}
         if page.items:
             body["objects"] = [
@@ -271,11 +310,27 @@ class ObjectDetailApi(TaxiiView):
         bank = selectors.collection_readable(
             organisation=self.principal.organisation, collection_id=collection_id
         )
-        item = selectors.collection_object(bank=bank, object_id=object_id)
-        return Response(
-            {"more": False, "objects": [item.object]},
-            headers={
-                "X-TAXII-Date-Added-First": timestamp(item.date_added),
-                "X-TAXII-Date-Added-Last": timestamp(item.date_added),
-            },
+        page = selectors.object_page(
+            bank=bank,
+            object_id=object_id,
+            versions=_versions(request.query_params),
+            **_page_filters(request),
         )
+        body: dict[str, Any] = {}
+        if page.items:
+            body["objects"] = [item.object for item in page.items]
+        return _paged(page, body)
+
+
+class ObjectVersionsApi(TaxiiView):
+    def get(self, request: Request, collection_id: str, object_id: str) -> Response:
+        bank = selectors.collection_readable(
+            organisation=self.principal.organisation, collection_id=collection_id
+        )
+        page = selectors.object_page(
+            bank=bank, object_id=object_id, versions=selectors.EVERY, **_page_filters(request)
+        )
+        body: dict[str, Any] = {}
+        if page.items:
+            body["versions"] = [item.object["modified"] for item in page.items]
+        return _paged(page, body)

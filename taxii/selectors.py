@@ -19,15 +19,16 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from accounts.hub_identity import hub_id, hub_instance
 from accounts.models import Organisation
 from core.errors import NotFound
-from hashbank.models import Bank, ChangeLogEntry, ChangeOp, SignalStatus
+from hashbank.models import Bank, ChangeLogEntry, ChangeOp, EntryDisclosure, SignalStatus
 from hashbank.selectors import banks_readable_by
 from taxii import stix
-from taxii.models import IndexedUpTo, IndicatorId
+from taxii.models import IndexedUpTo, IndicatorId, StoredVersion
 
 # The identity object's place in every collection: before the first entry (sequence 0).
 IDENTITY_POSITION = -1
@@ -63,13 +64,86 @@ def collection_readable(*, organisation: Organisation, collection_id: str) -> Ba
     raise NotFound("no such collection")
 
 
-def _latest_entries(bank: Bank) -> QuerySet[ChangeLogEntry]:
-    """The last entry of each listing of each signal in the bank's log: a removal, which
-    ends its listing (and revokes its indicator), or a signal's latest entry."""
-    later = ChangeLogEntry.objects.filter(
-        signal_id=OuterRef("signal_id"), sequence__gt=OuterRef("sequence")
+@dataclass(frozen=True)
+class Versions:
+    """Which versions of each object `match[version]` asks for (TAXII 2.1 §3.4.2): its
+    latest, its earliest, all of them, or those `modified` at the given times; several
+    together select their union. Without the parameter, the latest."""
+
+    last: bool = False
+    first: bool = False
+    every: bool = False
+    at: frozenset[dt.datetime] = frozenset()
+
+
+LATEST = Versions(last=True)
+EVERY = Versions(every=True)
+
+
+def _later_entry() -> Exists:
+    return Exists(
+        ChangeLogEntry.objects.filter(
+            signal_id=OuterRef("signal_id"), sequence__gt=OuterRef("sequence")
+        )
     )
-    return ChangeLogEntry.objects.filter(bank=bank).filter(Q(op=ChangeOp.REMOVE) | ~Exists(later))
+
+
+def _versions_filter(versions: Versions) -> Q | None:
+    """The entries of a bank's log that are the wanted versions of its indicators. Every
+    entry is a version of the indicator of its signal's listing: the first version is a
+    listing's first entry (the signal's first, or its first after a removal), the last is
+    the removal that ended it or the signal's latest entry."""
+    if versions.every:
+        return None
+    wanted = Q(pk__in=[])
+    if versions.last:
+        wanted |= Q(op=ChangeOp.REMOVE) | Q(has_later=False)
+    if versions.first:
+        wanted |= Q(previous_op__isnull=True) | Q(previous_op=ChangeOp.REMOVE)
+    if versions.at:
+        wanted |= Q(created_at__in=versions.at)
+    return wanted
+
+
+def _version_entries(bank: Bank, versions: Versions) -> QuerySet[ChangeLogEntry]:
+    entries = ChangeLogEntry.objects.filter(bank=bank)
+    if versions.last:
+        entries = entries.annotate(has_later=_later_entry())
+    if versions.first:
+        previous = ChangeLogEntry.objects.filter(
+            signal_id=OuterRef("signal_id"), sequence__lt=OuterRef("sequence")
+        ).order_by("-sequence")
+        entries = entries.annotate(previous_op=Subquery(previous.values("op")[:1]))
+    wanted = _versions_filter(versions)
+    return entries if wanted is None else entries.filter(wanted)
+
+
+def _of_listings(
+    entries: QuerySet[ChangeLogEntry], listings: list[IndicatorId]
+) -> QuerySet[ChangeLogEntry]:
+    """Only the entries of the given listings: a listing's number is how many removals of
+    its signal came before the entry (a removal belongs to the listing it ends)."""
+    if not listings:
+        return entries.none()
+    removals_before = (
+        ChangeLogEntry.objects.filter(
+            signal_id=OuterRef("signal_id"),
+            op=ChangeOp.REMOVE,
+            sequence__lt=OuterRef("sequence"),
+        )
+        .order_by()
+        .values("signal_id")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    wanted = Q(pk__in=[])
+    for found in listings:
+        wanted |= Q(signal_id=found.signal_id, listing=found.listing)
+    return (
+        entries.filter(signal_id__in={found.signal_id for found in listings})
+        .annotate(listing=Coalesce(Subquery(removals_before), 0))
+        .filter(wanted)
+    )
 
 
 def _identity_item(bank: Bank) -> Item | None:
@@ -90,28 +164,53 @@ def _identity_item(bank: Bank) -> Item | None:
 
 
 def _indicator_items(bank: Bank, rows: list[tuple[int, int, dt.datetime]]) -> list[Item]:
-    """Indicators for (sequence, signal id, created_at) of latest entries, in that order,
-    each as its entry recorded the signal: the version's content and its `modified` come
-    from the same entry, whatever changed since."""
+    """Indicators for (sequence, signal id, created_at) of entries, in that order, each the
+    version its entry made: stored as stix2 built it, built now if it is not yet, with the
+    incident the entry's disclosure holds today."""
     sequences = [sequence for sequence, _, _ in rows]
-    # The incident travels beside the entry (its leaf holds a commitment to it) until the
-    # retention policy erases it; entries logged before that hold it in clear.
-    recorded = {}
-    for sequence, entry, text in ChangeLogEntry.objects.filter(sequence__in=sequences).values_list(
-        "sequence", "entry", "disclosure__text"
-    ):
-        material = json.loads(bytes(entry))
-        material["incident"] = text if text is not None else material.get("incident")
-        recorded[sequence] = material
+    stored = dict(
+        StoredVersion.objects.filter(entry_id__in=sequences).values_list("entry_id", "stix")
+    )
+    missing = [row for row in rows if row[0] not in stored]
+    if missing:
+        stored.update(_versions_build(bank, missing))
+    incidents = dict(
+        EntryDisclosure.objects.filter(entry__sequence__in=sequences, field="incident").values_list(
+            "entry__sequence", "text"
+        )
+    )
+    items = []
+    for sequence, _, added in rows:
+        indicator = json.loads(stored[sequence])
+        if sequence in incidents:
+            indicator["x_hashfed_incident"] = incidents[sequence]
+        items.append(Item(position=sequence, date_added=added, object=indicator))
+    return items
+
+
+def _versions_build(bank: Bank, rows: list[tuple[int, int, dt.datetime]]) -> dict[int, str]:
+    """Build with stix2 and store the indicator versions of the entries (sequence, signal
+    id, created_at) of `rows`; returns them by sequence. Each version's content and its
+    `modified` come from the same entry, whatever changed since. Idempotent: a version
+    stored meanwhile by another process is kept as it was (they are equal)."""
+    sequences = [sequence for sequence, _, _ in rows]
+    # Entries logged before incidents were disclosed beside them hold the incident in
+    # clear: that is part of the version. A disclosed one is added when served.
+    recorded = {
+        sequence: json.loads(bytes(entry))
+        for sequence, entry in ChangeLogEntry.objects.filter(sequence__in=sequences).values_list(
+            "sequence", "entry"
+        )
+    }
     history: dict[int, list[tuple[int, str, dt.datetime]]] = defaultdict(list)
     for signal_id, sequence, op, created_at in (
-        ChangeLogEntry.objects.filter(signal_id__in=[signal_id for _, signal_id, _ in rows])
+        ChangeLogEntry.objects.filter(signal_id__in={signal_id for _, signal_id, _ in rows})
         .order_by("sequence")
         .values_list("signal_id", "sequence", "op", "created_at")
     ):
         history[signal_id].append((sequence, op, created_at))
     hub = hub_id()
-    items = []
+    built = {}
     for sequence, signal_id, added in rows:
         entry = recorded[sequence]
         earlier = [h for h in history[signal_id] if h[0] < sequence]
@@ -126,19 +225,34 @@ def _indicator_items(bank: Bank, rows: list[tuple[int, int, dt.datetime]]) -> li
             labels=entry["labels"],
             status=SignalStatus.REMOVED if entry["op"] == ChangeOp.REMOVE else entry["status"],
             confidence=entry["confidence"],
-            incident=entry["incident"] or "",
+            incident=entry.get("incident") or "",
             listing=len(removals),
             created=created,
             modified=added,
         )
-        items.append(
-            Item(
-                position=sequence,
-                date_added=added,
-                object=stix.indicator_object(hub_id=hub, version=version),
-            )
+        built[sequence] = json.dumps(stix.indicator_object(hub_id=hub, version=version))
+    StoredVersion.objects.bulk_create(
+        (StoredVersion(entry_id=sequence, stix=text) for sequence, text in built.items()),
+        ignore_conflicts=True,
+    )
+    return built
+
+
+def versions_build_ahead(bank: Bank, *, chunk: int = 1000) -> int:
+    """Build and store the indicator version of every entry of the bank that has none yet,
+    `chunk` entries at a time, so that reads find them built. Returns how many it built."""
+    done = 0
+    while True:
+        rows = list(
+            ChangeLogEntry.objects.filter(bank=bank)
+            .filter(~Exists(StoredVersion.objects.filter(entry_id=OuterRef("sequence"))))
+            .order_by("sequence")
+            .values_list("sequence", "signal_id", "created_at")[:chunk]
         )
-    return items
+        if not rows:
+            return done
+        _versions_build(bank, rows)
+        done += len(rows)
 
 
 def collection_page(
@@ -148,19 +262,33 @@ def collection_page(
     added_after: dt.datetime | None,
     limit: int,
     types: frozenset[str] | None = None,
+    ids: frozenset[str] | None = None,
+    versions: Versions = LATEST,
+    spec_versions: frozenset[str] | None = None,
 ) -> Page:
-    """Up to `limit` objects of the bank's collection after position `after` (None: from
-    the start), added after `added_after`, of the STIX `types` (None: all)."""
+    """Up to `limit` object versions of the bank's collection after position `after`
+    (None: from the start), added after `added_after`, of the STIX `types` and `ids`
+    (None: all), the `versions` of each, in the STIX `spec_versions` (None: the latest the
+    hub serves, 2.1, which is also the only one)."""
     items: list[Item] = []
+    if spec_versions is not None and stix.SPEC_VERSION not in spec_versions:
+        return Page(items=items, more=False)
     if after is None and (types is None or "identity" in types):
         identity = _identity_item(bank)
-        if identity is not None and (added_after is None or identity.date_added > added_after):
+        if (
+            identity is not None
+            and (added_after is None or identity.date_added > added_after)
+            and (ids is None or identity.object["id"] in ids)
+            and _identity_is_wanted(identity, versions)
+        ):
             items.append(identity)
     if types is not None and "indicator" not in types:
         return Page(items=items, more=False)
-    entries = _latest_entries(bank).filter(
+    entries = _version_entries(bank, versions).filter(
         sequence__gt=IDENTITY_POSITION if after is None else after
     )
+    if ids is not None:
+        entries = _of_listings(entries, _listings_named(bank, ids))
     if added_after is not None:
         entries = entries.filter(created_at__gt=added_after)
     wanted = limit - len(items)
@@ -172,6 +300,30 @@ def collection_page(
     more = len(rows) > wanted
     items += _indicator_items(bank, rows[:wanted])
     return Page(items=items, more=more)
+
+
+def _identity_is_wanted(identity: Item, versions: Versions) -> bool:
+    # The identity has one version: it is first, last and every version at once.
+    if versions.every or versions.first or versions.last:
+        return True
+    return stix.parse_timestamp(identity.object["modified"]) in versions.at
+
+
+def _listings_named(bank: Bank, ids: frozenset[str]) -> list[IndicatorId]:
+    """The listings behind the indicator ids among `ids` (others are ignored)."""
+    wanted = set()
+    for object_id in ids:
+        prefix, _, text = object_id.partition("--")
+        if prefix != "indicator":
+            continue
+        try:
+            wanted.add(uuid.UUID(text))
+        except ValueError:
+            continue
+    if not wanted:
+        return []
+    index_catch_up(bank)
+    return list(IndicatorId.objects.filter(bank=bank, uuid__in=wanted))
 
 
 def index_catch_up(bank: Bank) -> None:
@@ -224,31 +376,34 @@ def index_catch_up(bank: Bank) -> None:
 _INDEX_CHUNK = 10_000
 
 
-def collection_object(*, bank: Bank, object_id: str) -> Item:
-    """One object of the bank's collection by its STIX id: the identity, or an indicator as
-    it is now (for a listing that has ended, its revoked version)."""
+def collection_has_object(*, bank: Bank, object_id: str) -> bool:
+    """Whether `object_id` names an object of the bank's collection, in any version."""
     identity = _identity_item(bank)
     if identity is not None and identity.object["id"] == object_id:
-        return identity
-    prefix, _, text = object_id.partition("--")
-    try:
-        wanted = uuid.UUID(text)
-    except ValueError:
-        raise NotFound("no such object") from None
-    if prefix != "indicator":
+        return True
+    return bool(_listings_named(bank, frozenset([object_id])))
+
+
+def object_page(
+    *,
+    bank: Bank,
+    object_id: str,
+    after: int | None,
+    added_after: dt.datetime | None,
+    limit: int,
+    versions: Versions = LATEST,
+    spec_versions: frozenset[str] | None = None,
+) -> Page:
+    """The versions of one object of the bank's collection, paged as `collection_page`.
+    Raises NotFound when the collection has no such object, whatever the filters."""
+    if not collection_has_object(bank=bank, object_id=object_id):
         raise NotFound("no such object")
-    index_catch_up(bank)
-    found = IndicatorId.objects.filter(bank=bank, uuid=wanted).first()
-    if found is None:
-        raise NotFound("no such object")
-    entries = list(
-        ChangeLogEntry.objects.filter(signal_id=found.signal_id)
-        .order_by("sequence")
-        .values_list("sequence", "op", "created_at")
+    return collection_page(
+        bank=bank,
+        after=after,
+        added_after=added_after,
+        limit=limit,
+        ids=frozenset([object_id]),
+        versions=versions,
+        spec_versions=spec_versions,
     )
-    removals = [entry for entry in entries if entry[1] == ChangeOp.REMOVE]
-    # The listing's last entry: the removal that ended it, or the signal's latest entry.
-    sequence, _, created_at = (
-        removals[found.listing] if found.listing < len(removals) else entries[-1]
-    )
-    return _indicator_items(bank, [(sequence, found.signal_id, created_at)])[0]

@@ -26,6 +26,11 @@ urlpatterns = [
         name="object-detail",
     ),
     path(
+        f"{api.API_ROOT}/collections/<text:collection_id>/objects/<text:object_id>/versions/",
+        api.ObjectVersionsApi.as_view(),
+        name="object-versions",
+    ),
+    path(
         f"{api.API_ROOT}/collections/<text:collection_id>/manifest/",
         api.ManifestApi.as_view(),
         name="manifest",

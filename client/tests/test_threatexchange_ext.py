@@ -150,6 +150,19 @@ def test_threatexchange_opinions_map_onto_the_hubs() -> None:
     assert hub_opinion(seed) == ("seen", "")
 
 
+def test_a_label_from_the_cli_may_name_a_false_positive_or_a_sighting() -> None:
+    # `threatexchange label -l ...` sends a positive opinion with the labels as tags.
+    def labelled(*labels: str) -> tuple[str, str]:
+        return hub_opinion(tx_state.SignalOpinion(True, Category.POSITIVE_CLASS, set(labels)))
+
+    assert labelled("false-positive", "A news clip") == ("false_positive", "A news clip")
+    assert labelled("false_positive", "satire", "news") == ("false_positive", "news, satire")
+    kind, reasons = labelled("false-positive")
+    assert kind == "false_positive" and reasons
+    assert labelled("seen") == ("seen", "")
+    assert labelled("tvec-glorification") == ("true_positive", "")
+
+
 def test_an_entry_becomes_a_listing_or_a_removal() -> None:
     add = {
         "op": "add",

@@ -234,9 +234,9 @@ def _vpdq_hits(
 ) -> list[list[tuple[int, vpdq.Comparison]]]:
     """The listed vpdq signals each query matches, by the reference's rule (hashfed_wire.vpdq):
     at least 80 % of the query's frames matched by frames of the listed value, each frame
-    within the query's distance. Brute force over every listed vpdq value in the readable
-    banks (hashbank.matching.vpdq): the values are read and parsed for each batch that holds
-    vpdq queries, and each query costs its frames × all listed frames comparisons."""
+    within the query's distance. Every listed vpdq value in the readable banks is read,
+    parsed and its frames indexed for each batch that holds vpdq queries
+    (hashbank.matching.vpdq); each query then searches its frames in that index."""
     from hashbank.matching.vpdq import ListedValues, compare_many
 
     rows = (

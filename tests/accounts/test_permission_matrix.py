@@ -378,6 +378,7 @@ SAMPLES: dict[str, dict[str, Sample]] = {
     "taxii:object-list": {"GET": lambda org: (_collection(org), None)},
     "taxii:manifest": {"GET": lambda org: (_collection(org), None)},
     "taxii:object-detail": {"GET": lambda org: (_taxii_object(org), None)},
+    "taxii:object-versions": {"GET": lambda org: (_taxii_object(org), None)},
 }
 
 NON_API_ROUTES = non_api_routes()

@@ -159,8 +159,26 @@ def test_the_threatexchange_cli_follows_a_bank_matches_and_reports(
     tx.fetch()
     assert "POSITIVE_CLASS" in tx("match", "--hashes", "-S", "pdq", "photo", "--", pdq).stdout
 
-    # The CLI has no command for a negative opinion; threatexchange's API does (HMA calls
-    # it): a false positive, with its reason, reaches the hub and lowers the confidence.
+    # The CLI's `label` sends only positive opinions, its labels as tags: a
+    # `false-positive` label makes it a false positive, the other labels its reasons.
+    before = Signal.objects.get(pk=listed.pk).confidence
+    tx("label", "-H", "pdq", "-l", "false-positive,A news clip", "hub-tvec", "photo", "--", pdq)
+    opinion = Opinion.objects.get(signal=listed, organisation=bob.org)
+    assert (opinion.kind, opinion.reasons) == ("false_positive", "A news clip")
+    assert Signal.objects.get(pk=listed.pk).confidence < before
+    # The next fetch carries it: the member's negative against the listing's positive.
+    tx.fetch()
+    assert "DISPUTED" in tx("match", "--hashes", "-S", "pdq", "photo", "--", pdq).stdout
+    tx("label", "-H", "pdq", "-l", "seen", "hub-tvec", "photo", "--", pdq)
+    assert Opinion.objects.get(signal=listed, organisation=bob.org).kind == "seen"
+    # A value listed in another bank is not this collaboration's to label.
+    elsewhere = tx(
+        "label", "-H", "pdq", "-l", "seen", "hub-tvec", "photo", "--", "12" * 32, check=False
+    )
+    assert elsewhere.returncode != 0
+    assert not Opinion.objects.filter(signal__value="12" * 32).exists()
+
+    # threatexchange's API (as HMA calls it) takes the reasons as such.
     from hashfed_client.tx import (
         HashfedCollabConfig,
         HashfedCredentials,
@@ -172,15 +190,13 @@ def test_the_threatexchange_cli_follows_a_bank_matches_and_reports(
 
     collab = HashfedCollabConfig(name="hub-tvec", hub_url=hub.url, bank="TVEC", hub_key=hub_key)
     api = HashfedSignalExchangeAPI.for_collab(collab, HashfedCredentials(bob.account.api_key))
-    before = Signal.objects.get(pk=listed.pk).confidence
     api.report_opinion(
         PdqSignal,
         pdq,
-        HashfedOpinion(True, SignalOpinionCategory.NEGATIVE_CLASS, set(), reasons="A news clip"),
+        HashfedOpinion(True, SignalOpinionCategory.NEGATIVE_CLASS, set(), reasons="Satire"),
     )
     opinion = Opinion.objects.get(signal=listed, organisation=bob.org)
-    assert (opinion.kind, opinion.reasons) == ("false_positive", "A news clip")
-    assert Signal.objects.get(pk=listed.pk).confidence < before
+    assert (opinion.kind, opinion.reasons) == ("false_positive", "Satire")
     api.report_seen(PdqSignal, pdq)
     assert Opinion.objects.get(signal=listed, organisation=bob.org).kind == "seen"
     with pytest.raises(KeyError):

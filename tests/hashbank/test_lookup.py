@@ -298,3 +298,51 @@ def test_hosted_hashing_takes_match_as_true_or_false_only(cast):
     assert "matches" in matched.json()
     plain = hash_upload(cast["pebble/admin"], image_bytes("PNG"))
     assert "matches" not in plain.json()
+
+
+SERVER_SCRIPT = """
+import os
+import sys
+
+# Runs once in the server's process; a hashing child that ran it again would add a line.
+with open(sys.argv[1], "a") as marks:
+    marks.write(f"{os.getpid()}\\n")
+
+if __name__ == "__main__":
+    os.environ["DJANGO_SETTINGS_MODULE"] = "federation.test_settings"
+    import django
+
+    django.setup()
+    from hashbank.hosted import hash_media
+
+    for _ in range(3):
+        print(hash_media(open(sys.argv[2], "rb").read()).pdq)
+"""
+
+
+def test_hashing_children_never_run_the_servers_main_script_again(tmp_path):
+    # A server started from a script (gunicorn's, manage.py) is a main module given by path:
+    # multiprocessing's children run such a script again before their target unless told
+    # not to, which cost every upload tens of milliseconds of CPU.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "server.py"
+    script.write_text(SERVER_SCRIPT)
+    marks = tmp_path / "marks"
+    image = tmp_path / "image.png"
+    image.write_bytes(image_bytes("PNG"))
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, str(script), str(marks), str(image)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=repo,
+        env={**__import__("os").environ, "PYTHONPATH": f"{repo}:{repo / 'client'}"},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [pdq_from_bytes(image_bytes("PNG"))[0]] * 3
+    assert len(marks.read_text().split()) == 1

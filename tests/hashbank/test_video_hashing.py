@@ -153,6 +153,9 @@ def test_the_vectorised_comparison_agrees_with_the_frame_by_frame_one():
         query = _random_frames(rng, rng.randrange(1, 60), base)
         for distance in (0, 31, 63):
             fast = dict(compare_many(vpdq.comparable_hashes(query), listed, distance))
+            # The frame index and the exhaustive scan find the same pairs.
+            scanned = compare_many(vpdq.comparable_hashes(query), listed, distance, use_index=False)
+            assert dict(scanned) == fast
             for key, value in enumerate(listed_values):
                 slow = vpdq.compare(query, value, distance_threshold=distance)
                 if not vpdq.comparable_hashes(value):

@@ -165,16 +165,32 @@ class HashfedOpinion(state.SignalOpinion):
 DEFAULT_FALSE_POSITIVE_REASON = "Reviewed as not violating (reported through python-threatexchange)"
 
 
+# The threatexchange CLI's `label` command can only send a positive opinion, with its
+# `--labels` as tags (python-threatexchange 1.2: no `--false-positive`, whatever its help
+# says). A label naming another kind of opinion makes it that kind, so the real command
+# reports what the hub records.
+FALSE_POSITIVE_LABELS = frozenset({"false-positive", "false_positive"})
+SEEN_LABELS = frozenset({"seen"})
+
+
 def hub_opinion(opinion: state.SignalOpinion) -> tuple[str, str]:
     """The hub's opinion kind and reasons for a threatexchange opinion: a positive is a
     ``true_positive``, a negative a ``false_positive`` (the hub requires reasons: the
     opinion's ``reasons`` if it is a HashfedOpinion, else its tags, else a fixed text), an
-    investigation seed ``seen``."""
+    investigation seed ``seen``. A positive tagged ``false-positive`` (``false_positive``)
+    is a false positive, its other tags the reasons; one tagged ``seen`` is ``seen``."""
     category = state.SignalOpinionCategory(opinion.category)
+    tags = set(opinion.tags or ())
     if category == state.SignalOpinionCategory.POSITIVE_CLASS:
-        return "true_positive", ""
+        if tags & FALSE_POSITIVE_LABELS:
+            category = state.SignalOpinionCategory.NEGATIVE_CLASS
+            tags -= FALSE_POSITIVE_LABELS
+        elif tags & SEEN_LABELS:
+            return "seen", ""
+        else:
+            return "true_positive", ""
     if category == state.SignalOpinionCategory.NEGATIVE_CLASS:
-        reasons = getattr(opinion, "reasons", "") or ", ".join(sorted(opinion.tags or ()))
+        reasons = getattr(opinion, "reasons", "") or ", ".join(sorted(tags))
         return "false_positive", reasons or DEFAULT_FALSE_POSITIVE_REASON
     return "seen", ""
 
