@@ -12,6 +12,7 @@ from typing import Any
 
 from hashfed_client.errors import HubError, InputError, SyncError
 from hashfed_client.hub import MAX_SYNC_LIMIT, HubClient
+from hashfed_client.snapshots import snapshots_fetch
 from hashfed_client.transport import is_int
 from hashfed_client.verify import BankTree, LogVerifier, Unverified, split_page
 from hashfed_wire import hub_signatures, provenance
@@ -216,6 +217,7 @@ def sync_list(
     progress: Callable[[SyncState], None] | None = None,
     hub_public_key: bytes | None = None,
     verifier: LogVerifier | None = None,
+    from_snapshots: bool = False,
 ) -> SyncState:
     """Bring the local copy up to date and write it to ``out``.
 
@@ -230,6 +232,10 @@ def sync_list(
     ``verified_cursor``; first, each bank's latest checkpoint is checked against the one
     accepted. Raises verify.Misbehaviour or verify.Unverified, the state left as it was
     after the last page that passed.
+
+    With ``from_snapshots`` (and no ``verifier``), a state with nothing in it yet starts
+    from the hub's signed snapshots (``snapshots.snapshots_fetch``), then reads the log
+    from their position.
     """
     state = SyncState.load(state_path)
     if state.hub is None:
@@ -238,6 +244,9 @@ def sync_list(
         raise InputError(
             f"{state_path} follows {state.hub}, not {client.base_url}; use another --state"
         )
+    if from_snapshots and verifier is None and state.cursor == 0 and not state.signals:
+        _start_from_snapshots(client, state, hub_public_key)
+        state.save(state_path)
     if verifier is not None:
         _sync_verified(client, state, state_path, limit, progress, hub_public_key, verifier)
         state.write_list(out)
@@ -259,6 +268,17 @@ def sync_list(
             break
     state.write_list(out)
     return state
+
+
+def _start_from_snapshots(
+    client: HubClient, state: SyncState, hub_public_key: bytes | None
+) -> None:
+    identity = client.hub_identity()
+    keys = [hub_public_key or hub_public_key_of(client)]
+    fetched = snapshots_fetch(client, origin=str(identity.get("origin")), hub_public_keys=keys)
+    if fetched is not None:
+        state.cursor, state.signals = fetched
+        state.last_sequence = state.cursor - 1
 
 
 def _sync_verified(
