@@ -233,3 +233,20 @@ def test_during_a_rotation_snapshots_are_signed_by_both_keys(cast, alice):
         assert listed_signatures(item, [new.public_key_raw]) == [new.key_id]
         with pytest.raises(hub_signatures.HubSignatureError, match="no known hub key"):
             listed_signatures(item, [old.public_key_raw])
+
+
+def test_a_build_with_nothing_new_replaces_the_last_one(cast, alice):
+    mixed_log()
+    first = {s.bank.name: s for s in snapshots_create()}
+    second = {s.bank.name: s for s in snapshots_create()}
+    assert Snapshot.objects.count() == 3
+    for bank, snapshot in second.items():
+        assert (snapshot.sha256, snapshot.file_name) == (
+            first[bank].sha256,
+            first[bank].file_name,
+        )
+    listing = alice.client().get("/api/v1/sync/snapshots/").json()
+    banks = [item["bank"] for item in listing]
+    assert len(banks) == len(set(banks)) and {i["id"] for i in listing} <= {
+        s.pk for s in second.values()
+    }
