@@ -274,8 +274,14 @@ def _start_from_snapshots(
     client: HubClient, state: SyncState, hub_public_key: bytes | None
 ) -> None:
     identity = client.hub_identity()
-    keys = [hub_public_key or hub_public_key_of(client)]
-    fetched = snapshots_fetch(client, origin=str(identity.get("origin")), hub_public_keys=keys)
+    if hub_public_key is None:
+        try:
+            hub_public_key = hub_signatures.hub_public_key(identity)
+        except hub_signatures.HubSignatureError as exc:
+            raise HubError(200, "bad_response", str(exc)) from exc
+    fetched = snapshots_fetch(
+        client, origin=str(identity.get("origin")), hub_public_keys=[hub_public_key]
+    )
     if fetched is not None:
         state.cursor, state.signals = fetched
         state.last_sequence = state.cursor - 1
