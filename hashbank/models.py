@@ -507,7 +507,10 @@ class Snapshot(models.Model):
     signal_count = models.IntegerField()
     file_name = models.CharField(max_length=200)
     sha256 = models.CharField(max_length=64)
+    # The current key's signature, and `X-Hashfed-Signatures` of every key that signed
+    # (both during a key rotation; hub_signatures.verify_snapshot_by_any checks it).
     signature = models.CharField(max_length=88)
+    signatures = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -10,7 +10,9 @@ During a key rotation the hub signs each sync page with both keys. ``X-Hashfed-S
 stays the current key's (the key ``/.well-known/hashfed`` names at its top level), and
 ``X-Hashfed-Signatures`` lists the signature of every key that signs,
 ``<key id>:<base64 signature>`` separated by commas, the current key first; it is present on
-every page, with one item outside a rotation.
+every page, with one item outside a rotation. A snapshot is signed the same way: its
+``signature`` is the current key's, its ``signatures`` (in the listing, and the download's
+``X-Hashfed-Signatures``) every signing key's.
 """
 
 from __future__ import annotations
@@ -70,20 +72,26 @@ def parse_signatures_header(value: str | None) -> dict[str, str]:
     return signatures
 
 
-def verify_page_by_any(public_keys_raw: Iterable[bytes], body: bytes, header: str | None) -> str:
-    """The key id of a known key whose signature in ``X-Hashfed-Signatures`` verifies over
-    the page; a known key whose signature fails refuses the page, as does a page no known
-    key signed. Raises HubSignatureError."""
+def _verify_by_any(
+    public_keys_raw: Iterable[bytes], message: bytes, header: str | None, what: str
+) -> str:
     signatures = parse_signatures_header(header)
     verified = None
     for public_key_raw in public_keys_raw:
         key_id = ed25519.key_id_for(public_key_raw)
         if key_id in signatures:
-            _verify(public_key_raw, body, signatures[key_id], "sync page")
+            _verify(public_key_raw, message, signatures[key_id], what)
             verified = verified or key_id
     if verified is None:
-        raise HubSignatureError("no known hub key signed the sync page")
+        raise HubSignatureError(f"no known hub key signed the {what}")
     return verified
+
+
+def verify_page_by_any(public_keys_raw: Iterable[bytes], body: bytes, header: str | None) -> str:
+    """The key id of a known key whose signature in ``X-Hashfed-Signatures`` verifies over
+    the page; a known key whose signature fails refuses the page, as does a page no known
+    key signed. Raises HubSignatureError."""
+    return _verify_by_any(public_keys_raw, body, header, "sync page")
 
 
 def verify_page(public_key_raw: bytes, body: bytes, signature: str | None) -> None:
@@ -120,6 +128,25 @@ def verify_snapshot(
         origin=origin, bank=bank, up_to_sequence=up_to_sequence, sha256=sha256
     )
     _verify(public_key_raw, message, signature, "snapshot")
+
+
+def verify_snapshot_by_any(
+    public_keys_raw: Iterable[bytes],
+    signatures: str | None,
+    *,
+    origin: str,
+    bank: str,
+    up_to_sequence: int,
+    sha256: str,
+) -> str:
+    """The key id of a known key whose signature in ``signatures`` (a snapshot's
+    ``signatures``, the ``X-Hashfed-Signatures`` form) verifies over the snapshot's signed
+    message; as verify_page_by_any, a known key whose signature fails refuses it. Raises
+    HubSignatureError."""
+    message = snapshot_signed_message(
+        origin=origin, bank=bank, up_to_sequence=up_to_sequence, sha256=sha256
+    )
+    return _verify_by_any(public_keys_raw, message, signatures, "snapshot")
 
 
 def hub_public_key(identity: Mapping[str, object]) -> bytes:

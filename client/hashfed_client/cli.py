@@ -110,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
         "checkpoints and trees (all checked by default)",
     )
     sync.add_argument(
+        "--from-snapshot",
+        action="store_true",
+        help="with --no-verify, a first sync starts from the hub's signed snapshots "
+        "(their signature and hash checked), then reads the log from their position",
+    )
+    sync.add_argument(
         "--evidence",
         metavar="FILE.json",
         help="where to write the proof of a misbehaviour (default: next to --out)",

@@ -285,6 +285,11 @@ class _ProgressLine:
 def sync_command(args: argparse.Namespace) -> int:
     if not 1 <= args.limit <= MAX_SYNC_LIMIT:
         raise InputError(f"--limit must be between 1 and {MAX_SYNC_LIMIT}")
+    if args.from_snapshot and not args.no_verify:
+        raise InputError(
+            "--from-snapshot needs --no-verify: a verified sync reads the whole log "
+            "to build each bank's tree"
+        )
     out = Path(args.out)
     state_path = Path(args.state) if args.state else _default_state_path(out)
     client = hub_client_from(args)
@@ -300,6 +305,7 @@ def sync_command(args: argparse.Namespace) -> int:
             progress=progress,
             hub_public_key=hub_public_key,
             verifier=verifier,
+            from_snapshots=args.from_snapshot,
         )
     except Misbehaviour as exc:
         evidence = Path(args.evidence) if args.evidence else _default_evidence_path(out)

@@ -260,6 +260,15 @@ class HubClient:
             raise HubError(200, "bad_response", "snapshots: expected a JSON list")
         return reply
 
+    def snapshot_download(self, snapshot: Mapping[str, Any]) -> bytes:
+        """A listed snapshot's file (``GET`` its ``download`` address), as the hub sent it:
+        check it with ``snapshots.snapshot_verify`` before reading it."""
+        path = snapshot.get("download")
+        if not isinstance(path, str) or not path.startswith("/api/v1/sync/snapshots/"):
+            raise HubError(200, "bad_response", "a snapshot's download is not the hub's")
+        raw, _ = self._request("GET", path, parse=False)
+        return bytes(raw)
+
     def lookup(
         self, queries: Sequence[Mapping[str, Any]], *, max_distance: int | None = None
     ) -> list[dict[str, Any]]:

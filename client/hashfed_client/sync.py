@@ -13,6 +13,7 @@ from typing import Any
 from hashfed_client import key_pinning
 from hashfed_client.errors import HubError, InputError, SyncError
 from hashfed_client.hub import MAX_SYNC_LIMIT, HubClient
+from hashfed_client.snapshots import snapshots_fetch
 from hashfed_client.transport import is_int
 from hashfed_client.verify import BankTree, LogVerifier, Unverified, parse_key, split_page
 from hashfed_wire import hub_signatures, note, provenance
@@ -222,6 +223,7 @@ def sync_list(
     progress: Callable[[SyncState], None] | None = None,
     hub_public_key: bytes | None = None,
     verifier: LogVerifier | None = None,
+    from_snapshots: bool = False,
 ) -> SyncState:
     """Bring the local copy up to date and write it to ``out``.
 
@@ -236,6 +238,10 @@ def sync_list(
     ``verified_cursor``; first, each bank's latest checkpoint is checked against the one
     accepted. Raises verify.Misbehaviour or verify.Unverified, the state left as it was
     after the last page that passed.
+
+    With ``from_snapshots`` (and no ``verifier``), a state with nothing in it yet starts
+    from the hub's signed snapshots (``snapshots.snapshots_fetch``), then reads the log
+    from their position.
     """
     state = SyncState.load(state_path)
     if state.hub is None:
@@ -244,6 +250,9 @@ def sync_list(
         raise InputError(
             f"{state_path} follows {state.hub}, not {client.base_url}; use another --state"
         )
+    if from_snapshots and verifier is None and state.cursor == 0 and not state.signals:
+        _start_from_snapshots(client, state, hub_public_key)
+        state.save(state_path)
     if verifier is not None:
         try:
             _sync_verified(client, state, state_path, limit, progress, hub_public_key, verifier)
@@ -309,6 +318,23 @@ def _pin_hub_key(
     verifier.evidence_base["hub_key"] = pinned.vkey
     state.hub_key, state.hub_keys_followed = pinned.vkey, [key.vkey for key in previous]
     return pinned
+
+
+def _start_from_snapshots(
+    client: HubClient, state: SyncState, hub_public_key: bytes | None
+) -> None:
+    identity = client.hub_identity()
+    if hub_public_key is None:
+        try:
+            hub_public_key = hub_signatures.hub_public_key(identity)
+        except hub_signatures.HubSignatureError as exc:
+            raise HubError(200, "bad_response", str(exc)) from exc
+    fetched = snapshots_fetch(
+        client, origin=str(identity.get("origin")), hub_public_keys=[hub_public_key]
+    )
+    if fetched is not None:
+        state.cursor, state.signals = fetched
+        state.last_sequence = state.cursor - 1
 
 
 def _sync_verified(

@@ -188,6 +188,7 @@ class SnapshotOutput(serializers.ModelSerializer):
             "signal_count",
             "sha256",
             "signature",
+            "signatures",
             "created_at",
             "download",
         ]
@@ -199,7 +200,10 @@ class SnapshotOutput(serializers.ModelSerializer):
 class SnapshotListApi(HubApiView):
     """The newest signed snapshots of the banks the caller may read, all at one log
     position: download them, then sync from `up_to_sequence`. The hub signs RFC 8785 bytes
-    of `{"type": "hashfed-snapshot", "origin", "bank", "up_to_sequence", "sha256"}`."""
+    of `{"type": "hashfed-snapshot", "origin", "bank", "up_to_sequence", "sha256"}`:
+    `signature` is the current key's, `signatures` every signing key's as
+    `<key id>:<base64 signature>` items separated by commas (both keys during a rotation),
+    as `X-Hashfed-Signatures` on a sync page."""
 
     actions = {"GET": "hashbank.sync.read"}
 
@@ -224,5 +228,7 @@ class SnapshotDownloadApi(HubApiView):
             filename=snapshot.file_name,
         )
         response[hub_signatures.SIGNATURE_HEADER] = snapshot.signature
+        if snapshot.signatures:
+            response[hub_signatures.SIGNATURES_HEADER] = snapshot.signatures
         response["X-Hashfed-Sha256"] = snapshot.sha256
         return response

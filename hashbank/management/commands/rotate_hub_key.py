@@ -19,7 +19,7 @@ from hashbank.services.snapshots import snapshots_resign
 
 class Command(BaseCommand):
     help = (
-        "--begin: a next key signs beside the hub key (checkpoints, sync pages) and is "
+        "--begin: a next key signs beside the hub key (checkpoints, sync pages, snapshots) and is "
         "published; --finish: the next key becomes the hub key, the old one is retired "
         "(published, signs nothing more, its private key file deleted); no option: the state."
     )
@@ -34,10 +34,12 @@ class Command(BaseCommand):
         try:
             if options["begin"]:
                 following = hub_key_rotation_begin(context=context)
+                resigned = snapshots_resign()
                 path = next_key_path(signing_key_path(hub_instance()))
                 self.stdout.write(
                     f"Rotation begun: the next key {following.key_id} ({path}) signs beside "
-                    f"the hub key.\nIts note verifier key: {following.note_verifier_key}"
+                    f"the hub key; {resigned} snapshots signed by both.\n"
+                    f"Its note verifier key: {following.note_verifier_key}"
                 )
             elif options["finish"]:
                 current = hub_key_rotation_finish(context=context)
