@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("hashbank", "0008_submission_receipt_log_entry"),
+        ("hashbank", "0009_changelog_leaf_hash_index"),
     ]
 
     operations = [
