@@ -10,7 +10,8 @@ those of another day. docs/benchmarks.md describes the scenarios and the latest 
 The run owns one PostgreSQL database, `hashfed_bench` on 127.0.0.1:5432 (another name in
 HASHFED_BENCH_DATABASE): it is dropped and created at the start, and dropped at the end
 unless --keep is given. Requests go through django.test.Client: the whole Django request
-stack in this process, without a socket.
+stack in this process, without a socket; sync-verify also runs the hub under gunicorn and
+the member client's own code over HTTP (bench/sync_http.py).
 """
 
 from __future__ import annotations
@@ -187,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         "hashing of videos and images against decoding and the reference hasher); matching = "
         "bench/matching.py (PDQ index vs faiss and threatexchange); lookup = "
         "bench/lookup_api.py (HTTP API at 1M); everything = all three; sync-verify = the "
-        "member client's sync with its checks of the list on and off (--log-size entries)",
+        "member client's sync with its checks of the list on and off (--log-size entries), over "
+        "HTTP against the hub under gunicorn, then in process",
     )
     parser.add_argument("--quick", action="store_true", help="2 ingest batches, 100,000 entries")
     parser.add_argument(
@@ -214,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     state_dir = Path(tempfile.mkdtemp(prefix="hashfed-bench-"))
     print(f"database {BENCH_DATABASE} dropped and created; hub state in {state_dir}")
     print("requests go through django.test.Client: the full Django stack, in process, no socket")
+    if args.scenario == "sync-verify":
+        print("sync-verify first runs the hub under gunicorn and the client over real HTTP")
     started = time.perf_counter()
     try:
         database_drop(then_create=True)
@@ -222,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         from bench.hashing import bench_hashing
         from bench.ingest import bench_ingest
         from bench.sync import bench_sync
+        from bench.sync_http import bench_sync_http
         from bench.sync_verify import bench_sync_verify
         from bench.transparency_log import bench_transparency
 
@@ -235,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
             rows += bench_transparency(api_keys, quick=args.quick, log_size=log_size)
         if args.scenario == "sync-verify":
             total = args.log_size or (100_000 if args.quick else 500_000)
+            rows += bench_sync_http(api_keys, total=total, state_dir=state_dir)
             rows += bench_sync_verify(api_keys, total=total)
         if args.scenario in ("hashing", "all"):
             rows += bench_hashing(api_keys, quick=args.quick)
@@ -244,7 +250,12 @@ def main(argv: list[str] | None = None) -> int:
             "mode": "quick" if args.quick else "full",
             "scenario": args.scenario,
             "machine": machine(),
-            "client": "django.test.Client: the full Django request stack, in process",
+            "client": "django.test.Client: the full Django request stack, in process"
+            + (
+                "; and the hub under gunicorn, the member client over HTTP"
+                if args.scenario == "sync-verify"
+                else ""
+            ),
             "total_seconds": round(time.perf_counter() - started, 1),
             "load_average": {"start": load_at_start, "end": load_at_end},
             "rows": [row.as_dict() for row in rows],
