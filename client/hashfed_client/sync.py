@@ -130,7 +130,9 @@ class SyncState:
             "verified_cursor": self.verified_cursor,
             "hub_key": self.hub_key,
             "trees": {bank: tree.to_json() for bank, tree in sorted(self.trees.items())},
-            "signals": self.sorted_records(),
+            # In the order applied: only the list file (write_list) is sorted, once, at the
+            # end; sorting the whole list for every save cost as much as writing it.
+            "signals": list(self.signals.values()),
         }
 
     @classmethod
