@@ -10,8 +10,10 @@ those of another day. docs/benchmarks.md describes the scenarios and the latest 
 The run owns one PostgreSQL database, `hashfed_bench` on 127.0.0.1:5432 (another name in
 HASHFED_BENCH_DATABASE): it is dropped and created at the start, and dropped at the end
 unless --keep is given. The ingest scenario sends its requests over HTTP to gunicorn (two
-workers, deploy/gunicorn.conf.py) started on the bench database; the others go through
-django.test.Client: the whole Django request stack in this process, without a socket.
+workers, deploy/gunicorn.conf.py) started on the bench database, and sync-verify runs the hub
+under gunicorn and the member client's own code over HTTP (bench/sync_http.py) before its
+in-process rows; the others go through django.test.Client: the whole Django request stack in
+this process, without a socket.
 """
 
 from __future__ import annotations
@@ -191,9 +193,9 @@ def main(argv: list[str] | None = None) -> int:
         "hashing of videos and images against decoding and the reference hasher); matching = "
         "bench/matching.py (PDQ index vs faiss and threatexchange); lookup = "
         "bench/lookup_api.py (HTTP API at 1M); everything = all three; sync-verify = the "
-        "member client's sync with its checks of the list on and off (--log-size entries); "
-        "snapshots = the snapshot build (COPY) against a raw COPY, and a first sync from it "
-        "(--log-size signals)",
+        "member client's sync with its checks of the list on and off (--log-size entries), over "
+        "HTTP against the hub under gunicorn, then in process; snapshots = the snapshot build "
+        "(COPY) against a raw COPY, and a first sync from it (--log-size signals)",
     )
     parser.add_argument(
         "--quick", action="store_true", help="4 ingest batches per row, 100,000 entries"
@@ -225,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         "ingest over HTTP (gunicorn, 2 workers); other requests through django.test.Client: "
         "the full Django stack, in process, no socket"
     )
+    if args.scenario == "sync-verify":
+        print("sync-verify first runs the hub under gunicorn and the client over real HTTP")
     started = time.perf_counter()
     try:
         database_drop(then_create=True)
@@ -234,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         from bench.ingest import bench_ingest
         from bench.snapshots import bench_snapshots
         from bench.sync import bench_sync
+        from bench.sync_http import bench_sync_http
         from bench.sync_verify import bench_sync_verify
         from bench.transparency_log import bench_transparency
 
@@ -247,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             rows += bench_transparency(api_keys, quick=args.quick, log_size=log_size)
         if args.scenario == "sync-verify":
             total = args.log_size or (100_000 if args.quick else 500_000)
+            rows += bench_sync_http(api_keys, total=total, state_dir=state_dir)
             rows += bench_sync_verify(api_keys, total=total)
         if args.scenario == "snapshots":
             rows += bench_snapshots(
@@ -260,8 +266,6 @@ def main(argv: list[str] | None = None) -> int:
             "mode": "quick" if args.quick else "full",
             "scenario": args.scenario,
             "machine": machine(),
-            "client": "ingest: HTTP to gunicorn, 2 workers, 2 connections; others: "
-            "django.test.Client, the full Django request stack in process",
             "total_seconds": round(time.perf_counter() - started, 1),
             "load_average": {"start": load_at_start, "end": load_at_end},
             "rows": [row.as_dict() for row in rows],

@@ -3,16 +3,20 @@ resumable after any interruption (``docs/sync.md``)."""
 
 from __future__ import annotations
 
-import json
+import contextlib
+import gc
 import os
-from collections.abc import Callable, Iterable, Mapping
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hashfed_client import key_pinning
+from hashfed_client import fastjson, key_pinning
 from hashfed_client.errors import HubError, InputError, SyncError
 from hashfed_client.hub import MAX_SYNC_LIMIT, HubClient
+from hashfed_client.readahead import ReadAhead
 from hashfed_client.snapshots import snapshots_fetch
 from hashfed_client.transport import is_int
 from hashfed_client.verify import BankTree, LogVerifier, Unverified, parse_key, split_page
@@ -26,6 +30,13 @@ OLD_STATE_FORMATS = (1,)
 # A verified sync holds back up to this many entries (whole pages) when a bank's checkpoint
 # is ahead of them, so that one consistency proof covers them all before they are applied.
 MAX_HELD_ENTRIES = 20_000
+# The state is written whole (atomically, flushed to disk), so writing it after every page
+# would make a long sync quadratic in the list's size. It is written after the last page,
+# when the sync stops on an error or an interruption (what was applied up to then), and on
+# the way at most every SAVE_INTERVAL seconds, less often when writing it takes long (never
+# more than 1/SAVE_SHARE of the time): only a crash of the process loses more than a page.
+SAVE_INTERVAL = 5.0
+SAVE_SHARE = 10
 
 SignalKey = tuple[str, str, str]
 
@@ -92,9 +103,13 @@ class SyncState:
                 raise SyncError(f"entry {sequence} has no {exc.args[0]}") from None
             op = entry.get("op")
             if op in ("add", "update"):
-                record = {name: value for name, value in entry.items() if name != "op"}
+                record = dict(entry)
+                del record["op"]
                 if "incident_commitment" in entry:
-                    record["incident"] = _disclosed_incident(entry, (disclosures or {}))
+                    # Most pages disclose nothing: then no entry's incident is disclosed.
+                    record["incident"] = (
+                        _disclosed_incident(entry, disclosures) if disclosures else None
+                    )
                 changes.append((key, record))
             elif op == "remove":
                 changes.append((key, None))
@@ -121,7 +136,9 @@ class SyncState:
             "hub_key": self.hub_key,
             "hub_keys_followed": list(self.hub_keys_followed),
             "trees": {bank: tree.to_json() for bank, tree in sorted(self.trees.items())},
-            "signals": self.sorted_records(),
+            # In the order applied: only the list file (write_list) is sorted, once, at the
+            # end; sorting the whole list for every save cost as much as writing it.
+            "signals": list(self.signals.values()),
         }
 
     @classmethod
@@ -167,12 +184,12 @@ class SyncState:
         except OSError as exc:
             raise InputError(f"cannot read {path}: {exc.strerror}") from exc
         try:
-            return cls.from_json(json.loads(text))
+            return cls.from_json(fastjson.loads(text))
         except ValueError as exc:
             raise InputError(f"{path} is not valid JSON: {exc}") from exc
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        write_atomically(path, json.dumps(self.to_json(), ensure_ascii=False).encode("utf-8"))
+        write_atomically(path, fastjson.dumps(self.to_json()))
 
     def sorted_records(self) -> list[dict[str, Any]]:
         return [self.signals[key] for key in sorted(self.signals)]
@@ -180,16 +197,7 @@ class SyncState:
     def write_list(self, path: str | os.PathLike[str]) -> None:
         """Write the list as NDJSON, one signal per line, sorted by (bank, signal_type,
         value), keys sorted, atomically."""
-        write_atomically(
-            path,
-            (
-                json.dumps(
-                    record, ensure_ascii=False, sort_keys=True, separators=(",", ":")
-                ).encode("utf-8")
-                + b"\n"
-                for record in self.sorted_records()
-            ),
-        )
+        write_atomically(path, fastjson.dumps_lines(self.sorted_records()))
 
 
 def _disclosed_incident(entry: Mapping[str, Any], disclosures: Mapping[str, Any]) -> str | None:
@@ -214,6 +222,66 @@ def hub_public_key_of(client: HubClient) -> bytes:
         raise HubError(200, "bad_response", str(exc)) from exc
 
 
+class _Saver:
+    """Writes the state to ``path`` as ``SAVE_INTERVAL`` and ``SAVE_SHARE`` say."""
+
+    def __init__(self, state: SyncState, path: str | os.PathLike[str]) -> None:
+        self.state, self.path = state, path
+        self.saved_at = time.monotonic()
+        self.cost = 0.0
+        self.pending = False
+
+    def progressed(self) -> None:
+        """The state moved on (a page or pages applied whole)."""
+        self.pending = True
+        if time.monotonic() - self.saved_at >= max(SAVE_INTERVAL, SAVE_SHARE * self.cost):
+            self.save()
+
+    def save(self) -> None:
+        started = time.monotonic()
+        self.state.save(self.path)
+        self.saved_at = time.monotonic()
+        self.cost, self.pending = self.saved_at - started, False
+
+    @contextlib.contextmanager
+    def saving(self) -> Iterator[None]:
+        """Saves once the block is done; if it raises, saves what was applied first."""
+        try:
+            yield
+        except BaseException:
+            if self.pending:
+                # The error that stopped the sync is the one to report.
+                with contextlib.suppress(Exception):
+                    self.save()
+            raise
+        self.save()
+
+
+def _page_of(raw: bytes) -> dict[str, Any]:
+    """A sync page's JSON, checked to have entries, next_cursor and head; raises HubError."""
+    try:
+        page = fastjson.loads(raw)
+    except ValueError:
+        raise HubError(200, "bad_response", "GET /api/v1/sync/: the answer is not JSON") from None
+    if not (
+        isinstance(page, dict)
+        and isinstance(page.get("entries"), list)
+        and is_int(page.get("next_cursor"))
+        and is_int(page.get("head"))
+    ):
+        raise HubError(200, "bad_response", "a sync page needs entries, next_cursor, head")
+    return page
+
+
+def _after(position: int, page: Mapping[str, Any]) -> int | None:
+    """Where the page after ``page`` (read at ``position``) starts; None after the last
+    one, or when the cursor did not advance (which the caller refuses)."""
+    entries, next_cursor, head = page["entries"], page["next_cursor"], page["head"]
+    if not entries or next_cursor >= head or next_cursor == position:
+        return None
+    return int(next_cursor)
+
+
 def sync_list(
     client: HubClient,
     *,
@@ -227,11 +295,15 @@ def sync_list(
 ) -> SyncState:
     """Bring the local copy up to date and write it to ``out``.
 
-    Resumes from the cursor in ``state_path`` and saves the state after every page,
-    so an interruption (network, Ctrl-C, crash) costs at most one page. Reads pages
-    while ``next_cursor < head`` and the page is not empty, then rewrites ``out``
-    atomically. Raises InputError if the state belongs to another hub, SyncError if
-    the feed breaks its contract, HubError if the hub refuses or cannot be reached.
+    Resumes from the cursor in ``state_path``. Reads pages while ``next_cursor < head`` and
+    the page is not empty, the next page fetched while this one is checked and applied
+    (``readahead.ReadAhead``), then rewrites ``out`` atomically. The state is saved after
+    the last page, when the sync stops on an error or Ctrl-C, and on the way as
+    ``SAVE_INTERVAL`` says, so an interruption costs nothing applied and a crash at most the
+    pages since the last save. The cyclic garbage collector is paused meanwhile, and the
+    interpreter's switch interval shortened (``_interpreter_for_sync``). Raises InputError
+    if the state belongs to another hub, SyncError if the feed breaks its contract,
+    HubError if the hub refuses or cannot be reached.
 
     With ``verifier``, every page is checked against the banks' checkpoints before
     anything of it is applied (``verify.LogVerifier.check_page``), reading from
@@ -243,6 +315,49 @@ def sync_list(
     from the hub's signed snapshots (``snapshots.snapshots_fetch``), then reads the log
     from their position.
     """
+    with _interpreter_for_sync():
+        return _sync_list(
+            client, out, state_path, limit, progress, hub_public_key, verifier, from_snapshots
+        )
+
+
+# How long the thread that applies pages may keep the interpreter lock while the read-ahead
+# thread waits for it (Python's default is 5 ms).
+SWITCH_INTERVAL = 0.0005
+
+
+@contextlib.contextmanager
+def _interpreter_for_sync() -> Iterator[None]:
+    """For the block, then as they were: the cyclic garbage collector off, and a shorter
+    switch interval.
+
+    A sync builds a list of hundreds of thousands of records, none in a cycle (reference
+    counting frees all that is dropped); every full collection on the way would walk the
+    whole list again, which cost a first sync about as much as applying the entries. The
+    read-ahead thread reads a page of some megabytes from its socket in many reads, and
+    after each one waits for the lock the applying thread holds: up to the switch interval
+    each time, which at 5 ms made fetching a page slower than checking and applying one."""
+    enabled, interval = gc.isenabled(), sys.getswitchinterval()
+    gc.disable()
+    sys.setswitchinterval(min(interval, SWITCH_INTERVAL))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
+        if enabled:
+            gc.enable()
+
+
+def _sync_list(
+    client: HubClient,
+    out: str | os.PathLike[str],
+    state_path: str | os.PathLike[str],
+    limit: int,
+    progress: Callable[[SyncState], None] | None,
+    hub_public_key: bytes | None,
+    verifier: LogVerifier | None,
+    from_snapshots: bool,
+) -> SyncState:
     state = SyncState.load(state_path)
     if state.hub is None:
         state.hub = client.base_url
@@ -250,35 +365,46 @@ def sync_list(
         raise InputError(
             f"{state_path} follows {state.hub}, not {client.base_url}; use another --state"
         )
+    saver = _Saver(state, state_path)
     if from_snapshots and verifier is None and state.cursor == 0 and not state.signals:
         _start_from_snapshots(client, state, hub_public_key)
         state.save(state_path)
     if verifier is not None:
-        try:
-            _sync_verified(client, state, state_path, limit, progress, hub_public_key, verifier)
-        except HubError as error:
-            if error.code != "bad_signature":
-                raise
-            # The hub may have finished a key rotation since the pin was checked: once
-            # more, from the last pages saved, following it if it did.
-            _sync_verified(client, state, state_path, limit, progress, hub_public_key, verifier)
+        with saver.saving():
+            try:
+                _sync_verified(
+                    client, state, saver, state_path, limit, progress, hub_public_key, verifier
+                )
+            except HubError as error:
+                if error.code != "bad_signature":
+                    raise
+                # The hub may have finished a key rotation since the pin was checked: once
+                # more, from the last pages verified, following it if it did.
+                _sync_verified(
+                    client, state, saver, state_path, limit, progress, hub_public_key, verifier
+                )
         state.write_list(out)
         return state
-    while True:
-        page = client.sync(state.cursor, limit, hub_public_key=hub_public_key)
-        entries = page["entries"]
-        if entries and page["next_cursor"] == state.cursor:
-            raise SyncError(f"the hub's cursor did not advance past {state.cursor}")
-        disclosures = page.get("disclosures", {})
-        if not isinstance(disclosures, dict):
-            raise SyncError("the page's disclosures are not an object")
-        state.apply(entries, disclosures)
-        state.cursor, state.head = page["next_cursor"], page["head"]
-        state.save(state_path)
-        if progress:
-            progress(state)
-        if not entries or page["next_cursor"] >= page["head"]:
-            break
+
+    def fetch(position: int) -> tuple[int, dict[str, Any]]:
+        raw, _ = client.sync_raw(position, limit, hub_public_key=hub_public_key)
+        return position, _page_of(raw)
+
+    with saver.saving(), ReadAhead(fetch, lambda read: _after(*read), state.cursor) as pages:
+        for position, page in pages:
+            entries = page["entries"]
+            if entries and page["next_cursor"] == position:
+                raise SyncError(f"the hub's cursor did not advance past {position}")
+            disclosures = page.get("disclosures", {})
+            if not isinstance(disclosures, dict):
+                raise SyncError("the page's disclosures are not an object")
+            state.apply(entries, disclosures)
+            state.cursor, state.head = page["next_cursor"], page["head"]
+            saver.progressed()
+            if progress:
+                progress(state)
+            if _after(position, page) is None:
+                break
     state.write_list(out)
     return state
 
@@ -337,9 +463,13 @@ def _start_from_snapshots(
         state.last_sequence = state.cursor - 1
 
 
+_Read = tuple[int, bytes, str | None, dict[str, Any], list[str]]
+
+
 def _sync_verified(
     client: HubClient,
     state: SyncState,
+    saver: _Saver,
     state_path: str | os.PathLike[str],
     limit: int,
     progress: Callable[[SyncState], None] | None,
@@ -352,41 +482,49 @@ def _sync_verified(
     for bank, tree in sorted(state.trees.items()):
         if tree.checkpoint is not None:
             verifier.check_latest(bank, tree, client.checkpoint(bank))
-    position = min(state.verified_cursor, state.cursor)
     trees = state.trees
     # Pages read but not applied yet, waiting for one consistency proof to cover them all.
     held: list[tuple[list[Any], dict[str, Any], int, int, bytes, str | None]] = []
     held_banks: set[str] = set()
     held_entries = 0
-    while True:
+
+    def fetch(position: int) -> _Read:
         raw, signature = client.sync_raw(position, limit, hub_public_key=hub_public_key)
-        page, entry_texts = split_page(raw)
+        page, texts = split_page(raw)
         entries, next_cursor, head = page.get("entries"), page.get("next_cursor"), page.get("head")
         if not (isinstance(entries, list) and is_int(next_cursor) and is_int(head)):
             raise HubError(200, "bad_response", "a sync page needs entries, next_cursor, head")
-        if entries and next_cursor == position:
-            raise SyncError(f"the hub's cursor did not advance past {position}")
-        trees = verifier.check_page(
-            trees, page, entry_texts, raw=raw, signature=signature, defer_proofs=True
-        )
-        disclosures = page.get("disclosures", {})
-        if not isinstance(disclosures, dict):
-            raise SyncError("the page's disclosures are not an object")
-        held.append((entries, disclosures, next_cursor, head, raw, signature))
-        held_banks.update(bank for bank, tree in trees.items() if tree is not state.trees.get(bank))
-        held_entries += len(entries)
-        position = next_cursor
-        last = not entries or next_cursor >= head
-        if not last and held_entries < MAX_HELD_ENTRIES:
-            continue
-        verifier.prove(trees, held_banks, [(body, sig) for *_, body, sig in held])
-        for entries, disclosures, next_cursor, head, _, _ in held:
-            state.apply(entries, disclosures)
-            state.cursor, state.head = max(state.cursor, next_cursor), head
-        state.trees, state.verified_cursor = trees, position
-        state.save(state_path)
-        held, held_banks, held_entries = [], set(), 0
-        if progress:
-            progress(state)
-        if last:
-            break
+        return position, raw, signature, page, texts
+
+    start = min(state.verified_cursor, state.cursor)
+    with ReadAhead(fetch, lambda read: _after(read[0], read[3]), start) as pages:
+        for position, raw, signature, page, texts in pages:
+            entries, next_cursor, head = page["entries"], page["next_cursor"], page["head"]
+            if entries and next_cursor == position:
+                raise SyncError(f"the hub's cursor did not advance past {position}")
+            trees = verifier.check_page(
+                trees, page, texts, raw=raw, signature=signature, defer_proofs=True
+            )
+            disclosures = page.get("disclosures", {})
+            if not isinstance(disclosures, dict):
+                raise SyncError("the page's disclosures are not an object")
+            held.append((entries, disclosures, next_cursor, head, raw, signature))
+            held_banks.update(
+                bank for bank, tree in trees.items() if tree is not state.trees.get(bank)
+            )
+            held_entries += len(entries)
+            last = _after(position, page) is None
+            if not last and held_entries < MAX_HELD_ENTRIES:
+                continue
+            verified_to = next_cursor
+            verifier.prove(trees, held_banks, [(body, sig) for *_, body, sig in held])
+            for entries, disclosures, next_cursor, head, _, _ in held:
+                state.apply(entries, disclosures)
+                state.cursor, state.head = max(state.cursor, next_cursor), head
+            state.trees, state.verified_cursor = trees, verified_to
+            saver.progressed()
+            held, held_banks, held_entries = [], set(), 0
+            if progress:
+                progress(state)
+            if last:
+                break

@@ -29,12 +29,15 @@ from hashfed_client import (
     SyncError,
     SyncState,
     build_envelopes,
+    fastjson,
     main,
     parse_csv,
     parse_ndjson,
     row_submission_id,
     write_atomically,
 )
+from hashfed_client import sync as client_sync
+from hashfed_client.readahead import ReadAhead
 
 from hashfed_wire.envelope import envelope_from_obj, key_id_for, verify
 
@@ -892,7 +895,12 @@ def test_sync_writes_the_list_sorted_one_signal_per_line(hub, env, tmp_path, cap
     assert "4 signals" in capsys.readouterr().out
 
 
-def test_sync_saves_the_cursor_after_every_page(hub, env, tmp_path) -> None:
+def test_sync_saves_the_cursor_as_it_goes_at_most_a_page_behind(
+    hub, env, tmp_path, monkeypatch
+) -> None:
+    # Saved on every chance (a large list is saved less often: sync.SAVE_INTERVAL).
+    monkeypatch.setattr(client_sync, "SAVE_INTERVAL", 0.0)
+    monkeypatch.setattr(client_sync, "SAVE_SHARE", 0)
     state_file = tmp_path / "state.json"
     seen: list[int | None] = []
 
@@ -919,7 +927,65 @@ def test_sync_saves_the_cursor_after_every_page(hub, env, tmp_path) -> None:
         )
         == 0
     )
-    assert seen == [None, 2, 4, 6]
+    # Page N+1 is asked for while page N is applied: what a crash leaves is the state after
+    # page N-1 or page N, never older.
+    allowed = [(None,), (None, 2), (2, 4), (4, 6)]
+    assert len(seen) == 4
+    assert all(saved in options for saved, options in zip(seen, allowed, strict=True)), seen
+    assert json.loads(state_file.read_text())["cursor"] == 7
+
+
+def test_sync_with_the_default_interval_saves_once_at_the_end(hub, env, tmp_path) -> None:
+    state_file = tmp_path / "state.json"
+    seen: list[object] = []
+
+    def page(request: Recorded) -> Reply:
+        seen.append(state_file.exists())
+        cursor = int(request.query["cursor"][0])
+        chunk = [e for e in FEED if e["sequence"] >= cursor][:2]
+        return 200, {"entries": chunk, "next_cursor": chunk[-1]["sequence"] + 1, "head": 7}
+
+    hub.on("GET", "/api/v1/sync/", page)
+    command = ["sync", "--no-verify", "--out", str(tmp_path / "l.ndjson"), "--limit", "2"]
+    assert main([*command, "--state", str(state_file)]) == 0
+    assert seen == [False, False, False, False]
+    assert json.loads(state_file.read_text())["cursor"] == 7
+
+
+def test_sync_writes_the_same_files_with_or_without_orjson(hub, env, tmp_path, monkeypatch) -> None:
+    serve_feed(hub, FEED)
+    written = []
+    for name in ("with", "without"):
+        if name == "without":
+            monkeypatch.setattr(fastjson, "orjson", None)
+        out = tmp_path / f"{name}.ndjson"
+        assert main(["sync", "--no-verify", "--out", str(out), "--limit", "3"]) == 0
+        state = SyncState.load(tmp_path / f"{name}.state.json")
+        written.append((out.read_bytes(), state.to_json()))
+    assert written[0] == written[1]
+    assert written[0][0].count(b"\n") == 4
+
+
+def test_read_ahead_keeps_order_stays_one_page_ahead_and_raises_where_the_page_was() -> None:
+    fetched: list[int] = []
+    taken: list[int] = []
+
+    def fetch(position: int) -> int:
+        # Never more than one page beyond the one the caller works on.
+        assert position <= (taken[-1] if taken else 0) + 1
+        fetched.append(position)
+        if position == 5:
+            raise HubError(503, "unavailable", "try later")
+        return position
+
+    with ReadAhead(fetch, lambda page: page + 1, 0) as pages, pytest.raises(HubError):
+        for page in pages:
+            taken.append(page)
+    assert taken == [0, 1, 2, 3, 4]
+    assert fetched == [0, 1, 2, 3, 4, 5]
+
+    with ReadAhead(lambda position: position, lambda p: None if p >= 3 else p + 1, 1) as pages:
+        assert list(pages) == [1, 2, 3]
 
 
 def test_sync_resumes_from_the_saved_cursor_after_an_interruption(hub, env, tmp_path) -> None:

@@ -145,20 +145,22 @@ class SyncApi(HubApiView):
         sync_record(organisation=organisation, cursor=next_cursor)
         # The stored bytes go out as they are: no re-serialisation, so clients get exactly
         # what was logged, and a page costs little more than the database read.
-        body = (
-            b'{"entries":['
-            + b",".join(entries)
-            + b'],"disclosures":'
-            + json.dumps(disclosures, sort_keys=True, separators=(",", ":")).encode()
-            + b',"next_cursor":'
-            + str(next_cursor).encode()
-            + b',"head":'
-            + str(head).encode()
-            + b',"own_opinions":'
-            + json.dumps(own_opinions, sort_keys=True, separators=(",", ":")).encode()
-            + b',"checkpoints":'
-            + json.dumps(checkpoints, sort_keys=True, separators=(",", ":")).encode()
-            + b"}"
+        body = b"".join(
+            [
+                b'{"entries":[',
+                b",".join(entries),
+                b'],"disclosures":',
+                _json(disclosures),
+                b',"next_cursor":',
+                str(next_cursor).encode(),
+                b',"head":',
+                str(head).encode(),
+                b',"own_opinions":',
+                _json(own_opinions),
+                b',"checkpoints":',
+                _json(checkpoints),
+                b"}",
+            ]
         )
         response = HttpResponse(body, content_type="application/json")
         # The hub signs the exact bytes of every page, so a member can show any page it holds
@@ -173,6 +175,10 @@ class SyncApi(HubApiView):
         response[hub_signatures.SIGNATURE_HEADER] = signatures[0][1]
         response[hub_signatures.SIGNATURES_HEADER] = hub_signatures.signatures_header(signatures)
         return response
+
+
+def _json(value: object) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
 
 
 class SnapshotOutput(serializers.ModelSerializer):

@@ -276,6 +276,21 @@ def tree_state(bank: Bank) -> tuple[int, bytes, list[bytes]]:
     )
 
 
+def test_a_page_discloses_the_text_of_its_own_entries_and_no_others(cast, signer_for):
+    declare("river-crisis")
+    north = signer_for("northwind/admin")
+    for _ in range(3):
+        envelope = north.envelope(value=random_pdq(), incident="river-crisis")
+        submit(cast["northwind/analyst"], envelope)
+    first, middle, last = sorted(ChangeLogEntry.objects.values_list("sequence", flat=True))
+    client = cast["lakeside/admin"].client()
+    body = client.get(f"/api/v1/sync/?cursor={middle}&limit=1").json()
+    assert [entry["sequence"] for entry in body["entries"]] == [middle]
+    assert list(body["disclosures"]) == [str(middle)]
+    whole = client.get("/api/v1/sync/?cursor=0").json()
+    assert sorted(whole["disclosures"], key=int) == [str(first), str(middle), str(last)]
+
+
 def test_erasing_disclosures_keeps_every_checkpoint_and_proof_and_removes_the_text(
     cast, signer_for
 ):
