@@ -45,6 +45,7 @@ SIGNED_IN_PAGES = [
 ]
 PUBLIC_PAGES = {
     "set_language",
+    "portal:site-home",
     "portal:membership",
     "portal:signup",
     "portal:signup-sent",
