@@ -103,6 +103,33 @@ def test_frames_are_sampled_as_the_reference_does_and_hashed_with_pdqhash():
     assert (hashes.width, hashes.height, hashes.frame_rate) == (320, 240, 29.97)
 
 
+@pytest.mark.parametrize(
+    ("fps", "codec", "container"),
+    [
+        (25, "libx264", "mp4"),
+        (Fraction(30000, 1001), "libx264", "mp4"),
+        (Fraction(24000, 1001), "libx264", "mov"),
+        (25, "mpeg4", "avi"),
+    ],
+)
+def test_the_hub_hashes_every_frame_as_the_native_vpdq_reference_does(
+    fps, codec, container, tmp_path
+):
+    """facebook/ThreatExchange's vpdq (the C++ hasher over FFmpeg, built against Debian's
+    FFmpeg development files; .ci/run installs it) gives the same frames, hashes, qualities
+    and timestamps as the hub, on H.264 and MPEG-4 clips at whole and NTSC frame rates."""
+    reference = pytest.importorskip("vpdq", reason="the native vpdq reference is not installed")
+    data = clip(seed=11, seconds=4, fps=fps, codec=codec, container=container)
+    path = tmp_path / f"clip.{container}"
+    path.write_bytes(data)
+    expected = [
+        vpdq.Frame(feature.hex, int(feature.quality), round(float(feature.timestamp), 3))
+        for feature in reference.computeHash(str(path))
+    ]
+    assert len(expected) >= 4
+    assert vpdq.parse(hash_video_bytes(data, **UNLIMITED).vpdq) == expected
+
+
 def test_the_value_is_in_the_stored_form_and_round_trips(original):
     value = hash_video_bytes(original, **UNLIMITED).vpdq
     assert signal_types.normalise_value("vpdq", value) == value
