@@ -408,6 +408,18 @@ class Stack:
 
     # Processes.
 
+    def nginx_command(self, conf: Path) -> list[str]:
+        """nginx with the run's prefix, configuration and error log."""
+        return [
+            NGINX,
+            "-p",
+            str(self.base / "nginx"),
+            "-c",
+            str(conf),
+            "-e",
+            str(self.base / "logs" / "nginx-error.log"),
+        ]
+
     def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         logfile = (self.base / "logs" / f"{name}.log").open("ab")
         process = subprocess.Popen(  # noqa: S603 — our own commands
@@ -463,17 +475,7 @@ class Stack:
         conf.write_text(nginx_config(self.base, nginx_port, gunicorn_port))
         self.run_step(
             "nginx-test",
-            [
-                NGINX,
-                "-t",
-                "-q",
-                "-p",
-                str(self.base / "nginx"),
-                "-c",
-                str(conf),
-                "-e",
-                str(self.base / "logs" / "nginx-error.log"),
-            ],
+            [*self.nginx_command(conf), "-t", "-q"],
             env,
         )
         python = sys.executable
@@ -527,15 +529,7 @@ class Stack:
         )
         self.spawn(
             "nginx",
-            [
-                NGINX,
-                "-p",
-                str(self.base / "nginx"),
-                "-c",
-                str(conf),
-                "-e",
-                str(self.base / "logs" / "nginx-error.log"),
-            ],
+            self.nginx_command(conf),
             env,
         )
         self.info = {

@@ -38,6 +38,19 @@ MAX_RETRY_WAIT = 60.0
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
+def sync_page_checked(page: object) -> dict[str, Any]:
+    """A sync page's JSON, once it has entries (a list), next_cursor and head (integers);
+    raises HubError(code="bad_response") if not."""
+    if not (
+        isinstance(page, dict)
+        and isinstance(page.get("entries"), list)
+        and is_int(page.get("next_cursor"))
+        and is_int(page.get("head"))
+    ):
+        raise HubError(200, "bad_response", "a sync page needs entries, next_cursor, head")
+    return page
+
+
 class HubClient:
     """The hub's public HTTP API, one method per call.
 
@@ -198,14 +211,7 @@ class HubClient:
                 )
             except hub_signatures.HubSignatureError as exc:
                 raise HubError(200, "bad_signature", str(exc)) from exc
-        if not (
-            isinstance(page, dict)
-            and isinstance(page.get("entries"), list)
-            and is_int(page.get("next_cursor"))
-            and is_int(page.get("head"))
-        ):
-            raise HubError(200, "bad_response", "a sync page needs entries, next_cursor, head")
-        return page
+        return sync_page_checked(page)
 
     def sync_raw(
         self, cursor: int, limit: int, *, hub_public_key: bytes | None = None

@@ -15,7 +15,7 @@ from typing import Any
 
 from hashfed_client import fastjson, key_pinning
 from hashfed_client.errors import HubError, InputError, SyncError
-from hashfed_client.hub import MAX_SYNC_LIMIT, HubClient
+from hashfed_client.hub import MAX_SYNC_LIMIT, HubClient, sync_page_checked
 from hashfed_client.readahead import ReadAhead
 from hashfed_client.snapshots import snapshots_fetch
 from hashfed_client.transport import is_int
@@ -263,14 +263,7 @@ def _page_of(raw: bytes) -> dict[str, Any]:
         page = fastjson.loads(raw)
     except ValueError:
         raise HubError(200, "bad_response", "GET /api/v1/sync/: the answer is not JSON") from None
-    if not (
-        isinstance(page, dict)
-        and isinstance(page.get("entries"), list)
-        and is_int(page.get("next_cursor"))
-        and is_int(page.get("head"))
-    ):
-        raise HubError(200, "bad_response", "a sync page needs entries, next_cursor, head")
-    return page
+    return sync_page_checked(page)
 
 
 def _after(position: int, page: Mapping[str, Any]) -> int | None:
@@ -491,10 +484,7 @@ def _sync_verified(
     def fetch(position: int) -> _Read:
         raw, signature = client.sync_raw(position, limit, hub_public_key=hub_public_key)
         page, texts = split_page(raw)
-        entries, next_cursor, head = page.get("entries"), page.get("next_cursor"), page.get("head")
-        if not (isinstance(entries, list) and is_int(next_cursor) and is_int(head)):
-            raise HubError(200, "bad_response", "a sync page needs entries, next_cursor, head")
-        return position, raw, signature, page, texts
+        return position, raw, signature, sync_page_checked(page), texts
 
     start = min(state.verified_cursor, state.cursor)
     with ReadAhead(fetch, lambda read: _after(read[0], read[3]), start) as pages:

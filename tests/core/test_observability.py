@@ -12,11 +12,10 @@ from django.conf import settings as django_settings
 from django.test import Client
 from django.utils import timezone
 
-from accounts.audit import AuditContext
-from accounts.models import Organisation, User
+from accounts.models import User
 from federation.authorities.models import LawfulRequest
-from federation.authorities.services import lawful_request_file, lawful_request_validate
 from hashbank.models import SyncStatus
+from tests.authorities.test_access_log import _forwarded as forwarded_removal_order
 from tests.conftest import approve_all, submit
 
 TOKEN = "scrape-token-for-tests"
@@ -117,24 +116,8 @@ def test_metrics_report_the_log_head_trees_and_each_members_sync_lag(
 
 
 def _removal_order(deadline_in: dt.timedelta) -> LawfulRequest:
-    liaison = User.objects.get(email="liaison@ruritania.example")
-    filed = lawful_request_file(
-        authority=Organisation.objects.get(slug="ruritania-ctu"),
-        filed_by=liaison,
-        kind="removal_order",
-        issuing_authority="Ruritania Counter-Terrorism Unit",
-        officer="Inspector R. Example",
-        legal_basis="Regulation (EU) 2021/784, art. 3",
-        jurisdiction="DE",
-        addressed=["northwind"],
-        subject_urls=["https://video.northwind.example/v/1"],
-        subject_hashes=[],
-        subject_accounts=[],
-        description="",
-        context=AuditContext(user=liaison),
-    )
-    staff = User.objects.get(email="governance@consortium.example")
-    request = lawful_request_validate(request=filed.request, context=AuditContext(user=staff))
+    """A forwarded removal order (as the access-log tests file one), due `deadline_in` from now."""
+    request = forwarded_removal_order(1)
     LawfulRequest.objects.filter(pk=request.pk).update(deadline=timezone.now() + deadline_in)
     return request
 
