@@ -4,11 +4,12 @@
     python bench/load.py run --host https://127.0.0.1:8443 --members members.json \\
         [--users 50] [--duration 5m] [--ca cert.pem]
 
-Needs the `load` extra (`pip install -e '.[load]'`: locust). `prepare` adds the members (full-member platforms, each with an API key, a registered Ed25519
-signing key and a portal account) to the hub's database, through the hub's own services, and
-writes what locust needs. `run` runs bench/locustfile.py headless and prints, per operation,
-the requests, throughput and p50/p95/p99 latency, with every 5xx; it exits 1 if there was any
-5xx. docs/benchmarks.md has the figures and the command that produced them.
+Needs the `load` extra (`pip install -e '.[load]'`: locust). `prepare` adds the members
+(full-member platforms, each with an API key, a registered Ed25519 signing key and a portal
+account) to the hub's database, through the hub's own services, and writes what locust needs.
+`run` runs bench/locustfile.py headless and prints, per operation, the requests, throughput
+and p50/p95/p99 latency, with every 5xx; it exits 1 if there was any 5xx. docs/benchmarks.md
+has the figures and the command that produced them.
 """
 
 from __future__ import annotations
