@@ -43,19 +43,22 @@ def _database_url(name: str | None = None) -> str:
     )
 
 
+def _hub_env(tmp_path) -> dict[str, str]:
+    """The environment of this test's hub, for the commands the drill and the test run."""
+    return {
+        **os.environ,
+        "HUB_ORIGIN": django_settings.HUB_ORIGIN,
+        "HUB_STATE_DIR": str(tmp_path / "state"),
+        "HUB_SIGNING_KEY_FILE": str(django_settings.HUB_SIGNING_KEY_FILE),
+        "SECRET_KEY": django_settings.SECRET_KEY,
+    }
+
+
 def _drill(tmp_path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(DRILL), _database_url()],
         cwd=django_settings.BASE_DIR,
-        env={
-            **os.environ,
-            "PYTHON": sys.executable,
-            "HUB_ORIGIN": django_settings.HUB_ORIGIN,
-            "HUB_STATE_DIR": str(tmp_path / "state"),
-            "HUB_SIGNING_KEY_FILE": str(django_settings.HUB_SIGNING_KEY_FILE),
-            "SECRET_KEY": django_settings.SECRET_KEY,
-            **env,
-        },
+        env={**_hub_env(tmp_path), "PYTHON": sys.executable, **env},
         capture_output=True,
         text=True,
         timeout=300,
@@ -106,14 +109,7 @@ def test_the_drills_checks_find_a_damaged_copy(listed, tmp_path):
         check = subprocess.run(
             [sys.executable, "manage.py", "verify_log"],
             cwd=django_settings.BASE_DIR,
-            env={
-                **os.environ,
-                "DATABASE_URL": restored_url,
-                "HUB_ORIGIN": django_settings.HUB_ORIGIN,
-                "HUB_STATE_DIR": str(tmp_path / "state"),
-                "HUB_SIGNING_KEY_FILE": str(django_settings.HUB_SIGNING_KEY_FILE),
-                "SECRET_KEY": django_settings.SECRET_KEY,
-            },
+            env={**_hub_env(tmp_path), "DATABASE_URL": restored_url},
             capture_output=True,
             text=True,
             timeout=300,

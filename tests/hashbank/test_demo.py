@@ -36,3 +36,21 @@ def test_the_demo_prints_a_second_factor_that_opens_admin(db):
     assert client.get("/admin/").status_code == 302
     client.post("/portal/two-factor/", {"token": code})
     assert client.get("/admin/").status_code == 200
+
+
+def test_the_demo_list_is_covered_by_signed_checkpoints_and_the_hub_is_healthy(db):
+    """`./dev serve` runs no beat: the demo signs its banks' checkpoints itself, so the
+    inclusion promise holds from the start."""
+    from django.test import Client
+
+    from hashbank.models import Bank
+    from hashbank.services import transparency
+
+    call_command("load_demo", stdout=StringIO())
+    banks = [bank for bank in Bank.objects.all() if transparency.tree_size(bank.pk)]
+    assert banks
+    for bank in banks:
+        last = transparency.checkpoint_last(bank)
+        assert last is not None and last.size == transparency.tree_size(bank.pk), bank.name
+    health = Client().get("/healthz").json()
+    assert health["status"] == "ok", health

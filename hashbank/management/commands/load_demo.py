@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand
 
 from accounts.demo import demo_second_factors, load_demo_cast
 from hashbank.demo import demo_shared_list_load, demo_signals_load
+from hashbank.services.transparency import checkpoints_issue
 
 
 class Command(BaseCommand):
@@ -19,6 +20,10 @@ class Command(BaseCommand):
         call_command("load_membership_criteria", stdout=self.stdout)
         demo_shared_list_load()
         signals = demo_signals_load()
+        # Sign each bank's checkpoint now, as the beat does every few seconds in production:
+        # `./dev serve` runs no beat, and the receipts' inclusion promise would otherwise be
+        # reported broken (/healthz "degraded") until a member first asks.
+        checkpoints_issue()
         self.stdout.write(f"Demo accounts (password for all: {accounts[0].password})")
         self.stdout.write(f"{'organisation':<16} {'kind':<11} {'role':<19} {'email':<32} API key")
         for a in accounts:
