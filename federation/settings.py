@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "federation.authorities",
     "federation.incidents",
     "federation.transparency",
+    "federation.peering",
     "federation.portal",
     "taxii",
 ]

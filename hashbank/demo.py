@@ -26,7 +26,8 @@ from hashfed_wire.envelope import sign_payload
 
 @transaction.atomic
 def demo_shared_list_load() -> None:
-    """Taxonomy, banks, and the restricted CSAM bank granted to Northwind."""
+    """Taxonomy, banks, the restricted CSAM bank granted to Northwind, and the banks shareable
+    with peers shared with the demo's peer hubs (what their peering agreements share)."""
     context = AuditContext.system()
     taxonomy_load(context=context)
     banks_load(context=context)
@@ -34,6 +35,9 @@ def demo_shared_list_load() -> None:
     northwind = Organisation.objects.get(slug="northwind")
     for permission in ("hashbank.read_bank", "hashbank.contribute_bank"):
         grants.grant(organisation=northwind, permission=permission, obj=csam)
+    for peer in Organisation.objects.filter(kind="peer_hub"):
+        for bank in Bank.objects.filter(peer_shareable=True):
+            grants.grant(organisation=peer, permission="hashbank.read_bank", obj=bank)
 
 
 DEMO_LABELS = {

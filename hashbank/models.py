@@ -73,6 +73,17 @@ class Bank(models.Model):
     show_contributors = models.BooleanField(
         default=False, help_text="The feed names the members whose submissions support a signal."
     )
+    origin_hub = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="For a bank received from a peer hub: that hub's origin name. Empty for the "
+        "hub's own banks.",
+    )
+    origin_allows_pass_on = models.BooleanField(
+        default=False,
+        help_text="For a received bank: the origin hub allows its hashes to be passed on to "
+        "other peer hubs.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -84,6 +95,10 @@ class Bank(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def received(self) -> bool:
+        return bool(self.origin_hub)
 
 
 class SignalStatus(models.TextChoices):

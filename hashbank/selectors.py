@@ -36,12 +36,24 @@ def banks_readable_by(*, organisation: Organisation) -> QuerySet[Bank]:
 
     Platforms: banks open to all members; banks open to full members if their tier is full
     or probation; restricted banks they were granted. Peer hubs: banks marked shareable with
-    peers. Nobody else (authorities and researchers never read the hash bank).
+    peers that their agreement shares with them (a read grant), received banks only where
+    the origin allows passing them on. Nobody else (authorities and researchers never read
+    the hash bank).
     """
     if not organisation.is_active:
         return Bank.objects.none()
     if organisation.kind == OrganisationKind.PEER_HUB:
-        return Bank.objects.filter(peer_shareable=True)
+        # A peer hub reads what its peering agreement shares with it (a read grant on a
+        # bank marked shareable), and never a bank received from another hub whose origin
+        # did not allow passing it on.
+        granted = grants.objects_granted(
+            organisation=organisation,
+            permission="hashbank.read_bank",
+            queryset=Bank.objects.filter(peer_shareable=True),
+        )
+        return Bank.objects.filter(pk__in=granted.values("pk")).exclude(
+            ~Q(origin_hub=""), origin_allows_pass_on=False
+        )
     if organisation.kind != OrganisationKind.PLATFORM:
         return Bank.objects.none()
     open_to = Q(read_access=BankReadAccess.ALL_MEMBERS)

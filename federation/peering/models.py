@@ -1,0 +1,186 @@
+"""Peering between hubs: what this hub shares with a peer hub and receives from it, the
+state of each pull, the peer logs this hub witnesses, disputes forwarded to an origin hub,
+and the evidence kept when a peer misbehaves."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import Organisation, OrganisationKind, User
+from hashbank.models import Bank, Dispute
+
+
+class AgreementState(models.TextChoices):
+    ACTIVE = "active", "Active"
+    SUSPENDED = "suspended", "Suspended"
+    QUARANTINED = "quarantined", "Quarantined (served an inconsistent log)"
+
+
+class PeeringAgreement(models.Model):
+    """An agreement with one peer hub, registered by staff on both sides. The peer is an
+    organisation of kind peer_hub here (its people and API keys read what is shared with it);
+    `origin` and `public_key` are how its checkpoints and pages are verified; `base_url` is
+    where this hub pulls from (checked by the outbound address policy)."""
+
+    organisation = models.OneToOneField(
+        Organisation,
+        on_delete=models.PROTECT,
+        related_name="peering_agreement",
+        limit_choices_to={"kind": OrganisationKind.PEER_HUB},
+    )
+    origin = models.CharField(
+        max_length=200,
+        unique=True,
+        help_text="The peer hub's origin name: the key name of its checkpoints and pages.",
+    )
+    base_url = models.URLField(help_text="Where the peer hub serves its API (https).")
+    public_key = models.CharField(
+        max_length=300,
+        help_text="The peer hub's C2SP verifier key (<name>+<key hash>+<base64 key>), "
+        "as its /.well-known/hashfed lists it.",
+    )
+    pull_credential = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="The API key the peer hub issued to this hub for pulling and forwarding.",
+    )
+    shared_banks = models.ManyToManyField(
+        Bank,
+        blank=True,
+        related_name="shared_with_peers",
+        help_text="This hub's banks the peer receives (only banks marked shareable with peers).",
+    )
+    state = models.CharField(
+        max_length=12, choices=AgreementState.choices, default=AgreementState.ACTIVE
+    )
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["origin"]
+
+    def __str__(self) -> str:
+        return self.origin
+
+    def clean(self) -> None:
+        if self.organisation_id and self.organisation.kind != OrganisationKind.PEER_HUB:
+            raise ValidationError({"organisation": "a peering agreement is with a peer hub"})
+
+
+class ReceivedBank(models.Model):
+    """A bank received from a peer: pulled into a local bank marked with the origin hub."""
+
+    agreement = models.ForeignKey(
+        PeeringAgreement, on_delete=models.PROTECT, related_name="received_banks"
+    )
+    remote_name = models.CharField(max_length=32, help_text="The bank's name at the peer hub.")
+    bank = models.OneToOneField(Bank, on_delete=models.PROTECT, related_name="received_from")
+    may_pass_on = models.BooleanField(
+        default=False,
+        help_text="The origin hub allows passing these hashes on to other peer hubs.",
+    )
+    # Where the last verified pull stopped: the peer's log position and the checkpoint that
+    # covered it (its exact signed text), the start of the next pull's consistency proof.
+    position = models.BigIntegerField(default=0)
+    checkpoint_size = models.BigIntegerField(default=0)
+    checkpoint_root = models.CharField(max_length=64, blank=True)
+    checkpoint_text = models.TextField(blank=True)
+    last_pulled_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["agreement", "remote_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agreement", "remote_name"], name="received_bank_agreement_remote"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agreement.origin}/{self.remote_name}"
+
+
+class Quarantine(models.Model):
+    """Proof that a peer served an inconsistent log: the two checkpoints it signed that
+    cannot both be true (or the checkpoint and the entries that contradict it)."""
+
+    agreement = models.ForeignKey(
+        PeeringAgreement, on_delete=models.PROTECT, related_name="quarantines"
+    )
+    received_bank = models.ForeignKey(
+        ReceivedBank, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reason = models.TextField()
+    checkpoint_before = models.TextField(blank=True)
+    checkpoint_after = models.TextField(blank=True)
+    evidence = models.JSONField(default=dict, blank=True)
+    detected_at = models.DateTimeField(default=timezone.now)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-detected_at"]
+
+    def __str__(self) -> str:
+        return f"{self.agreement.origin} quarantined at {self.detected_at:%Y-%m-%d %H:%M}"
+
+
+class WitnessedLog(models.Model):
+    """A peer's log this hub witnesses (C2SP tlog-witness): the latest checkpoint it
+    cosigned. Updated atomically, never to an older size or an inconsistent tree."""
+
+    agreement = models.ForeignKey(
+        PeeringAgreement, on_delete=models.PROTECT, related_name="witnessed_logs"
+    )
+    log_origin = models.CharField(max_length=300, unique=True)
+    size = models.BigIntegerField(default=0)
+    root_hash = models.CharField(max_length=64, blank=True)
+    checkpoint_text = models.TextField(blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["log_origin"]
+
+    def __str__(self) -> str:
+        return self.log_origin
+
+
+class ForwardedDisputeState(models.TextChoices):
+    PENDING = "pending", "Waiting to be forwarded"
+    FORWARDED = "forwarded", "Forwarded to the origin hub"
+    DECIDED = "decided", "Decided by the origin hub"
+    APPLIED = "applied", "Decision applied here"
+
+
+class ForwardedDispute(models.Model):
+    """A member's dispute of a hash received from a peer, forwarded to its origin hub, which
+    decides it; the decision comes back and is applied here."""
+
+    dispute = models.OneToOneField(Dispute, on_delete=models.PROTECT, related_name="forwarded")
+    agreement = models.ForeignKey(
+        PeeringAgreement, on_delete=models.PROTECT, related_name="forwarded_disputes"
+    )
+    remote_id = models.CharField(max_length=64, blank=True)
+    state = models.CharField(
+        max_length=12,
+        choices=ForwardedDisputeState.choices,
+        default=ForwardedDisputeState.PENDING,
+    )
+    remote_outcome = models.CharField(max_length=12, blank=True)
+    remote_reason = models.TextField(blank=True)
+    forwarded_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-forwarded_at"]
+
+    def __str__(self) -> str:
+        return f"dispute {self.dispute.public_id} forwarded to {self.agreement.origin}"
