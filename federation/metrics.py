@@ -45,8 +45,7 @@ from federation.incidents.models import (
 )
 from hashbank.matching.matcher import index_current_manifest
 from hashbank.models import Bank, Checkpoint, SyncStatus
-from hashbank.selectors import changelog_next_sequence
-from hashbank.services import transparency
+from hashbank.selectors import bank_sizes_before, changelog_next_sequence
 
 logger = logging.getLogger(__name__)
 
@@ -110,9 +109,12 @@ class HubCollector(Collector):
                 size=Max("size"), issued=Max("issued_at")
             )
         }
-        for bank_id, name in Bank.objects.values_list("pk", "name").order_by("name"):
-            tree.add_metric([name], transparency.tree_size(bank_id))
-            signed = newest.get(bank_id)
+        # Every bank's tree size in one round trip, up to the head read above.
+        sizes = bank_sizes_before(banks=Bank.objects.order_by("name"), sequence=head_value)
+        for bank, size in sizes.items():
+            name = bank.name
+            tree.add_metric([name], size)
+            signed = newest.get(bank.pk)
             if signed is not None:
                 checkpoint_size.add_metric([name], signed["size"])
                 checkpoint_age.add_metric([name], (now - signed["issued"]).total_seconds())

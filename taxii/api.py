@@ -306,6 +306,11 @@ class ManifestApi(TaxiiView):
 
 
 class ObjectDetailApi(TaxiiView):
+    """One object's versions that match the filters (`GET .../objects/<id>/`); with
+    `versions_only`, the list of their `modified` timestamps (`GET .../objects/<id>/versions/`)."""
+
+    versions_only = False
+
     def get(self, request: Request, collection_id: str, object_id: str) -> Response:
         bank = selectors.collection_readable(
             organisation=self.principal.organisation, collection_id=collection_id
@@ -313,24 +318,16 @@ class ObjectDetailApi(TaxiiView):
         page = selectors.object_page(
             bank=bank,
             object_id=object_id,
-            versions=_versions(request.query_params),
+            versions=selectors.EVERY if self.versions_only else _versions(request.query_params),
             **_page_filters(request),
         )
         body: dict[str, Any] = {}
-        if page.items:
+        if page.items and self.versions_only:
+            body["versions"] = [item.object["modified"] for item in page.items]
+        elif page.items:
             body["objects"] = [item.object for item in page.items]
         return _paged(page, body)
 
 
-class ObjectVersionsApi(TaxiiView):
-    def get(self, request: Request, collection_id: str, object_id: str) -> Response:
-        bank = selectors.collection_readable(
-            organisation=self.principal.organisation, collection_id=collection_id
-        )
-        page = selectors.object_page(
-            bank=bank, object_id=object_id, versions=selectors.EVERY, **_page_filters(request)
-        )
-        body: dict[str, Any] = {}
-        if page.items:
-            body["versions"] = [item.object["modified"] for item in page.items]
-        return _paged(page, body)
+class ObjectVersionsApi(ObjectDetailApi):
+    versions_only = True
