@@ -28,7 +28,6 @@ from federation.complaints.models import (
 )
 from hashbank.admin.common import _admin_link
 
-
 # Web addresses typed without a scheme are taken as https.
 HTTPS_URLS = {models.URLField: {"assume_scheme": "https"}}
 
