@@ -4,7 +4,7 @@ the public files a complaint."""
 from __future__ import annotations
 
 import pytest
-from django.test import Client
+from django.test import Client, TestCase
 
 from accounts.audit import AuditContext
 from federation.complaints.services import help_resources_load
@@ -33,6 +33,13 @@ def file_complaint(
     """POST the complaint form as a member of the public would; a None override leaves the
     field out."""
     data = {k: v for k, v in {**COMPLAINT, **overrides}.items() if v is not None}
-    return (client or Client()).post(
-        "/help/complaint/", data, REMOTE_ADDR=ip, HTTP_ACCEPT_LANGUAGE=lang
-    )
+    with committed():
+        return (client or Client()).post(
+            "/help/complaint/", data, REMOTE_ADDR=ip, HTTP_ACCEPT_LANGUAGE=lang
+        )
+
+
+def committed():
+    """Run what a request leaves for after its commit (the emails) as the request ends, as
+    it would outside the test's transaction."""
+    return TestCase.captureOnCommitCallbacks(execute=True)

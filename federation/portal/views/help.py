@@ -34,7 +34,7 @@ def complaint(request: HttpRequest) -> HttpResponse:
     """The form. A robot that fills the hidden field is shown the same confirmation as a
     person, with a reference that names nothing, and nothing is filed or sent. A hash given
     is never looked up: the answer is the same whether or not it is listed."""
-    form = ComplaintForm(request.POST or None)
+    form = ComplaintForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_robot:
         request.session[_SENT_KEY] = services.decoy_reference()
         return redirect("portal:complaint-sent")
