@@ -29,7 +29,9 @@ from federation.complaints.models import (
 from hashbank.admin.common import _admin_link
 
 # Web addresses typed without a scheme are taken as https.
-HTTPS_URLS = {models.URLField: {"assume_scheme": "https"}}
+HTTPS_URLS: dict[type[models.Field[Any, Any]], dict[str, Any]] = {
+    models.URLField: {"assume_scheme": "https"}
+}
 
 
 class AuditedEditAdmin(admin.ModelAdmin):
@@ -86,8 +88,7 @@ class HelpResourceAdmin(AuditedEditAdmin):
 class ComplaintAnswerInline(admin.TabularInline):
     model = ComplaintAnswer
     extra = 0
-    fields = ["sent_at", "sent_by", "body"]
-    readonly_fields = fields
+    fields = readonly_fields = ("sent_at", "sent_by", "body")
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

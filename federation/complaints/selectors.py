@@ -29,7 +29,7 @@ def help_country(code: str) -> tuple[HelpCountry, list[tuple[str, list[HelpResou
     if country is None:
         raise NotFound("no help page for this country")
     by_kind = [
-        (str(label), [r for r in country.listed_resources if r.kind == kind])  # type: ignore[attr-defined]
+        (str(label), [r for r in country.listed_resources if r.kind == kind])
         for kind, label in HelpKind.choices
     ]
     return country, [(label, items) for label, items in by_kind if items]
