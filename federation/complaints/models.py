@@ -3,6 +3,8 @@ each country), and complaints from anyone whose content was wrongly matched or r
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import get_language
@@ -33,6 +35,10 @@ class HelpCountry(models.Model):
 
     def __str__(self) -> str:
         return self.name_en
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.code = self.code.lower()  # as in the page's address, /help/<code>/
+        super().save(*args, **kwargs)
 
     @property
     def name(self) -> str:

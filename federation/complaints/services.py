@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from accounts.audit import AuditContext, audit_record
+from accounts.audit import AuditContext, audit_record, lock_chain
 from accounts.models import Organisation, OrganisationKind, OrganisationStatus
 from core.errors import Conflict
 from federation.complaints.models import (
@@ -104,6 +104,9 @@ def sender_digest(ip_address: str | None) -> str:
 def _rate_check(digest: str, now: dt.datetime) -> None:
     """At most HUB_COMPLAINT_RATE_PER_HOUR complaints from one address in any hour; raises
     RateLimited, with the seconds until the oldest of them leaves the window."""
+    # One filing at a time per address (PostgreSQL; SQLite writes one at a time anyway), so
+    # concurrent requests cannot all count the same earlier complaints and slip through.
+    lock_chain(int(digest[:15], 16))
     recent = list(
         Complaint.objects.filter(sender_digest=digest, created_at__gt=now - RATE_WINDOW)
         .order_by("created_at")

@@ -102,7 +102,7 @@ def test_staff_edit_the_help_pages_in_admin_and_each_edit_is_audited(cast, help_
     response = officer.post(
         f"/admin/complaints/helpcountry/{country.pk}/change/",
         {
-            "code": "nz",
+            "code": "NZ",
             "name_en": "New Zealand",
             "name_fr": "Nouvelle-Zélande",
             "emergency_number": "111",
@@ -114,4 +114,6 @@ def test_staff_edit_the_help_pages_in_admin_and_each_edit_is_audited(cast, help_
     assert response.status_code == 302, response.content.decode()[:2000]
     event = AuditEvent.objects.filter(action="complaints.helpcountry.changed").get()
     assert event.actor_email == "governance@consortium.example"
+    # The code is kept as the page's address has it.
+    assert HelpCountry.objects.get(pk=country.pk).code == "nz"
     assert Client().get("/help/nz/", HTTP_ACCEPT_LANGUAGE="fr").status_code == 200
