@@ -113,8 +113,8 @@ class ComplaintAdmin(admin.ModelAdmin):
         "erased_at",
     ]
     list_filter = ["state", "outcome"]
-    search_fields = ["reference"]
-    search_help_text = "A complaint's reference, e.g. HF-7KQ2-M9XD."
+    search_fields = ["reference", "platform", "hash_value"]
+    search_help_text = "A complaint's reference (e.g. HF-7KQ2-M9XD), a platform or a hash."
     ordering = ["-created_at"]
     actions = ["mark_in_review", "open_dispute", "answer", "close"]
     inlines = [ComplaintAnswerInline]

@@ -24,7 +24,7 @@ class ComplaintForm(forms.Form):
     )
     removed_on = forms.DateField(
         label=_("When it was removed (or blocked)"),
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         help_text=_("The date, as best you know it: YYYY-MM-DD."),
     )
     content_url = forms.URLField(

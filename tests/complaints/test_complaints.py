@@ -158,6 +158,13 @@ def test_bad_input_shows_the_form_again_with_the_field_named(cast, overrides, fi
     assert mail.outbox == []
 
 
+def test_a_form_shown_again_keeps_what_was_typed_in_either_language(cast):
+    for lang in ("en", "fr"):
+        page = file_complaint(lang=lang, reason="").content.decode()
+        assert 'value="2026-11-30"' in page and 'value="maya@example.org"' in page
+        assert COMPLAINT["content_description"] in page
+
+
 def test_garbage_never_makes_a_500(cast):
     for data in ({}, {"removed_on": "\x00"}, {"email": ["a@b.c", "d@e.f"]}, {"consent": "maybe"}):
         response = Client().post("/help/complaint/", data)
