@@ -10,6 +10,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
+from django.db.models import Q
 
 from accounts import services
 from accounts.audit import AuditContext
@@ -35,11 +36,15 @@ def moderators_group() -> Group:
     the moderation models, not people or keys."""
     group, _ = Group.objects.get_or_create(name=MODERATORS_GROUP)
     view = Permission.objects.filter(codename__startswith="view_")
-    # Admin actions that moderate (approve, reject, decide, mark in review) need change
-    # rights on these models; their detail pages stay read-only regardless.
+    # Admin actions that moderate (approve, reject, decide, mark in review, triage complaints
+    # from the public) need change rights on these models; their detail pages stay
+    # read-only regardless.
     moderate = Permission.objects.filter(
-        content_type__app_label="hashbank",
-        codename__in=["change_submission", "change_dispute", "change_signal"],
+        Q(
+            content_type__app_label="hashbank",
+            codename__in=["change_submission", "change_dispute", "change_signal"],
+        )
+        | Q(content_type__app_label="complaints", codename="change_complaint")
     )
     group.permissions.add(*view, *moderate)
     return group

@@ -29,6 +29,10 @@ app.conf.beat_schedule = {
         "task": "federation.authorities.tasks.remind_overdue_lawful_requests",
         "schedule": 300,
     },
+    "complaints-retention": {
+        "task": "federation.complaints.tasks.erase_expired_complaints",
+        "schedule": 24 * 3600,
+    },
     "incidents-webhook-requeue": {
         "task": "federation.incidents.tasks.requeue_due_webhooks",
         "schedule": 30,

@@ -102,6 +102,7 @@ INSTALLED_APPS = [
     "federation.incidents",
     "federation.transparency",
     "federation.peering",
+    "federation.complaints",
     "federation.portal",
     "taxii",
 ]
@@ -326,6 +327,11 @@ DISPUTE_APPEAL_WINDOW_DAYS = env_int("DISPUTE_APPEAL_WINDOW_DAYS", 30)
 # Days the text beside a change-log entry (its incident) is kept once a later entry of the
 # same signal superseded it (hashbank.services.provenance.erase_expired_disclosures).
 HASHBANK_DISCLOSURE_RETENTION_DAYS = env_int("HASHBANK_DISCLOSURE_RETENTION_DAYS", 90)
+# Complaints from the public (/help/complaint/): their personal data (address, free text,
+# hash) is erased this many days after closing; at most this many complaints an hour from
+# one address.
+HUB_COMPLAINT_RETENTION_DAYS = env_int("HUB_COMPLAINT_RETENTION_DAYS", 180)
+HUB_COMPLAINT_RATE_PER_HOUR = env_int("HUB_COMPLAINT_RATE_PER_HOUR", 5)
 # Submission receipts promise that an approved submission's log entry is covered by a signed
 # checkpoint of its bank within this many seconds (docs/transparency-log.md, "Receipts").
 # The beat signs checkpoints every 5 seconds; the margin covers a worker restart or a backlog.

@@ -5,6 +5,7 @@ from django.urls import path
 
 from federation.portal.views import (
     application,
+    help,
     lawful_requests,
     member,
     mentoring,
@@ -18,6 +19,12 @@ app_name = "portal"
 NON_API_ROUTES: dict[str, str] = {
     "site-home": "public: the home page (what the consortium does, labels, reports, contact)",
     "membership": "public: membership criteria and tiers",
+    "help": "public: help for people affected by terrorist content, child sexual abuse imagery "
+    "or targeted hate, by country",
+    "help-country": "public: the help available in one country",
+    "complaint": "public: a complaint about content wrongly matched or removed (no account; "
+    "rate-limited per address)",
+    "complaint-sent": "public: the complaint's confirmation, with its reference",
     "signup": "public: portal sign-up",
     "signup-sent": "public",
     "verify": "public, with a signed email-verification token",
@@ -62,6 +69,10 @@ NON_API_ROUTES: dict[str, str] = {
 urlpatterns = [
     path("", public.site_home, name="site-home"),
     path("membership/", public.membership_page, name="membership"),
+    path("help/", help.help_index, name="help"),
+    path("help/complaint/", help.complaint, name="complaint"),
+    path("help/complaint/sent/", help.complaint_sent, name="complaint-sent"),
+    path("help/<slug:country>/", help.help_country, name="help-country"),
     path("portal/", public.home, name="home"),
     path("portal/signup/", public.signup, name="signup"),
     path("portal/signup/sent/", public.signup_sent, name="signup-sent"),

@@ -118,6 +118,7 @@ def _url_values(org: Organisation, probes: Probes) -> dict[str, list[str]]:
         "key_id": [*signing_keys, "0" * 64],
         "endpoint_id": [*(str(e.public_id) for e in endpoints), missing],
         "slug": [org.slug, "northwind"],
+        "country": ["fr", "zz"],
         "public_id": [*(str(r.public_id) for r in reports), missing],
         "token": ["not-a-token"],
         "uidb64": ["MQ"],

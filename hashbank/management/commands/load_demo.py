@@ -18,6 +18,8 @@ class Command(BaseCommand):
         accounts = load_demo_cast()
         # The portal's application form needs the published membership criteria.
         call_command("load_membership_criteria", stdout=self.stdout)
+        # The public help pages, by country.
+        call_command("load_help_resources", stdout=self.stdout)
         demo_shared_list_load()
         signals = demo_signals_load()
         # Sign each bank's checkpoint now, as the beat does every few seconds in production:
