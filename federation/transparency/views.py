@@ -14,9 +14,25 @@ from federation.transparency import labels, selectors
 from federation.transparency.charts import bar_chart_svg
 from federation.transparency.models import TransparencyReport
 
-# The sections of the page, in order; each shows its single figures, then its breakdowns
-# as bar charts.
+# The sections of the page, in order; each shows its single figures, then each of its
+# breakdowns as a table (count and share of the total) and a bar chart.
 PAGE_SECTIONS = ("members", "signals", "submissions", "opinions", "disputes", "lawful_requests")
+
+
+def _breakdown(data: dict[str, Any], section: str, name: str, title: str) -> dict[str, Any]:
+    values = labels.breakdown(data, section, name)
+    total = sum(values.values())
+    ordered = sorted(values.items(), key=lambda item: (-item[1], item[0]))
+    return {
+        "key": f"{section}-{name}",
+        "title": title,
+        "rows": [
+            (label, labels.number(count), labels.percentage(count / total if total else None))
+            for label, count in ordered
+        ],
+        # The caption above names the chart: not drawn a second time inside it.
+        "chart": bar_chart_svg(title, values, show_title=False),
+    }
 
 
 def report_context(report: TransparencyReport) -> dict[str, Any]:
@@ -26,8 +42,8 @@ def report_context(report: TransparencyReport) -> dict[str, Any]:
             "key": section,
             "title": labels.SECTIONS[section],
             "rows": labels.figure_rows(data, section),
-            "charts": [
-                bar_chart_svg(str(title), labels.breakdown(data, section, name))
+            "breakdowns": [
+                _breakdown(data, section, name, str(title))
                 for (of, name), (title, _) in labels.BREAKDOWNS.items()
                 if of == section
             ],

@@ -133,6 +133,8 @@ def test_the_english_page_shows_labels_and_percentages(reports):
     ):
         assert key not in body, key
     assert ">12.5%<" in body
+    assert ">99.8%<" in body  # member platforms among the 1,237 organisations taking part
+    assert ">70%<" in body  # PDQ among the hashes listed
     assert ">1,234<" in body  # the number of member platforms, grouped
     assert ">4.5<" in body
 
@@ -144,6 +146,7 @@ def test_the_french_page_is_in_french_with_french_numbers(reports):
     assert "Discours illicite ou préjudiciable" in body
     assert "Rapports de transparence" in body
     assert ">12,5\u00a0%<" in body
+    assert ">99,8\u00a0%<" in body
     assert ">1\u00a0234<" in body
     assert ">4,5<" in body
     assert "Members reached" not in body
