@@ -106,6 +106,15 @@ def test_a_failing_page_is_a_branded_500_without_a_trace(db, language, heading):
     assert "RuntimeError" not in body and "a bug" not in body
 
 
+@pytest.mark.parametrize(
+    ("language", "heading"), [("en", "The form has expired"), ("fr", "Le formulaire a expiré")]
+)
+def test_a_form_without_its_csrf_token_is_refused_on_a_branded_page(db, language, heading):
+    client = Client(enforce_csrf_checks=True)
+    response = client.post("/portal/login/", {}, HTTP_ACCEPT_LANGUAGE=language)
+    assert heading in _assert_branded(response, 403, language)
+
+
 @pytest.mark.urls(__name__)
 def test_api_routes_keep_the_json_error_shape(db):
     client = Client(raise_request_exception=False)
