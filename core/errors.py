@@ -159,6 +159,17 @@ def handler404(request: HttpRequest, exception: Exception | None = None):
     return page_not_found(request, exception)
 
 
+def handler403(request: HttpRequest, exception: Exception | None = None):
+    if _wants_json(request):
+        return JsonResponse(
+            error_body("permission_denied", str(exceptions.PermissionDenied.default_detail)),
+            status=403,
+        )
+    from django.views.defaults import permission_denied
+
+    return permission_denied(request, exception or DjangoPermissionDenied())
+
+
 def handler500(request: HttpRequest):
     # No stack trace, ever: the details are in the server log.
     if _wants_json(request):

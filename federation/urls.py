@@ -12,7 +12,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 from accounts import api as accounts_api
 from core.health import healthz
 from federation.metrics import metrics
+from federation.portal.views import assets
 
+handler403 = "core.errors.handler403"
 handler404 = "core.errors.handler404"
 handler500 = "core.errors.handler500"
 
@@ -24,7 +26,8 @@ NON_API_ROUTES: dict[str, str] = {
     "healthz": "public (hub.meta.read)",
     "metrics": "the operator's metrics scraper only (Authorization: Bearer HUB_METRICS_TOKEN); "
     "404 for everyone else",
-    "set_language": "public: the portal's language switch",
+    "set_language": "public: the language switch of every public page",
+    "favicon": "public: the site's icon",
     "otp_webauthn:credential-registration-begin": "signed-in people: add their own passkey (with "
     "their second factor verified once they have one)",
     "otp_webauthn:credential-registration-complete": "signed-in people: add their own passkey",
@@ -72,6 +75,7 @@ urlpatterns = [
     path("transparency/", include("federation.transparency.public_urls")),
     path("taxii2/", include("taxii.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
+    path("favicon.ico", assets.favicon, name="favicon"),
     path("webauthn/", include("django_otp_webauthn.urls", namespace="otp_webauthn")),
     path("", include("federation.portal.urls")),
 ]

@@ -275,6 +275,22 @@ def report_published(*, public_id: str) -> TransparencyReport:
     return report
 
 
+def report_neighbours(
+    *, report: TransparencyReport
+) -> tuple[TransparencyReport | None, TransparencyReport | None]:
+    """The published reports just before and just after `report`, by the end of their
+    period (ties broken by creation order)."""
+    published = reports_published()
+    same_end = Q(period_end=report.period_end)
+    earlier = published.filter(
+        Q(period_end__lt=report.period_end) | (same_end & Q(pk__lt=report.pk))
+    ).order_by("-period_end", "-pk")
+    later = published.filter(
+        Q(period_end__gt=report.period_end) | (same_end & Q(pk__gt=report.pk))
+    ).order_by("period_end", "pk")
+    return earlier.first(), later.first()
+
+
 STATISTICS_DIMENSIONS = ("month", "bank", "signal_type", "label")
 STATISTICS_METRICS = (
     "submissions_received",

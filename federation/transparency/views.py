@@ -4,40 +4,64 @@ server, JSON and CSV downloads of exactly the stored numbers."""
 from __future__ import annotations
 
 import csv
-import json
-from collections.abc import Iterator
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from core.errors import NotFound
-from federation.transparency import selectors
+from federation.transparency import labels, selectors
 from federation.transparency.charts import bar_chart_svg
 from federation.transparency.models import TransparencyReport
 
-# (section, breakdown, chart title) drawn as bar charts, in page order.
-CHARTS = [
-    ("members", "by_kind", "Organisations taking part (consortium excluded), by kind"),
-    ("members", "platforms_by_tier", "Member platforms by tier"),
-    ("signals", "by_bank", "Hashes listed at the end of the period, by bank"),
-    ("signals", "by_signal_type", "Hashes listed, by signal type"),
-    ("signals", "by_label", "Hashes listed, by label"),
-    ("signals", "by_dsa_category", "Hashes listed, by EU DSA statement category"),
-    ("opinions", "by_kind", "Opinions recorded, by kind"),
-    ("lawful_requests", "by_kind", "Lawful requests, by kind"),
-    ("lawful_requests", "by_jurisdiction", "Lawful requests, by jurisdiction"),
-    ("lawful_requests", "by_outcome", "Answers to lawful requests, by outcome"),
-]
+# The sections of the page, in order; each shows its single figures, then each of its
+# breakdowns as a table (count and share of the total) and a bar chart.
+PAGE_SECTIONS = ("members", "signals", "submissions", "opinions", "disputes", "lawful_requests")
+
+
+def _breakdown(data: dict[str, Any], section: str, name: str, title: str) -> dict[str, Any]:
+    values = labels.breakdown(data, section, name)
+    total = sum(values.values())
+    ordered = sorted(values.items(), key=lambda item: (-item[1], item[0]))
+    return {
+        "key": f"{section}-{name}",
+        "title": title,
+        "rows": [
+            (label, labels.number(count), labels.percentage(count / total if total else None))
+            for label, count in ordered
+        ],
+        # The caption above names the chart: not drawn a second time inside it.
+        "chart": bar_chart_svg(title, values, show_title=False),
+    }
 
 
 def report_context(report: TransparencyReport) -> dict[str, Any]:
     data = report.data
-    charts = [
-        bar_chart_svg(title, data.get(section, {}).get(breakdown, {}))
-        for section, breakdown, title in CHARTS
+    sections = [
+        {
+            "key": section,
+            "title": labels.SECTIONS[section],
+            "rows": labels.figure_rows(data, section),
+            "breakdowns": [
+                _breakdown(data, section, name, str(title))
+                for (of, name), (title, _) in labels.BREAKDOWNS.items()
+                if of == section
+            ],
+        }
+        for section in PAGE_SECTIONS
     ]
-    return {"report": report, "data": data, "charts": charts}
+    incidents = [
+        {
+            **incident,
+            "state_label": labels.incident_state(str(incident.get("state", ""))),
+            "debrief_rows": [
+                (labels.debrief_label(name), labels.number(value))
+                for name, value in (incident.get("debrief") or {}).items()
+            ],
+        }
+        for incident in data.get("incidents", [])
+    ]
+    return {"report": report, "data": data, "sections": sections, "incidents": incidents}
 
 
 def report_list(request: HttpRequest) -> HttpResponse:
@@ -55,7 +79,12 @@ def _published(public_id: str) -> TransparencyReport:
 
 def report_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     report = _published(public_id)
-    return render(request, "transparency/report.html", report_context(report))
+    previous, following = selectors.report_neighbours(report=report)
+    return render(
+        request,
+        "transparency/report.html",
+        {**report_context(report), "previous": previous, "next": following},
+    )
 
 
 def report_json(request: HttpRequest, public_id: str) -> JsonResponse:
@@ -68,26 +97,13 @@ def report_json(request: HttpRequest, public_id: str) -> JsonResponse:
     return response
 
 
-def csv_rows(data: dict[str, Any], prefix: tuple[str, ...] = ()) -> Iterator[list[str]]:
-    """Every number of a report as (section, metric, key, value); nested dicts flatten into
-    the key, incident debriefs into one row per figure."""
-    for name, value in data.items():
-        path = (*prefix, str(name))
-        if isinstance(value, dict):
-            yield from csv_rows(value, path)
-        elif isinstance(value, list):
-            for item in value:
-                key = item.get("slug", "") if isinstance(item, dict) else ""
-                yield from csv_rows(item if isinstance(item, dict) else {"": item}, (*path, key))
-        else:
-            yield [path[0], ".".join(path[1:]), "" if value is None else json.dumps(value)]
-
-
 def report_csv(request: HttpRequest, public_id: str) -> HttpResponse:
     report = _published(public_id)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="transparency-{report.public_id}.csv"'
     writer = csv.writer(response)
-    writer.writerow(["section", "metric", "value"])
-    writer.writerows(csv_rows(report.data))
+    # The keys stay as stored (section, metric) for programs; the label is for people.
+    writer.writerow(["section", "metric", "value", "label"])
+    for *path, value in labels.csv_flatten(report.data):
+        writer.writerow([path[0], ".".join(path[1:]), value, labels.csv_label(tuple(path))])
     return response

@@ -139,9 +139,10 @@ def test_staff_publish_only_after_previewing(demo_period, django_capture_on_comm
     downloaded = public.get(f"/transparency/{report.public_id}.json").json()
     assert downloaded["signals"] == report.data["signals"]
     rows = public.get(f"/transparency/{report.public_id}.csv").content.decode().splitlines()
-    assert rows[0] == "section,metric,value"
-    assert "signals,listed_at_end,34" in rows
-    assert "lawful_requests,by_jurisdiction.DE,2" in rows
+    # The stored keys for programs, then a label for people.
+    assert rows[0] == "section,metric,value,label"
+    assert "signals,listed_at_end,34,Hashes: Listed at the end of the period" in rows
+    assert 'lawful_requests,by_jurisdiction.DE,2,"Lawful requests, by jurisdiction: DE"' in rows
 
 
 def test_a_period_ending_before_it_starts_is_a_form_error_not_a_crash(cast):

@@ -1,13 +1,17 @@
 from django import template
+from django.utils.translation import gettext
+
+from federation.transparency.models import TransparencyReport
 
 register = template.Library()
 
 
 @register.filter
-def field_label(name: str) -> str:
-    """`time_to_first_hash_seconds` → "Time to first hash (seconds)", for debrief keys."""
-    text = str(name).replace("_", " ")
-    for unit in ("seconds", "hours"):
-        if text.endswith(f" {unit}"):
-            text = f"{text[: -len(unit) - 1]} ({unit})"
-    return text[:1].upper() + text[1:]
+def report_title(report: TransparencyReport) -> str:
+    """The report's own title, or its period in the reader's language."""
+    if report.title:
+        return report.title
+    return gettext("Transparency report %(start)s – %(end)s") % {
+        "start": f"{report.period_start:%Y-%m-%d}",
+        "end": f"{report.period_end:%Y-%m-%d}",
+    }
