@@ -201,7 +201,7 @@ def save_checkpoint(hub: ExampleHub, path: Path) -> None:
 
 
 def test_the_verifier_key_of_the_example_hub_is_the_one_the_documents_show(fixed_hub_key):
-    for document in ("client.md",):
+    for document in ("client.md", "transparency-log.md"):
         text = (DOCS / document).read_text(encoding="utf-8")
         shown = set(re.findall(r"hub\.example\.org\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+", text))
         assert shown and all(fixed_hub_key.startswith(key) for key in shown), document
