@@ -15,7 +15,7 @@ install`` and ``python -m venv`` are left out (the client is installed already),
 ``hashfed hash --local``, which needs the ``video`` extra the hub's suite does not require
 (tests/hashbank/test_video_hashing.py checks it against the hub's own hashing).
 
-The example hub signs with a fixed hub key (the seed of RFC 8032 section 7.1, test 2), so the
+The example hub signs with its fixed key (the seed of RFC 8032 section 7.1, test 2), so the
 verifier key the document exports is the example hub's. Two steps a member would not take
 happen between the commands, as the hub's people would do them: before ``hashfed inclusion``,
 a moderator approves the pending submissions and the hub signs its checkpoints; before the
@@ -43,21 +43,18 @@ import pytest
 
 from hashbank.models import Signal
 from hashbank.services.transparency import checkpoints_issue
-from hashfed_wire import ed25519, note
 from tests.conftest import approve_all
 from tests.test_docs_examples import (  # noqa: F401 (the fixture)
     ANY,
     DOCS,
-    EXAMPLE_ORIGIN,
     ROOT,
     ExampleHub,
     example_hub,
+    example_hub_key_install,
     matches,
 )
 
 CLIENT_DOC = DOCS / "client.md"
-# RFC 8032 section 7.1, test 2: the example hub's own key.
-EXAMPLE_HUB_SEED = "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb"
 _SH_FENCE = re.compile(r"^```(?:sh|console)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 _TOKEN = re.compile(r"[A-Za-z0-9+/=]{16,}")
 _NOT_RUN = ("pip install", "python -m venv")
@@ -181,14 +178,6 @@ def check_output(command: Command, stdout: str, stderr: str) -> None:
             )
 
 
-@pytest.fixture
-def fixed_hub_key(settings) -> str:
-    """The example hub's key, before the hub first uses one; its C2SP verifier key."""
-    key = ed25519.Ed25519PrivateKey.from_private_bytes(bytes.fromhex(EXAMPLE_HUB_SEED))
-    Path(settings.HUB_SIGNING_KEY_FILE).write_bytes(ed25519.private_key_pem(key))
-    return note.Verifier(EXAMPLE_ORIGIN, ed25519.public_key_raw(key)).vkey
-
-
 def save_checkpoint(hub: ExampleHub, path: Path) -> None:
     checkpoints_issue()
     answer = httpx.get(
@@ -200,15 +189,15 @@ def save_checkpoint(hub: ExampleHub, path: Path) -> None:
     path.write_text(answer.text, encoding="utf-8")
 
 
-def test_the_verifier_key_of_the_example_hub_is_the_one_the_documents_show(fixed_hub_key):
-    for document in ("client.md", "transparency-log.md"):
+def test_the_verifier_key_of_the_example_hub_is_the_one_the_documents_show(settings):
+    example_key = example_hub_key_install(settings)
+    for document in ("api.md", "client.md", "transparency-log.md"):
         text = (DOCS / document).read_text(encoding="utf-8")
         shown = set(re.findall(r"hub\.example\.org\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+", text))
-        assert shown and all(fixed_hub_key.startswith(key) for key in shown), document
+        assert shown and all(example_key.startswith(key) for key in shown), document
 
 
 def test_every_command_of_client_md_runs_against_a_live_hub(
-    fixed_hub_key,
     example_hub,  # noqa: F811 (the fixture of test_docs_examples)
     tmp_path,
 ):

@@ -19,7 +19,6 @@ import json
 import re
 import shlex
 from io import StringIO
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,13 +26,12 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from accounts.audit import AuditContext
-from accounts.hub_identity import hub_identity
 from accounts.models import Organisation
 from accounts.services import signing_key_register
 from hashbank.api.transparency import CosignatureApi
 from hashbank.services.transparency import checkpoints_issue
 from hashfed_wire import ed25519, key_transition, note, receipt
-from tests.test_docs_client import EXAMPLE_HUB_SEED, documented_json
+from tests.test_docs_client import documented_json
 from tests.test_docs_examples import (
     ANY,
     DOCS,
@@ -41,6 +39,8 @@ from tests.test_docs_examples import (
     EXAMPLE_LIST,
     EXAMPLE_PUBLIC_KEY,
     ROOT,
+    example_hub_key,
+    example_hub_key_install,
 )
 
 _FENCE = re.compile(r"^```([a-z]*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
@@ -56,10 +56,6 @@ def blocks(document: str) -> list[tuple[str, str, str]]:
         before = text[: match.start()].rstrip().rsplit("\n\n", 1)[-1]
         found.append((match.group(1), match.group(2), before))
     return found
-
-
-def example_key() -> ed25519.Ed25519PrivateKey:
-    return ed25519.Ed25519PrivateKey.from_private_bytes(bytes.fromhex(EXAMPLE_HUB_SEED))
 
 
 def fits_template(template: str, text: str) -> bool:
@@ -104,8 +100,7 @@ def example_log(cast, settings, tmp_path) -> dict[str, Any]:
     """The example hub (docs/api.md) signing with the example key: Lakeside's example list
     submitted and approved on arrival, the banks' checkpoints issued."""
     settings.HUB_ORIGIN = HOST
-    Path(settings.HUB_SIGNING_KEY_FILE).write_bytes(ed25519.private_key_pem(example_key()))
-    hub_identity.cache_clear()
+    example_hub_key_install(settings)
     signing_key_register(
         organisation=Organisation.objects.get(slug="lakeside"),
         public_key=EXAMPLE_PUBLIC_KEY,
@@ -124,8 +119,8 @@ def example_log(cast, settings, tmp_path) -> dict[str, Any]:
 # docs/transparency-log.md
 
 
-def test_the_checkpoint_and_receipt_of_the_transparency_log_are_signed_by_the_example_key():
-    key = example_key()
+def test_the_checkpoint_and_receipt_of_the_transparency_log_are_signed_by_the_example_hub_key():
+    key = example_hub_key()
     fenced = blocks("transparency-log.md")
     checkpoint = next(text for _, text, _ in fenced if text.startswith(f"{HOST}/banks/TVEC\n"))
     opened = note.parse_checkpoint(note.split_text(checkpoint).encode())
@@ -142,7 +137,7 @@ def test_the_key_transition_is_the_text_the_hub_signs():
     template = next(
         text for _, text, _ in blocks("transparency-log.md") if "/key-transition\n" in text
     )
-    old, new = example_key(), ed25519.Ed25519PrivateKey.generate()
+    old, new = example_hub_key(), ed25519.Ed25519PrivateKey.generate()
     signed = key_transition.sign_transition(name=HOST, old=old, new=new, time=1780300800)
     assert fits_template(template, note.split_text(signed))
     assert not fits_template(template, note.split_text(signed) + "extra\n")
@@ -207,7 +202,7 @@ def test_the_formats_of_log_formats_md_are_what_the_code_writes():
     checkpoint_template, signature_template = (text for _, text, _ in fenced)
     body = note.checkpoint_body(note.Checkpoint(f"{HOST}/banks/TVEC", 57, b"\1" * 32, 1795860000))
     assert fits_template(checkpoint_template, body.decode())
-    line = note.signature_line(body, name=HOST, private_key=example_key())
+    line = note.signature_line(body, name=HOST, private_key=example_hub_key())
     assert fits_template(signature_template, line)
     assert not fits_template(checkpoint_template, body.decode() + "extra\n")
 
