@@ -22,11 +22,14 @@ a moderator approves the pending submissions and the hub signs its checkpoints; 
 first ``hashfed submit`` and before ``hashfed verify``, the bank's latest checkpoint is saved
 to the notes ``verify`` compares (alice.note, then bob.note), as two members would have kept
 them.
-The document's ``--signal 17`` is the signal its lookup found.
+The document's ``--signal 17`` is the signal its lookup found. Then the files the document
+shows: its CSV and NDJSON rows parse, and its list record and state file have exactly the
+fields of the ones ``sync`` wrote.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -40,6 +43,7 @@ from typing import Any
 
 import httpx
 import pytest
+from hashfed_client.submit import parse_csv, parse_ndjson
 
 from hashbank.models import Signal
 from hashbank.services.transparency import checkpoints_issue
@@ -132,6 +136,27 @@ def documented_json(text: str) -> Any:
             char = f'"{ANY}"' if before.endswith(":") or stack[-1] == "[" else f'"{ANY}": "{ANY}"'
         out.append(char)
     return json.loads("".join(out))
+
+
+def same_fields(documented: Any, actual: Any, path: str = "") -> str | None:
+    """None when every object of the example has exactly the fields of the hub's answer at
+    that place (list items compared with the answer's items, its last for any further)."""
+    if isinstance(documented, dict):
+        if not isinstance(actual, dict):
+            return f"{path or 'the body'} is not an object in the answer"
+        shown = set(documented) - {ANY}
+        if set(actual) != shown and not (ANY in documented and shown <= set(actual)):
+            where = path or "the body"
+            return f"{where}: the code gives {sorted(actual)}, the example {sorted(shown)}"
+        for key in sorted(shown):
+            if (problem := same_fields(documented[key], actual[key], f"{path}.{key}")) is not None:
+                return problem
+    elif isinstance(documented, list) and isinstance(actual, list) and actual:
+        for index, item in enumerate(x for x in documented if x != ANY):
+            answer = actual[min(index, len(actual) - 1)]
+            if (problem := same_fields(item, answer, f"{path}[{index}]")) is not None:
+                return problem
+    return None
 
 
 def printed(text: str) -> list[Any]:
@@ -275,6 +300,22 @@ def test_every_command_of_client_md_runs_against_a_live_hub(
         ran.add(subcommand)
     assert {"keygen", "register-key", "submit", "inclusion", "sync", "lookup", "hash"} <= ran
     assert {"dispute", "opinion", "verify", "--help"} <= ran
+    check_files(work)
+
+
+def check_files(work: Path) -> None:
+    """The files the document shows: the input it reads, the list and state sync writes."""
+    fenced = re.findall(r"^```(csv|json)\n(.*?)^```", CLIENT_DOC.read_text("utf-8"), re.M | re.S)
+    csv_rows, ndjson_rows, record, state, evidence = (text for _, text in fenced)
+    rows, errors = parse_csv(io.StringIO(csv_rows))
+    assert len(rows) == 2 and not errors
+    rows, errors = parse_ndjson(io.StringIO(ndjson_rows))
+    assert len(rows) == 2 and not errors
+    listed = [json.loads(line) for line in (work / "tvec-list.ndjson").read_text().splitlines()]
+    assert (problem := same_fields(documented_json(record), listed[-1])) is None, problem
+    saved = json.loads((work / "tvec-list.state.json").read_text())
+    assert (problem := same_fields(documented_json(state), saved)) is None, problem
+    assert documented_json(evidence)["type"] == "hashfed-misbehaviour"
 
 
 def test_the_output_checks_refuse_what_the_document_does_not_show():

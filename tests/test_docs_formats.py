@@ -31,9 +31,8 @@ from accounts.services import signing_key_register
 from hashbank.api.transparency import CosignatureApi
 from hashbank.services.transparency import checkpoints_issue
 from hashfed_wire import ed25519, key_transition, note, receipt
-from tests.test_docs_client import documented_json
+from tests.test_docs_client import documented_json, same_fields
 from tests.test_docs_examples import (
-    ANY,
     DOCS,
     EXAMPLE_KEY_VALID_FROM,
     EXAMPLE_LIST,
@@ -68,27 +67,6 @@ def fits_template(template: str, text: str) -> bool:
         if not re.fullmatch(pattern, real):
             return False
     return True
-
-
-def same_fields(documented: Any, actual: Any, path: str = "") -> str | None:
-    """None when every object of the example has exactly the fields of the hub's answer at
-    that place (list items compared with the answer's items, its last for any further)."""
-    if isinstance(documented, dict):
-        if not isinstance(actual, dict):
-            return f"{path or 'the body'} is not an object in the answer"
-        shown = set(documented) - {ANY}
-        if set(actual) != shown and not (ANY in documented and shown <= set(actual)):
-            where = path or "the body"
-            return f"{where}: the hub answers {sorted(actual)}, the example {sorted(shown)}"
-        for key in sorted(shown):
-            if (problem := same_fields(documented[key], actual[key], f"{path}.{key}")) is not None:
-                return problem
-    elif isinstance(documented, list) and isinstance(actual, list) and actual:
-        for index, item in enumerate(x for x in documented if x != ANY):
-            answer = actual[min(index, len(actual) - 1)]
-            if (problem := same_fields(item, answer, f"{path}[{index}]")) is not None:
-                return problem
-    return None
 
 
 def client_of(cast, label: str) -> APIClient:
