@@ -3,7 +3,11 @@ role, and an API key per person's role. Loading twice is safe."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
+import string
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +54,47 @@ def moderators_group() -> Group:
     return group
 
 
+def demo_api_key(organisation: str, role: str, generation: int = 0) -> str:
+    """The demo key of an organisation's role, derived from the secret key (kept in the state
+    folder by `./dev serve`), so the keys `load_demo` prints stay valid across restarts and
+    differ from one installation to the next. A later generation replaces a revoked one."""
+    message = f"hashfed demo api key\x00{organisation}\x00{role}\x00{generation}".encode()
+    digest = hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).digest()
+    prefix = "".join(string.ascii_lowercase[byte % 26] for byte in digest[:10])
+    secret = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return f"{services.API_KEY_PREFIX}{prefix}_{secret}"
+
+
+def _demo_key_keep(org: Organisation, role: str, context: AuditContext) -> str:
+    """The role's demo key: the one already issued if it is still valid, else a new one (the
+    next generation when the last was revoked by hand), the role's other demo keys revoked."""
+    generation = 0
+    while ApiKey.objects.filter(
+        prefix=demo_api_key(org.slug, role, generation).split("_")[1], revoked_at__isnull=False
+    ).exists():
+        generation += 1
+    raw_key = demo_api_key(org.slug, role, generation)
+    current = ApiKey.objects.filter(
+        organisation=org, role=role, digest=services.api_key_digest(raw_key), revoked_at=None
+    ).first()
+    others = ApiKey.objects.filter(
+        organisation=org, role=role, name=DEMO_KEY_NAME, revoked_at__isnull=True
+    )
+    for old in others.exclude(pk=current.pk) if current else others:
+        services.api_key_revoke(api_key=old, context=context)
+    if current is None:
+        services.api_key_issue(
+            organisation=org,
+            name=DEMO_KEY_NAME,
+            role=role,
+            scope=ApiKeyScope.READ_WRITE,
+            expires_at=None,
+            context=context,
+            raw_key=raw_key,
+        )
+    return raw_key
+
+
 @transaction.atomic
 def load_demo_cast(path: Path = CAST_FILE) -> list[DemoAccount]:
     cast = json.loads(path.read_text())
@@ -82,19 +127,7 @@ def load_demo_cast(path: Path = CAST_FILE) -> list[DemoAccount]:
             if "staff" in flags:
                 user.groups.add(moderators_group())
             services.membership_add(user=user, organisation=org, role=role, context=context)
-            # Fresh demo keys each time, since a key's secret cannot be shown twice.
-            for old in ApiKey.objects.filter(
-                organisation=org, role=role, name=DEMO_KEY_NAME, revoked_at__isnull=True
-            ):
-                services.api_key_revoke(api_key=old, context=context)
-            _, raw_key = services.api_key_issue(
-                organisation=org,
-                name=DEMO_KEY_NAME,
-                role=role,
-                scope=ApiKeyScope.READ_WRITE,
-                expires_at=None,
-                context=context,
-            )
+            raw_key = _demo_key_keep(org, role, context)
             accounts.append(DemoAccount(org.slug, org.kind, email, role, cast["password"], raw_key))
     return accounts
 

@@ -174,8 +174,11 @@ def api_key_issue(
     expires_at: dt.datetime | None,
     issuer: Principal | None = None,
     context: AuditContext,
+    raw_key: str | None = None,
 ) -> tuple[ApiKey, str]:
     """Issue a key. Returns the row and the only copy of the secret the hub will ever hold.
+    `raw_key` is for the demo alone (its keys, derived from the secret key, survive
+    restarts); None draws a random key.
     Raises Invalid for a role the organisation's kind does not have, an unknown scope, or an
     expiry in the past or too far ahead; NotPermitted for a key with more than its issuer
     has (`issuer`, None for the hub itself): a role above the issuer's, read-write from a
@@ -201,8 +204,13 @@ def api_key_issue(
             raise Invalid.for_field("expires_at", "the expiry must be in the future")
         if expires_at > now + MAX_API_KEY_LIFETIME:
             raise Invalid.for_field("expires_at", "an API key lives two years at most")
-    prefix = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(_PREFIX_LENGTH))
-    raw_key = f"{API_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    if raw_key is None:
+        prefix = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(_PREFIX_LENGTH))
+        raw_key = f"{API_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    parts = split_api_key(raw_key)
+    if parts is None:
+        raise ValueError("not an API key: hf_<10 characters>_<secret>")
+    prefix = parts[0]
     api_key = ApiKey.objects.create(
         organisation=organisation,
         name=name,

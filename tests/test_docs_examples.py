@@ -22,11 +22,13 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from accounts.audit import AuditContext
 from accounts.hub_identity import hub_identity
 from accounts.models import Organisation
 from accounts.services import signing_key_register
+from hashfed_wire import ed25519, note
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -35,6 +37,8 @@ EXAMPLE_ORIGIN = "hub.example.org"
 EXAMPLE_PUBLIC_KEY = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
 EXAMPLE_KEY_VALID_FROM = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 EXAMPLE_LIST = ROOT / "fixtures" / "docs" / "example_list.json"
+# The example hub's own key: the seed of RFC 8032 section 7.1, test 2.
+EXAMPLE_HUB_SEED = "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb"
 ANY = "…"
 
 _FENCE = re.compile(r"^```http\n(.*?)^```", re.MULTILINE | re.DOTALL)
@@ -169,13 +173,25 @@ class ExampleHub:
             assert problem is None, f"{where}: {problem}\n{json.dumps(answer.json(), indent=1)}"
 
 
+def example_hub_key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(EXAMPLE_HUB_SEED))
+
+
+def example_hub_key_install(settings) -> str:
+    """The example hub's key as the hub's, before its first use; its C2SP verifier key."""
+    key = example_hub_key()
+    Path(settings.HUB_SIGNING_KEY_FILE).write_bytes(ed25519.private_key_pem(key))
+    hub_identity.cache_clear()
+    return note.Verifier(EXAMPLE_ORIGIN, ed25519.public_key_raw(key)).vkey
+
+
 @pytest.fixture
 def example_hub(live_server, transactional_db, settings, cast) -> ExampleHub:
     """The hub docs/api.md describes for the examples: the demo cast and shared list, origin
-    hub.example.org, Lakeside holding the example signing key of docs/signing.md and having
-    submitted the example list."""
+    hub.example.org, signing with the example hub key, Lakeside holding the example signing
+    key of docs/signing.md and having submitted the example list."""
     settings.HUB_ORIGIN = EXAMPLE_ORIGIN
-    hub_identity.cache_clear()
+    example_hub_key_install(settings)
     signing_key_register(
         organisation=Organisation.objects.get(slug="lakeside"),
         public_key=EXAMPLE_PUBLIC_KEY,
