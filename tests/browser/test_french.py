@@ -7,6 +7,7 @@ a gettext at import time, a string formatted before translation...)."""
 from __future__ import annotations
 
 import html
+import io
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -16,6 +17,7 @@ from pathlib import Path
 import polib
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django.test import Client
 
 from accounts.audit import AuditContext
@@ -150,6 +152,7 @@ def _url_values(organisation: Organisation | None, request_id: str, report_id: s
         "public_id": report_id,
         "token": "not-a-token",
         "uidb64": "MQ",
+        "country": "fr",
     }
 
 
@@ -193,6 +196,7 @@ def test_every_page_shown_in_french_shows_no_english_the_catalogue_translates(
     )
     request_id = str(_forwarded_request(Organisation.objects.get(slug="northwind")).public_id)
     report_id = _published_report()
+    call_command("load_help_resources", stdout=io.StringIO())
     personas: list[tuple[str, User | None, Organisation | None]] = [
         ("visitor", None, None),
         ("applicant who submitted", submitted_application.applicant, None),
