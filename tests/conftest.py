@@ -209,3 +209,15 @@ def sign_in(client: Client, user: User) -> Client:
         session[DEVICE_ID_SESSION_KEY] = device.persistent_id
         session.save()
     return client
+
+
+def view_only_staff(email: str = "viewer@consortium.example") -> User:
+    """Consortium staff who may look at everything in admin and change nothing: no
+    moderation permission."""
+    from django.contrib.auth.models import Permission
+
+    user = User.objects.create_user(email, "a long passphrase 42", full_name="Vic Viewer")
+    user.is_staff = True
+    user.save()
+    user.user_permissions.add(*Permission.objects.filter(codename__startswith="view_"))
+    return user
