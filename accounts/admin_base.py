@@ -55,6 +55,32 @@ class OverdueFilter(admin.SimpleListFilter):
         return queryset
 
 
+def sentence(text: str) -> str:
+    """A service's message as a page shows it: capitalised and ended with a full stop."""
+    text = text.strip()
+    if not text:
+        return text
+    return text[:1].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
+
+
+def form_add_service_error(
+    form: forms.Form, exc: ServiceError, fields: dict[str, str] | None = None
+) -> None:
+    """Put a service's refusal on the form it came from, each problem once and in words:
+    a problem with a field goes beside that field (`fields` maps the service's field names
+    to the form's where they differ), any other on top of the form; the overall message
+    only when no field problem says it already."""
+    fields = fields or {}
+    placed = False
+    for name, problems in exc.fields.items():
+        target = fields.get(name, name)
+        for problem in problems:
+            form.add_error(target if target in form.fields else None, sentence(problem["message"]))
+            placed = True
+    if not placed:
+        form.add_error(None, sentence(exc.message))
+
+
 def bound_form(form_class: type[forms.Form], request: HttpRequest) -> forms.Form:
     """The action's form, bound once the staff member submits the intermediate page."""
     if "apply" in request.POST:
