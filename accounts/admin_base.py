@@ -133,7 +133,7 @@ def apply_each(
         try:
             service(obj)
         except ServiceError as exc:
-            model_admin.message_user(request, f"{obj}: {exc.message}", level)
+            model_admin.message_user(request, f"{obj}: {sentence(exc.message)}", level)
             continue
         done += 1
     return done
@@ -150,12 +150,12 @@ def apply_each_with_form(
     intro: str,
     submit_label: str,
     service: Callable[[Any, dict[str, Any], AuditContext], object],
-    done: str,
+    done: Callable[[int], str],
 ) -> TemplateResponse | None:
     """An action that asks for a form first (typically the reason the audit trail and the
     people concerned read): the intermediate page until the form is submitted valid, then
     `service(obj, cleaned_data, context)` on each selected object (see apply_each) and
-    `done`, formatted with `count`, as the success message when any succeeded."""
+    `done(count)` as the success message when any succeeded."""
     form = bound_form(form_class, request)
     if not (form.is_bound and form.is_valid()):
         return action_page(
@@ -172,5 +172,5 @@ def apply_each_with_form(
     data = form.cleaned_data
     count = apply_each(model_admin, request, queryset, lambda obj: service(obj, data, context))
     if count:
-        model_admin.message_user(request, done.format(count=count), messages.SUCCESS)
+        model_admin.message_user(request, done(count), messages.SUCCESS)
     return None
