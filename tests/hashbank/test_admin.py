@@ -645,3 +645,16 @@ def test_a_platform_user_is_sent_to_the_login_page_everywhere(alice, everything)
             response = client.get(url)
             assert response.status_code == 302, url
             assert response["Location"].startswith("/admin/login/"), url
+
+
+def test_the_grouped_rejection_email_is_in_the_recipients_language(
+    moderator, alice, signer_for, mailoutbox, django_capture_on_commit_callbacks
+):
+    User.objects.filter(email="admin@northwind.example").update(language="fr")
+    submissions = pending_submissions(alice, signer_for("northwind/admin"), count=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        apply_action(moderator, QUEUE, "reject_with_reason", submissions, reason="Satire.")
+    (message,) = mailoutbox
+    assert message.subject == "[Hashfed] 2 soumissions rejetées"
+    assert "Le consortium a rejeté 2 soumissions de votre organisation\u00a0:" in message.body
+    assert message.body.count("Motif :") == 2
