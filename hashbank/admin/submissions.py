@@ -123,14 +123,21 @@ class ReviewStateFilter(admin.SimpleListFilter):
 
     title = "review state"
     parameter_name = "review_state"
-    DEFAULT = ReviewState.PENDING
     ALL = "all"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
         return list(ReviewState.choices)
 
+    def __init__(self, request: HttpRequest, params: Any, model: Any, model_admin: Any) -> None:
+        # Asking for auto-approvals awaiting post-review asks for approved submissions:
+        # no default state then.
+        self.default = (
+            "" if AwaitingPostReviewFilter.parameter_name in request.GET else ReviewState.PENDING
+        )
+        super().__init__(request, params, model, model_admin)
+
     def value(self) -> str:
-        return super().value() or self.DEFAULT
+        return super().value() or self.default
 
     def choices(self, changelist: Any) -> Any:
         yield {

@@ -124,6 +124,7 @@ def test_the_queue_filters_by_state_age_label_and_post_review(moderator, alice, 
     assert ids("?review_state=all&age=older") == {old.pk}
     assert ids(f"?review_state=all&labels__id__exact={label.pk}") == {auto.pk}
     assert ids("?review_state=all&post_review=awaiting") == {auto.pk}
+    assert ids("?post_review=awaiting") == {auto.pk}, "no pending default hides them"
     assert ids(f"?review_state=all&organisation__id__exact={bob.org.pk}") == {auto.pk}
     assert ids("?review_state=all&incident__isempty=0") == set()
 
