@@ -221,3 +221,13 @@ def view_only_staff(email: str = "viewer@consortium.example") -> User:
     user.save()
     user.user_permissions.add(*Permission.objects.filter(codename__startswith="view_"))
     return user
+
+
+def assert_no_inline_code(page: str) -> None:
+    """The Content-Security-Policy allows no inline script or style: a page's scripts all
+    come from files, and nothing carries a style attribute or element."""
+    import re
+
+    inline_scripts = re.findall(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>", page)
+    assert inline_scripts == [], inline_scripts
+    assert " style=" not in page and "<style" not in page

@@ -15,7 +15,7 @@ from accounts.models import User
 from federation.authorities import services
 from federation.authorities.models import LawfulRequest
 from tests.authorities.test_lawful_requests import PDQ, removal_order
-from tests.conftest import sign_in, view_only_staff
+from tests.conftest import assert_no_inline_code, sign_in, view_only_staff
 
 CHANGELIST = "/admin/authorities/lawfulrequest/"
 
@@ -46,6 +46,7 @@ def test_the_subject_reads_as_lists_not_json(cast, officer):
     assert f"<li>pdq: <code>{PDQ}</code></li>" in page
     assert "<li>@attack_clips_2026</li>" in page
     assert "[&quot;" not in page and '["' not in page, "no raw JSON"
+    assert_no_inline_code(page)
 
 
 def test_validating_from_the_page_forwards_and_leaves_nothing_to_save(cast, officer):

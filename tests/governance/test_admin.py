@@ -8,7 +8,7 @@ import re
 from accounts.audit import AuditContext
 from accounts.models import Organisation
 from federation.governance import services
-from tests.conftest import view_only_staff
+from tests.conftest import assert_no_inline_code, view_only_staff
 from tests.governance.conftest import signed_in
 
 
@@ -72,6 +72,7 @@ def test_the_decision_page_has_one_heading_and_a_full_breadcrumb(submitted_appli
         "Decide",
     ]
     assert f'href="{change}"' in crumbs
+    assert_no_inline_code(page)
 
 
 def test_a_refused_decision_says_each_problem_once_in_words(submitted_application, staff):

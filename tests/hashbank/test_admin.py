@@ -25,7 +25,13 @@ from hashbank.models import (
 )
 from hashbank.services import dispute_appeal, dispute_open
 from hashbank.services.snapshots import snapshots_create
-from tests.conftest import approve_all, sign_in, submit, view_only_staff
+from tests.conftest import (
+    approve_all,
+    assert_no_inline_code,
+    sign_in,
+    submit,
+    view_only_staff,
+)
 
 QUEUE = "/admin/hashbank/submission/"
 DISPUTES = "/admin/hashbank/dispute/"
@@ -301,6 +307,7 @@ def test_the_detail_page_approves_and_moves_to_the_next_pending(moderator, alice
     approve = f"{QUEUE}{first.pk}/approve/"
     assert f'action="{approve}"' in page
     assert f'href="{detail(second)}"' in page, "the next pending submission"
+    assert_no_inline_code(page)
     assert 'name="_save"' not in page
 
     response = moderator.post(approve)

@@ -22,7 +22,7 @@ from federation.incidents.models import Incident, WebhookDelivery
 from federation.incidents.services import webhook_delivery_send
 from hashbank.models import ChangeLogEntry, Signal, Submission
 from hashfed_wire import provenance
-from tests.conftest import sign_in, submit
+from tests.conftest import assert_no_inline_code, sign_in, submit
 
 
 def staff_client() -> Client:
@@ -269,6 +269,7 @@ def test_closing_an_incident_produces_its_debrief(cast, signer_for):
     assert "First hash received" in report
     assert "hashes_shared" not in page and "{&quot;" not in page, "no raw JSON"
     assert 'name="_save"' not in page, "a closed incident has nothing to save"
+    assert_no_inline_code(page)
 
 
 def test_declaring_shows_who_will_be_told_before_anything_is_sent(
@@ -293,6 +294,7 @@ def test_declaring_shows_who_will_be_told_before_anything_is_sent(
     assert f"and {len(set(emails))} email addresses" in page
     for text in ("Northwind Video", "Lakeside Social", "http://127.0.0.1:9/hook", *emails):
         assert text in page
+    assert_no_inline_code(page)
 
     with django_capture_on_commit_callbacks(execute=True):
         declared = client.post(ADD, hidden_inputs(page))
