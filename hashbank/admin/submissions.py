@@ -530,7 +530,7 @@ class SubmissionAdmin(admin.ModelAdmin):
             return "".join(slugs)
         return f"{slugs[0]} +{len(slugs) - 1}"
 
-    @admin.display(description="awaiting post-review", boolean=True)
+    @admin.display(description="post-review", boolean=True)
     def awaiting_post_review(self, obj: Submission) -> bool:
         return (
             obj.review_state == ReviewState.APPROVED and obj.auto_approved and not obj.post_reviewed
@@ -538,7 +538,7 @@ class SubmissionAdmin(admin.ModelAdmin):
 
     @admin.display(description="age", ordering="-received_at")
     def age(self, obj: Submission) -> str:
-        return timesince(obj.received_at)
+        return timesince(obj.received_at, depth=1)
 
     @admin.display(description="signature verification")
     def signature_status(self, obj: Submission) -> str:
