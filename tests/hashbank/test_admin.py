@@ -554,13 +554,17 @@ def test_a_bank_is_granted_and_revoked_through_an_organisation_choice(officer, c
     page = start_action(officer, BANKS, "grant_access", [csam])
     assert 'name="organisation"' in page.content.decode()
 
-    apply_action(officer, BANKS, "grant_access", [csam], organisation=lakeside.pk)
+    granted = apply_action(officer, BANKS, "grant_access", [csam], organisation=lakeside.pk)
+    assert "Lakeside Social may now read and contribute to 1 bank." in messages_of(granted)
     for permission in ("hashbank.read_bank", "hashbank.contribute_bank"):
         assert grants.has_grant(organisation=lakeside, permission=permission, obj=csam)
     assert AuditEvent.objects.filter(action="hashbank.bank.granted").count() == 1
     assert "Lakeside Social" in officer.get(f"{BANKS}{csam.pk}/change/").content.decode()
 
-    apply_action(officer, BANKS, "revoke_access", [csam], organisation=lakeside.pk)
+    revoked = apply_action(officer, BANKS, "revoke_access", [csam], organisation=lakeside.pk)
+    assert messages_of(revoked)[-1] == (
+        "Lakeside Social's grant to read and contribute is revoked on 1 bank."
+    )
     assert not grants.has_grant(organisation=lakeside, permission="hashbank.read_bank", obj=csam)
     assert AuditEvent.objects.filter(action="hashbank.bank.grant_revoked").count() == 1
 
