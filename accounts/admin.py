@@ -10,6 +10,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import ngettext
 
 from accounts import services
 from accounts.admin_base import ReadOnlyAdmin
@@ -177,7 +178,12 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         for api_key in queryset:
             services.api_key_revoke(api_key=api_key, context=AuditContext.from_request(request))
-        self.message_user(request, f"{queryset.count()} key(s) revoked.")
+        count = queryset.count()
+        self.message_user(
+            request,
+            ngettext("%(count)d API key revoked.", "%(count)d API keys revoked.", count)
+            % {"count": count},
+        )
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -234,7 +240,15 @@ class SigningKeyAdmin(admin.ModelAdmin):
                 signing_key=key, reason=reason, context=AuditContext.from_request(request)
             )
             done += 1
-        self.message_user(request, f"{done} key(s) revoked ({reason}).")
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d signing key revoked (%(reason)s).",
+                "%(count)d signing keys revoked (%(reason)s).",
+                done,
+            )
+            % {"count": done, "reason": reason},
+        )
 
     @admin.action(
         description="Revoke (superseded: old signatures stay valid)", permissions=["change"]

@@ -55,6 +55,32 @@ class OverdueFilter(admin.SimpleListFilter):
         return queryset
 
 
+def sentence(text: str) -> str:
+    """A service's message as a page shows it: capitalised and ended with a full stop."""
+    text = text.strip()
+    if not text:
+        return text
+    return text[:1].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
+
+
+def form_add_service_error(
+    form: forms.Form, exc: ServiceError, fields: dict[str, str] | None = None
+) -> None:
+    """Put a service's refusal on the form it came from, each problem once and in words:
+    a problem with a field goes beside that field (`fields` maps the service's field names
+    to the form's where they differ), any other on top of the form; the overall message
+    only when no field problem says it already."""
+    fields = fields or {}
+    placed = False
+    for name, problems in exc.fields.items():
+        target = fields.get(name, name)
+        for problem in problems:
+            form.add_error(target if target in form.fields else None, sentence(problem["message"]))
+            placed = True
+    if not placed:
+        form.add_error(None, sentence(exc.message))
+
+
 def bound_form(form_class: type[forms.Form], request: HttpRequest) -> forms.Form:
     """The action's form, bound once the staff member submits the intermediate page."""
     if "apply" in request.POST:
@@ -107,7 +133,7 @@ def apply_each(
         try:
             service(obj)
         except ServiceError as exc:
-            model_admin.message_user(request, f"{obj}: {exc.message}", level)
+            model_admin.message_user(request, f"{obj}: {sentence(exc.message)}", level)
             continue
         done += 1
     return done
@@ -124,12 +150,12 @@ def apply_each_with_form(
     intro: str,
     submit_label: str,
     service: Callable[[Any, dict[str, Any], AuditContext], object],
-    done: str,
+    done: Callable[[int], str],
 ) -> TemplateResponse | None:
     """An action that asks for a form first (typically the reason the audit trail and the
     people concerned read): the intermediate page until the form is submitted valid, then
     `service(obj, cleaned_data, context)` on each selected object (see apply_each) and
-    `done`, formatted with `count`, as the success message when any succeeded."""
+    `done(count)` as the success message when any succeeded."""
     form = bound_form(form_class, request)
     if not (form.is_bound and form.is_valid()):
         return action_page(
@@ -146,5 +172,5 @@ def apply_each_with_form(
     data = form.cleaned_data
     count = apply_each(model_admin, request, queryset, lambda obj: service(obj, data, context))
     if count:
-        model_admin.message_user(request, done.format(count=count), messages.SUCCESS)
+        model_admin.message_user(request, done(count), messages.SUCCESS)
     return None

@@ -366,6 +366,7 @@ class ChangeLogEntry(models.Model):
 
     class Meta:
         ordering = ["sequence"]
+        verbose_name_plural = "change log entries"
         indexes = [
             models.Index(fields=["bank", "sequence"], name="changelog_bank_seq_idx"),
             # The TAXII feed's `added_after`: a poll reads a bank's recent entries without

@@ -3,6 +3,8 @@ on commit and safe to run twice."""
 
 from __future__ import annotations
 
+from itertools import groupby
+
 from celery import shared_task
 from django.urls import reverse
 
@@ -11,18 +13,41 @@ from hashbank.models import Dispute, ReviewState, Submission
 
 
 @shared_task(acks_late=True)
-def notify_submission_rejected(submission_pk: int) -> int:
-    submission = Submission.objects.select_related("organisation", "bank").get(pk=submission_pk)
-    if submission.review_state != ReviewState.REJECTED:
-        return 0
-    return email_people(
-        recipients=admins_of(organisation=submission.organisation),
-        template="hashbank/email/submission_rejected.txt",
-        context={
-            "submission": submission,
-            "link": hub_url(reverse("hashbank:submission-detail", args=[submission.submission_id])),
-        },
+def notify_submissions_rejected(submission_pks: list[int]) -> int:
+    """Tell an organisation's admins which of its submissions were rejected and why: one
+    message per organisation however many were rejected together. Submissions no longer
+    rejected are left out."""
+    submissions = (
+        Submission.objects.filter(pk__in=submission_pks, review_state=ReviewState.REJECTED)
+        .select_related("organisation", "bank")
+        .order_by("organisation_id", "received_at", "pk")
     )
+    sent = 0
+    for _, group in groupby(submissions, key=lambda s: s.organisation_id):
+        rejected = list(group)
+        sent += email_people(
+            recipients=admins_of(organisation=rejected[0].organisation),
+            template="hashbank/email/submissions_rejected.txt",
+            context={
+                "submissions": [
+                    {
+                        "submission": s,
+                        "link": hub_url(
+                            reverse("hashbank:submission-detail", args=[s.submission_id])
+                        ),
+                    }
+                    for s in rejected
+                ],
+                "count": len(rejected),
+            },
+        )
+    return sent
+
+
+@shared_task(acks_late=True)
+def notify_submission_rejected(submission_pk: int) -> int:
+    """The one-submission message, for tasks queued before messages were grouped."""
+    return notify_submissions_rejected([submission_pk])
 
 
 @shared_task(acks_late=True)

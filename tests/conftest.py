@@ -209,3 +209,25 @@ def sign_in(client: Client, user: User) -> Client:
         session[DEVICE_ID_SESSION_KEY] = device.persistent_id
         session.save()
     return client
+
+
+def view_only_staff(email: str = "viewer@consortium.example") -> User:
+    """Consortium staff who may look at everything in admin and change nothing: no
+    moderation permission."""
+    from django.contrib.auth.models import Permission
+
+    user = User.objects.create_user(email, "a long passphrase 42", full_name="Vic Viewer")
+    user.is_staff = True
+    user.save()
+    user.user_permissions.add(*Permission.objects.filter(codename__startswith="view_"))
+    return user
+
+
+def assert_no_inline_code(page: str) -> None:
+    """The Content-Security-Policy allows no inline script or style: a page's scripts all
+    come from files, and nothing carries a style attribute or element."""
+    import re
+
+    inline_scripts = re.findall(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>", page)
+    assert inline_scripts == [], inline_scripts
+    assert " style=" not in page and "<style" not in page

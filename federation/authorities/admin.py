@@ -8,22 +8,38 @@ access-log row per request shown.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.timesince import timesince
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_POST
 
-from accounts.admin_base import OverdueFilter, ReadOnlyAdmin, apply_each, apply_each_with_form
+from accounts.admin_base import (
+    OverdueFilter,
+    ReadOnlyAdmin,
+    apply_each,
+    apply_each_with_form,
+    sentence,
+)
 from accounts.audit import AuditContext
+from core.errors import ServiceError
 from federation.authorities import selectors, services
 from federation.authorities.models import (
     LawfulRequest,
     LawfulRequestAccess,
     LawfulRequestAddressee,
+    LawfulRequestKind,
+    LawfulRequestState,
     LegalHold,
 )
 
@@ -59,13 +75,39 @@ class AddresseeInline(admin.TabularInline):
         return False
 
 
-DONE = "{count} done."
+def _done(singular: str, plural: str):
+    """The success message of an action, counted in words: "1 request closed."."""
+    return lambda count: ngettext(singular, plural, count) % {"count": count}
 
 
-def _run(model_admin: admin.ModelAdmin, request: HttpRequest, objects: QuerySet, fn) -> None:
-    done = apply_each(model_admin, request, objects, fn)
-    if done:
-        model_admin.message_user(request, DONE.format(count=done), messages.SUCCESS)
+def _run(model_admin: admin.ModelAdmin, request: HttpRequest, objects: QuerySet, fn, done) -> None:
+    count = apply_each(model_admin, request, objects, fn)
+    if count:
+        model_admin.message_user(request, done(count), messages.SUCCESS)
+
+
+# Requests not yet with the platforms: their wait is the hub's.
+AWAITING_STAFF = (LawfulRequestState.SUBMITTED, LawfulRequestState.VALIDATED)
+
+
+def waiting(obj: LawfulRequest) -> str:
+    """How long a request not yet forwarded has waited for staff since it was filed. A
+    removal order's platforms have one hour from forwarding (deadline_hours); once its wait
+    here exceeds that hour, it stands out."""
+    if obj.state not in AWAITING_STAFF:
+        return "—"
+    text = f"waiting {timesince(obj.received_at, depth=1)}"
+    late = (
+        obj.kind == LawfulRequestKind.REMOVAL_ORDER
+        and timezone.now() - obj.received_at > dt.timedelta(hours=obj.deadline_hours)
+    )
+    if late:
+        return format_html(
+            '<strong class="hub-error" title="{}">{}</strong>',
+            "longer than the one hour the platforms have once it is forwarded",
+            text,
+        )
+    return text
 
 
 @admin.register(LawfulRequest)
@@ -80,11 +122,13 @@ class LawfulRequestAdmin(admin.ModelAdmin):
         "received_at",
         "deadline",
         "overdue",
+        "waiting_time",
     ]
     list_filter = ["state", "kind", "urgency", "jurisdiction", RequestOverdueFilter]
     search_fields = ["public_id", "issuing_authority", "authority__slug"]
     ordering = ["deadline", "-received_at"]
     actions = ["validate_and_forward", "refuse", "close"]
+    change_form_template = "admin/authorities/lawfulrequest/change_form.html"
     fields = readonly_fields = (
         "public_id",
         "authority",
@@ -94,13 +138,12 @@ class LawfulRequestAdmin(admin.ModelAdmin):
         "officer",
         "legal_basis",
         "jurisdiction",
-        "subject_urls",
-        "subject_hashes",
-        "subject_accounts",
+        "subject",
         "description",
         "urgency",
         "state",
         "received_at",
+        "waiting_time",
         "deadline_hours",
         "forwarded_at",
         "deadline",
@@ -122,6 +165,53 @@ class LawfulRequestAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Change rights unlock the steps (actions, the buttons of a request's page); what an
+        # authority filed is never edited, so a request's page has nothing to save.
+        return obj is None and super().has_change_permission(request, obj)
+
+    def get_urls(self) -> list:
+        view = self.admin_site.admin_view
+        return [
+            path(
+                f"<path:object_id>/{step}/",
+                view(require_POST(getattr(self, f"{step}_view"))),
+                name=f"authorities_lawfulrequest_{step}",
+            )
+            for step in ("validate", "forward")
+        ] + super().get_urls()
+
+    def _step(self, request: HttpRequest, object_id: str, service, done: str) -> HttpResponse:
+        """A step from a request's page: for staff who may take it, the service, then
+        back to the page with what happened."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404
+        try:
+            service(request=obj, context=AuditContext.from_request(request))
+        except ServiceError as exc:
+            self.message_user(request, f"{obj}: {sentence(exc.message)}", messages.ERROR)
+        else:
+            self.message_user(request, f"{obj} {done}.", messages.SUCCESS)
+        return HttpResponseRedirect(
+            reverse("admin:authorities_lawfulrequest_change", args=[obj.pk])
+        )
+
+    def validate_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._step(
+            request,
+            object_id,
+            services.lawful_request_validate,
+            "validated and forwarded to the platforms",
+        )
+
+    def forward_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._step(
+            request, object_id, services.lawful_request_forward, "forwarded to the platforms"
+        )
+
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
         response = super().changelist_view(request, extra_context)
         changelist = getattr(response, "context_data", {}).get("cl")
@@ -138,7 +228,15 @@ class LawfulRequestAdmin(admin.ModelAdmin):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
     ):
-        response = super().change_view(request, object_id, form_url, extra_context)
+        obj = self.get_object(request, unquote(object_id))
+        steps = {
+            "can_take_steps": self.has_change_permission(request),
+            "validatable": obj is not None and obj.state == LawfulRequestState.SUBMITTED,
+            "forwardable": obj is not None and obj.state == LawfulRequestState.VALIDATED,
+        }
+        response = super().change_view(
+            request, object_id, form_url, {**steps, **(extra_context or {})}
+        )
         shown = getattr(response, "context_data", {}).get("original")
         if shown is not None and response.status_code == 200:
             selectors.read_lawful_request(
@@ -151,6 +249,33 @@ class LawfulRequestAdmin(admin.ModelAdmin):
     @admin.display(description="id")
     def short_id(self, obj: LawfulRequest) -> str:
         return str(obj.public_id)[:8]
+
+    @admin.display(description="waiting for staff")
+    def waiting_time(self, obj: LawfulRequest) -> str:
+        return waiting(obj)
+
+    @admin.display(description="subject")
+    def subject(self, obj: LawfulRequest) -> str:
+        """What the request is about, as a list per kind of identifier."""
+        rows = [
+            ("URLs", format_html_join("", "<li>{}</li>", ((u,) for u in obj.subject_urls))),
+            (
+                "Hashes",
+                format_html_join(
+                    "",
+                    "<li>{}: <code>{}</code></li>",
+                    ((h.get("signal_type", "?"), h.get("value", "")) for h in obj.subject_hashes),
+                ),
+            ),
+            ("Accounts", format_html_join("", "<li>{}</li>", ((a,) for a in obj.subject_accounts))),
+        ]
+        shown = [(title, items) for title, items in rows if items]
+        if not shown:
+            return "—"
+        return format_html(
+            '<dl class="hub-subject">{}</dl>',
+            format_html_join("", "<dt>{}</dt><dd><ul>{}</ul></dd>", shown),
+        )
 
     @admin.display(description="overdue", boolean=False)
     def overdue(self, obj: LawfulRequest) -> str:
@@ -175,6 +300,10 @@ class LawfulRequestAdmin(admin.ModelAdmin):
             request,
             queryset,
             lambda obj: services.lawful_request_validate(request=obj, context=context),
+            _done(
+                "%(count)d request validated and forwarded to the platforms.",
+                "%(count)d requests validated and forwarded to the platforms.",
+            ),
         )
 
     @admin.action(description="Refuse (not authentic or incomplete)", permissions=["change"])
@@ -191,7 +320,7 @@ class LawfulRequestAdmin(admin.ModelAdmin):
             service=lambda obj, data, context: services.lawful_request_refuse(
                 request=obj, reason=data["reason"], context=context
             ),
-            done=DONE,
+            done=_done("%(count)d request refused.", "%(count)d requests refused."),
         )
 
     @admin.action(description="Close", permissions=["change"])
@@ -202,6 +331,7 @@ class LawfulRequestAdmin(admin.ModelAdmin):
             request,
             queryset,
             lambda obj: services.lawful_request_close(request=obj, context=context),
+            _done("%(count)d request closed.", "%(count)d requests closed."),
         )
 
 
@@ -249,7 +379,7 @@ class LegalHoldAdmin(admin.ModelAdmin):
             service=lambda obj, data, context: services.legal_hold_lift(
                 hold=obj, reason=data["reason"], context=context
             ),
-            done=DONE,
+            done=_done("%(count)d hold lifted.", "%(count)d holds lifted."),
         )
 
 

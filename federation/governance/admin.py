@@ -16,7 +16,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from accounts.admin_base import ReadOnlyAdmin
+from accounts.admin_base import ReadOnlyAdmin, form_add_service_error
 from accounts.audit import AuditContext, audit_record
 from accounts.models import AuditEvent, OrganisationKind, Tier
 from core.errors import ServiceError
@@ -71,6 +71,10 @@ class CriterionAdmin(admin.ModelAdmin):
             target=obj,
             detail={"fields": sorted(form.changed_data)},
         )
+
+
+# The services' names for what the decision form asks, where they differ.
+DECISION_FIELDS = {"mentor": "mentor_user", "reasons": "message", "tier": "decision"}
 
 
 @admin.register(MembershipApplication)
@@ -166,10 +170,7 @@ class MembershipApplicationAdmin(admin.ModelAdmin):
             try:
                 self._decide(request, application, form.cleaned_data)
             except ServiceError as exc:
-                form.add_error(None, exc.message)
-                for field, problems in exc.fields.items():
-                    for problem in problems:
-                        form.add_error(None, f"{field}: {problem['message']}")
+                form_add_service_error(form, exc, DECISION_FIELDS)
             else:
                 self.message_user(request, "Decision recorded.", messages.SUCCESS)
                 return self._back(application)
@@ -179,7 +180,7 @@ class MembershipApplicationAdmin(admin.ModelAdmin):
             {
                 **self.admin_site.each_context(request),
                 "opts": self.model._meta,
-                "title": f"Decide: {application}",
+                "title": f"Decide on {application}",
                 "application": application,
                 "form": form,
                 "tally": selectors.board_tally(application=application),
@@ -229,7 +230,7 @@ class MembershipApplicationAdmin(admin.ModelAdmin):
                     **form.cleaned_data,
                 )
             except ServiceError as exc:
-                form.add_error(None, exc.message)
+                form_add_service_error(form, exc)
             else:
                 self.message_user(request, "Vote recorded.", messages.SUCCESS)
                 return self._back(application)
@@ -372,6 +373,7 @@ class MemberOrganisationAdmin(admin.ModelAdmin):
                 **self.admin_site.each_context(request),
                 "opts": self.model._meta,
                 "title": f"{title}: {organisation}",
+                "step": title,
                 "organisation": organisation,
                 "form": form,
             },
@@ -399,7 +401,7 @@ class MemberOrganisationAdmin(admin.ModelAdmin):
                     }[data["decision"]]
                     service(organisation=organisation, reason=data["reason"], context=context)
             except ServiceError as exc:
-                form.add_error(None, exc.message)
+                form_add_service_error(form, exc)
             else:
                 self.message_user(request, "Decision recorded.", messages.SUCCESS)
                 return HttpResponseRedirect(
@@ -419,7 +421,7 @@ class MemberOrganisationAdmin(admin.ModelAdmin):
                     context=AuditContext.from_request(request),
                 )
             except ServiceError as exc:
-                form.add_error(None, exc.message)
+                form_add_service_error(form, exc)
             else:
                 self.message_user(request, "Mentor assigned.", messages.SUCCESS)
                 return HttpResponseRedirect(

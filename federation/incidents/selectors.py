@@ -6,8 +6,10 @@ from typing import Any
 
 from django.db.models import Min, QuerySet
 
+from accounts.mail import people_acting_for
 from accounts.models import Organisation, OrganisationKind
 from accounts.permissions import HASH_BANK_FIREWALLED_KINDS
+from accounts.selectors import platforms_active
 from core.errors import NotFound
 from federation.incidents.models import (
     DeliveryState,
@@ -31,6 +33,29 @@ def incidents_visible_to(*, organisation: Organisation) -> QuerySet[Incident]:
     if organisation.kind == OrganisationKind.AUTHORITY:
         return Incident.objects.filter(named_authorities=organisation)
     return Incident.objects.none()
+
+
+def incident_audience(*, authorities: list[Organisation]) -> list[Organisation]:
+    """Who a declaration reaches: every active member platform and the named authorities."""
+    named = [a for a in authorities if a.kind == OrganisationKind.AUTHORITY]
+    return [*platforms_active(), *named]
+
+
+def incident_audience_detail(*, authorities: list[Organisation]) -> list[dict[str, Any]]:
+    """Each organisation a declaration would reach, with the webhooks it would be sent to
+    and the people it would email: what staff confirm before declaring."""
+    organisations = incident_audience(authorities=authorities)
+    endpoints: dict[int, list[WebhookEndpoint]] = {}
+    for endpoint in WebhookEndpoint.objects.filter(organisation__in=organisations, active=True):
+        endpoints.setdefault(endpoint.organisation_id, []).append(endpoint)
+    return [
+        {
+            "organisation": org,
+            "webhooks": endpoints.get(org.pk, []),
+            "emails": [r.email for r in people_acting_for(organisation=org)],
+        }
+        for org in organisations
+    ]
 
 
 def webhook_endpoints_of(*, organisation: Organisation) -> QuerySet[WebhookEndpoint]:

@@ -21,7 +21,6 @@ from django.utils import timezone
 from accounts.audit import AuditContext, audit_record
 from accounts.models import Organisation, OrganisationKind
 from accounts.permissions import HASH_BANK_FIREWALLED_KINDS
-from accounts.selectors import platforms_active
 from core import outbound
 from core.errors import Conflict, Invalid
 from federation.incidents import webhooks
@@ -292,14 +291,15 @@ def incident_declare(
     their webhooks (outbox rows in this same transaction)."""
     if Incident.objects.filter(slug=incident.slug).exists():
         raise Conflict(f"an incident {incident.slug!r} exists already", code="duplicate_slug")
+    from federation.incidents.selectors import incident_audience
+
     authorities = [a for a in authorities if a.kind == OrganisationKind.AUTHORITY]
     incident.state = IncidentState.OPEN
     incident.declared_at = timezone.now()
     incident.declared_by = context.user
     incident.save()
     incident.named_authorities.set(authorities)
-    members = list(platforms_active())
-    notified = members + authorities
+    notified = incident_audience(authorities=authorities)
     IncidentNotice.objects.bulk_create(
         IncidentNotice(incident=incident, organisation=org, notified_at=incident.declared_at)
         for org in notified

@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import ngettext
 
 from accounts import grants
 from accounts.admin_base import action_page, bound_form
@@ -188,10 +189,20 @@ class BankAdmin(admin.ModelAdmin):
                     "changes nothing until the bank is restricted.",
                     messages.WARNING,
                 )
-        done = "granted" if granting else "revoked"
+        count = queryset.count()
+        if granting:
+            done = ngettext(
+                "%(organisation)s may now read and contribute to %(count)d bank.",
+                "%(organisation)s may now read and contribute to %(count)d banks.",
+                count,
+            )
+        else:
+            done = ngettext(
+                "%(organisation)s's grant to read and contribute is revoked on %(count)d bank.",
+                "%(organisation)s's grant to read and contribute is revoked on %(count)d banks.",
+                count,
+            )
         self.message_user(
-            request,
-            f"{organisation}: read and contribute {done} on {queryset.count()} bank(s).",
-            messages.SUCCESS,
+            request, done % {"organisation": organisation, "count": count}, messages.SUCCESS
         )
         return None

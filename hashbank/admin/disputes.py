@@ -15,6 +15,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince
+from django.utils.translation import ngettext
 
 from accounts.admin_base import OverdueFilter, action_page, apply_each, bound_form
 from accounts.audit import AuditContext
@@ -189,7 +190,16 @@ class DisputeAdmin(admin.ModelAdmin):
             level=messages.WARNING,
         )
         if marked:
-            self.message_user(request, f"{marked} dispute(s) now in review.", messages.SUCCESS)
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d dispute is now in review.",
+                    "%(count)d disputes are now in review.",
+                    marked,
+                )
+                % {"count": marked},
+                messages.SUCCESS,
+            )
 
     @admin.action(description="Decide the selected disputes…", permissions=["change"])
     def decide(self, request: HttpRequest, queryset: QuerySet[Dispute]) -> TemplateResponse | None:
@@ -257,7 +267,12 @@ class DisputeAdmin(admin.ModelAdmin):
         if decided:
             self.message_user(
                 request,
-                f"{decided} dispute(s) decided; the parties are told by email.",
+                ngettext(
+                    "%(count)d dispute decided; the parties are told by email.",
+                    "%(count)d disputes decided; the parties are told by email.",
+                    decided,
+                )
+                % {"count": decided},
                 messages.SUCCESS,
             )
         return None

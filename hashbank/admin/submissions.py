@@ -7,14 +7,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import Case, Q, QuerySet, Value, When
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_POST
 
-from accounts.admin_base import apply_each_with_form
+from accounts.admin_base import action_page, bound_form
 from accounts.audit import AuditContext
 from core.errors import ServiceError
 from hashbank import selectors
@@ -32,7 +38,7 @@ from hashbank.models import (
 )
 from hashbank.services import (
     submission_approve,
-    submission_reject,
+    submissions_reject,
 )
 from hashbank.services.provenance import (
     NOTE_ERASED_EXPLANATION,
@@ -111,6 +117,79 @@ class SubmissionAgeFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ReviewStateFilter(admin.SimpleListFilter):
+    """The review state, on "pending" until the moderator picks another or "All": the queue
+    opens on what waits for a decision."""
+
+    title = "review state"
+    parameter_name = "review_state"
+    ALL = "all"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
+        return list(ReviewState.choices)
+
+    def __init__(self, request: HttpRequest, params: Any, model: Any, model_admin: Any) -> None:
+        # Asking for auto-approvals awaiting post-review asks for approved submissions:
+        # no default state then.
+        self.default = (
+            "" if AwaitingPostReviewFilter.parameter_name in request.GET else ReviewState.PENDING
+        )
+        super().__init__(request, params, model, model_admin)
+
+    def value(self) -> str:
+        return super().value() or self.default
+
+    def choices(self, changelist: Any) -> Any:
+        yield {
+            "selected": self.value() == self.ALL,
+            "query_string": changelist.get_query_string({self.parameter_name: self.ALL}),
+            "display": "All",
+        }
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() in ReviewState.values:
+            return queryset.filter(review_state=self.value())
+        return queryset
+
+
+class SignatureFilter(admin.SimpleListFilter):
+    """Whether each statement's signature still verifies (signature_check). Verifying takes
+    the stored bytes of each one, so this filter comes last: it reads only what the other
+    filters left."""
+
+    title = "signature"
+    parameter_name = "signature"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
+        return [("verified", "verified"), ("failed", "not verified")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() not in ("verified", "failed"):
+            return queryset
+        wanted = self.value() == "verified"
+        matching = [
+            submission.pk
+            for submission in queryset.select_related("signing_key")
+            if signature_check(submission).verified == wanted
+        ]
+        return queryset.filter(pk__in=matching)
+
+
+def next_pending(after: Submission) -> Submission | None:
+    """The pending submission to look at after `after`, in queue order (oldest first): the
+    next one received later, else the oldest still pending."""
+    pending = Submission.objects.filter(review_state=ReviewState.PENDING).exclude(pk=after.pk)
+    later = Q(received_at__gt=after.received_at) | Q(received_at=after.received_at, pk__gt=after.pk)
+    ordered = ("received_at", "pk")
+    return pending.filter(later).order_by(*ordered).first() or pending.order_by(*ordered).first()
+
+
 # Withdrawn or rejected submissions need no second look, whatever their flags say.
 AWAITING_POST_REVIEW = Q(review_state=ReviewState.APPROVED, auto_approved=True, post_reviewed=False)
 
@@ -130,27 +209,30 @@ class AwaitingPostReviewFilter(admin.SimpleListFilter):
 
 @admin.register(Submission)
 class SubmissionAdmin(admin.ModelAdmin):
+    # Short columns, so that a row holds on one line of a laptop screen (admin.css keeps
+    # the cells from wrapping); the full statement is on its detail page.
     list_display = [
-        "__str__",
-        "organisation",
+        "short_id",
+        "organisation_name",
         "bank",
         "signal_type",
         "short_value",
         "label_list",
-        "incident",
         "review_state",
+        "signature_state",
         "awaiting_post_review",
-        "received_at",
         "age",
     ]
+    list_display_links = ["short_id"]
     list_filter = [
-        "review_state",
+        ReviewStateFilter,
         AwaitingPostReviewFilter,
         SubmissionAgeFilter,
         "bank",
         "labels",
         ("organisation", admin.RelatedOnlyFieldListFilter),
         ("incident", admin.EmptyFieldListFilter),
+        SignatureFilter,
     ]
     search_fields = ["value", "submission_id"]
     search_help_text = (
@@ -166,6 +248,7 @@ class SubmissionAdmin(admin.ModelAdmin):
         "received_at",
     ]
     list_per_page = 100
+    change_form_template = "admin/hashbank/submission/change_form.html"
     actions = ["approve_selected", "reject_with_reason", "disclose_envelopes", "erase_notes"]
     fieldsets = [
         (
@@ -222,6 +305,107 @@ class SubmissionAdmin(admin.ModelAdmin):
     ) -> HttpResponse:
         extra_context = {"title": "Submissions review queue", **(extra_context or {})}
         return super().changelist_view(request, extra_context)
+
+    def get_urls(self) -> list:
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/approve/",
+                view(require_POST(self.approve_view)),
+                name="hashbank_submission_approve",
+            ),
+            path(
+                "<path:object_id>/reject/",
+                view(require_POST(self.reject_view)),
+                name="hashbank_submission_reject",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        submission = self.get_object(request, unquote(object_id))
+        extra: dict[str, Any] = {}
+        if submission is not None:
+            extra = {
+                "can_moderate": self.has_change_permission(request),
+                "moderation": {
+                    "approvable": submission.review_state == ReviewState.PENDING
+                    or self.awaiting_post_review(submission),
+                    "rejectable": submission.review_state
+                    in (ReviewState.PENDING, ReviewState.APPROVED),
+                },
+                "rejection_form": RejectionForm(),
+                "next_pending": next_pending(submission),
+            }
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+
+    def _moderated(self, request: HttpRequest, object_id: str) -> Submission:
+        """The submission a moderation button acts on, for staff with the right to moderate."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        submission = self.get_object(request, unquote(object_id))
+        if submission is None:
+            raise Http404
+        return submission
+
+    def _onward(self, submission: Submission) -> HttpResponseRedirect:
+        """After a decision, the next pending submission, or the queue once none is left."""
+        following = next_pending(submission)
+        if following is None:
+            return HttpResponseRedirect(reverse("admin:hashbank_submission_changelist"))
+        return HttpResponseRedirect(
+            reverse("admin:hashbank_submission_change", args=[following.pk])
+        )
+
+    def approve_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        submission = self._moderated(request, object_id)
+        try:
+            submission_approve(submission=submission, context=AuditContext.from_request(request))
+        except ServiceError as exc:
+            self.message_user(request, _refusal(submission, exc), messages.ERROR)
+            return self._back(submission)
+        self.message_user(
+            request,
+            _("Submission %(id)s from %(organisation)s approved.") % _named(submission),
+            messages.SUCCESS,
+        )
+        return self._onward(submission)
+
+    def reject_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        submission = self._moderated(request, object_id)
+        form = RejectionForm(request.POST)
+        if not form.is_valid():
+            self.message_user(request, _("A rejection needs a reason."), messages.ERROR)
+            return self._back(submission)
+        _rejected, refused = submissions_reject(
+            submissions=[submission],
+            reason=form.cleaned_data["reason"],
+            context=AuditContext.from_request(request),
+        )
+        for obj, exc in refused:
+            self.message_user(request, _refusal(obj, exc), messages.ERROR)
+            return self._back(submission)
+        self.message_user(
+            request,
+            _(
+                "Submission %(id)s from %(organisation)s rejected; its submitter is told "
+                "why by email."
+            )
+            % _named(submission),
+            messages.SUCCESS,
+        )
+        return self._onward(submission)
+
+    def _back(self, submission: Submission) -> HttpResponseRedirect:
+        return HttpResponseRedirect(
+            reverse("admin:hashbank_submission_change", args=[submission.pk])
+        )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Submission]:
         return (
@@ -306,7 +490,34 @@ class SubmissionAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{submission}: {exc}", messages.WARNING)
             else:
                 erased += 1
-        self.message_user(request, f"Notes erased: {erased}.", messages.SUCCESS)
+        if erased:
+            self.message_user(
+                request,
+                ngettext(
+                    "The note of %(count)d submission was erased.",
+                    "The notes of %(count)d submissions were erased.",
+                    erased,
+                )
+                % {"count": erased},
+                messages.SUCCESS,
+            )
+
+    @admin.display(description="id", ordering="submission_id")
+    def short_id(self, obj: Submission) -> str:
+        return str(obj.submission_id)[:8]
+
+    @admin.display(description="organisation", ordering="organisation__name")
+    def organisation_name(self, obj: Submission) -> str:
+        return obj.organisation.name
+
+    @admin.display(description="signature")
+    def signature_state(self, obj: Submission) -> str:
+        check = signature_check(obj)
+        if check.verified:
+            return format_html(
+                '<span class="hub-success" title="{}">✔ verified</span>', check.detail
+            )
+        return format_html('<strong class="hub-error" title="{}">✘ failed</strong>', check.detail)
 
     @admin.display(description="value", ordering="value")
     def short_value(self, obj: Submission) -> str:
@@ -314,9 +525,12 @@ class SubmissionAdmin(admin.ModelAdmin):
 
     @admin.display(description="labels")
     def label_list(self, obj: Submission) -> str:
-        return ", ".join(label.slug for label in obj.labels.all())
+        slugs = [label.slug for label in obj.labels.all()]
+        if len(slugs) <= 1:
+            return "".join(slugs)
+        return f"{slugs[0]} +{len(slugs) - 1}"
 
-    @admin.display(description="awaiting post-review", boolean=True)
+    @admin.display(description="post-review", boolean=True)
     def awaiting_post_review(self, obj: Submission) -> bool:
         return (
             obj.review_state == ReviewState.APPROVED and obj.auto_approved and not obj.post_reviewed
@@ -324,7 +538,7 @@ class SubmissionAdmin(admin.ModelAdmin):
 
     @admin.display(description="age", ordering="-received_at")
     def age(self, obj: Submission) -> str:
-        return timesince(obj.received_at)
+        return timesince(obj.received_at, depth=1)
 
     @admin.display(description="signature verification")
     def signature_status(self, obj: Submission) -> str:
@@ -377,19 +591,32 @@ class SubmissionAdmin(admin.ModelAdmin):
             try:
                 submission_approve(submission=submission, context=context)
             except ServiceError as exc:
-                self.message_user(request, f"{submission}: {exc.message}", messages.ERROR)
+                self.message_user(request, _refusal(submission, exc), messages.ERROR)
                 continue
             if was_pending:
                 listed += 1
             else:
                 confirmed += 1
         if listed:
-            self.message_user(request, f"{listed} submission(s) approved.", messages.SUCCESS)
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d submission approved.", "%(count)d submissions approved.", listed
+                )
+                % {"count": listed},
+                messages.SUCCESS,
+            )
         if confirmed:
             self.message_user(
                 request,
-                f"{confirmed} submission(s) were approved already; auto-approvals among them "
-                "are now marked post-reviewed.",
+                ngettext(
+                    "%(count)d submission was approved already; if it was approved on "
+                    "arrival, it is now marked post-reviewed.",
+                    "%(count)d submissions were approved already; those approved on "
+                    "arrival are now marked post-reviewed.",
+                    confirmed,
+                )
+                % {"count": confirmed},
                 messages.SUCCESS,
             )
 
@@ -397,19 +624,56 @@ class SubmissionAdmin(admin.ModelAdmin):
     def reject_with_reason(
         self, request: HttpRequest, queryset: QuerySet[Submission]
     ) -> TemplateResponse | None:
-        return apply_each_with_form(
-            self,
-            request,
-            queryset,
-            form_class=RejectionForm,
-            action="reject_with_reason",
-            title="Reject submissions",
-            intro="The submitting members receive this reason by email. Approved "
-            "submissions lose their support for the signal, which leaves the list if "
-            "nothing else supports it.",
-            submit_label="Reject",
-            service=lambda submission, data, context: submission_reject(
-                submission=submission, reason=data["reason"], context=context
-            ),
-            done="{count} submission(s) rejected; the submitters are told why by email.",
+        form = bound_form(RejectionForm, request)
+        if not (form.is_bound and form.is_valid()):
+            return action_page(
+                self,
+                request,
+                queryset,
+                form=form,
+                action="reject_with_reason",
+                title="Reject submissions",
+                intro="Each submitting member receives one email listing its rejected "
+                "submissions with this reason. Approved submissions lose their support for "
+                "the signal, which leaves the list if nothing else supports it.",
+                submit_label="Reject",
+            )
+        rejected, refused = submissions_reject(
+            submissions=queryset.order_by("received_at", "pk"),
+            reason=form.cleaned_data["reason"],
+            context=AuditContext.from_request(request),
         )
+        for submission, exc in refused:
+            self.message_user(request, _refusal(submission, exc), messages.ERROR)
+        if rejected:
+            organisations = len({s.organisation_id for s in rejected})
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d submission rejected.",
+                    "%(count)d submissions rejected.",
+                    len(rejected),
+                )
+                % {"count": len(rejected)}
+                + " "
+                + ngettext(
+                    "The submitting organisation is told why in one email.",
+                    "The %(count)d submitting organisations are told why, in one email each.",
+                    organisations,
+                )
+                % {"count": organisations},
+                messages.SUCCESS,
+            )
+        return None
+
+
+def _named(submission: Submission) -> dict[str, str]:
+    return {"id": str(submission.submission_id)[:8], "organisation": submission.organisation.name}
+
+
+def _refusal(submission: Submission, exc: ServiceError) -> str:
+    """A service's refusal as an admin message: a sentence naming the submission."""
+    return _("Submission %(id)s from %(organisation)s was left as it was: %(reason)s.") % {
+        **_named(submission),
+        "reason": exc.message.rstrip("."),
+    }

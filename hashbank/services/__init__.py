@@ -19,6 +19,7 @@ from hashbank.services.submissions import (
     submission_batch_create,
     submission_reject,
     submission_withdraw,
+    submissions_reject,
 )
 
 __all__ = [
@@ -38,4 +39,5 @@ __all__ = [
     "submission_reject",
     "submission_withdraw",
     "submissions_distrust_compromised",
+    "submissions_reject",
 ]

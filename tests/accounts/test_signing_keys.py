@@ -144,3 +144,22 @@ def test_an_analyst_may_list_but_not_register_keys(cast):
     _, raw = new_key()
     assert analyst.client().get("/api/v1/signing-keys/").status_code == 200
     assert register(analyst, base64.b64encode(raw).decode()).status_code == 403
+
+
+def test_staff_revoking_keys_in_admin_are_told_how_many_in_words(cast, signer_for):
+    from django.contrib.messages import get_messages
+    from django.test import Client
+
+    from accounts.models import User
+    from tests.conftest import sign_in
+
+    keys = [signer_for(label).key for label in ("northwind/admin", "lakeside/admin")]
+    officer = sign_in(Client(), User.objects.get(email="governance@consortium.example"))
+    response = officer.post(
+        "/admin/accounts/signingkey/",
+        {"action": "revoke_superseded", "_selected_action": [k.pk for k in keys]},
+    )
+    assert [str(m) for m in get_messages(response.wsgi_request)] == [
+        "2 signing keys revoked (superseded)."
+    ]
+    assert all(SigningKey.objects.get(pk=k.pk).revoked_at for k in keys)

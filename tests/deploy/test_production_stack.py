@@ -288,7 +288,7 @@ def test_a_member_day_through_nginx_on_the_production_stack(stack, tmp_path, cap
             {"action": "approve_selected", "_selected_action": selected, "index": "0"},
         )
         assert response.status_code == 302, response.text[:2000]
-        assert "3 submission(s) approved." in staff.get("/admin/hashbank/submission/").text
+        assert "3 submissions approved." in staff.get("/admin/hashbank/submission/").text
 
         # Staff declare an incident; the worker tells every member's webhook.
         response = staff.post(
@@ -301,6 +301,7 @@ def test_a_member_day_through_nginx_on_the_production_stack(stack, tmp_path, cap
                 "started_at_0": time.strftime("%Y-%m-%d", time.gmtime()),
                 "started_at_1": time.strftime("%H:%M:%S", time.gmtime()),
                 "_save": "Save",
+                "_confirmed": "1",
             },
         )
         assert response.status_code == 302, response.text[:3000]

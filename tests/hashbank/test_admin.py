@@ -25,7 +25,13 @@ from hashbank.models import (
 )
 from hashbank.services import dispute_appeal, dispute_open
 from hashbank.services.snapshots import snapshots_create
-from tests.conftest import approve_all, sign_in, submit
+from tests.conftest import (
+    approve_all,
+    assert_no_inline_code,
+    sign_in,
+    submit,
+    view_only_staff,
+)
 
 QUEUE = "/admin/hashbank/submission/"
 DISPUTES = "/admin/hashbank/dispute/"
@@ -118,13 +124,15 @@ def test_the_queue_filters_by_state_age_label_and_post_review(moderator, alice, 
     def ids(query):
         return {s.pk for s in listed(moderator.get(QUEUE + query))}
 
-    assert ids("?review_state__exact=pending") == {old.pk, fresh.pk}
-    assert ids("?age=1h") == {fresh.pk, auto.pk}
-    assert ids("?age=older") == {old.pk}
-    assert ids(f"?labels__id__exact={label.pk}") == {auto.pk}
-    assert ids("?post_review=awaiting") == {auto.pk}
-    assert ids(f"?organisation__id__exact={bob.org.pk}") == {auto.pk}
-    assert ids("?incident__isempty=0") == set()
+    assert ids("?review_state=pending") == {old.pk, fresh.pk}
+    assert ids("?review_state=approved") == {auto.pk}
+    assert ids("?review_state=all&age=1h") == {fresh.pk, auto.pk}
+    assert ids("?review_state=all&age=older") == {old.pk}
+    assert ids(f"?review_state=all&labels__id__exact={label.pk}") == {auto.pk}
+    assert ids("?review_state=all&post_review=awaiting") == {auto.pk}
+    assert ids("?post_review=awaiting") == {auto.pk}, "no pending default hides them"
+    assert ids(f"?review_state=all&organisation__id__exact={bob.org.pk}") == {auto.pk}
+    assert ids("?review_state=all&incident__isempty=0") == set()
 
 
 def test_the_queue_finds_a_submission_by_its_value_or_id(moderator, alice, signer_for):
@@ -192,7 +200,8 @@ def test_bulk_approve_puts_the_signals_on_the_list_and_logs_them(moderator, alic
 def test_approving_an_auto_approved_submission_marks_it_post_reviewed(moderator, bob, signer_for):
     (auto,) = pending_submissions(bob, signer_for("lakeside/admin"))
     assert (auto.auto_approved, auto.post_reviewed) == (True, False)
-    start_action(moderator, QUEUE, "approve_selected", [auto])
+    # The selection is taken from the list shown: here the approved ones.
+    start_action(moderator, QUEUE + "?review_state=approved", "approve_selected", [auto])
     auto.refresh_from_db()
     assert auto.post_reviewed
     assert ChangeLogEntry.objects.count() == 1, "confirming changes nothing on the list"
@@ -227,17 +236,194 @@ def test_bulk_reject_asks_for_a_reason_then_tells_the_submitter(
     assert len(mailoutbox) == 1
     assert "A news report, not glorification." in mailoutbox[0].body
     assert mailoutbox[0].to == ["admin@northwind.example"]
+    assert mailoutbox[0].subject == "[Hashfed] 1 submission rejected"
+    assert messages_of(done) == [
+        "1 submission rejected. The submitting organisation is told why in one email."
+    ]
 
 
 def test_a_conflict_is_reported_per_item_not_as_an_error_page(moderator, alice, signer_for):
     rejected, fine = pending_submissions(alice, signer_for("northwind/admin"), count=2)
     apply_action(moderator, QUEUE, "reject_with_reason", [rejected], reason="Unrelated content.")
-    response = start_action(moderator, QUEUE, "approve_selected", [rejected, fine])
+    everything = QUEUE + "?review_state=all"
+    response = start_action(moderator, everything, "approve_selected", [rejected, fine])
     assert response.status_code == 302
-    assert any("this submission is rejected" in m for m in messages_of(response))
+    short = str(rejected.submission_id)[:8]
+    assert (
+        f"Submission {short} from Northwind Video was left as it was: "
+        "this submission is rejected." in messages_of(response)
+    )
     assert Submission.objects.get(pk=fine.pk).review_state == ReviewState.APPROVED
-    again = apply_action(moderator, QUEUE, "reject_with_reason", [rejected], reason="Twice.")
+    again = apply_action(moderator, everything, "reject_with_reason", [rejected], reason="Twice.")
     assert any("this submission is rejected" in m for m in messages_of(again))
+
+
+def test_the_queue_opens_on_pending_with_a_link_to_all(moderator, alice, bob, signer_for):
+    (pending,) = pending_submissions(alice, signer_for("northwind/admin"))
+    (auto,) = pending_submissions(bob, signer_for("lakeside/admin"))
+    assert auto.review_state == ReviewState.APPROVED
+    response = moderator.get(QUEUE)
+    assert listed(response) == [pending]
+    page = response.content.decode()
+    assert 'href="?review_state=all"' in page
+    assert {s.pk for s in listed(moderator.get(QUEUE + "?review_state=all"))} == {
+        pending.pk,
+        auto.pk,
+    }
+
+
+def test_each_row_is_short_and_names_the_organisation(moderator, alice, signer_for):
+    (submission,) = pending_submissions(
+        alice, signer_for("northwind/admin"), labels=["tvec-recruitment", "tvec-radicalisation"]
+    )
+    page = moderator.get(QUEUE).content.decode()
+    row = page[page.index("<tbody>") : page.index("</tbody>")]
+    assert "Northwind Video" in row
+    assert f">{submission}<" not in row, "no slug:uuid"
+    assert f">{submission.submission_id}<" not in row, "the id is cut short"
+    assert str(submission.submission_id)[:8] in row
+    assert "+1" in row, "a second label is counted, not listed"
+    assert "✔ verified" in row
+
+
+def test_signature_status_is_a_column_and_a_filter(moderator, alice, signer_for):
+    good, forged = pending_submissions(alice, signer_for("northwind/admin"), count=2)
+    signature = base64.b64encode(bytes(64)).decode("ascii")
+    Submission.objects.filter(pk=forged.pk).update(signature=signature)
+    response = moderator.get(QUEUE)
+    page = response.content.decode()
+    assert page.count("✔ verified") == 1 and page.count("✘ failed") == 1
+    assert listed(moderator.get(QUEUE + "?signature=failed")) == [forged]
+    assert listed(moderator.get(QUEUE + "?signature=verified")) == [good]
+
+
+def detail(submission) -> str:
+    return f"{QUEUE}{submission.pk}/change/"
+
+
+def test_the_detail_page_approves_and_moves_to_the_next_pending(moderator, alice, signer_for):
+    first, second = pending_submissions(alice, signer_for("northwind/admin"), count=2)
+    page = moderator.get(detail(first)).content.decode()
+    approve = f"{QUEUE}{first.pk}/approve/"
+    assert f'action="{approve}"' in page
+    assert f'href="{detail(second)}"' in page, "the next pending submission"
+    assert_no_inline_code(page)
+    assert 'name="_save"' not in page
+
+    response = moderator.post(approve)
+    assert response.status_code == 302
+    assert response["Location"] == detail(second)
+    first.refresh_from_db()
+    assert first.review_state == ReviewState.APPROVED
+    assert first.reviewed_by.email == "moderator@consortium.example"
+    short = str(first.submission_id)[:8]
+    assert messages_of(response) == [f"Submission {short} from Northwind Video approved."]
+
+    last = moderator.post(f"{QUEUE}{second.pk}/approve/")
+    assert last["Location"] == QUEUE, "back to the queue once nothing is pending"
+    page = moderator.get(detail(second)).content.decode()
+    assert "/approve/" not in page, "an approved submission offers no approval"
+    assert "No other submission is pending." in page
+
+
+def test_the_detail_page_rejects_with_a_reason(
+    moderator, alice, signer_for, mailoutbox, django_capture_on_commit_callbacks
+):
+    (submission,) = pending_submissions(alice, signer_for("northwind/admin"))
+    reject = f"{QUEUE}{submission.pk}/reject/"
+    assert 'name="reason"' in moderator.get(detail(submission)).content.decode()
+    empty = moderator.post(reject, {"reason": " "})
+    assert empty["Location"] == detail(submission)
+    assert messages_of(empty) == ["A rejection needs a reason."]
+    assert Submission.objects.get().review_state == ReviewState.PENDING
+
+    with django_capture_on_commit_callbacks(execute=True):
+        done = moderator.post(reject, {"reason": "Satire."})
+    assert done["Location"] == QUEUE
+    submission.refresh_from_db()
+    assert (submission.review_state, submission.review_reason) == (ReviewState.REJECTED, "Satire.")
+    assert [m.to for m in mailoutbox] == [["admin@northwind.example"]]
+    again = moderator.post(reject, {"reason": "Twice."})
+    assert any("this submission is rejected" in m for m in messages_of(again))
+
+
+def test_the_moderation_buttons_need_the_moderation_permission(cast, alice, signer_for):
+    (submission,) = pending_submissions(alice, signer_for("northwind/admin"))
+    viewer = sign_in(Client(), view_only_staff())
+    page = viewer.get(detail(submission))
+    assert page.status_code == 200, "staff who only look still see the statement"
+    assert "/approve/" not in page.content.decode()
+    assert "/reject/" not in page.content.decode()
+    assert viewer.post(f"{QUEUE}{submission.pk}/approve/").status_code == 403
+    assert viewer.post(f"{QUEUE}{submission.pk}/reject/", {"reason": "No."}).status_code == 403
+
+    member = sign_in(Client(), alice.user)
+    refused = member.post(f"{QUEUE}{submission.pk}/approve/")
+    assert refused.status_code == 302 and "/admin/login/" in refused["Location"]
+    assert Submission.objects.get().review_state == ReviewState.PENDING
+
+
+def test_the_moderation_buttons_take_only_a_post_with_its_csrf_token(alice, signer_for):
+    (submission,) = pending_submissions(alice, signer_for("northwind/admin"))
+    moderator = sign_in(
+        Client(enforce_csrf_checks=True), User.objects.get(email="moderator@consortium.example")
+    )
+    approve = f"{QUEUE}{submission.pk}/approve/"
+    assert moderator.get(approve).status_code == 405
+    assert moderator.post(approve).status_code == 403
+    assert Submission.objects.get().review_state == ReviewState.PENDING
+
+
+def test_bulk_rejection_writes_once_to_each_organisation(
+    moderator, alice, bob, signer_for, mailoutbox, django_capture_on_commit_callbacks
+):
+    northwind = pending_submissions(alice, signer_for("northwind/admin"), count=3)
+    lakeside = pending_submissions(bob, signer_for("lakeside/admin"), count=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        done = apply_action(
+            moderator,
+            QUEUE + "?review_state=all",
+            "reject_with_reason",
+            [*northwind, *lakeside],
+            reason="Not the content the labels say.",
+        )
+    assert messages_of(done) == [
+        "5 submissions rejected. The 2 submitting organisations are told why, in one email each."
+    ]
+    expected = {
+        "admin@northwind.example": northwind,
+        "admin@lakeside.example": lakeside,
+    }
+    assert sorted(tuple(m.to) for m in mailoutbox) == sorted((a,) for a in expected)
+    for message in mailoutbox:
+        (recipient,) = message.to
+        mine = {str(s.submission_id) for s in expected[recipient]}
+        others = {str(s.submission_id) for s in [*northwind, *lakeside]} - mine
+        assert all(i in message.body for i in mine)
+        assert not any(i in message.body for i in others), "no other member's submissions"
+        assert message.body.count("Not the content the labels say.") == len(mine)
+    assert {m.subject for m in mailoutbox} == {
+        "[Hashfed] 3 submissions rejected",
+        "[Hashfed] 2 submissions rejected",
+    }
+
+
+def test_approval_messages_count_in_words(moderator, alice, signer_for):
+    one, two, three = pending_submissions(alice, signer_for("northwind/admin"), count=3)
+    single = start_action(moderator, QUEUE, "approve_selected", [one])
+    assert messages_of(single) == ["1 submission approved."]
+    both = start_action(moderator, QUEUE, "approve_selected", [two, three])
+    assert messages_of(both)[-1] == "2 submissions approved."
+    again = start_action(moderator, QUEUE + "?review_state=all", "approve_selected", [one])
+    assert messages_of(again)[-1:] == [
+        "1 submission was approved already; if it was approved on arrival, it is now marked "
+        "post-reviewed."
+    ]
+
+
+def test_model_names_read_well_in_the_plural(officer):
+    assert ChangeLogEntry._meta.verbose_name_plural == "change log entries"
+    assert "Change log entries" in officer.get("/admin/").content.decode()
 
 
 def test_submissions_cannot_be_added_or_deleted_in_admin(officer):
@@ -368,13 +554,17 @@ def test_a_bank_is_granted_and_revoked_through_an_organisation_choice(officer, c
     page = start_action(officer, BANKS, "grant_access", [csam])
     assert 'name="organisation"' in page.content.decode()
 
-    apply_action(officer, BANKS, "grant_access", [csam], organisation=lakeside.pk)
+    granted = apply_action(officer, BANKS, "grant_access", [csam], organisation=lakeside.pk)
+    assert "Lakeside Social may now read and contribute to 1 bank." in messages_of(granted)
     for permission in ("hashbank.read_bank", "hashbank.contribute_bank"):
         assert grants.has_grant(organisation=lakeside, permission=permission, obj=csam)
     assert AuditEvent.objects.filter(action="hashbank.bank.granted").count() == 1
     assert "Lakeside Social" in officer.get(f"{BANKS}{csam.pk}/change/").content.decode()
 
-    apply_action(officer, BANKS, "revoke_access", [csam], organisation=lakeside.pk)
+    revoked = apply_action(officer, BANKS, "revoke_access", [csam], organisation=lakeside.pk)
+    assert messages_of(revoked)[-1] == (
+        "Lakeside Social's grant to read and contribute is revoked on 1 bank."
+    )
     assert not grants.has_grant(organisation=lakeside, permission="hashbank.read_bank", obj=csam)
     assert AuditEvent.objects.filter(action="hashbank.bank.grant_revoked").count() == 1
 
@@ -467,3 +657,16 @@ def test_a_platform_user_is_sent_to_the_login_page_everywhere(alice, everything)
             response = client.get(url)
             assert response.status_code == 302, url
             assert response["Location"].startswith("/admin/login/"), url
+
+
+def test_the_grouped_rejection_email_is_in_the_recipients_language(
+    moderator, alice, signer_for, mailoutbox, django_capture_on_commit_callbacks
+):
+    User.objects.filter(email="admin@northwind.example").update(language="fr")
+    submissions = pending_submissions(alice, signer_for("northwind/admin"), count=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        apply_action(moderator, QUEUE, "reject_with_reason", submissions, reason="Satire.")
+    (message,) = mailoutbox
+    assert message.subject == "[Hashfed] 2 soumissions rejetées"
+    assert "Le consortium a rejeté 2 soumissions de votre organisation\u00a0:" in message.body
+    assert message.body.count("Motif :") == 2

@@ -444,7 +444,7 @@ def test_staff_disclosure_of_a_hidden_banks_envelope_is_audited(cast, signer_for
     for target, audited in ((shown, False), (submission, True)):
         before = AuditEvent.objects.filter(action="hashbank.envelope.disclosed").count()
         page = client.post(
-            "/admin/hashbank/submission/",
+            "/admin/hashbank/submission/?review_state=all",
             {"action": "disclose_envelopes", "_selected_action": [target.pk]},
         )
         assert page.status_code == 200

@@ -8,7 +8,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import html
 import json
+import re
 
 import pytest
 from django.core import mail
@@ -20,30 +22,47 @@ from federation.incidents.models import Incident, WebhookDelivery
 from federation.incidents.services import webhook_delivery_send
 from hashbank.models import ChangeLogEntry, Signal, Submission
 from hashfed_wire import provenance
-from tests.conftest import sign_in, submit
+from tests.conftest import assert_no_inline_code, sign_in, submit
 
 
 def staff_client() -> Client:
     return sign_in(Client(), User.objects.get(email="governance@consortium.example"))
 
 
+def declaration(slug: str = "harbour-attack-2026", authorities: tuple[str, ...] = ()) -> dict:
+    return {
+        "slug": slug,
+        "title": "Harbour attack livestream",
+        "description": "Attack filmed and streamed; copies spreading.",
+        "level": "3",
+        "started_at_0": (timezone.now() - dt.timedelta(hours=2)).strftime("%Y-%m-%d"),
+        "started_at_1": (timezone.now() - dt.timedelta(hours=2)).strftime("%H:%M:%S"),
+        "named_authorities": [Organisation.objects.get(slug=s).pk for s in authorities],
+    }
+
+
 def declare_in_admin(
     slug: str = "harbour-attack-2026", authorities: tuple[str, ...] = ()
 ) -> Incident:
-    response = staff_client().post(
-        "/admin/incidents/incident/add/",
-        {
-            "slug": slug,
-            "title": "Harbour attack livestream",
-            "description": "Attack filmed and streamed; copies spreading.",
-            "level": "3",
-            "started_at_0": (timezone.now() - dt.timedelta(hours=2)).strftime("%Y-%m-%d"),
-            "started_at_1": (timezone.now() - dt.timedelta(hours=2)).strftime("%H:%M:%S"),
-            "named_authorities": [Organisation.objects.get(slug=s).pk for s in authorities],
-        },
-    )
+    """Fill in the form, then confirm who will be told."""
+    client = staff_client()
+    confirm = client.post(ADD, declaration(slug, authorities))
+    assert confirm.status_code == 200, confirm.content
+    response = client.post(ADD, hidden_inputs(confirm.content.decode()))
     assert response.status_code == 302, response.content
     return Incident.objects.get(slug=slug)
+
+
+ADD = "/admin/incidents/incident/add/"
+
+
+def hidden_inputs(page: str) -> dict[str, list[str]]:
+    """What a page's form carries through as hidden inputs, as a browser would submit it."""
+    form = page[page.index('<form method="post"') :]
+    data: dict[str, list[str]] = {}
+    for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form):
+        data.setdefault(html.unescape(name), []).append(html.unescape(value))
+    return data
 
 
 def register(actor, url: str):
@@ -241,8 +260,67 @@ def test_closing_an_incident_produces_its_debrief(cast, signer_for):
     assert debrief["members_contributing"] == 2
     assert debrief["members_reached"] == 3  # northwind, lakeside, pebble: the active platforms
     assert debrief["disputes"] == 0
-    page = staff_client().get(f"/admin/incidents/incident/{incident.pk}/change/")
-    assert b"hashes_shared" in page.content
+    page = staff_client().get(f"/admin/incidents/incident/{incident.pk}/change/").content.decode()
+    report = page[page.index("<h2>Debrief</h2>") : page.index('id="incident_form"')]
+    for heading in ("Timeline", "Speed", "Hashes", "Reach"):
+        assert f"<h3>{heading}</h3>" in report
+    assert '<th scope="row">Hashes shared</th><td>2</td>' in report
+    assert '<th scope="row">Member platforms reached</th><td>3</td>' in report
+    assert "First hash received" in report
+    assert "hashes_shared" not in page and "{&quot;" not in page, "no raw JSON"
+    assert 'name="_save"' not in page, "a closed incident has nothing to save"
+    assert_no_inline_code(page)
+
+
+def test_declaring_shows_who_will_be_told_before_anything_is_sent(
+    cast, settings, django_capture_on_commit_callbacks
+):
+    settings.WEBHOOK_ALLOW_LOOPBACK = True
+    assert register(cast["lakeside/admin"], "http://127.0.0.1:9/hook").status_code == 201
+    client = staff_client()
+    with django_capture_on_commit_callbacks(execute=True):
+        confirm = client.post(ADD, declaration(authorities=("ruritania-ctu",)))
+    assert confirm.status_code == 200
+    assert not Incident.objects.exists()
+    assert mail.outbox == [] and not WebhookDelivery.objects.exists(), "nothing sent yet"
+    page = confirm.content.decode()
+    audience = confirm.context["audience"]
+    names = [entry["organisation"].slug for entry in audience]
+    assert sorted(names) == ["lakeside", "northwind", "pebble", "ruritania-ctu"]
+    emails = sorted(e for entry in audience for e in entry["emails"])
+    assert "admin@northwind.example" in emails and "analyst@northwind.example" in emails
+    assert "viewer@northwind.example" not in emails, "viewers are not told"
+    assert "4 organisations" in page and "through 1 webhook" in page
+    assert f"and {len(set(emails))} email addresses" in page
+    for text in ("Northwind Video", "Lakeside Social", "http://127.0.0.1:9/hook", *emails):
+        assert text in page
+    assert_no_inline_code(page)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        declared = client.post(ADD, hidden_inputs(page))
+    assert declared.status_code == 302
+    incident = Incident.objects.get()
+    assert [a.slug for a in incident.named_authorities.all()] == ["ruritania-ctu"]
+    assert incident.notices.count() == 4
+    assert WebhookDelivery.objects.count() == 1
+    assert sorted({m.to[0] for m in mail.outbox}) == sorted(set(emails))
+
+
+def test_only_staff_who_may_declare_reach_the_confirmation(cast):
+    moderator = sign_in(Client(), User.objects.get(email="moderator@consortium.example"))
+    assert moderator.post(ADD, declaration()).status_code == 403
+    member = sign_in(Client(), cast["northwind/admin"].user)
+    assert "/admin/login/" in member.post(ADD, declaration())["Location"]
+    assert not Incident.objects.exists()
+
+
+def test_an_invalid_declaration_shows_the_form_again_not_the_confirmation(cast):
+    client = staff_client()
+    response = client.post(ADD, {**declaration(), "title": ""})
+    assert response.status_code == 200
+    assert "audience" not in response.context
+    assert response.context["adminform"].form.errors["title"]
+    assert not Incident.objects.exists()
 
 
 def test_webhook_secrets_are_stored_encrypted(cast, settings):

@@ -8,6 +8,7 @@ from hashbank.services.submissions.moderation import (
     submission_approve,
     submission_reject,
     submission_withdraw,
+    submissions_reject,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "submission_batch_create",
     "submission_reject",
     "submission_withdraw",
+    "submissions_reject",
 ]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
+from functools import partial
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.audit import AuditContext, audit_record
-from core.errors import Conflict, Invalid
+from core.errors import Conflict, Invalid, ServiceError
 from hashbank.models import ReviewState, Signal, Submission
 from hashbank.services.inclusion import signal_listing_entry
 from hashbank.services.signals import signal_refresh
@@ -81,12 +85,25 @@ def submission_approve(
     return submission
 
 
+def _notify_rejected_on_commit(submissions: Iterable[Submission]) -> None:
+    """One message per organisation, listing its rejected submissions, once committed."""
+    from hashbank.tasks import notify_submissions_rejected
+
+    by_organisation: dict[int, list[int]] = defaultdict(list)
+    for submission in submissions:
+        by_organisation[submission.organisation_id].append(submission.pk)
+    for pks in by_organisation.values():
+        transaction.on_commit(partial(notify_submissions_rejected.delay, pks))
+
+
 @transaction.atomic
-def submission_reject(*, submission: Submission, reason: str, context: AuditContext) -> Submission:
+def submission_reject(
+    *, submission: Submission, reason: str, context: AuditContext, notify: bool = True
+) -> Submission:
     """Reject a pending submission, or an auto-approved one after the fact (its support is
     withdrawn from the signal, which leaves the list if nothing else supports it). The
-    reason is sent to the submitter."""
-    from hashbank.tasks import notify_submission_rejected
+    reason is sent to the submitter, unless `notify` is off (submissions_reject tells each
+    organisation once for a whole selection)."""
 
     if not reason.strip():
         raise Invalid.for_field("reason", "a rejection needs a reason", code="required")
@@ -109,8 +126,31 @@ def submission_reject(*, submission: Submission, reason: str, context: AuditCont
         organisation=submission.organisation,
         detail={"reason": reason},
     )
-    transaction.on_commit(lambda: notify_submission_rejected.delay(submission.pk))
+    if notify:
+        _notify_rejected_on_commit([submission])
     return submission
+
+
+def submissions_reject(
+    *, submissions: Iterable[Submission], reason: str, context: AuditContext
+) -> tuple[list[Submission], list[tuple[Submission, ServiceError]]]:
+    """Reject each submission (see submission_reject) with the same reason; a refusal for
+    one leaves the others rejected. Each organisation concerned receives one message
+    listing its rejected submissions, not one per submission. Returns the rejected
+    submissions and the refusals."""
+    rejected: list[Submission] = []
+    refused: list[tuple[Submission, ServiceError]] = []
+    for submission in submissions:
+        try:
+            rejected.append(
+                submission_reject(
+                    submission=submission, reason=reason, context=context, notify=False
+                )
+            )
+        except ServiceError as exc:
+            refused.append((submission, exc))
+    _notify_rejected_on_commit(rejected)
+    return rejected, refused
 
 
 @transaction.atomic
