@@ -138,7 +138,8 @@ def test_a_small_platform_joins_through_the_portal(portal, browser, mailoutbox):
     page.get_by_role("link", name="Adhérer").click()
     page.get_by_label("Votre nom").fill("Chloé Martin")
     page.get_by_label("Adresse électronique professionnelle").fill("chloe@petitforum.example")
-    page.get_by_label("Mot de passe").fill("un mot de passe assez long")
+    page.get_by_label("Mot de passe", exact=True).fill("un mot de passe assez long")
+    page.get_by_label("Mot de passe, à nouveau").fill("un mot de passe assez long")
     _shot(page, "02-signup")
     page.get_by_role("button", name="Créer le compte").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Consultez vos courriels")
@@ -185,7 +186,11 @@ def test_a_small_platform_joins_through_the_portal(portal, browser, mailoutbox):
     page.locator("#id_ev_shares-and-gives-feedback_answer").select_option("yes")
     page.locator("#id_ev_shares-and-gives-feedback_text").fill("Oui, volontiers.")
     page.get_by_role("button", name="Soumettre la demande").click()
-    expect(page.locator(".messages")).to_contain_text("Demande soumise")
+    expect(page.locator("#submitted-confirmation")).to_contain_text("Petit Forum")
+    assert any(
+        m.to == ["chloe@petitforum.example"] and "Petit Forum" in m.subject for m in mailoutbox
+    )
+    page.get_by_role("link", name="Voir où en est votre demande").click()
     expect(page.locator("#application-state")).to_have_text("Soumise")
     _shot(page, "04-application-submitted-fr")
 
