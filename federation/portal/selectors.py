@@ -161,6 +161,7 @@ def dashboard_of(request: HttpRequest, membership: Membership) -> dict[str, Any]
         "organisation": organisation,
         "membership": membership,
         "is_authority": organisation.kind == OrganisationKind.AUTHORITY,
+        "firewalled": organisation.kind in HASH_BANK_FIREWALLED_KINDS,
         "decisions": governance_selectors.decisions_about(organisation=organisation)[:10],
         "follows_requests": follows_requests,
         "request_rows": request_rows(open_requests, membership=membership),
@@ -239,6 +240,7 @@ def lawful_requests_page_of(
         "page": page,
         "overdue_only": overdue_only,
         "is_authority": organisation.kind == OrganisationKind.AUTHORITY,
+        "firewalled": organisation.kind in HASH_BANK_FIREWALLED_KINDS,
         "can_file": granted(membership, "authorities.request.file"),
     }
 

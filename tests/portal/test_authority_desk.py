@@ -72,3 +72,11 @@ def test_what_the_desk_shows_does_not_change_with_the_hash_bank(cast):
     )
     after = _desk_pages(client, str(filed.public_id))
     assert after == before
+
+
+def test_a_research_organisations_dashboard_offers_nothing_of_the_hash_bank(cast):
+    client = signed_in(cast["open-harms-lab/researcher"].user)
+    body = client.get("/portal/organisations/open-harms-lab/").content.decode()
+    assert "Open Harms Lab" in body
+    for hash_bank_word in ("sync", "look up", "Signing keys", "Submissions", "First steps"):
+        assert hash_bank_word not in body, hash_bank_word
