@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.handlers.proxy import AxesProxyHandler
+from axes.helpers import get_credentials
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.validators import URLValidator
@@ -29,7 +31,16 @@ class PortalLoginForm(AuthenticationForm):
         except forms.ValidationError:
             username = self.cleaned_data.get("username") or ""
             password = self.cleaned_data.get("password") or ""
-            if username and password and unconfirmed_account(email=username, password=password):
+            # Never a password check past a lockout: the hint would let guessing go on.
+            allowed = self.request is not None and AxesProxyHandler.is_allowed(
+                self.request, get_credentials(username=username)
+            )
+            if (
+                allowed
+                and username
+                and password
+                and unconfirmed_account(email=username, password=password)
+            ):
                 self.unconfirmed = True
                 raise forms.ValidationError(
                     _(

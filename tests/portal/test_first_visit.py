@@ -152,3 +152,15 @@ def test_an_application_waiting_for_information_says_so_with_the_question(
     french = signed_in(submitted_application.applicant)
     french.cookies["django_language"] = "fr"
     assert "Informations demandées" in french.get("/portal/application/").content.decode()
+
+
+def test_past_a_lockout_the_right_password_gets_no_hint_either(criteria, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    _signed_up()
+    client = Client()
+    for _ in range(3):
+        client.post("/portal/login/", {"username": "tia@tinypics.example", "password": "guess"})
+    body = client.post(
+        "/portal/login/", {"username": "tia@tinypics.example", "password": "a long passphrase 42"}
+    ).content.decode()
+    assert "not confirmed" not in body and "/portal/verify/resend/" not in body
