@@ -164,3 +164,13 @@ def test_past_a_lockout_the_right_password_gets_no_hint_either(criteria, setting
         "/portal/login/", {"username": "tia@tinypics.example", "password": "a long passphrase 42"}
     ).content.decode()
     assert "not confirmed" not in body and "/portal/verify/resend/" not in body
+
+
+def test_an_expired_confirmation_link_offers_a_new_one(criteria, settings):
+    from federation.governance.services import verification_token
+
+    user = _signed_up()
+    settings.GOVERNANCE_VERIFY_MAX_AGE = -1
+    response = Client().get(f"/portal/verify/{verification_token(user)}/")
+    assert response.status_code == 400
+    assert 'action="/portal/verify/resend/"' in response.content.decode()
