@@ -51,6 +51,7 @@ def test_no_link_on_the_desk_leads_to_a_page_the_liaison_may_not_open(cast):
     client = signed_in(cast["ruritania-ctu/liaison"].user)
     pages = _desk_pages(client, str(filed.public_id))
     assert DESK + "api-keys/" in pages and DESK + "people/" in pages
+    assert 'id="lawful-request-keys"' in pages[DESK + "api-keys/"]
     assert not [p for p in pages if "signing-keys" in p or "disputes" in p or "mentoring" in p]
 
 

@@ -136,3 +136,26 @@ def test_deadlines_show_their_time_zone_and_the_time_left_in_the_readers_languag
     shown = deadline(dt.datetime(2031, 5, 4, 14, 30, tzinfo=dt.UTC))
     assert "2031-05-04 14:30 UTC" in shown and "(in " in shown
     assert "(in 2\xa0days)" in deadline(timezone.localdate() + dt.timedelta(days=2))
+
+
+def test_the_revocation_questions_are_closed_to_whoever_may_not_revoke(cast):
+    from django.test import Client
+
+    org = Organisation.objects.get(slug="northwind")
+    key, _ = api_key_issue(
+        organisation=org,
+        name="target",
+        role="viewer",
+        scope="read",
+        expires_at=None,
+        context=AuditContext.system(),
+    )
+    question = f"{NORTHWIND}api-keys/{key.prefix}/revoke/"
+    anonymous = Client().get(question)
+    assert anonymous.status_code == 302 and "/portal/login/" in anonymous["Location"]
+    assert signed_in(cast["northwind/analyst"].user).get(question).status_code == 403
+    assert signed_in(cast["lakeside/admin"].user).get(question).status_code == 404
+    lakeside_own = "/portal/organisations/lakeside/api-keys/" + key.prefix + "/revoke/"
+    assert signed_in(cast["lakeside/admin"].user).get(lakeside_own).status_code == 404
+    key.refresh_from_db()
+    assert key.revoked_at is None
