@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from accounts.audit import AuditContext, audit_record
 from accounts.models import Membership, Organisation, User
@@ -111,7 +111,12 @@ def invitation_accept(
         password_validation.validate_password(password, candidate)
     except ValidationError as exc:
         raise Invalid.for_field("password", " ".join(exc.messages)) from None
-    user = User.objects.create_user(invitation.email, password, full_name=full_name)
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(invitation.email, password, full_name=full_name)
+    except IntegrityError:
+        # The same link opened twice at once: the first one used it.
+        raise Conflict("This invitation was used already.", code="link_used") from None
     inviter = invitation.inviter
     membership = membership_add(
         user=user,
