@@ -120,6 +120,12 @@ for _action in [
         _grants(*ORGANISATION_ADMINS),
     ),
     Action(
+        "accounts.membership.invite",
+        "Invite a person to join one's organisation with a role (by email)",
+        _grants(*ORGANISATION_ADMINS),
+        write=True,
+    ),
+    Action(
         "accounts.apikey.list", "List one's organisation's API keys", _grants(*ORGANISATION_ADMINS)
     ),
     Action(

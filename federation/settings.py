@@ -366,6 +366,8 @@ GOVERNANCE_BOARD_MAJORITY = float(env("GOVERNANCE_BOARD_MAJORITY", "0.5"))
 GOVERNANCE_CRITERIA_TARGET_DAYS = env_int("GOVERNANCE_CRITERIA_TARGET_DAYS", 180)
 # How long an email verification link works, in seconds.
 GOVERNANCE_VERIFY_MAX_AGE = env_int("GOVERNANCE_VERIFY_MAX_AGE", 3 * 24 * 3600)
+# How long an invitation to join an organisation works, in seconds.
+GOVERNANCE_INVITATION_MAX_AGE = env_int("GOVERNANCE_INVITATION_MAX_AGE", 7 * 24 * 3600)
 GOVERNANCE_STAFF_EMAIL = env("GOVERNANCE_STAFF_EMAIL", "governance@localhost")
 GOVERNANCE_APPEALS_EMAIL = env("GOVERNANCE_APPEALS_EMAIL", "appeals@localhost")
 # The hub's public address: every absolute link in an email starts with it.

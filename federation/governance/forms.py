@@ -27,16 +27,25 @@ from federation.governance.services import APPLICATION_FACTS
 class SignupForm(forms.Form):
     full_name = forms.CharField(label=_("Your name"), max_length=200)
     email = forms.EmailField(label=_("Work email address"))
+    # Passwords are never written back into the page: on an error the other fields keep
+    # what was typed, and the two password fields are typed again.
     password = forms.CharField(
         label=_("Password"),
-        widget=forms.PasswordInput(render_value=True, attrs={"autocomplete": "new-password"}),
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
         help_text=_("At least 8 characters, not only digits, not a common password."),
+    )
+    password_again = forms.CharField(
+        label=_("Password again"),
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_("Type the same password, to be sure of it."),
     )
 
     def clean(self) -> dict[str, Any]:
         super().clean()
         data = self.cleaned_data
-        if data.get("password"):
+        if data.get("password") and data.get("password_again") not in (None, data["password"]):
+            self.add_error("password_again", _("The two passwords differ."))
+        elif data.get("password"):
             candidate = User(email=data.get("email", ""), full_name=data.get("full_name", ""))
             try:
                 password_validation.validate_password(data["password"], candidate)

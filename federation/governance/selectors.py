@@ -28,11 +28,13 @@ from accounts.selectors import signing_key_of as signing_key_of
 from accounts.selectors import signing_keys_of as signing_keys_of
 from core.errors import NotFound
 from federation.governance.models import (
+    ApplicationMessage,
     ApplicationState,
     Criterion,
     CriterionTarget,
     MembershipApplication,
     Mentorship,
+    MessageKind,
     OrganisationDecision,
     Vote,
 )
@@ -84,6 +86,17 @@ def application_of(*, user: User) -> MembershipApplication | None:
         state__in=[ApplicationState.APPROVED, ApplicationState.REJECTED]
     ).first()
     return open_one or applications.order_by("-updated_at").first()
+
+
+def information_requested(*, application: MembershipApplication) -> ApplicationMessage | None:
+    """Staff's open question, while the application waits for the applicant's answer."""
+    if application.state != ApplicationState.NEEDS_INFORMATION:
+        return None
+    return (
+        application.messages.filter(kind=MessageKind.INFORMATION_REQUEST)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
 
 
 def application_history(*, application: MembershipApplication) -> QuerySet[AuditEvent]:

@@ -11,7 +11,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from accounts.mail import Recipient, admins_of, email_people, email_person, hub_url
-from accounts.models import Organisation, User
+from accounts.models import Organisation, Role, User
 
 
 def _template(name: str) -> str:
@@ -48,6 +48,19 @@ def notify_staff_of_application(application_pk: int) -> int:
         recipient=Recipient.mailbox(settings.GOVERNANCE_STAFF_EMAIL),
         template=_template("staff_application"),
         context={"application": application, "link": link},
+    )
+
+
+@shared_task(acks_late=True)
+def confirm_application_received(application_pk: int) -> int:
+    """Tell the applicant their application reached the consortium, and what comes next."""
+    from federation.governance.models import MembershipApplication
+
+    application = MembershipApplication.objects.select_related("applicant").get(pk=application_pk)
+    return email_person(
+        recipient=Recipient.of(application.applicant, application.language),
+        template=_template("application_received"),
+        context={"application": application, "link": hub_url(reverse("portal:application-status"))},
     )
 
 
@@ -91,6 +104,26 @@ def send_member_invitation(user_pk: int, organisation_pk: int) -> int:
             "organisation": organisation,
             "set_password": set_password,
             "dashboard": hub_url(reverse("portal:dashboard", args=[organisation.slug])),
+        },
+    )
+
+
+@shared_task(acks_late=True)
+def send_person_invitation(token: str, language: str) -> int:
+    """Email an invitation to its invitee alone, in the language the admin invited in."""
+    from federation.governance.services import invitation_read
+
+    invitation = invitation_read(token)
+    return email_person(
+        recipient=Recipient(email=invitation.email, language=language or settings.LANGUAGE_CODE),
+        template=_template("person_invitation"),
+        context={
+            "invitation": invitation,
+            "inviter": invitation.inviter.user,
+            "organisation": invitation.organisation,
+            "role": dict(Role.choices)[invitation.role],
+            "link": hub_url(reverse("portal:invitation-accept", args=[token])),
+            "days": settings.GOVERNANCE_INVITATION_MAX_AGE // 86400,
         },
     )
 

@@ -5,13 +5,51 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.handlers.proxy import AxesProxyHandler
+from axes.helpers import get_credentials
 from django import forms
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.validators import URLValidator
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import ApiKeyScope, RevocationReason
 from federation.authorities.models import AnswerOutcome, LawfulRequestKind, Urgency
 from hashbank import signal_types
+
+
+class PortalLoginForm(AuthenticationForm):
+    """Sign-in that tells a person whose email address is not confirmed yet so, once their
+    password proved it is their account, instead of refusing them like a wrong password."""
+
+    unconfirmed = False
+
+    def clean(self) -> dict[str, Any]:
+        from federation.governance.services import unconfirmed_account
+
+        try:
+            return super().clean()
+        except forms.ValidationError:
+            username = self.cleaned_data.get("username") or ""
+            password = self.cleaned_data.get("password") or ""
+            # Never a password check past a lockout: the hint would let guessing go on.
+            allowed = self.request is not None and AxesProxyHandler.is_allowed(
+                self.request, get_credentials(username=username)
+            )
+            if (
+                allowed
+                and username
+                and password
+                and unconfirmed_account(email=username, password=password)
+            ):
+                self.unconfirmed = True
+                raise forms.ValidationError(
+                    _(
+                        "Your email address is not confirmed yet. Open the link we emailed "
+                        "you, or have it sent again below."
+                    ),
+                    code="unconfirmed",
+                ) from None
+            raise
 
 
 class SecondFactorTokenForm(forms.Form):
@@ -207,3 +245,44 @@ class LawfulRequestAnswerForm(forms.Form):
             elif data.get("outcome") == AnswerOutcome.PARTIAL:
                 self.add_error("details", _("Say what was done, and what was not."))
         return data
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label=_("Their email address"))
+    role = forms.ChoiceField(label=_("Role"))
+
+    def __init__(self, *args: Any, roles: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["role"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = roles
+
+
+class InvitationAcceptForm(forms.Form):
+    full_name = forms.CharField(label=_("Your name"), max_length=200)
+    password = forms.CharField(
+        label=_("Password"),
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_("At least 8 characters, not only digits, not a common password."),
+    )
+    password_again = forms.CharField(
+        label=_("Password again"),
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        if data.get("password") and data.get("password_again") not in (None, data["password"]):
+            self.add_error("password_again", _("The two passwords differ."))
+        return data
+
+
+class TargetDateForm(forms.Form):
+    """A new target date for one criterion a mentee still has to meet."""
+
+    criterion = forms.SlugField(widget=forms.HiddenInput)
+    target_date = forms.DateField(
+        label=_("New target date (YYYY-MM-DD)"),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )

@@ -13,13 +13,15 @@ from typing import Any
 import qrcode
 import qrcode.image.svg
 from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django_otp import user_has_device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import Membership, OrganisationKind, Role, User
-from accounts.permissions import is_granted, roles_at_most
+from accounts.models import Membership, Organisation, OrganisationKind, Role, User
+from accounts.permissions import HASH_BANK_FIREWALLED_KINDS, is_granted, roles_at_most
 from accounts.selectors import passkeys_of
 from federation.authorities import selectors as authorities_selectors
 from federation.authorities.models import (
@@ -29,8 +31,8 @@ from federation.authorities.models import (
     LawfulRequestState,
 )
 from federation.governance import selectors as governance_selectors
-from federation.governance.models import MembershipApplication
-from federation.portal.forms import SigningKeyRevokeForm
+from federation.governance.models import MembershipApplication, Mentorship
+from federation.incidents.models import Incident, IncidentState
 from federation.portal.pages import audit_context
 
 # The dashboard shows the open lawful requests first due; the full list is a page away.
@@ -80,9 +82,71 @@ def granted(membership: Membership, action: str) -> bool:
     return is_granted(action, kind=membership.organisation.kind, role=membership.role)
 
 
+@dataclass(frozen=True)
+class StepLink:
+    """An onboarding step with where it is done: a portal page, or the guide to the API."""
+
+    key: str
+    label: Any
+    done: bool
+    url: str
+
+
+# Where each first step is done: the portal's own pages, else the API's documentation.
+_STEP_PAGES = {"api_key": "portal:api-keys", "signing_key": "portal:signing-keys"}
+
+
+def checklist_of(membership: Membership) -> list[StepLink]:
+    slug = membership.organisation.slug
+    docs = reverse("docs")
+    return [
+        StepLink(
+            step.key,
+            step.label,
+            step.done,
+            reverse(_STEP_PAGES[step.key], args=[slug]) if step.key in _STEP_PAGES else docs,
+        )
+        for step in governance_selectors.onboarding_checklist(organisation=membership.organisation)
+    ]
+
+
+@dataclass(frozen=True)
+class Contact:
+    name: str
+    email: str
+
+
+def mentor_contacts(mentorship: Mentorship | None) -> list[Contact]:
+    """Whom a mentee writes to: the staff mentor, or the mentoring organisation's admins."""
+    if mentorship is None:
+        return []
+    mentor_organisation = mentorship.mentor_organisation
+    if mentorship.mentor_user is not None:
+        users = [mentorship.mentor_user]
+    elif mentor_organisation is not None:
+        users = [
+            m.user
+            for m in governance_selectors.memberships_of(organisation=mentor_organisation).filter(
+                role=Role.ADMIN, user__is_active=True
+            )
+        ]
+    else:
+        users = []
+    return [Contact(name=u.full_name or u.email, email=u.email) for u in users]
+
+
+def incidents_open_for(organisation: Organisation) -> QuerySet[Incident]:
+    """The open crisis incidents a member's banner shows; none for the organisations kept
+    apart from the hash bank."""
+    if organisation.kind in HASH_BANK_FIREWALLED_KINDS:
+        return Incident.objects.none()
+    return Incident.objects.filter(state=IncidentState.OPEN).order_by("-level", "declared_at")
+
+
 def dashboard_of(request: HttpRequest, membership: Membership) -> dict[str, Any]:
     """What an organisation's dashboard shows its member; the open lawful requests listed
-    are logged as read, like the API's list."""
+    are logged as read, like the API's list. An authority's desk is its lawful requests
+    alone: nothing of the hash bank, its keys or its figures."""
     organisation = membership.organisation
     follows_requests = granted(membership, "authorities.request.list")
     open_requests: list[LawfulRequest] = []
@@ -93,17 +157,27 @@ def dashboard_of(request: HttpRequest, membership: Membership) -> dict[str, Any]
             page=lambda requests: list(requests[:DASHBOARD_REQUESTS]),
             open_only=True,
         )
-    return {
+    page: dict[str, Any] = {
         "organisation": organisation,
         "membership": membership,
-        "checklist": governance_selectors.onboarding_checklist(organisation=organisation),
-        "figures": governance_selectors.organisation_figures(organisation=organisation),
-        "mentorship": governance_selectors.current_mentorship(organisation=organisation),
-        "targets": governance_selectors.criterion_targets_of(organisation=organisation),
+        "is_authority": organisation.kind == OrganisationKind.AUTHORITY,
+        "firewalled": organisation.kind in HASH_BANK_FIREWALLED_KINDS,
         "decisions": governance_selectors.decisions_about(organisation=organisation)[:10],
-        "can_submit": organisation.may_contribute,
         "follows_requests": follows_requests,
         "request_rows": request_rows(open_requests, membership=membership),
+        "mentors": governance_selectors.mentorships_of(user=membership.user).exists(),
+    }
+    if organisation.kind in HASH_BANK_FIREWALLED_KINDS:
+        return page
+    mentorship = governance_selectors.current_mentorship(organisation=organisation)
+    return {
+        **page,
+        "checklist": checklist_of(membership),
+        "figures": governance_selectors.organisation_figures(organisation=organisation),
+        "mentorship": mentorship,
+        "mentor_contacts": mentor_contacts(mentorship),
+        "targets": governance_selectors.criterion_targets_of(organisation=organisation),
+        "can_submit": organisation.may_contribute,
         "follows_disputes": granted(membership, "hashbank.dispute.list"),
     }
 
@@ -144,7 +218,6 @@ def signing_keys_page_of(membership: Membership) -> dict[str, Any]:
         "organisation": organisation,
         "membership": membership,
         "keys": governance_selectors.signing_keys_of(organisation=organisation),
-        "revoke_form": SigningKeyRevokeForm(),
         "can_manage": granted(membership, "accounts.signingkey.register"),
     }
 
@@ -167,6 +240,7 @@ def lawful_requests_page_of(
         "page": page,
         "overdue_only": overdue_only,
         "is_authority": organisation.kind == OrganisationKind.AUTHORITY,
+        "firewalled": organisation.kind in HASH_BANK_FIREWALLED_KINDS,
         "can_file": granted(membership, "authorities.request.file"),
     }
 

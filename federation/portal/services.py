@@ -15,7 +15,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts import services as accounts_services
 from accounts.audit import AuditContext
 from accounts.models import ApiKey, Membership, SigningKey, User
-from core.errors import Conflict, ServiceError
+from core.errors import Conflict, NotFound, ServiceError
 from federation.authorities import services as authorities_services
 from federation.authorities.models import LawfulRequest
 from federation.authorities.personal_data import personal_data_hints
@@ -23,13 +23,16 @@ from federation.authorities.services import FiledRequest
 from federation.governance import selectors as governance_selectors
 from federation.governance import services as governance_services
 from federation.governance.forms import ApplicationForm, MessageForm
-from federation.governance.models import ApplicationState, MembershipApplication
+from federation.governance.models import ApplicationState, MembershipApplication, Mentorship
 from federation.portal.forms import (
     ApiKeyIssueForm,
+    InvitationAcceptForm,
+    InviteForm,
     LawfulRequestAnswerForm,
     LawfulRequestFileForm,
     SecondFactorTokenForm,
     SigningKeyRegisterForm,
+    TargetDateForm,
 )
 from federation.portal.pages import acting
 
@@ -281,3 +284,77 @@ def totp_device_confirm_from_form(
     except ServiceError as exc:
         form.add_error("token", exc.fields["token"][0]["message"])
         return None
+
+
+def _refusal_on_form(form: Any, exc: ServiceError) -> None:
+    """Put what a service refused on the fields it names, else on the whole form."""
+    if not exc.fields:
+        form.add_error(None, exc.message)
+    for field, problems in exc.fields.items():
+        for problem in problems:
+            form.add_error(field if field in form.fields else None, problem["message"])
+
+
+def invitation_send_from_form(
+    *, form: InviteForm, membership: Membership, language: str, context: AuditContext
+) -> bool:
+    """Invite the person a valid form names; False when refused (the reason on the form)."""
+    try:
+        governance_services.invitation_send(
+            inviter=membership,
+            email=form.cleaned_data["email"],
+            role=form.cleaned_data["role"],
+            language=language,
+            context=context,
+        )
+    except ServiceError as exc:
+        if exc.code == "conflict" or "email" in exc.fields:
+            form.add_error(
+                "email",
+                _("This person has an account already: ask consortium staff to add them."),
+            )
+        else:
+            _refusal_on_form(form, exc)
+        return False
+    return True
+
+
+def invitation_accept_from_form(
+    *, form: InvitationAcceptForm, token: str, context: AuditContext
+) -> Membership | None:
+    try:
+        return governance_services.invitation_accept(
+            token=token,
+            full_name=form.cleaned_data["full_name"],
+            password=form.cleaned_data["password"],
+            context=context,
+        )
+    except ServiceError as exc:
+        if "password" in exc.fields:
+            form.add_error("password", exc.fields["password"][0]["message"])
+            return None
+        raise
+
+
+def target_date_set_from_form(
+    *, form: TargetDateForm, mentorship: Mentorship, user: User, context: AuditContext
+) -> bool:
+    """Move a mentee's target date as a valid form asks; False when refused (the reason on
+    the form)."""
+    try:
+        governance_services.criterion_target_reschedule(
+            mentorship=mentorship,
+            criterion_key=form.cleaned_data["criterion"],
+            target_date=form.cleaned_data["target_date"],
+            mentor=user,
+            context=context,
+        )
+    except NotFound:
+        raise
+    except ServiceError as exc:
+        if "target_date" in exc.fields:
+            form.add_error("target_date", _("Choose today or a later date."))
+        else:
+            _refusal_on_form(form, exc)
+        return False
+    return True

@@ -28,6 +28,9 @@ NON_API_ROUTES: dict[str, str] = {
     "signup": "public: portal sign-up",
     "signup-sent": "public",
     "verify": "public, with a signed email-verification token",
+    "verify-resend": "public: sends the confirmation link again to an unconfirmed account "
+    "(answers the same for any address)",
+    "invitation-accept": "public, with a signed, expiring, single-use invitation token",
     "login": "public",
     "logout": "signed-in people",
     "two-factor": "signed-in people: their own second factor, after the password",
@@ -37,12 +40,15 @@ NON_API_ROUTES: dict[str, str] = {
     "recovery codes",
     "set-password": "public, with a one-time set-password token",
     "set-password-done": "public",
-    "home": "signed-in people",
+    "home": "public: what membership is, with sign-up and sign-in; signed-in people go on "
+    "to their organisation or application",
     "application-edit": "signed-in people: their own application only",
     "application-status": "signed-in people: their own application only",
+    "application-submitted": "signed-in people: the confirmation of their own submitted "
+    "application",
     "mentoring": "signed-in people: the organisations they mentor only",
     "mentee": "mentors of that organisation only (staff mentor or its mentor organisation's "
-    "admins); 404 otherwise",
+    "admins), who also move its target dates; 404 otherwise",
     "dashboard": "people of that organisation only; 404 otherwise",
     "api-keys": "people of that active organisation with accounts.apikey.list (issuing: "
     "accounts.apikey.issue)",
@@ -76,7 +82,9 @@ urlpatterns = [
     path("portal/", public.home, name="home"),
     path("portal/signup/", public.signup, name="signup"),
     path("portal/signup/sent/", public.signup_sent, name="signup-sent"),
+    path("portal/verify/resend/", public.verify_resend, name="verify-resend"),
     path("portal/verify/<text:token>/", public.verify_email, name="verify"),
+    path("portal/invitation/<text:token>/", public.invitation_accept, name="invitation-accept"),
     path("portal/login/", public.PortalLoginView.as_view(), name="login"),
     path("portal/logout/", public.PortalLogoutView.as_view(), name="logout"),
     path("portal/two-factor/", two_factor.two_factor, name="two-factor"),
@@ -96,6 +104,11 @@ urlpatterns = [
     ),
     path("portal/application/", application.application_edit, name="application-edit"),
     path("portal/application/status/", application.application_status, name="application-status"),
+    path(
+        "portal/application/submitted/",
+        application.application_submitted,
+        name="application-submitted",
+    ),
     path("portal/mentoring/", mentoring.mentoring, name="mentoring"),
     path("portal/mentoring/<slug:slug>/", mentoring.mentee, name="mentee"),
     path("portal/organisations/<slug:slug>/", member.dashboard, name="dashboard"),

@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('hashbank', '0010_snapshot_signatures_of_every_signing_key'),
+        ('hashbank', '0011_bank_origin_hub'),
     ]
 
     operations = [

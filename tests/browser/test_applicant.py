@@ -40,7 +40,8 @@ def test_a_french_applicant_joins_through_the_portal(hub, journey, mailoutbox):
     journey.visit(page, page.get_by_role("link", name="Adhérer").click, "signup")
     page.get_by_label("Votre nom").fill("Chloé Martin")
     page.get_by_label("Adresse électronique professionnelle").fill("chloe@petitforum.example")
-    page.get_by_label("Mot de passe").fill("un mot de passe assez long")
+    page.fill("#id_password", "un mot de passe assez long")
+    page.get_by_label("Mot de passe, à nouveau").fill("un mot de passe assez long")
     journey.visit(page, page.get_by_role("button", name="Créer le compte").click, "signup-sent")
     expect(page.get_by_role("heading", level=1)).to_have_text("Consultez vos courriels")
 
@@ -87,7 +88,13 @@ def test_a_french_applicant_joins_through_the_portal(hub, journey, mailoutbox):
     page.locator("#id_ev_shares-and-gives-feedback_answer").select_option("yes")
     page.locator("#id_ev_shares-and-gives-feedback_text").fill("Oui, volontiers.")
     journey.visit(page, page.get_by_role("button", name="Soumettre la demande").click, "submitted")
-    expect(page.locator(".messages")).to_contain_text("Demande soumise")
+    expect(page.locator("#submitted-confirmation")).to_contain_text("Petit Forum")
+    assert any(
+        m.to == ["chloe@petitforum.example"] and "Petit Forum" in m.subject for m in mailoutbox
+    )
+    journey.visit(
+        page, page.get_by_role("link", name="Voir où en est votre demande").click, "status"
+    )
     expect(page.locator("#application-state")).to_have_text("Soumise")
 
     application = MembershipApplication.objects.get(applicant__email="chloe@petitforum.example")

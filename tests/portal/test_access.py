@@ -34,9 +34,9 @@ MEMBER_PAGES = [
 LAWFUL_REQUEST_PAGES = [page for page in MEMBER_PAGES if "{request_id}" in page[2]]
 NEW_MEMBER_PAGES = {name for name, *_ in MEMBER_PAGES[6:]}
 SIGNED_IN_PAGES = [
-    ("portal:home", "/portal/"),
     ("portal:application-edit", "/portal/application/"),
     ("portal:application-status", "/portal/application/status/"),
+    ("portal:application-submitted", "/portal/application/submitted/"),
     ("portal:mentoring", "/portal/mentoring/"),
     ("portal:mentee", "/portal/mentoring/pebble/"),
     ("portal:two-factor", "/portal/two-factor/"),
@@ -51,7 +51,10 @@ PUBLIC_PAGES = {
     "portal:help-country",
     "portal:complaint",
     "portal:complaint-sent",
+    "portal:home",
     "portal:signup",
+    "portal:verify-resend",
+    "portal:invitation-accept",
     "portal:signup-sent",
     "portal:verify",
     "portal:login",
@@ -223,7 +226,7 @@ def test_applicants_see_only_their_own_application(criteria, make_applicant, cas
     )
     for person in [second, *(actor.user for actor in cast)]:
         client = signed_in(person)
-        for _, path in SIGNED_IN_PAGES[1:3]:
+        for _, path in SIGNED_IN_PAGES[:3]:
             page = client.get(path, follow=True).content.decode()
             assert "Secret Forum" not in page, (person.email, path)
             assert "https://tinypics.example/rules" not in page, (person.email, path)

@@ -34,6 +34,7 @@ def test_sign_up_sends_a_verification_link_that_activates_the_account(
                 "full_name": "Tia",
                 "email": "Tia@TinyPics.example",
                 "password": "a long passphrase 42",
+                "password_again": "a long passphrase 42",
             },
         )
     assert response.status_code == 302
@@ -49,10 +50,38 @@ def test_sign_up_sends_a_verification_link_that_activates_the_account(
 
 def test_sign_up_keeps_what_was_typed_when_the_password_is_weak(criteria):
     response = Client().post(
-        "/portal/signup/", {"full_name": "Tia", "email": "tia@tinypics.example", "password": "123"}
+        "/portal/signup/",
+        {
+            "full_name": "Tia Example",
+            "email": "tia@tinypics.example",
+            "password": "123",
+            "password_again": "123",
+        },
     )
     assert response.status_code == 400
-    assert 'value="tia@tinypics.example"' in response.content.decode()
+    body = response.content.decode()
+    assert 'value="tia@tinypics.example"' in body
+    assert 'value="Tia Example"' in body
+    # Passwords are never written back into the page.
+    assert 'value="123"' not in body
+    assert not User.objects.filter(email="tia@tinypics.example").exists()
+
+
+def test_sign_up_asks_for_the_password_twice(criteria):
+    response = Client().post(
+        "/portal/signup/",
+        {
+            "full_name": "Tia Example",
+            "email": "tia@tinypics.example",
+            "password": "a long passphrase 42",
+            "password_again": "a long passphrase 24",
+        },
+    )
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "The two passwords differ." in body
+    assert 'value="tia@tinypics.example"' in body and 'value="Tia Example"' in body
+    assert 'name="password_again"' in body
     assert not User.objects.filter(email="tia@tinypics.example").exists()
 
 

@@ -22,6 +22,7 @@ from federation.governance.services.applications import (
 from federation.governance.services.criteria import (
     CRITERIA_FILE,
     criteria_load,
+    criterion_target_reschedule,
     criterion_target_set,
 )
 from federation.governance.services.decisions import (
@@ -30,18 +31,29 @@ from federation.governance.services.decisions import (
     organisation_suspend,
     organisation_tier_change,
 )
+from federation.governance.services.invitations import (
+    INVITATION_SALT,
+    Invitation,
+    invitation_accept,
+    invitation_read,
+    invitation_send,
+)
 from federation.governance.services.mentoring import mentor_assign, mentorship_end
 from federation.governance.services.signup import (
     VERIFY_SALT,
     applicant_signup,
     applicant_verify_email,
+    unconfirmed_account,
+    verification_resend,
     verification_token,
 )
 
 __all__ = [
     "APPLICATION_FACTS",
     "CRITERIA_FILE",
+    "INVITATION_SALT",
     "VERIFY_SALT",
+    "Invitation",
     "applicant_signup",
     "applicant_verify_email",
     "application_answer",
@@ -55,7 +67,11 @@ __all__ = [
     "application_submit",
     "application_vote",
     "criteria_load",
+    "criterion_target_reschedule",
     "criterion_target_set",
+    "invitation_accept",
+    "invitation_read",
+    "invitation_send",
     "mentor_assign",
     "mentorship_end",
     "organisation_offboard",
@@ -63,5 +79,7 @@ __all__ = [
     "organisation_suspend",
     "organisation_tier_change",
     "staff_required",
+    "unconfirmed_account",
+    "verification_resend",
     "verification_token",
 ]

@@ -154,6 +154,7 @@ def application_submit(
     application.save(update_fields=["state", "submitted_at", "updated_at"])
     audit_record(action="governance.application.submitted", context=context, target=application)
     transaction.on_commit(lambda: tasks.notify_staff_of_application.delay(application.pk))
+    transaction.on_commit(lambda: tasks.confirm_application_received.delay(application.pk))
     return application
 
 

@@ -14,11 +14,15 @@ from django.utils import timezone
 from accounts.audit import AuditContext, audit_record
 from accounts.models import (
     Organisation,
+    User,
 )
+from core.errors import Invalid, NotFound
 from federation.governance.models import (
     Criterion,
     CriterionTarget,
+    Mentorship,
 )
+from federation.governance.selectors import mentee_of
 from federation.governance.services.access import staff_required
 
 CRITERIA_FILE = Path(settings.BASE_DIR) / "fixtures" / "membership_criteria.json"
@@ -88,5 +92,40 @@ def criterion_target_set(
         target=target,
         organisation=organisation,
         detail={"criterion": criterion.key, "target_date": str(target_date), "met": met},
+    )
+    return target
+
+
+@transaction.atomic
+def criterion_target_reschedule(
+    *,
+    mentorship: Mentorship,
+    criterion_key: str,
+    target_date: dt.date,
+    mentor: User,
+    context: AuditContext,
+) -> CriterionTarget:
+    """A mentor moves the date by which their mentee aims to meet a criterion it still
+    misses. Raises NotFound unless `mentor` holds this current mentorship and the criterion
+    is an open target of the mentee; Invalid (field target_date) for a date in the past."""
+    mentorship = mentee_of(user=mentor, slug=mentorship.mentee.slug)
+    if target_date < timezone.localdate():
+        raise Invalid.for_field("target_date", "the target date cannot be in the past")
+    target = (
+        CriterionTarget.objects.select_for_update()
+        .filter(organisation=mentorship.mentee, criterion__key=criterion_key, met_at__isnull=True)
+        .first()
+    )
+    if target is None:
+        raise NotFound("no such open target")
+    previous = target.target_date
+    target.target_date = target_date
+    target.save(update_fields=["target_date"])
+    audit_record(
+        action="governance.criterion_target.rescheduled",
+        context=context,
+        target=target,
+        organisation=mentorship.mentee,
+        detail={"criterion": criterion_key, "from": str(previous), "to": str(target_date)},
     )
     return target

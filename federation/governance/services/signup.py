@@ -61,3 +61,29 @@ def applicant_verify_email(*, token: str, context: AuditContext) -> User:
             target=user,
         )
     return user
+
+
+def unconfirmed_account(*, email: str, password: str) -> User | None:
+    """The account `email` and `password` open, when it is still waiting for its email
+    address to be confirmed (never activated, never signed in); None otherwise. Only the
+    right password tells, so sign-in reveals no more about who has an account than before."""
+    user = User.objects.filter(
+        email__iexact=email.strip(), is_active=False, last_login__isnull=True
+    ).first()
+    if user is None or not user.check_password(password):
+        return None
+    return user
+
+
+@transaction.atomic
+def verification_resend(*, email: str, language: str, context: AuditContext) -> bool:
+    """Email the confirmation link again to an account still waiting for it. Says nothing
+    to the caller about other addresses: False changes nothing and sends nothing."""
+    user = User.objects.filter(
+        email__iexact=email.strip(), is_active=False, last_login__isnull=True
+    ).first()
+    if user is None:
+        return False
+    audit_record(action="governance.applicant.verification_resent", context=context, target=user)
+    transaction.on_commit(lambda: tasks.send_verification_email.delay(user.pk, language))
+    return True

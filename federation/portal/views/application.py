@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from federation.governance import selectors
 from federation.governance.forms import ApplicationForm, MessageForm
-from federation.governance.models import MembershipApplication
+from federation.governance.models import ApplicationState, MembershipApplication
 from federation.portal.pages import audit_context, form_status, language, signed_in
 from federation.portal.selectors import application_page_of
 from federation.portal.services import (
@@ -22,12 +22,14 @@ from federation.portal.services import (
 )
 
 
-def _saved_message(saved: ApplicationSaved) -> str:
-    if saved == ApplicationSaved.DRAFT:
+def _saved_message(saved: ApplicationSaved, application: MembershipApplication) -> str:
+    if saved == ApplicationSaved.DRAFT and application.state == ApplicationState.DRAFT:
         return _("Draft saved. You can come back to it at any time.")
-    if saved == ApplicationSaved.AWAITING_ANSWER:
-        return _("Changes saved. Answer the request below to send them.")
-    return _("Application submitted. Consortium staff will review it.")
+    # Awaiting the answer to staff's request for information: saving never sends it.
+    return _(
+        "Changes saved. Information requested: answer consortium staff's request below to "
+        "send your application back to them."
+    )
 
 
 def _form_page(
@@ -39,7 +41,11 @@ def _form_page(
     return render(
         request,
         "portal/application_form.html",
-        {"form": form, "application": application},
+        {
+            "form": form,
+            "application": application,
+            "information_request": selectors.information_requested(application=application),
+        },
         status=status,
     )
 
@@ -73,10 +79,22 @@ def application_edit(request: HttpRequest) -> HttpResponse:
     if saved == ApplicationSaved.NOT_SUBMITTABLE:
         messages.error(request, _("Your draft is saved, but it cannot be submitted yet."))
         return _form_page(request, form, application, status=400)
-    messages.success(request, _saved_message(saved))
+    if saved == ApplicationSaved.SUBMITTED:
+        return redirect("portal:application-submitted")
+    messages.success(request, _saved_message(saved, application))
     if saved == ApplicationSaved.DRAFT:
         return redirect("portal:application-edit")
     return redirect("portal:application-status")
+
+
+@login_required
+def application_submitted(request: HttpRequest) -> HttpResponse:
+    """The confirmation an applicant sees once their application is submitted (an email
+    says the same)."""
+    application = selectors.application_of(user=signed_in(request))
+    if application is None or application.submitted_at is None:
+        return redirect("portal:application-edit")
+    return render(request, "portal/application_submitted.html", {"application": application})
 
 
 @login_required

@@ -8,14 +8,18 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
 
 from accounts import services as accounts_services
 from accounts.models import Membership
 from core.errors import NotFound, ServiceError
 from federation.governance import selectors as governance_selectors
-from federation.portal.forms import ApiKeyIssueForm, SigningKeyRegisterForm, SigningKeyRevokeForm
-from federation.portal.pages import audit_context, form_status, member_page
+from federation.portal.forms import (
+    ApiKeyIssueForm,
+    InviteForm,
+    SigningKeyRegisterForm,
+    SigningKeyRevokeForm,
+)
+from federation.portal.pages import audit_context, form_status, language, member_page
 from federation.portal.selectors import (
     api_keys_page_of,
     dashboard_of,
@@ -24,6 +28,7 @@ from federation.portal.selectors import (
 )
 from federation.portal.services import (
     api_key_issue_from_form,
+    invitation_send_from_form,
     signing_key_register_from_form,
 )
 from hashbank import selectors as hashbank_selectors
@@ -54,15 +59,27 @@ def api_keys(request: HttpRequest, membership: Membership) -> HttpResponse:
     return response
 
 
-@require_POST
 @member_page("accounts.apikey.revoke")
 def api_key_revoke(request: HttpRequest, membership: Membership, prefix: str) -> HttpResponse:
+    """Asks first (GET), revokes on the confirmation's POST."""
     try:
         api_key = governance_selectors.api_key_of(
             organisation=membership.organisation, prefix=prefix
         )
     except NotFound:
         raise Http404 from None
+    if request.method != "POST":
+        return render(
+            request,
+            "portal/revoke_confirm.html",
+            {
+                "organisation": membership.organisation,
+                "membership": membership,
+                "what": _("API key %(prefix)s (%(name)s)")
+                % {"prefix": prefix, "name": api_key.name},
+                "back": "portal:api-keys",
+            },
+        )
     accounts_services.api_key_revoke(api_key=api_key, context=audit_context(request, membership))
     messages.success(request, _("API key %(prefix)s revoked.") % {"prefix": prefix})
     return redirect("portal:api-keys", slug=membership.organisation.slug)
@@ -87,17 +104,17 @@ def signing_keys(request: HttpRequest, membership: Membership) -> HttpResponse:
     )
 
 
-@require_POST
 @member_page("accounts.signingkey.revoke")
 def signing_key_revoke(request: HttpRequest, membership: Membership, key_id: str) -> HttpResponse:
+    """Asks first, with the reason to give (GET); revokes on the confirmation's POST."""
     try:
         key = governance_selectors.signing_key_of(
             organisation=membership.organisation, key_id=key_id
         )
     except NotFound:
         raise Http404 from None
-    form = SigningKeyRevokeForm(request.POST)
-    if form.is_valid():
+    form = SigningKeyRevokeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
         try:
             accounts_services.signing_key_revoke(
                 signing_key=key,
@@ -108,11 +125,35 @@ def signing_key_revoke(request: HttpRequest, membership: Membership, key_id: str
             messages.error(request, exc.message)
         else:
             messages.success(request, _("Signing key revoked."))
-    return redirect("portal:signing-keys", slug=membership.organisation.slug)
+        return redirect("portal:signing-keys", slug=membership.organisation.slug)
+    return render(
+        request,
+        "portal/revoke_confirm.html",
+        {
+            "organisation": membership.organisation,
+            "membership": membership,
+            "what": _("signing key %(key_id)s") % {"key_id": key.key_id[:16]},
+            "form": form,
+            "back": "portal:signing-keys",
+        },
+        status=form_status(form),
+    )
 
 
-@member_page("accounts.membership.list")
+@member_page("accounts.membership.list", on_post="accounts.membership.invite")
 def people(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """The organisation's people; its admins invite more by email (POST)."""
+    form = InviteForm(request.POST or None, roles=key_roles(membership))
+    if request.method == "POST" and form.is_valid():
+        context = audit_context(request, membership)
+        if invitation_send_from_form(
+            form=form, membership=membership, language=language(), context=context
+        ):
+            messages.success(
+                request,
+                _("Invitation sent to %(email)s.") % {"email": form.cleaned_data["email"]},
+            )
+            return redirect("portal:people", slug=membership.organisation.slug)
     return render(
         request,
         "portal/people.html",
@@ -120,7 +161,9 @@ def people(request: HttpRequest, membership: Membership) -> HttpResponse:
             "organisation": membership.organisation,
             "membership": membership,
             "people": governance_selectors.memberships_of(organisation=membership.organisation),
+            "form": form,
         },
+        status=form_status(form),
     )
 
 

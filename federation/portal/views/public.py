@@ -9,20 +9,22 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
 
 from accounts import services as accounts_services
-from accounts.models import User
+from accounts.models import Role, User
 from core.errors import ServiceError
 from federation.governance import selectors, services
 from federation.governance.forms import SignupForm
 from federation.governance.models import Tier
+from federation.portal.forms import InvitationAcceptForm, PortalLoginForm
 from federation.portal.pages import audit_context, form_status, language
+from federation.portal.services import invitation_accept_from_form
 from federation.transparency.selectors import reports_published
 from hashbank.selectors import labels_active
 
@@ -92,6 +94,18 @@ def signup_sent(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/signup_sent.html")
 
 
+@require_POST
+def verify_resend(request: HttpRequest) -> HttpResponse:
+    """Send the confirmation link again. Answers the same whatever the address, so it tells
+    nobody which addresses have an account."""
+    services.verification_resend(
+        email=request.POST.get("email", "")[:254],
+        language=language(),
+        context=audit_context(request),
+    )
+    return redirect("portal:signup-sent")
+
+
 def verify_email(request: HttpRequest, token: str) -> HttpResponse:
     try:
         user = services.applicant_verify_email(token=token, context=audit_context(request))
@@ -102,8 +116,41 @@ def verify_email(request: HttpRequest, token: str) -> HttpResponse:
     return redirect("portal:home")
 
 
+def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
+    """An invitee opens their link: they choose their password and join the organisation.
+    An expired, used or withdrawn link says which it is."""
+    try:
+        invitation = services.invitation_read(token)
+    except ServiceError as exc:
+        return render(request, "portal/invitation_failed.html", {"code": exc.code}, status=400)
+    form = InvitationAcceptForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            membership = invitation_accept_from_form(
+                form=form, token=token, context=audit_context(request)
+            )
+        except ServiceError as exc:
+            return render(request, "portal/invitation_failed.html", {"code": exc.code}, status=400)
+        if membership is not None:
+            login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(
+                request,
+                _("Welcome to %(name)s.") % {"name": membership.organisation.name},
+            )
+            return redirect("portal:dashboard", slug=membership.organisation.slug)
+    response = render(
+        request,
+        "portal/invitation_accept.html",
+        {"invitation": invitation, "role": dict(Role.choices)[invitation.role], "form": form},
+        status=form_status(form),
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 class PortalLoginView(auth_views.LoginView):
     template_name = "portal/login.html"
+    form_class = PortalLoginForm
     redirect_authenticated_user = True
 
     def form_valid(self, form: Any) -> HttpResponse:
@@ -128,11 +175,14 @@ class SetPasswordDoneView(auth_views.PasswordResetCompleteView):
     template_name = "portal/set_password_done.html"
 
 
-@login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """Where a signed-in person starts: their organisation, else their application."""
+    """The portal's entry. A visitor reads what membership is and is offered to sign up or
+    in; a signed-in person goes on to their organisation, else their application."""
     user = request.user
-    assert isinstance(user, User)  # login_required
+    if not isinstance(user, User) or not user.is_authenticated:
+        return render(
+            request, "portal/welcome.html", {"criteria": list(selectors.criteria_current())}
+        )
     organisation = selectors.organisations_of(user=user).first()
     if organisation is not None and not user.is_staff:
         return redirect("portal:dashboard", slug=organisation.slug)
