@@ -111,9 +111,9 @@ class HubCollector(Collector):
         }
         # Every bank's tree size in one round trip, up to the head read above.
         sizes = bank_sizes_before(banks=Bank.objects.order_by("name"), sequence=head_value)
-        for bank, size in sizes.items():
+        for bank, entries in sizes.items():
             name = bank.name
-            tree.add_metric([name], size)
+            tree.add_metric([name], entries)
             signed = newest.get(bank.pk)
             if signed is not None:
                 checkpoint_size.add_metric([name], signed["size"])

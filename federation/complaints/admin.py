@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils.translation import ngettext
 
 from accounts.admin_base import apply_each, apply_each_with_form
 from accounts.audit import AuditContext, audit_record
@@ -165,7 +166,16 @@ class ComplaintAdmin(admin.ModelAdmin):
             level=messages.WARNING,
         )
         if marked:
-            self.message_user(request, f"{marked} complaint(s) now in review.", messages.SUCCESS)
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d complaint now in review.",
+                    "%(count)d complaints now in review.",
+                    marked,
+                )
+                % {"count": marked},
+                messages.SUCCESS,
+            )
 
     @admin.action(description="Open a dispute on the complainant's behalf…", permissions=["change"])
     def open_dispute(
@@ -185,7 +195,14 @@ class ComplaintAdmin(admin.ModelAdmin):
             service=lambda complaint, data, context: services.complaint_dispute_open(
                 complaint=complaint, signal=data["signal"], grounds=data["grounds"], context=context
             ),
-            done="A dispute is open for {count} complaint(s).",
+            done=lambda count: (
+                ngettext(
+                    "A dispute is open for %(count)d complaint.",
+                    "A dispute is open for %(count)d complaints.",
+                    count,
+                )
+                % {"count": count}
+            ),
         )
 
     @admin.action(description="Answer the complainant by email…", permissions=["change"])
@@ -206,7 +223,10 @@ class ComplaintAdmin(admin.ModelAdmin):
             service=lambda complaint, data, context: services.complaint_answer(
                 complaint=complaint, body=data["body"], context=context
             ),
-            done="{count} answer(s) sent.",
+            done=lambda count: (
+                ngettext("%(count)d answer sent.", "%(count)d answers sent.", count)
+                % {"count": count}
+            ),
         )
 
     @admin.action(description="Close the selected complaints…", permissions=["change"])
@@ -224,5 +244,8 @@ class ComplaintAdmin(admin.ModelAdmin):
             service=lambda complaint, data, context: services.complaint_close(
                 complaint=complaint, outcome=data["outcome"], context=context
             ),
-            done="{count} complaint(s) closed.",
+            done=lambda count: (
+                ngettext("%(count)d complaint closed.", "%(count)d complaints closed.", count)
+                % {"count": count}
+            ),
         )
