@@ -25,8 +25,11 @@ OPEN_DISPUTE_STATES = (DisputeState.OPEN, DisputeState.IN_REVIEW, DisputeState.A
 
 def confidence(*, agree: int, disagree: int) -> float:
     """A smoothed share of support, starting from 0.5 with no evidence: `agree` counts
-    approved submissions and true-positive opinions, `disagree` false-positive opinions."""
-    return round((agree + 1) / (agree + disagree + 2), 2)
+    approved submissions and true-positive opinions, `disagree` false-positive opinions.
+    Two decimals, never 0 or 1 (evidence never makes a listing certain either way): a value
+    every JSON writer spells as RFC 8785 does, so log entries re-serialise byte for byte
+    (docs/transparency-log.md, "A verifier in 80 lines")."""
+    return min(max(round((agree + 1) / (agree + disagree + 2), 2), 0.01), 0.99)
 
 
 def signal_confidence(signal: Signal) -> float:

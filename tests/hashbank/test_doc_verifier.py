@@ -17,6 +17,7 @@ from accounts.audit import AuditContext
 from hashbank.models import Bank, ChangeLogEntry, Checkpoint, EntryDisclosure
 from hashbank.services import transparency
 from hashbank.services.provenance import erase_disclosures
+from hashbank.services.signals import confidence
 from tests.hashbank.test_transparency_log import append, fill, make_signals
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "transparency-log.md"
@@ -62,6 +63,17 @@ def test_sorted_compact_json_is_the_hubs_rfc8785_bytes_for_every_stored_entry(hu
             json.loads(stored), sort_keys=True, separators=(",", ":"), ensure_ascii=False
         ).encode()
         assert again == stored == rfc8785.dumps(json.loads(stored))
+
+
+def test_every_confidence_an_entry_can_carry_is_written_alike_by_json_and_rfc8785():
+    values = {
+        confidence(agree=agree, disagree=disagree)
+        for agree in range(400)
+        for disagree in range(0, 400, 7)
+    }
+    assert min(values) == 0.01 and max(values) == 0.99
+    for value in values:
+        assert json.dumps(value).encode() == rfc8785.dumps(value)
 
 
 def test_it_accepts_an_honest_hub_and_refuses_a_tampered_checkpoint(hub, alice):
