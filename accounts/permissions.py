@@ -188,6 +188,13 @@ for _action in [
         write=True,
     ),
     Action(
+        "federation.witness.add",
+        "Have this hub cosign one's own checkpoint as a witness (tlog-witness add-checkpoint; "
+        "peer hubs with a peering agreement, for their own banks' logs only)",
+        _grants(PEER_HUB),
+        write=True,
+    ),
+    Action(
         "hashbank.signal.read", "Read one listed signal of a readable bank", _grants(*PLATFORM_ALL)
     ),
     Action(

@@ -257,6 +257,8 @@ def outbound_check(url: str, *, allow_loopback: bool | None = None) -> OutboundT
 class OutboundResponse:
     status: int
     address: IPAddress
+    body: bytes = b""
+    content_type: str = ""
 
 
 def _connection(
@@ -285,22 +287,32 @@ def _connection(
     return PinnedHTTPConnection(target.host, target.port, timeout=timeout)
 
 
-def outbound_post(
-    target: OutboundTarget, *, body: bytes, headers: Mapping[str, str], timeout: float
+def outbound_request(
+    target: OutboundTarget,
+    *,
+    method: str,
+    body: bytes | None = None,
+    headers: Mapping[str, str],
+    timeout: float,
+    max_response_bytes: int = 65536,
 ) -> OutboundResponse:
-    """POST `body` to a checked target, connecting only to the addresses it was checked
-    against (the next one when one cannot be reached). A redirect is an answer like any
-    other, never followed. Raises OSError or http.client.HTTPException when no address
-    answers."""
+    """Send one request to a checked target, connecting only to the addresses it was checked
+    against (the next one when one cannot be reached), and read at most
+    `max_response_bytes` of the answer. A redirect is an answer like any other, never
+    followed. Raises OSError or http.client.HTTPException when no address answers."""
     last_error: Exception | None = None
     for address in target.addresses:
         connection = _connection(target, address, timeout)
         try:
-            connection.request("POST", target.path, body=body, headers=dict(headers))
+            connection.request(method, target.path, body=body, headers=dict(headers))
             response = connection.getresponse()
-            # Read a little so the connection closes cleanly; the answer's body is not used.
-            response.read(65536)
-            return OutboundResponse(status=response.status, address=address)
+            content = response.read(max_response_bytes)
+            return OutboundResponse(
+                status=response.status,
+                address=address,
+                body=content,
+                content_type=response.getheader("Content-Type", ""),
+            )
         except ConnectionRefusedError as exc:
             last_error = exc
             continue
@@ -308,3 +320,29 @@ def outbound_post(
             connection.close()
     assert last_error is not None
     raise last_error
+
+
+def outbound_post(
+    target: OutboundTarget, *, body: bytes, headers: Mapping[str, str], timeout: float
+) -> OutboundResponse:
+    """POST `body` to a checked target (`outbound_request`); the answer's body is read a
+    little, so the connection closes cleanly, and not used."""
+    response = outbound_request(target, method="POST", body=body, headers=headers, timeout=timeout)
+    return OutboundResponse(status=response.status, address=response.address)
+
+
+def outbound_get(
+    target: OutboundTarget,
+    *,
+    headers: Mapping[str, str],
+    timeout: float,
+    max_response_bytes: int = 1024 * 1024,
+) -> OutboundResponse:
+    """GET a checked target (`outbound_request`), reading at most `max_response_bytes`."""
+    return outbound_request(
+        target,
+        method="GET",
+        headers=headers,
+        timeout=timeout,
+        max_response_bytes=max_response_bytes,
+    )

@@ -33,4 +33,6 @@ app.conf.beat_schedule = {
         "task": "federation.incidents.tasks.requeue_due_webhooks",
         "schedule": 30,
     },
+    # Each peer log this hub follows: its latest checkpoint cosigned, at most once a minute.
+    "peering-witness": {"task": "federation.peering.tasks.witness_peer_logs", "schedule": 60},
 }

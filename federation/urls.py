@@ -12,6 +12,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 from accounts import api as accounts_api
 from core.health import healthz
 from federation.metrics import metrics
+from federation.peering.witness_api import WitnessAddCheckpointApi
 
 handler404 = "core.errors.handler404"
 handler500 = "core.errors.handler500"
@@ -53,6 +54,11 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("federation.authorities.urls")),
     path("", include("federation.incidents.urls")),
     path("", include("federation.transparency.urls")),
+    path(
+        "witness/add-checkpoint",
+        WitnessAddCheckpointApi.as_view(),
+        name="witness-add-checkpoint",
+    ),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path(
         "docs/",

@@ -144,6 +144,9 @@ class WitnessedLog(models.Model):
     root_hash = models.CharField(max_length=64, blank=True)
     checkpoint_text = models.TextField(blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
+    last_error = models.TextField(
+        blank=True, help_text="Why the last witnessing run of this log failed; empty if not."
+    )
 
     class Meta:
         ordering = ["log_origin"]
