@@ -1,13 +1,24 @@
-"""Background work between peer hubs. Safe to run twice: each step checks where it stands."""
+"""Background work of peering: the periodic pull from peer hubs, and witnessing their logs.
+Safe to run twice: each step starts where the last one stopped."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from federation.peering import witnessing
+
+@shared_task(acks_late=True)
+def pull_from_peers() -> dict[str, int]:
+    """Pull every received bank of every active agreement (federation.peering.services);
+    safe to run twice: a pull starts where the last verified one stopped."""
+    from federation.peering.services import peers_pull
+
+    results = peers_pull()
+    return {str(r.received_bank): r.entries for r in results}
 
 
 @shared_task(acks_late=True)
 def witness_peer_logs() -> dict[str, str]:
     """Cosign the latest checkpoint of every log this hub follows."""
-    return witnessing.peer_logs_witness()
+    from federation.peering.witnessing import peer_logs_witness
+
+    return peer_logs_witness()
