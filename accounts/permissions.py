@@ -224,11 +224,16 @@ for _action in [
         "Have the hub hash an uploaded image (hosted hashing), optionally matching it",
         _grants(*PLATFORM_ALL),
     ),
-    Action("hashbank.dispute.list", "Follow disputes one is a party to", _grants(*PLATFORM_ALL)),
+    Action(
+        "hashbank.dispute.list",
+        "Follow disputes one is a party to (peer hubs: those they forwarded)",
+        _grants(*PLATFORM_ALL, PEER_HUB),
+    ),
     Action(
         "hashbank.dispute.open",
-        "Dispute a signal or its labels",
-        _grants(*PLATFORM_WRITERS),
+        "Dispute a signal or its labels (peer hubs: a hash of a bank shared with them, "
+        "forwarded for one of their members)",
+        _grants(*PLATFORM_WRITERS, PEER_HUB),
         write=True,
     ),
     Action(

@@ -7,7 +7,13 @@ import http.client
 import json
 from typing import Any
 
-from core.outbound import OutboundResponse, UnsafeUrl, outbound_check, outbound_request
+from core.outbound import (
+    OutboundResponse,
+    UnsafeUrl,
+    outbound_check,
+    outbound_get,
+    outbound_post,
+)
 from federation.peering.models import PeeringAgreement
 
 PEER_TIMEOUT = 20.0
@@ -38,15 +44,14 @@ def peer_call(
         body = json.dumps(json_body).encode()
         headers["Content-Type"] = "application/json"
     try:
-        target = outbound_check(url)
-        response = outbound_request(
-            target,
-            method=method,
-            body=body,
-            headers=headers,
-            timeout=PEER_TIMEOUT,
-            max_response_bytes=MAX_PEER_RESPONSE,
-        )
+        if method == "GET":
+            response = outbound_get(
+                url, headers=headers, timeout=PEER_TIMEOUT, max_bytes=MAX_PEER_RESPONSE
+            )
+        else:
+            response = outbound_post(
+                outbound_check(url), body=body or b"", headers=headers, timeout=PEER_TIMEOUT
+            )
     except UnsafeUrl as error:
         raise PeerCallFailed(f"{url}: {error}") from None
     except (OSError, http.client.HTTPException) as error:

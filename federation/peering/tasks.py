@@ -22,3 +22,12 @@ def witness_peer_logs() -> dict[str, str]:
     from federation.peering.witnessing import peer_logs_witness
 
     return peer_logs_witness()
+
+
+@shared_task(acks_late=True)
+def forward_disputes() -> dict[str, str]:
+    """Forward disputes of received hashes to their origin hubs, fetch their decisions and
+    apply them here."""
+    from federation.peering.forwarding import forwarded_disputes_advance
+
+    return forwarded_disputes_advance()

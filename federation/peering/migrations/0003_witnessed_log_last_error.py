@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('peering', '0001_initial'),
+        ('peering', '0002_received_tree_and_envelopes'),
     ]
 
     operations = [
