@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.test import Client
 from hashfed_client.verify import CheckpointPolicy
 
 from accounts.hub_identity import witness_key
@@ -14,6 +15,7 @@ from federation.peering.models import ForwardedDispute, ReceivedBank, WitnessedL
 from federation.peering.witnessing import peer_logs_witness
 from hashbank.models import ChangeLogEntry, Dispute, Signal
 from hashfed_wire import note
+from tests.conftest import sign_in
 from tests.peering.test_pull import agreement_with, pulled, receive
 
 
@@ -137,6 +139,9 @@ def test_a_member_of_b_disputes_a_hash_from_a_which_decides_and_b_applies(hub_a,
     page = member.get("/api/v1/sync/?cursor=0&limit=1000").json()
     removed = [e for e in page["entries"] if e["op"] == "remove"]
     assert [e["value"] for e in removed] == [disputed.value]
+    # The member's portal says where the dispute went.
+    portal = sign_in(Client(), alice.user).get("/portal/organisations/northwind/disputes/")
+    assert "Forwarded to hub-a.test, the hub this hash came from" in portal.content.decode()
     # Done: running again changes nothing.
     assert forwarded_disputes_advance() == {}
     assert ForwardedDispute.objects.filter(state="applied").count() == 2
