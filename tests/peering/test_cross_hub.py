@@ -70,7 +70,9 @@ def test_b_cosigns_a_checkpoints_and_a_serves_the_cosignature_to_its_members(hub
     assert WitnessedLog.objects.get().size == 5
 
 
-def test_a_member_of_b_disputes_a_hash_from_a_which_decides_and_b_applies(hub_a, cast, alice):
+def test_a_member_of_b_disputes_a_hash_from_a_which_decides_and_b_applies(
+    hub_a, cast, alice, mailoutbox, django_capture_on_commit_callbacks
+):
     values = hub_a.call("publish", bank="TVEC", count=3)
     agreement = with_writer_key(hub_a)
     received = receive(agreement, "TVEC")
@@ -119,8 +121,12 @@ def test_a_member_of_b_disputes_a_hash_from_a_which_decides_and_b_applies(hub_a,
         reason="not the harm listed",
     )
     call_on(hub_a, "decide", dispute_id=at_a[kept.value]["id"], outcome="upheld", reason="it is")
-    outcomes = forwarded_disputes_advance()
+    with django_capture_on_commit_callbacks(execute=True):
+        outcomes = forwarded_disputes_advance()
     assert set(outcomes.values()) == {"applied"}, outcomes
+    # The member is told of both decisions, as for a decision made here.
+    told = [m for m in mailoutbox if "admin@northwind.example" in m.to]
+    assert any("overturned" in m.body for m in told) and any("upheld" in m.body for m in told)
 
     overturned = member.get(f"/api/v1/disputes/{opened.json()['id']}/").json()
     assert (overturned["state"], overturned["outcome"]) == ("decided", "overturned")
