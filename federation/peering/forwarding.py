@@ -34,7 +34,8 @@ from federation.peering.models import (
     ForwardedDisputeState,
     ReceivedBank,
 )
-from federation.peering.remote import PeerCallFailed, peer_call, peer_json
+from federation.peering.remote import peer_post
+from federation.peering.services import PeerApi, PeerUnavailable
 from hashbank.models import Dispute, DisputeState
 from hashbank.services import dispute_decide_by_origin
 
@@ -79,10 +80,10 @@ def _open_remote_dispute(forwarded: ForwardedDispute, remote_bank: str) -> str |
     )
     if sibling:
         return sibling
-    path = "/api/v1/disputes/?limit=100&offset={}"
+    api = PeerApi(forwarded.agreement)
     offset = 0
     while True:
-        page = peer_json(peer_call(forwarded.agreement, "GET", path.format(offset)))
+        page = api.json("/api/v1/disputes/", {"limit": 100, "offset": offset})
         results = page.get("results", []) if isinstance(page, dict) else []
         for item in results:
             if (
@@ -102,11 +103,10 @@ def _forward(forwarded: ForwardedDispute) -> None:
     remote_bank = _received(forwarded).remote_name
     remote_id = _open_remote_dispute(forwarded, remote_bank)
     if remote_id is None:
-        response = peer_call(
+        status, answer = peer_post(
             forwarded.agreement,
-            "POST",
             "/api/v1/disputes/",
-            json_body={
+            {
                 "bank": remote_bank,
                 "signal_type": dispute.signal.signal_type,
                 "value": dispute.signal.value,
@@ -117,16 +117,15 @@ def _forward(forwarded: ForwardedDispute) -> None:
             },
             expect=(201, 409),
         )
-        answer = peer_json(response)
-        if response.status == 409:
+        if status == 409:
             # Opened meanwhile (an earlier run interrupted after the origin answered).
             remote_id = _open_remote_dispute(forwarded, remote_bank)
             if remote_id is None:
-                raise PeerCallFailed(f"the origin hub refused the dispute: {answer}")
+                raise PeerUnavailable(f"the origin hub refused the dispute: {answer}")
         else:
             remote_id = str(answer.get("id", "")) if isinstance(answer, dict) else ""
             if not remote_id:
-                raise PeerCallFailed("the origin hub's answer names no dispute id")
+                raise PeerUnavailable("the origin hub's answer names no dispute id")
     forwarded.remote_id = remote_id
     forwarded.state = ForwardedDisputeState.FORWARDED
     forwarded.forwarded_at = timezone.now()
@@ -134,14 +133,14 @@ def _forward(forwarded: ForwardedDispute) -> None:
 
 def _poll(forwarded: ForwardedDispute) -> None:
     path = f"/api/v1/disputes/{quote(forwarded.remote_id, safe='')}/"
-    answer: Any = peer_json(peer_call(forwarded.agreement, "GET", path))
+    answer: Any = PeerApi(forwarded.agreement).json(path)
     if not isinstance(answer, dict) or answer.get("state") not in DECIDED_REMOTELY:
         return
     closed = answer.get("state") == "closed" and answer.get("appeal_outcome")
     outcome = answer.get("appeal_outcome") if closed else answer.get("outcome")
     reason = answer.get("appeal_reason") if closed else answer.get("decision_reason")
     if outcome not in ("upheld", "overturned", "relabelled"):
-        raise PeerCallFailed(f"the origin hub's decision is not an outcome: {outcome!r}")
+        raise PeerUnavailable(f"the origin hub's decision is not an outcome: {outcome!r}")
     forwarded.remote_outcome = str(outcome)
     forwarded.remote_reason = str(reason or "")
     forwarded.state = ForwardedDisputeState.DECIDED
@@ -185,7 +184,7 @@ def forwarded_dispute_advance(forwarded: ForwardedDispute) -> str:
                 locked.last_error = ""
                 locked.save()
                 forwarded = locked
-        except (PeerCallFailed, ServiceError) as error:
+        except (PeerUnavailable, ServiceError) as error:
             message = f"{type(error).__name__}: {error}"[:2000]
             ForwardedDispute.objects.filter(pk=forwarded.pk).update(last_error=message)
             return message

@@ -1,5 +1,6 @@
-"""Calls to a peer hub's API, as this hub's peer organisation there (the agreement's
-pull credential), through the one outbound address policy (core/outbound.py)."""
+"""Writes to a peer hub's API (posting a cosignature, forwarding a dispute), as this hub's
+peer organisation there (the agreement's API key), through the outbound address policy
+(core/outbound.py). Reads go through federation.peering.services.PeerApi."""
 
 from __future__ import annotations
 
@@ -7,62 +8,39 @@ import http.client
 import json
 from typing import Any
 
-from core.outbound import (
-    OutboundResponse,
-    UnsafeUrl,
-    outbound_check,
-    outbound_get,
-    outbound_post,
-)
+from core.outbound import UnsafeUrl, outbound_check, outbound_post
 from federation.peering.models import PeeringAgreement
-
-PEER_TIMEOUT = 20.0
-MAX_PEER_RESPONSE = 4 * 1024 * 1024
+from federation.peering.services import PULL_TIMEOUT, PeerUnavailable
 
 
-class PeerCallFailed(Exception):
-    """The peer hub could not be reached, or answered something other than expected; the
-    message says which, to record in the row's last_error."""
-
-
-def peer_call(
-    agreement: PeeringAgreement,
-    method: str,
-    path: str,
-    *,
-    json_body: Any = None,
-    expect: tuple[int, ...] = (200,),
-) -> OutboundResponse:
-    """`method` `path` (from `/api/v1/...`) at the peer hub. Raises PeerCallFailed unless the
-    answer's status is one of `expect`."""
+def peer_post(
+    agreement: PeeringAgreement, path: str, body: Any, *, expect: tuple[int, ...]
+) -> tuple[int, Any]:
+    """POST `body` as JSON to `path` (from `/api/v1/...`) at the peer hub. Returns the
+    status and the JSON answer (None if the answer is not JSON). Raises PeerUnavailable when
+    the peer cannot be reached or answers a status not in `expect`."""
     url = agreement.base_url.rstrip("/") + path
-    headers = {"Accept": "application/json, text/plain"}
+    headers = {
+        "Accept": "application/json",
+        "Content-Type": "application/json",
+        "User-Agent": "hashfed-hub-peering/1",
+    }
     if agreement.pull_credential:
         headers["Authorization"] = f"Bearer {agreement.pull_credential}"
-    body = None
-    if json_body is not None:
-        body = json.dumps(json_body).encode()
-        headers["Content-Type"] = "application/json"
     try:
-        if method == "GET":
-            response = outbound_get(
-                url, headers=headers, timeout=PEER_TIMEOUT, max_bytes=MAX_PEER_RESPONSE
-            )
-        else:
-            response = outbound_post(
-                outbound_check(url), body=body or b"", headers=headers, timeout=PEER_TIMEOUT
-            )
-    except UnsafeUrl as error:
-        raise PeerCallFailed(f"{url}: {error}") from None
-    except (OSError, http.client.HTTPException) as error:
-        raise PeerCallFailed(f"{method} {url}: unreachable ({error})") from None
+        response = outbound_post(
+            outbound_check(url),
+            body=json.dumps(body).encode(),
+            headers=headers,
+            timeout=PULL_TIMEOUT,
+        )
+    except UnsafeUrl as exc:
+        raise PeerUnavailable(f"the peer's address is refused: {exc}") from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise PeerUnavailable(f"POST {path}: unreachable ({exc})") from None
     if response.status not in expect:
-        raise PeerCallFailed(f"{method} {url} answered {response.status}: {response.body[:300]!r}")
-    return response
-
-
-def peer_json(response: OutboundResponse) -> Any:
+        raise PeerUnavailable(f"POST {path}: {response.status} {response.body[:300]!r}")
     try:
-        return json.loads(response.body)
+        return response.status, json.loads(response.body)
     except ValueError:
-        raise PeerCallFailed("the peer hub's answer is not JSON") from None
+        return response.status, None

@@ -15,6 +15,7 @@ import base64
 import binascii
 import time
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -23,7 +24,8 @@ from rest_framework import status
 from accounts.hub_identity import witness_key
 from core.errors import Invalid, ServiceError
 from federation.peering.models import AgreementState, PeeringAgreement, ReceivedBank, WitnessedLog
-from federation.peering.remote import PeerCallFailed, peer_call, peer_json
+from federation.peering.remote import peer_post
+from federation.peering.services import PeerApi, PeerUnavailable
 from hashfed_wire import merkle, note
 
 # tlog-witness bounds a proof by the tree's height: 64 levels for 2**64 leaves.
@@ -195,37 +197,24 @@ def peer_log_witness(agreement: PeeringAgreement, bank: str) -> str:
     from the size this hub last cosigned, cosign it (`witness_add_checkpoint`) and post the
     cosignature to the peer's cosignatures endpoint, where this hub is configured as a
     witness (its organisation there is this hub's peer organisation; the key is
-    `witness_key().verifier_key`). Returns the cosignature line; raises PeerCallFailed or
+    `witness_key().verifier_key`). Returns the cosignature line; raises PeerUnavailable or
     the refusals of witness_add_checkpoint. Safe to repeat: an unchanged checkpoint is
     cosigned again and the peer keeps the first cosignature."""
-    base = f"/api/v1/banks/{bank}"
-    text = peer_call(agreement, "GET", f"{base}/checkpoint").body.decode("utf-8", "replace")
+    api = PeerApi(agreement)
+    text = api.checkpoint(bank)
     checkpoint = _checkpoint_of(agreement, text)
+    if checkpoint.origin != f"{agreement.origin}/banks/{bank}":
+        raise WitnessRefused(f"the peer served a checkpoint of {checkpoint.origin} for {bank}")
     log = WitnessedLog.objects.filter(log_origin=checkpoint.origin).first()
     old_size = log.size if log is not None else 0
-    proof: list[bytes] = []
-    if 0 < old_size < checkpoint.size:
-        answer = peer_json(
-            peer_call(
-                agreement, "GET", f"{base}/proof/consistency?from={old_size}&to={checkpoint.size}"
-            )
-        )
-        try:
-            proof = [bytes.fromhex(node) for node in answer["proof"]]
-        except (KeyError, TypeError, ValueError):
-            raise PeerCallFailed(
-                "the peer's consistency proof is not a list of hex hashes"
-            ) from None
+    proof = (
+        api.consistency(bank, old_size, checkpoint.size) if 0 < old_size < checkpoint.size else []
+    )
     line = witness_add_checkpoint(agreement, text, old_size, proof)
-    peer_call(
+    peer_post(
         agreement,
-        "POST",
-        f"{base}/checkpoint/cosignatures",
-        json_body={
-            "size": checkpoint.size,
-            "root_hash": checkpoint.root_hash.hex(),
-            "cosignature": line,
-        },
+        f"/api/v1/banks/{quote(bank, safe='')}/checkpoint/cosignatures",
+        {"size": checkpoint.size, "root_hash": checkpoint.root_hash.hex(), "cosignature": line},
         expect=(200, 201),
     )
     return line
@@ -245,7 +234,7 @@ def peer_logs_witness() -> dict[str, str]:
             WitnessedLog.objects.get_or_create(log_origin=origin, defaults={"agreement": agreement})
         try:
             peer_log_witness(agreement, received.remote_name)
-        except (PeerCallFailed, ServiceError) as error:
+        except (PeerUnavailable, ServiceError) as error:
             outcome = f"{type(error).__name__}: {error}"
         else:
             outcome = "cosigned"

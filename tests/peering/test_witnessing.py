@@ -387,5 +387,5 @@ def test_the_witness_run_cosigns_over_http_and_a_member_can_require_the_cosignat
     configured.save()
     fill([("TVEC", 1)])
     outcome = witnessing.peer_logs_witness()["hub.test/banks/TVEC"]
-    assert outcome.startswith("PeerCallFailed") and "400" in outcome
+    assert outcome.startswith("PeerUnavailable") and "400" in outcome
     assert WitnessedLog.objects.get().last_error == outcome
