@@ -71,7 +71,7 @@ def test_b_cosigns_a_checkpoints_and_a_serves_the_cosignature_to_its_members(hub
 
 
 def test_a_member_of_b_disputes_a_hash_from_a_which_decides_and_b_applies(
-    hub_a, cast, alice, mailoutbox, django_capture_on_commit_callbacks
+    hub_a, cast, alice, bob, mailoutbox, django_capture_on_commit_callbacks
 ):
     values = hub_a.call("publish", bank="TVEC", count=3)
     agreement = with_writer_key(hub_a)
@@ -94,16 +94,26 @@ def test_a_member_of_b_disputes_a_hash_from_a_which_decides_and_b_applies(
     )
     assert rejected.status_code == 201
     assert opened.json()["forwarded"] is None  # not forwarded yet
+    # Another member of B disputes the same hash: A gets one dispute of it from B.
+    also = bob.client().post(
+        "/api/v1/disputes/",
+        {"signal": disputed.pk, "kind": "signal", "grounds": "seen elsewhere"},
+        format="json",
+    )
+    assert also.status_code == 201
 
     outcomes = forwarded_disputes_advance()
     assert set(outcomes.values()) == {"forwarded"}, outcomes
     # Forwarding again sends nothing twice.
     forwarded_disputes_advance()
-    at_a = {d["value"]: d for d in call_on(hub_a, "disputes")}
-    assert set(at_a) == {disputed.value, kept.value}
+    listed_at_a = call_on(hub_a, "disputes")
+    at_a = {d["value"]: d for d in listed_at_a}
+    assert len(listed_at_a) == 2 and set(at_a) == {disputed.value, kept.value}
     # A knows only that hub B disputes it, and what B chose to send.
     assert {d["opened_by"] for d in at_a.values()} == {"hub-b"}
-    assert at_a[disputed.value]["grounds"] == "a family photo"
+    # The first of B's disputes of a hash to go carries its grounds; the other follows it.
+    assert at_a[disputed.value]["grounds"] in ("a family photo", "seen elsewhere")
+    assert at_a[kept.value]["grounds"] == "not harmful"
     assert "northwind" not in json.dumps(list(at_a.values()))
     view = member.get(f"/api/v1/disputes/{opened.json()['id']}/").json()
     assert view["forwarded"]["state"] == "forwarded"
@@ -150,7 +160,9 @@ def test_a_member_of_b_disputes_a_hash_from_a_which_decides_and_b_applies(
     assert "Forwarded to hub-a.test, the hub this hash came from" in portal.content.decode()
     # Done: running again changes nothing.
     assert forwarded_disputes_advance() == {}
-    assert ForwardedDispute.objects.filter(state="applied").count() == 2
+    assert ForwardedDispute.objects.filter(state="applied").count() == 3
+    second = Dispute.objects.get(public_id=also.json()["id"])
+    assert (second.state, second.outcome) == ("decided", "overturned")
 
 
 def test_an_unreachable_origin_is_recorded_and_retried(hub_a, cast, alice):
