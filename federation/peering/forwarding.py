@@ -65,21 +65,23 @@ def _received(forwarded: ForwardedDispute) -> ReceivedBank:
     return ReceivedBank.objects.get(bank_id=forwarded.dispute.signal.bank_id)
 
 
-def _open_remote_dispute(forwarded: ForwardedDispute, remote_bank: str) -> str | None:
-    """The id of this hub's open dispute of the same hash at the origin, if any."""
-    signal = forwarded.dispute.signal
-    sibling = (
+def _sibling(forwarded: ForwardedDispute) -> str | None:
+    """The origin's id of another member's dispute of the same hash, forwarded already."""
+    return (
         ForwardedDispute.objects.filter(
             agreement=forwarded.agreement,
-            dispute__signal=signal,
+            dispute__signal_id=forwarded.dispute.signal_id,
             state=ForwardedDisputeState.FORWARDED,
         )
         .exclude(remote_id="")
         .values_list("remote_id", flat=True)
         .first()
     )
-    if sibling:
-        return sibling
+
+
+def _open_remote_dispute(forwarded: ForwardedDispute, remote_bank: str) -> str | None:
+    """The id of this hub's open dispute of the same hash at the origin, if any."""
+    signal = forwarded.dispute.signal
     api = PeerApi(forwarded.agreement)
     offset = 0
     while True:
@@ -101,7 +103,7 @@ def _open_remote_dispute(forwarded: ForwardedDispute, remote_bank: str) -> str |
 def _forward(forwarded: ForwardedDispute) -> None:
     dispute = forwarded.dispute
     remote_bank = _received(forwarded).remote_name
-    remote_id = _open_remote_dispute(forwarded, remote_bank)
+    remote_id = _sibling(forwarded)
     if remote_id is None:
         status, answer = peer_post(
             forwarded.agreement,

@@ -188,3 +188,13 @@ def test_an_unreachable_origin_is_recorded_and_retried(hub_a, cast, alice):
     assert list(forwarded_disputes_advance().values()) == ["forwarded"]
     forwarded.refresh_from_db()
     assert forwarded.last_error == "" and forwarded.remote_id
+    # A run interrupted after A opened the dispute but before B recorded it: the next run
+    # finds B's open dispute of the hash at A (A answers 409) and follows it.
+    first_id = forwarded.remote_id
+    ForwardedDispute.objects.filter(pk=forwarded.pk).update(
+        state="pending", remote_id="", forwarded_at=None
+    )
+    assert list(forwarded_disputes_advance().values()) == ["forwarded"]
+    forwarded.refresh_from_db()
+    assert forwarded.remote_id == first_id
+    assert len(call_on(hub_a, "disputes")) == 1
