@@ -4,15 +4,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('peering', '0002_received_tree_and_envelopes'),
+        ("peering", "0002_received_tree_and_envelopes"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='witnessedlog',
-            name='last_error',
-            field=models.TextField(blank=True, help_text='Why the last witnessing run of this log failed; empty if not.'),
+            model_name="witnessedlog",
+            name="last_error",
+            field=models.TextField(
+                blank=True,
+                help_text="Why the last witnessing run of this log failed; empty if not.",
+            ),
         ),
     ]
