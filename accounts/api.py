@@ -11,7 +11,12 @@ from rest_framework.response import Response
 
 from accounts import selectors, services
 from accounts.api_base import HubApiView
-from accounts.hub_identity import hub_identity, hub_key_transitions, hub_keys_published
+from accounts.hub_identity import (
+    hub_identity,
+    hub_key_transitions,
+    hub_keys_published,
+    witness_key,
+)
 from accounts.models import (
     ApiKey,
     ApiKeyScope,
@@ -375,7 +380,9 @@ class HubIdentityApi(HubApiView):
     during a rotation (it signs beside the current one) and the retired keys (they sign
     nothing more), each with its C2SP verifier key for the signed checkpoints;
     `key_transitions` the statements, oldest first, by which each key named the next one
-    (a member that pinned an earlier key follows them to the key in use)."""
+    (a member that pinned an earlier key follows them to the key in use).
+    `witness_verifier_key` is the C2SP cosignature key (type 0x04) with which this hub
+    cosigns the checkpoints of the peer hubs it follows (docs/federation-witnessing.md)."""
 
     actions = {"GET": "hub.meta.read"}
     authentication_classes: list = []
@@ -390,6 +397,10 @@ class HubIdentityApi(HubApiView):
                 "algorithm": serializers.CharField(),
                 "api": serializers.CharField(),
                 "note_verifier_key": serializers.CharField(),
+                "witness_verifier_key": serializers.CharField(
+                    help_text="The key this hub cosigns its peers' checkpoints with: "
+                    "<name>+<key id>+<base64(0x04 || public key)>."
+                ),
                 "keys": serializers.ListField(
                     child=inline_serializer(
                         "HubKey",
@@ -439,6 +450,7 @@ class HubIdentityApi(HubApiView):
                 "algorithm": "ed25519",
                 "api": "/api/v1/",
                 "note_verifier_key": identity.note_verifier_key,
+                "witness_verifier_key": witness_key().verifier_key,
                 "keys": [
                     {
                         "key_id": key.key_id,

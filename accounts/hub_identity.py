@@ -303,6 +303,61 @@ class _HubIdentity:
 hub_identity = _HubIdentity()
 
 
+# The witness key: this hub cosigns the checkpoints of the peer hubs it follows
+# (federation/peering/witnessing.py). Bound to this database like the hub key.
+
+
+def witness_key_name() -> str:
+    """The name this hub cosigns under: `<hub host>/witness`."""
+    return f"{note_key_name()}/witness"
+
+
+def witness_key_path(instance: HubInstance) -> Path:
+    if settings.HUB_WITNESS_KEY_FILE:
+        return Path(settings.HUB_WITNESS_KEY_FILE)
+    return Path(settings.STATE_DIR) / "hubs" / str(instance.hub_id) / "witness-ed25519.pem"
+
+
+@dataclass(frozen=True)
+class WitnessKey:
+    name: str
+    private_key: Ed25519PrivateKey
+    public_key_raw: bytes
+
+    @property
+    def verifier(self) -> note.Verifier:
+        return note.Verifier(self.name, self.public_key_raw, note.COSIGNATURE_ED25519)
+
+    @property
+    def verifier_key(self) -> str:
+        """The C2SP verifier key (type 0x04) a peer configures this hub as a witness with."""
+        return self.verifier.vkey
+
+    def cosignature_line(self, text: str, *, timestamp: int) -> str:
+        return note.cosignature_line(
+            text, name=self.name, private_key=self.private_key, timestamp=timestamp
+        )
+
+
+@lru_cache(maxsize=4)
+def _witness_key_for(hub: str, bound: str) -> WitnessKey:
+    instance = hub_instance()
+    path = witness_key_path(instance)
+    private_key = _load_or_create(path)
+    raw = ed25519.public_key_raw(private_key)
+    _bind(
+        instance, field="witness_key_id", value=key_id_for(raw), what="the witness key", path=path
+    )
+    return WitnessKey(witness_key_name(), private_key, raw)
+
+
+def witness_key() -> WitnessKey:
+    """This hub's witness key, once verified to belong to this database. Raises
+    HubStateMismatch when the key file was bound to another database."""
+    instance = hub_instance()
+    return _witness_key_for(str(instance.hub_id), instance.witness_key_id)
+
+
 def hub_state_verify() -> None:
     """Check, without caching, that the keys and secret in use are this database's (the
     health check: a database swapped under a running process shows here). Raises

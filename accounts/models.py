@@ -387,6 +387,11 @@ class HubInstance(models.Model):
         blank=True,
         help_text="the key that signs beside the hub key during a rotation (rotate_hub_key)",
     )
+    witness_key_id = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="the key this hub cosigns peer checkpoints with, bound at first use",
+    )
 
     class Meta:
         constraints = [models.CheckConstraint(condition=models.Q(id=1), name="hub_instance_single")]

@@ -194,18 +194,25 @@ for _action in [
         write=True,
     ),
     Action(
+        "federation.witness.add",
+        "Have this hub cosign one's own checkpoint as a witness (tlog-witness add-checkpoint; "
+        "peer hubs with a peering agreement, for their own banks' logs only)",
+        _grants(PEER_HUB),
+        write=True,
+    ),
+    Action(
         "hashbank.signal.read", "Read one listed signal of a readable bank", _grants(*PLATFORM_ALL)
     ),
     Action(
         "hashbank.keys.read",
         "Read every member's public signing keys, to verify the envelopes behind listed hashes",
-        _grants(*PLATFORM_ALL),
+        _grants(*PLATFORM_ALL, PEER_HUB),
     ),
     Action(
         "hashbank.envelope.read",
         "Fetch a signed envelope: one's own, or one behind a listed hash of a readable bank "
         "that shows its contributors",
-        _grants(*PLATFORM_ALL),
+        _grants(*PLATFORM_ALL, PEER_HUB),
     ),
     Action(
         "hashbank.opinion.record",
@@ -223,11 +230,16 @@ for _action in [
         "Have the hub hash an uploaded image (hosted hashing), optionally matching it",
         _grants(*PLATFORM_ALL),
     ),
-    Action("hashbank.dispute.list", "Follow disputes one is a party to", _grants(*PLATFORM_ALL)),
+    Action(
+        "hashbank.dispute.list",
+        "Follow disputes one is a party to (peer hubs: those they forwarded)",
+        _grants(*PLATFORM_ALL, PEER_HUB),
+    ),
     Action(
         "hashbank.dispute.open",
-        "Dispute a signal or its labels",
-        _grants(*PLATFORM_WRITERS),
+        "Dispute a signal or its labels (peer hubs: a hash of a bank shared with them, "
+        "forwarded for one of their members)",
+        _grants(*PLATFORM_WRITERS, PEER_HUB),
         write=True,
     ),
     Action(

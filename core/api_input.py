@@ -127,3 +127,18 @@ def query_params(serializer_class: type[serializers.Serializer], request: Any) -
     serializer = serializer_class(data=request.query_params.dict())
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
+
+
+class PlainTextParser(BaseParser):
+    """A `text/plain` body as bytes, at most DATA_UPLOAD_MAX_MEMORY_SIZE of them (413
+    `request_too_large`), for the few endpoints whose protocol is text, not JSON (the
+    tlog-witness add-checkpoint request)."""
+
+    media_type = "text/plain"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = max_body_bytes()
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if len(raw) > limit:
+            raise RequestTooLarge(f"the body is larger than {limit} bytes")
+        return raw

@@ -50,6 +50,8 @@ ERROR_DESCRIPTIONS = {
     409: "The object's state does not allow this (e.g. already revoked, already answered).",
     413: "`request_too_large` or `too_many_fields`: the body is over the size limit.",
     415: "`unsupported_media_type`: the body is not of a media type this operation reads.",
+    422: "The request is well formed but its content does not hold (e.g. a proof that does "
+    "not verify).",
     429: "The organisation's lookup budget is spent; retry after `Retry-After` seconds.",
 }
 

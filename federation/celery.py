@@ -33,6 +33,15 @@ app.conf.beat_schedule = {
         "task": "federation.complaints.tasks.erase_expired_complaints",
         "schedule": 24 * 3600,
     },
+    # Cheap when the peers' logs did not grow: each received bank resumes where it stopped.
+    "peering-pull": {"task": "federation.peering.tasks.pull_from_peers", "schedule": 60},
+    # Each followed peer log: its latest checkpoint cosigned (federation/peering/witnessing.py).
+    "peering-witness": {"task": "federation.peering.tasks.witness_peer_logs", "schedule": 60},
+    # Disputes of received hashes: forwarded to their origin hubs, decisions fetched, applied.
+    "peering-forwarded-disputes": {
+        "task": "federation.peering.tasks.forward_disputes",
+        "schedule": 300,
+    },
     "incidents-webhook-requeue": {
         "task": "federation.incidents.tasks.requeue_due_webhooks",
         "schedule": 30,

@@ -77,6 +77,11 @@ HUB_ORIGIN = env("HUB_ORIGIN", "hub.localhost")
 HUB_SIGNING_KEY_FILE = (
     Path(env("HUB_SIGNING_KEY_FILE")).expanduser() if env("HUB_SIGNING_KEY_FILE") else None
 )
+# The key this hub cosigns the checkpoints of the peer hubs it follows with (a witness key,
+# C2SP tlog-cosignature). Generated on first use like the hub key, under the same folder.
+HUB_WITNESS_KEY_FILE = (
+    Path(env("HUB_WITNESS_KEY_FILE")).expanduser() if env("HUB_WITNESS_KEY_FILE") else None
+)
 
 INSTALLED_APPS = [
     "accounts.admin_site.HubAdminConfig",

@@ -13,6 +13,7 @@ from accounts import api as accounts_api
 from core.health import healthz
 from federation.metrics import metrics
 from federation.portal.views import assets
+from federation.peering.witness_api import WitnessAddCheckpointApi
 
 handler403 = "core.errors.handler403"
 handler404 = "core.errors.handler404"
@@ -56,6 +57,11 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("federation.authorities.urls")),
     path("", include("federation.incidents.urls")),
     path("", include("federation.transparency.urls")),
+    path(
+        "witness/add-checkpoint",
+        WitnessAddCheckpointApi.as_view(),
+        name="witness-add-checkpoint",
+    ),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path(
         "docs/",

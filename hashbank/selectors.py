@@ -193,6 +193,26 @@ def signal_readable(*, organisation: Organisation, signal_id: int) -> Signal:
         raise NotFound("no such signal") from None
 
 
+def signal_readable_by_value(
+    *, organisation: Organisation, bank: str, signal_type: str, value: str
+) -> Signal:
+    """The signal of this type and value in a bank the organisation may read, by the bank's
+    name; anything else is NotFound."""
+    signal = (
+        Signal.objects.select_related("bank")
+        .filter(
+            bank__in=banks_readable_by(organisation=organisation),
+            bank__name=bank,
+            signal_type=signal_type,
+            value=value,
+        )
+        .first()
+    )
+    if signal is None:
+        raise NotFound("no such signal")
+    return signal
+
+
 def disputes_visible_to(*, organisation: Organisation) -> QuerySet[Dispute]:
     """Disputes the organisation opened, and disputes against signals its own approved
     submissions support (it is a party to those)."""
@@ -200,7 +220,8 @@ def disputes_visible_to(*, organisation: Organisation) -> QuerySet[Dispute]:
         organisation=organisation, review_state=ReviewState.APPROVED
     ).values("signal_id")
     return (
-        Dispute.objects.select_related("signal__bank", "opened_by")
+        # `forwarded`: the dispute as forwarded to the hub a received hash came from.
+        Dispute.objects.select_related("signal__bank", "opened_by", "forwarded")
         .prefetch_related("proposed_labels")
         .filter(Q(opened_by=organisation) | Q(signal_id__in=supported))
         .distinct()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from typing import Any
+
+from django.core.exceptions import ObjectDoesNotExist
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,19 +17,50 @@ from hashbank import selectors, services
 from hashbank.models import (
     Dispute,
     DisputeKind,
+    DisputeOutcome,
     Label,
 )
+
+
+class ForwardedOutput(serializers.Serializer):
+    origin_hub = serializers.CharField()
+    state = serializers.ChoiceField(choices=["pending", "forwarded", "decided", "applied"])
+    forwarded_at = serializers.DateTimeField(allow_null=True)
+    decided_at = serializers.DateTimeField(allow_null=True)
+    origin_outcome = serializers.ChoiceField(choices=DisputeOutcome.choices, allow_null=True)
 
 
 class DisputeOutput(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id")
     signal = serializers.IntegerField(source="signal_id")
     bank = serializers.CharField(source="signal.bank.name")
+    signal_type = serializers.CharField(source="signal.signal_type")
+    value = serializers.CharField(source="signal.value")
     opened_by = serializers.CharField(source="opened_by.slug")
     proposed_labels: serializers.SlugRelatedField[Label] = serializers.SlugRelatedField(
         slug_field="slug", many=True, read_only=True
     )
     overdue = serializers.BooleanField(source="is_overdue")
+    forwarded = serializers.SerializerMethodField(
+        help_text="For a hash received from a peer hub: the dispute as forwarded to that hub, "
+        "which decides it (docs/federation-witnessing.md); null otherwise."
+    )
+
+    @extend_schema_field(ForwardedOutput(allow_null=True))
+    def get_forwarded(self, dispute: Dispute) -> dict[str, Any] | None:
+        try:
+            forwarded = dispute.forwarded
+        except ObjectDoesNotExist:
+            return None
+        return ForwardedOutput(
+            {
+                "origin_hub": dispute.signal.bank.origin_hub,
+                "state": forwarded.state,
+                "forwarded_at": forwarded.forwarded_at,
+                "decided_at": forwarded.decided_at,
+                "origin_outcome": forwarded.remote_outcome or None,
+            }
+        ).data
 
     class Meta:
         model = Dispute
@@ -34,6 +68,8 @@ class DisputeOutput(serializers.ModelSerializer):
             "id",
             "signal",
             "bank",
+            "signal_type",
+            "value",
             "opened_by",
             "kind",
             "grounds",
@@ -51,20 +87,26 @@ class DisputeOutput(serializers.ModelSerializer):
             "appeal_outcome",
             "appeal_reason",
             "appeal_decided_at",
+            "forwarded",
         ]
 
 
 class DisputeListCreateApi(HubApiView):
     """Disputes the caller is a party to, or open one:
     `POST {"signal": 17, "kind": "signal" | "labels", "grounds": "…", "evidence": "…",
-    "proposed_labels": ["…"]}`."""
+    "proposed_labels": ["…"]}`. Instead of `signal`, `bank`, `signal_type` and `value` name
+    the listed hash (how a peer hub forwards its members' disputes of hashes it received
+    from this hub: it knows them by value, not by this hub's ids)."""
 
     actions = {"GET": "hashbank.dispute.list", "POST": "hashbank.dispute.open"}
     error_statuses = {"POST": (409,)}
     pagination_class = Pagination
 
     class InputSerializer(serializers.Serializer):
-        signal = serializers.IntegerField(min_value=1)
+        signal = serializers.IntegerField(min_value=1, required=False)
+        bank = serializers.CharField(max_length=32, required=False)
+        signal_type = serializers.CharField(max_length=64, required=False)
+        value = serializers.CharField(max_length=1024, required=False)
         kind = serializers.ChoiceField(choices=DisputeKind.choices)
         grounds = serializers.CharField(max_length=10_000)
         evidence = serializers.CharField(
@@ -88,8 +130,27 @@ class DisputeListCreateApi(HubApiView):
     def post(self, request: Request) -> Response:
         org = self.principal.organisation
         data = self.validated(self.InputSerializer, request.data)
+        by_value = [data.get(name) for name in ("bank", "signal_type", "value")]
+        if "signal" in data and any(by_value):
+            raise Invalid.for_field("signal", "give signal, or bank, signal_type and value")
+        if "signal" not in data:
+            for name, given in zip(("bank", "signal_type", "value"), by_value, strict=True):
+                if not given:
+                    raise Invalid.for_field(
+                        name if any(by_value) else "signal",
+                        "give signal, or bank, signal_type and value",
+                        code="required",
+                    )
         try:
-            signal = selectors.signal_readable(organisation=org, signal_id=data["signal"])
+            if "signal" in data:
+                signal = selectors.signal_readable(organisation=org, signal_id=data["signal"])
+            else:
+                signal = selectors.signal_readable_by_value(
+                    organisation=org,
+                    bank=data["bank"],
+                    signal_type=data["signal_type"],
+                    value=data["value"],
+                )
         except NotFound as exc:
             raise Invalid.for_field("signal", "no such signal", code="not_found") from exc
         dispute = services.dispute_open(

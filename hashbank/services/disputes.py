@@ -291,3 +291,38 @@ def dispute_assign_reviewer(
         detail={"reviewer": reviewer.email if reviewer else None},
     )
     return dispute
+
+
+@transaction.atomic
+def dispute_decide_by_origin(
+    *, dispute: Dispute, outcome: str, reason: str, origin_hub: str, context: AuditContext
+) -> Dispute:
+    """Apply the decision of the hub a received signal came from to a member's dispute of
+    it, forwarded there (federation/peering/forwarding.py): overturned takes the signal off
+    this hub's list (members see the removal at their next sync), upheld keeps it, relabelled
+    keeps it with the labels the origin's feed brings. The member is told, as for a decision
+    here. A dispute staff here decided meanwhile is left as it is."""
+    from hashbank.tasks import notify_dispute_event
+
+    if outcome not in DisputeOutcome.values:
+        raise Invalid.for_field("outcome", f"unknown outcome {outcome!r}", code="invalid_choice")
+    dispute = Dispute.objects.select_for_update().get(pk=dispute.pk)
+    if dispute.state not in (DisputeState.OPEN, DisputeState.IN_REVIEW):
+        return dispute
+    dispute.state = DisputeState.DECIDED
+    dispute.outcome = outcome
+    dispute.decision_reason = f"Decided by {origin_hub}, the hub this hash came from: {reason}"
+    dispute.decided_at = timezone.now()
+    dispute.save()
+    signal = Signal.objects.select_for_update().get(pk=dispute.signal_id)
+    signal.delisted_by_decision = outcome == DisputeOutcome.OVERTURNED
+    signal_refresh(signal)
+    audit_record(
+        action=f"hashbank.dispute.{outcome}",
+        context=context,
+        target=dispute,
+        organisation=dispute.opened_by,
+        detail={"reason": reason, "decided_by_hub": origin_hub},
+    )
+    transaction.on_commit(lambda: notify_dispute_event.delay(dispute.pk, "decided"))
+    return dispute

@@ -55,12 +55,15 @@ def signal_refresh(
     was_listed = signal.is_listed and signal.first_listed_at is not None
     before = (signal.status, sorted(label.pk for label in signal.labels.all()), signal.confidence)
     approved = signal.submissions.filter(review_state=ReviewState.APPROVED)
-    supported = approved.exists()
+    # A signal of a bank received from a peer hub is listed, labelled and weighed by its
+    # origin (the pull sets all three); here only a dispute or a decision changes it.
+    received = bool(signal.bank.origin_hub)
+    supported = signal.status != SignalStatus.REMOVED if received else approved.exists()
 
     if labels is not None:
         signal.labels.set(labels)
         signal.labels_decided = True
-    elif supported and not signal.labels_decided:
+    elif supported and not signal.labels_decided and not received:
         signal.labels.set(Label.objects.filter(submissions__in=approved).distinct())
 
     if not supported or signal.delisted_by_decision:
@@ -69,9 +72,10 @@ def signal_refresh(
         signal.status = SignalStatus.DISPUTED
     else:
         signal.status = SignalStatus.ACTIVE
-    signal.confidence = signal_confidence(signal)
-    incident = approved.exclude(incident="").values_list("incident", flat=True).first()
-    signal.incident = incident or ""
+    if not received:
+        signal.confidence = signal_confidence(signal)
+        incident = approved.exclude(incident="").values_list("incident", flat=True).first()
+        signal.incident = incident or ""
     now_listed = signal.status != SignalStatus.REMOVED
     if now_listed and signal.first_listed_at is None:
         signal.first_listed_at = timezone.now()

@@ -127,6 +127,30 @@ def _cosignature(org: Organisation) -> tuple[dict, dict]:
     return kwargs, body
 
 
+def _witness_request(org: Organisation) -> tuple[dict, dict]:
+    """A tlog-witness add-checkpoint request for a log of `org` (a peer hub gets an
+    agreement here, with the key that signs the checkpoint)."""
+    from federation.peering.models import PeeringAgreement
+    from hashfed_wire import merkle, note
+
+    key = Ed25519PrivateKey.generate()
+    origin = f"{org.slug}.peer.test"
+    if org.kind == "peer_hub":
+        PeeringAgreement.objects.update_or_create(
+            organisation=org,
+            defaults={
+                "origin": origin,
+                "base_url": f"https://{origin}",
+                "public_key": note.verifier_key(origin, key.public_key().public_bytes_raw()),
+            },
+        )
+    checkpoint = note.Checkpoint(
+        f"{origin}/banks/B{next(_counter)}", 1, merkle.leaf_hash(b"entry"), issued_at=1
+    )
+    signed = note.sign_checkpoint(checkpoint, name=origin, private_key=key)
+    return {}, {"text/plain": f"old 0\n\n{signed}".encode()}
+
+
 def _signal_kwargs(org: Organisation) -> dict:
     return {"signal_id": _restricted_signal(org).pk}
 
@@ -329,6 +353,7 @@ SAMPLES: dict[str, dict[str, Sample]] = {
     "hashbank:snapshot-download": {"GET": lambda org: (_snapshot(org), None)},
     "hashbank:bank-checkpoint": {"GET": lambda org: (_logged_bank(org), None)},
     "hashbank:bank-checkpoint-cosignatures": {"POST": _cosignature},
+    "witness-add-checkpoint": {"POST": _witness_request},
     "hashbank:bank-proof-inclusion": {"GET": lambda org: (_logged_bank(org), {"index": 0})},
     "hashbank:bank-proof-consistency": {"GET": lambda org: (_logged_bank(org), {"from": 0})},
     "hashbank:bank-tile": {"GET": lambda org: ({**_logged_bank(org), "path": "0/000.p/1"}, None)},
@@ -402,6 +427,8 @@ def _call(client, method: str, url: str, body: dict | None):
         )
     if body is None:
         return getattr(client, method.lower())(url)
+    if "text/plain" in body:
+        return getattr(client, method.lower())(url, body["text/plain"], content_type="text/plain")
     if "file" in body:
         body["file"].seek(0)
         return getattr(client, method.lower())(url, body, format="multipart")
