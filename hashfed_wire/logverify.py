@@ -1,4 +1,4 @@
-"""Checking the list the hub serves against its signed checkpoints (``docs/client.md``,
+"""Checking the list a hub serves against its signed checkpoints (``docs/client.md``,
 ``docs/transparency-log.md``).
 
 Per bank, the client keeps the last checkpoint it accepted and the right edge of the Merkle
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from json.scanner import make_scanner
 from typing import Any, cast
 
-from hashfed_client.errors import HubError, InputError, SyncError
+from hashfed_wire.errors import HubError, InputError, SyncError
 from hashfed_wire import note
 from hashfed_wire.files import write_atomically
 from hashfed_wire.merkle import EMPTY_ROOT, ProofError, RightEdge, verify_consistency
