@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from json.scanner import make_scanner
 from typing import Any, cast
 
-from hashfed_wire.errors import HubError, InputError, SyncError
 from hashfed_wire import note
+from hashfed_wire.errors import HubError, InputError, SyncError
 from hashfed_wire.files import write_atomically
 from hashfed_wire.merkle import EMPTY_ROOT, ProofError, RightEdge, verify_consistency
 

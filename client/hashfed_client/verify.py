@@ -2,10 +2,10 @@
 hashfed_wire.logverify, shared with the hub, which checks its peer hubs' logs the same way."""
 
 from hashfed_wire.logverify import (
+    EVIDENCE_TYPE,
     BankTree,
     CheckpointPolicy,
     Comparison,
-    EVIDENCE_TYPE,
     FetchConsistency,
     LogVerifier,
     Misbehaviour,
@@ -21,10 +21,10 @@ from hashfed_wire.logverify import (
 )
 
 __all__ = [
+    "EVIDENCE_TYPE",
     "BankTree",
     "CheckpointPolicy",
     "Comparison",
-    "EVIDENCE_TYPE",
     "FetchConsistency",
     "LogVerifier",
     "Misbehaviour",
