@@ -193,13 +193,13 @@ for _action in [
     Action(
         "hashbank.keys.read",
         "Read every member's public signing keys, to verify the envelopes behind listed hashes",
-        _grants(*PLATFORM_ALL),
+        _grants(*PLATFORM_ALL, PEER_HUB),
     ),
     Action(
         "hashbank.envelope.read",
         "Fetch a signed envelope: one's own, or one behind a listed hash of a readable bank "
         "that shows its contributors",
-        _grants(*PLATFORM_ALL),
+        _grants(*PLATFORM_ALL, PEER_HUB),
     ),
     Action(
         "hashbank.opinion.record",

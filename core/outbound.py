@@ -1,5 +1,5 @@
 """The one policy for every HTTP request the hub makes to an address a member (or a peer
-hub) gave it: webhook deliveries today, peer-hub pulls tomorrow.
+hub) gave it: webhook deliveries (POST) and pulls from peer hubs (GET).
 
 A URL someone else chose must never make the hub reach its own network or a cloud metadata
 service (SSRF). The policy:
@@ -25,7 +25,7 @@ import socket
 import ssl
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -257,6 +257,12 @@ def outbound_check(url: str, *, allow_loopback: bool | None = None) -> OutboundT
 class OutboundResponse:
     status: int
     address: IPAddress
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+class ResponseTooLarge(OSError):
+    """An answer longer than the caller accepts."""
 
 
 def _connection(
@@ -285,22 +291,38 @@ def _connection(
     return PinnedHTTPConnection(target.host, target.port, timeout=timeout)
 
 
-def outbound_post(
-    target: OutboundTarget, *, body: bytes, headers: Mapping[str, str], timeout: float
+def _request(
+    target: OutboundTarget,
+    method: str,
+    *,
+    body: bytes | None,
+    headers: Mapping[str, str],
+    timeout: float,
+    max_bytes: int,
+    truncate: bool = False,
 ) -> OutboundResponse:
-    """POST `body` to a checked target, connecting only to the addresses it was checked
+    """Send one request to a checked target, connecting only to the addresses it was checked
     against (the next one when one cannot be reached). A redirect is an answer like any
-    other, never followed. Raises OSError or http.client.HTTPException when no address
-    answers."""
+    other, never followed. Reads at most `max_bytes` of the answer's body (beyond, raises
+    ResponseTooLarge, or with `truncate` keeps what was read). Raises OSError or
+    http.client.HTTPException when no address answers."""
     last_error: Exception | None = None
     for address in target.addresses:
         connection = _connection(target, address, timeout)
         try:
-            connection.request("POST", target.path, body=body, headers=dict(headers))
+            connection.request(method, target.path, body=body, headers=dict(headers))
             response = connection.getresponse()
-            # Read a little so the connection closes cleanly; the answer's body is not used.
-            response.read(65536)
-            return OutboundResponse(status=response.status, address=address)
+            content = response.read(max_bytes + 1)
+            if len(content) > max_bytes and truncate:
+                content = content[:max_bytes]
+            elif len(content) > max_bytes:
+                raise ResponseTooLarge(f"{target.host} answered more than {max_bytes} bytes")
+            return OutboundResponse(
+                status=response.status,
+                address=address,
+                headers={name.lower(): value for name, value in response.getheaders()},
+                body=content,
+            )
         except ConnectionRefusedError as exc:
             last_error = exc
             continue
@@ -308,3 +330,24 @@ def outbound_post(
             connection.close()
     assert last_error is not None
     raise last_error
+
+
+def outbound_post(
+    target: OutboundTarget, *, body: bytes, headers: Mapping[str, str], timeout: float
+) -> OutboundResponse:
+    """POST `body` to a checked target (see `_request`); the answer's body is read only so
+    the connection closes cleanly (its first 64 KiB are kept)."""
+    return _request(
+        target, "POST", body=body, headers=headers, timeout=timeout, max_bytes=65536, truncate=True
+    )
+
+
+def outbound_get(
+    url: str, *, headers: Mapping[str, str], timeout: float, max_bytes: int = 64 << 20
+) -> OutboundResponse:
+    """GET `url` under the policy: checked (`outbound_check`, UnsafeUrl if refused), then
+    fetched from the very addresses checked, no redirect followed, at most `max_bytes` of
+    answer (ResponseTooLarge). Raises OSError or http.client.HTTPException when no address
+    answers."""
+    target = outbound_check(url)
+    return _request(target, "GET", body=None, headers=headers, timeout=timeout, max_bytes=max_bytes)

@@ -29,6 +29,8 @@ app.conf.beat_schedule = {
         "task": "federation.authorities.tasks.remind_overdue_lawful_requests",
         "schedule": 300,
     },
+    # Cheap when the peers' logs did not grow: each received bank resumes where it stopped.
+    "peering-pull": {"task": "federation.peering.tasks.pull_from_peers", "schedule": 60},
     "incidents-webhook-requeue": {
         "task": "federation.incidents.tasks.requeue_due_webhooks",
         "schedule": 30,

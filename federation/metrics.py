@@ -36,6 +36,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 import hashbank.metrics  # noqa: F401  (registers the hash bank's counters)
+import federation.peering.metrics  # noqa: F401  (registers the peering counters)
 from federation.authorities.models import OPEN_STATES, LawfulRequest
 from federation.incidents.models import (
     AttemptOutcome,

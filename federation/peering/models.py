@@ -90,6 +90,11 @@ class ReceivedBank(models.Model):
     checkpoint_size = models.BigIntegerField(default=0)
     checkpoint_root = models.CharField(max_length=64, blank=True)
     checkpoint_text = models.TextField(blank=True)
+    # The right edge of the peer's tree over the entries received (hashfed_wire.merkle
+    # RightEdge: `tree_size` leaves, the hex hashes of its complete subtrees): what the next
+    # page's entries are appended to and checked against the peer's checkpoint.
+    tree_size = models.BigIntegerField(default=0)
+    right_edge = models.JSONField(default=list, blank=True)
     last_pulled_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
 
@@ -130,6 +135,36 @@ class Quarantine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agreement.origin} quarantined at {self.detected_at:%Y-%m-%d %H:%M}"
+
+
+class ReceivedEnvelope(models.Model):
+    """A member envelope of the origin hub that an entry received from it commits to: the
+    exact bytes the member signed and the signature, checked against the member's key as
+    the origin publishes it; or only the digest, when the origin does not disclose the
+    envelope to this hub (a bank that does not show its contributors)."""
+
+    agreement = models.ForeignKey(
+        PeeringAgreement, on_delete=models.PROTECT, related_name="received_envelopes"
+    )
+    digest = models.CharField(max_length=64)
+    disclosed = models.BooleanField(default=False)
+    organisation = models.CharField(max_length=100, blank=True, help_text="At the origin hub.")
+    key_id = models.CharField(max_length=64, blank=True)
+    public_key = models.CharField(max_length=100, blank=True)
+    canonical_payload = models.BinaryField(null=True, blank=True)
+    signature = models.CharField(max_length=100, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["agreement", "digest"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agreement", "digest"], name="received_envelope_agreement_digest"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agreement.origin} envelope {self.digest[:12]}"
 
 
 class WitnessedLog(models.Model):
