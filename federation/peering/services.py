@@ -636,8 +636,9 @@ def received_bank_pass_on_set(
 ) -> None:
     """What the origin allows: the local bank follows (never shareable with other peers,
     and never read by one, without it)."""
-    bank = received.bank
-    before = {"may_pass_on": received.may_pass_on, "peer_shareable": bank.peer_shareable}
+    stored = ReceivedBank.objects.select_related("bank").get(pk=received.pk)
+    bank = stored.bank
+    before = {"may_pass_on": stored.may_pass_on, "peer_shareable": bank.peer_shareable}
     received.may_pass_on = may_pass_on
     received.save(update_fields=["may_pass_on"])
     bank.origin_hub = received.agreement.origin
