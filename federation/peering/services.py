@@ -265,22 +265,23 @@ def received_bank_pull(received: ReceivedBank, *, limit: int = PULL_PAGE) -> Pul
             trees = verifier.check_page({remote: tree}, page, texts, raw=raw, signature=signature)
             if any(e.get("bank") != remote for e in entries):
                 raise SyncError(f"a page asked for {remote} holds entries of another bank")
-            digests = sorted(
-                {
-                    str(item.get("digest"))
-                    for entry in entries
-                    if entry.get("op") in ("add", "update")
-                    for item in entry.get("envelopes") or ()
-                }
-                - set(
-                    ReceivedEnvelope.objects.filter(agreement=agreement).values_list(
-                        "digest", flat=True
-                    )
-                )
+            # An item that names its member comes from a bank that shows its contributors,
+            # whose envelopes the origin discloses to the peers it shares the bank with;
+            # one that names only its digest will not be disclosed: the digest is kept.
+            named = _envelope_items(entries)
+            known = set(
+                ReceivedEnvelope.objects.filter(
+                    agreement=agreement, digest__in=list(named)
+                ).values_list("digest", flat=True)
             )
-            if digests and keys is None:
+            fetch = sorted(d for d, shown in named.items() if shown and d not in known)
+            if fetch and keys is None:
                 keys = api.member_keys()
-            envelopes = [_envelope_checked(api, agreement, d, keys or {}) for d in digests]
+            envelopes = [_envelope_checked(api, agreement, d, keys or {}) for d in fetch] + [
+                ReceivedEnvelope(agreement=agreement, digest=d, disclosed=False)
+                for d, shown in sorted(named.items())
+                if not shown and d not in known
+            ]
             new_tree = trees[remote]
             with transaction.atomic():
                 locked = ReceivedBank.objects.select_for_update().get(pk=received.pk)
@@ -313,6 +314,21 @@ def received_bank_pull(received: ReceivedBank, *, limit: int = PULL_PAGE) -> Pul
         ReceivedBank.objects.filter(pk=received.pk).update(last_error=result.error[:2000])
         logger.warning("peering: pull of %s stopped: %s", received, result.error)
     return result
+
+
+def _envelope_items(entries: list[dict[str, Any]]) -> dict[str, bool]:
+    """The envelope digests the add and update entries commit to, each with whether the
+    entry names its member (the origin bank shows its contributors)."""
+    named: dict[str, bool] = {}
+    for entry in entries:
+        if entry.get("op") not in (ChangeOp.ADD, ChangeOp.UPDATE):
+            continue
+        for item in entry.get("envelopes") or ():
+            if not isinstance(item, dict) or not provenance.is_digest(item.get("digest")):
+                raise SyncError(f"entry {entry.get('sequence')} names a malformed envelope")
+            digest = str(item["digest"])
+            named[digest] = named.get(digest, False) or "organisation" in item
+    return named
 
 
 def _page_fields(page: Mapping[str, Any]) -> tuple[list[dict[str, Any]], int, int]:
