@@ -164,9 +164,16 @@ def _hub_b(config: dict[str, Any]) -> None:
         local_name="TVEC-A",
         context=context,
     )
+    profile = os.environ.get("HASHFED_BENCH_PROFILE")
+    profiler = __import__("cProfile").Profile() if profile else None
     started = time.perf_counter()
+    if profiler is not None:
+        profiler.enable()
     result = received_bank_pull(received)
     seconds = time.perf_counter() - started
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(str(Path(profile) / "peer-pull-b.prof"))
     received.refresh_from_db()
     print(
         json.dumps(
