@@ -16,6 +16,7 @@ from urllib.parse import quote, urlencode
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.db import transaction
+from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -282,6 +283,8 @@ def received_bank_pull(received: ReceivedBank, *, limit: int = PULL_PAGE) -> Pul
                 for d, shown in sorted(named.items())
                 if not shown and d not in known
             ]
+            for envelope in envelopes:
+                envelope.bank = received.bank
             new_tree = trees[remote]
             with transaction.atomic():
                 locked = ReceivedBank.objects.select_for_update().get(pk=received.pk)
@@ -559,6 +562,33 @@ def _entries_apply(bank: Bank, entries: list[dict[str, Any]], agreement: Peering
             set_ids=False,
         )
     changelog_append(changes=changes)
+
+
+def received_envelope_found(*, banks: QuerySet[Bank], digest: str) -> dict[str, Any] | None:
+    """A member envelope received from a peer hub, behind an entry of one of `banks`, in
+    the shape of GET /api/v1/envelopes/<digest> with the origin hub named; None if there is
+    none (or the origin did not disclose it)."""
+    found = (
+        ReceivedEnvelope.objects.filter(bank__in=banks, digest=digest, disclosed=True)
+        .select_related("bank", "agreement")
+        .first()
+    )
+    if found is None or found.bank is None:
+        return None
+    payload = found.canonical_payload
+    return {
+        "digest": found.digest,
+        "organisation": found.organisation,
+        "key_id": found.key_id,
+        "bank": found.bank.name,
+        "canonical_payload": base64.b64encode(bytes(payload)).decode() if payload else None,
+        "signature": found.signature,
+        "verifiable": payload is not None,
+        "erased_at": None,
+        "explanation": None,
+        "origin_hub": found.agreement.origin,
+        "public_key": found.public_key,
+    }
 
 
 # ---- quarantine ---------------------------------------------------------------------

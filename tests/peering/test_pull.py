@@ -28,7 +28,7 @@ from federation.peering.services import (
     received_bank_pull,
     received_bank_register,
 )
-from hashbank.models import ChangeLogEntry, Signal
+from hashbank.models import Bank, ChangeLogEntry, Signal
 from hashbank.services.transparency import checkpoint_latest
 from hashfed_wire import ed25519, note, provenance
 
@@ -115,6 +115,18 @@ def test_b_pulls_what_a_shares_verified_and_follows_its_removals(hub_a, cast):
         assert envelope.organisation == "northwind"
     entry = ChangeLogEntry.objects.filter(bank=received_open.bank).first()
     assert b'"organisation"' not in bytes(entry.entry)  # this hub's bank hides contributors
+    # A member here fetches it from this hub once the local bank shows its contributors,
+    # with the origin named; another organisation's role that does not read the bank does not.
+    digest = disclosed.first().digest
+    alice, pebble = cast["northwind/admin"].client(), cast["pebble/admin"].client()
+    assert alice.get(f"/api/v1/envelopes/{digest}").status_code == 404
+    Bank.objects.filter(pk=received_open.bank.pk).update(show_contributors=True)
+    fetched = alice.get(f"/api/v1/envelopes/{digest}")
+    assert fetched.status_code == 200
+    assert fetched.json()["origin_hub"] == "hub-a.test"
+    assert fetched.json()["organisation"] == "northwind" and fetched.json()["verifiable"]
+    Bank.objects.filter(pk=received_open.bank.pk).update(read_access="granted")
+    assert pebble.get(f"/api/v1/envelopes/{digest}").status_code == 404
 
     # PRIV is not shared with B at A: nothing arrives, nothing is imported.
     result = pulled(received_priv)
