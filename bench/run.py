@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/run.py [ingest|sync|transparency|hashing|all] [--quick] [--keep]
         [--log-size N]
+    .venv/bin/python bench/run.py peer-pull [--entries N]
 
 Every figure is printed next to a baseline measured in the same run, as a ratio: on a
 small shared machine the figures alone move too much from run to run to be compared with
@@ -182,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             "transparency",
             "all",
             "sync-verify",
+            "peer-pull",
             "snapshots",
             "hashing",
             "matching",
@@ -195,7 +197,9 @@ def main(argv: list[str] | None = None) -> int:
         "bench/lookup_api.py (HTTP API at 1M); everything = all three; sync-verify = the "
         "member client's sync with its checks of the list on and off (--log-size entries), over "
         "HTTP against the hub under gunicorn, then in process; snapshots = the snapshot build "
-        "(COPY) against a raw COPY, and a first sync from it (--log-size signals)",
+        "(COPY) against a raw COPY, and a first sync from it (--log-size signals); peer-pull = a "
+        "hub pulling a peer hub's bank with full verification (bench/peer_pull.py) beside a "
+        "member client's verified sync of the same log (--entries)",
     )
     parser.add_argument(
         "--quick", action="store_true", help="4 ingest batches per row, 100,000 entries"
@@ -206,6 +210,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="transparency and sync-verify: log entries in the tree the appends and proofs work on "
         "(default 100,000 with --quick, else 1,000,000)",
+    )
+    parser.add_argument(
+        "--entries",
+        type=int,
+        default=1_000_000,
+        help="peer-pull: entries in the peer's log (default 1,000,000)",
     )
     parser.add_argument("--keep", action="store_true", help=f"keep {BENCH_DATABASE} afterwards")
     args = parser.parse_args(argv)
@@ -236,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         # Only now: these modules import the project's models.
         from bench.hashing import bench_hashing
         from bench.ingest import bench_ingest
+        from bench.peer_pull import bench_peer_pull
         from bench.snapshots import bench_snapshots
         from bench.sync import bench_sync
         from bench.sync_http import bench_sync_http
@@ -254,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
             total = args.log_size or (100_000 if args.quick else 500_000)
             rows += bench_sync_http(api_keys, total=total, state_dir=state_dir)
             rows += bench_sync_verify(api_keys, total=total)
+        if args.scenario == "peer-pull":
+            rows += bench_peer_pull(api_keys, total=args.entries, state_dir=state_dir)
         if args.scenario == "snapshots":
             rows += bench_snapshots(
                 api_keys, total=args.log_size or (100_000 if args.quick else 1_000_000)
@@ -283,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     # The scenarios run on their own keep their figures apart from the full run's.
     results = (
         RESULTS_FILE.with_name(f"{args.scenario}.json")
-        if args.scenario == "snapshots"
+        if args.scenario in ("snapshots", "peer-pull")
         else RESULTS_FILE
     )
     results.parent.mkdir(parents=True, exist_ok=True)

@@ -35,8 +35,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-import hashbank.metrics  # noqa: F401  (registers the hash bank's counters)
 import federation.peering.metrics  # noqa: F401  (registers the peering counters)
+import hashbank.metrics  # noqa: F401  (registers the hash bank's counters)
 from federation.authorities.models import OPEN_STATES, LawfulRequest
 from federation.incidents.models import (
     AttemptOutcome,

@@ -12,8 +12,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 from accounts import api as accounts_api
 from core.health import healthz
 from federation.metrics import metrics
-from federation.portal.views import assets
 from federation.peering.witness_api import WitnessAddCheckpointApi
+from federation.portal.views import assets
 
 handler403 = "core.errors.handler403"
 handler404 = "core.errors.handler404"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -175,6 +175,32 @@ def envelope_readable(*, organisation: Organisation, digest: str) -> Submission:
         .filter(Q(organisation=organisation) | others)
         .first()
     )
+    if found is None:
+        raise NotFound("no such envelope")
+    return found
+
+
+ReceivedEnvelopeFinder = Callable[..., dict[str, Any] | None]
+# Envelopes received from peer hubs live in federation.peering, which depends on this app,
+# not the other way round; it registers its lookup here when it loads.
+_received_envelope_finder: ReceivedEnvelopeFinder = lambda **_: None  # noqa: E731
+
+
+def received_envelope_finder_register(finder: ReceivedEnvelopeFinder) -> None:
+    global _received_envelope_finder
+    _received_envelope_finder = finder
+
+
+def received_envelope_readable(*, organisation: Organisation, digest: str) -> dict[str, Any]:
+    """A member envelope this hub received from a peer hub, behind a listed hash of a bank
+    the organisation may read and that shows its contributors; anything else is NotFound,
+    the same whether the envelope exists or not."""
+    found = None
+    if provenance.is_digest(digest):
+        found = _received_envelope_finder(
+            banks=banks_readable_by(organisation=organisation).filter(show_contributors=True),
+            digest=digest,
+        )
     if found is None:
         raise NotFound("no such envelope")
     return found

@@ -147,6 +147,11 @@ class ReceivedEnvelope(models.Model):
         PeeringAgreement, on_delete=models.PROTECT, related_name="received_envelopes"
     )
     digest = models.CharField(max_length=64)
+    # The local bank whose entries commit to it: who may read that bank (where it shows its
+    # contributors) may fetch the envelope from this hub.
+    bank = models.ForeignKey(
+        Bank, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     disclosed = models.BooleanField(default=False)
     organisation = models.CharField(max_length=100, blank=True, help_text="At the origin hub.")
     key_id = models.CharField(max_length=64, blank=True)

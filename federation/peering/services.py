@@ -16,6 +16,7 @@ from urllib.parse import quote, urlencode
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.db import transaction
+from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -265,22 +266,25 @@ def received_bank_pull(received: ReceivedBank, *, limit: int = PULL_PAGE) -> Pul
             trees = verifier.check_page({remote: tree}, page, texts, raw=raw, signature=signature)
             if any(e.get("bank") != remote for e in entries):
                 raise SyncError(f"a page asked for {remote} holds entries of another bank")
-            digests = sorted(
-                {
-                    str(item.get("digest"))
-                    for entry in entries
-                    if entry.get("op") in ("add", "update")
-                    for item in entry.get("envelopes") or ()
-                }
-                - set(
-                    ReceivedEnvelope.objects.filter(agreement=agreement).values_list(
-                        "digest", flat=True
-                    )
-                )
+            # An item that names its member comes from a bank that shows its contributors,
+            # whose envelopes the origin discloses to the peers it shares the bank with;
+            # one that names only its digest will not be disclosed: the digest is kept.
+            named = _envelope_items(entries)
+            known = set(
+                ReceivedEnvelope.objects.filter(
+                    agreement=agreement, digest__in=list(named)
+                ).values_list("digest", flat=True)
             )
-            if digests and keys is None:
+            fetch = sorted(d for d, shown in named.items() if shown and d not in known)
+            if fetch and keys is None:
                 keys = api.member_keys()
-            envelopes = [_envelope_checked(api, agreement, d, keys or {}) for d in digests]
+            envelopes = [_envelope_checked(api, agreement, d, keys or {}) for d in fetch] + [
+                ReceivedEnvelope(agreement=agreement, digest=d, disclosed=False)
+                for d, shown in sorted(named.items())
+                if not shown and d not in known
+            ]
+            for envelope in envelopes:
+                envelope.bank = received.bank
             new_tree = trees[remote]
             with transaction.atomic():
                 locked = ReceivedBank.objects.select_for_update().get(pk=received.pk)
@@ -313,6 +317,21 @@ def received_bank_pull(received: ReceivedBank, *, limit: int = PULL_PAGE) -> Pul
         ReceivedBank.objects.filter(pk=received.pk).update(last_error=result.error[:2000])
         logger.warning("peering: pull of %s stopped: %s", received, result.error)
     return result
+
+
+def _envelope_items(entries: list[dict[str, Any]]) -> dict[str, bool]:
+    """The envelope digests the add and update entries commit to, each with whether the
+    entry names its member (the origin bank shows its contributors)."""
+    named: dict[str, bool] = {}
+    for entry in entries:
+        if entry.get("op") not in (ChangeOp.ADD, ChangeOp.UPDATE):
+            continue
+        for item in entry.get("envelopes") or ():
+            if not isinstance(item, dict) or not provenance.is_digest(item.get("digest")):
+                raise SyncError(f"entry {entry.get('sequence')} names a malformed envelope")
+            digest = str(item["digest"])
+            named[digest] = named.get(digest, False) or "organisation" in item
+    return named
 
 
 def _page_fields(page: Mapping[str, Any]) -> tuple[list[dict[str, Any]], int, int]:
@@ -396,31 +415,57 @@ def _entry_key(entry: Mapping[str, Any]) -> tuple[str, str]:
     return signal_type, value
 
 
+def _entry_state(entry: Mapping[str, Any]) -> tuple[str, float | None]:
+    """The status and confidence an entry gives its signal."""
+    if entry.get("op") == ChangeOp.REMOVE:
+        return SignalStatus.REMOVED, None
+    if entry.get("op") not in (ChangeOp.ADD, ChangeOp.UPDATE):
+        raise SyncError(f"entry {entry.get('sequence')} has an unknown op {entry.get('op')!r}")
+    status = entry.get("status")
+    confidence = entry.get("confidence")
+    return (
+        status if status in (SignalStatus.ACTIVE, SignalStatus.DISPUTED) else SignalStatus.ACTIVE,
+        float(confidence) if isinstance(confidence, int | float) else None,
+    )
+
+
 def _entries_apply(bank: Bank, entries: list[dict[str, Any]], agreement: PeeringAgreement) -> None:
     """Apply the peer's entries, in order, to the local bank's signals, and log each change
     in this hub's own log: add and update set the signal as the entry says (status, labels,
     confidence, the envelopes behind it), remove takes it off the list with the origin's
-    reason."""
+    reason. Signals new here are written once, in their state after the page."""
     if not entries:
         return
     keys = [_entry_key(entry) for entry in entries]
+    states = [_entry_state(entry) for entry in entries]
     signals = {
         (s.signal_type, s.value): s
         for s in Signal.objects.filter(bank=bank, value__in={value for _, value in keys})
     }
+    listed = {key: signal.status != SignalStatus.REMOVED for key, signal in signals.items()}
+    existing = set(signals)
     now = timezone.now()
-    missing: dict[tuple[str, str], Signal] = {}
-    for entry, key in zip(entries, keys, strict=True):
-        if key not in signals and key not in missing and entry.get("op") != ChangeOp.REMOVE:
-            missing[key] = Signal(
-                bank=bank,
-                signal_type=key[0],
-                value=key[1],
-                status=SignalStatus.REMOVED,
-                updated_at=now,
-            )
-    for signal in rows_insert(Signal, list(missing.values())):
-        signals[(signal.signal_type, signal.value)] = signal
+    final: dict[tuple[str, str], tuple[str, float | None]] = {}
+    for key, (status, confidence) in zip(keys, states, strict=True):
+        previous = final.get(key, (status, None))
+        final[key] = (status, confidence if confidence is not None else previous[1])
+    listing = {key for key, (status, _) in zip(keys, states, strict=True) if status != "removed"}
+    missing = [
+        Signal(
+            bank=bank,
+            signal_type=key[0],
+            value=key[1],
+            status=status,
+            confidence=0.5 if confidence is None else confidence,
+            first_listed_at=now,
+            updated_at=now,
+        )
+        for key, (status, confidence) in final.items()
+        if key not in signals and key in listing
+    ]
+    for created in rows_insert(Signal, missing):
+        signals[(created.signal_type, created.value)] = created
+        listed[(created.signal_type, created.value)] = False
     envelopes = {
         e.digest: e
         for e in ReceivedEnvelope.objects.filter(
@@ -436,39 +481,32 @@ def _entries_apply(bank: Bank, entries: list[dict[str, Any]], agreement: Peering
     labels = {label.slug: label.pk for label in Label.objects.all()}
     changes: list[Change] = []
     final_labels: dict[int, list[str]] = {}
-    for entry, key in zip(entries, keys, strict=True):
-        found = signals.get(key)
-        if found is None:
+    for entry, key, (status, confidence) in zip(entries, keys, states, strict=True):
+        signal = signals.get(key)
+        if signal is None:
             continue
-        signal = found
         signal.bank = bank
-        listed = signal.status != SignalStatus.REMOVED
-        op = entry.get("op")
-        if op == ChangeOp.REMOVE:
-            if not listed:
+        # What the entry says, on a copy: the change is logged as of this entry.
+        seen = copy.copy(signal)
+        seen.status = status
+        if confidence is not None:
+            seen.confidence = confidence
+        seen.incident = ""
+        if status == SignalStatus.REMOVED:
+            if not listed[key]:
                 continue
-            signal.status = SignalStatus.REMOVED
+            listed[key] = False
             reason = entry.get("reason")
             changes.append(
                 Change(
-                    copy.copy(signal),
+                    seen,
                     ChangeOp.REMOVE,
                     reason=reason if reason in REMOVAL_REASONS else "withdrawn",
                 )
             )
             continue
-        if op not in (ChangeOp.ADD, ChangeOp.UPDATE):
-            raise SyncError(f"entry {entry.get('sequence')} has an unknown op {op!r}")
-        status = entry.get("status")
-        signal.status = (
-            status if status in (SignalStatus.ACTIVE, SignalStatus.DISPUTED) else "active"
-        )
-        confidence = entry.get("confidence")
-        if isinstance(confidence, int | float):
-            signal.confidence = float(confidence)
-        signal.incident = ""
-        signal.first_listed_at = signal.first_listed_at or now
-        signal.updated_at = now
+        op = ChangeOp.UPDATE if listed[key] else ChangeOp.ADD
+        listed[key] = True
         entry_labels = sorted({str(slug) for slug in entry.get("labels") or ()})
         final_labels[signal.pk] = entry_labels
         refs = []
@@ -483,8 +521,8 @@ def _entries_apply(bank: Bank, entries: list[dict[str, Any]], agreement: Peering
         contributors = entry.get("contributors")
         changes.append(
             Change(
-                copy.copy(signal),
-                ChangeOp.UPDATE if listed else ChangeOp.ADD,
+                seen,
+                op,
                 labels=entry_labels,
                 contributors=[str(c) for c in contributors]
                 if isinstance(contributors, list)
@@ -492,11 +530,23 @@ def _entries_apply(bank: Bank, entries: list[dict[str, Any]], agreement: Peering
                 envelopes=refs,
             )
         )
-    touched = {signal.pk: signal for signal in signals.values()}
+    # Signals that were here before the page take their state after it (few, most pages
+    # bring values new here, written above in that state already).
+    before = []
+    for key in existing & set(final):
+        signal = signals[key]
+        status, confidence = final[key]
+        signal.status = status
+        if confidence is not None:
+            signal.confidence = confidence
+        signal.incident = ""
+        signal.first_listed_at = signal.first_listed_at or now
+        signal.updated_at = now
+        before.append(signal)
     Signal.objects.bulk_update(
-        list(touched.values()),
+        before,
         ["status", "confidence", "incident", "first_listed_at", "updated_at"],
-        batch_size=1000,
+        batch_size=500,
     )
     if final_labels:
         through = Signal.labels.through
@@ -512,6 +562,33 @@ def _entries_apply(bank: Bank, entries: list[dict[str, Any]], agreement: Peering
             set_ids=False,
         )
     changelog_append(changes=changes)
+
+
+def received_envelope_found(*, banks: QuerySet[Bank], digest: str) -> dict[str, Any] | None:
+    """A member envelope received from a peer hub, behind an entry of one of `banks`, in
+    the shape of GET /api/v1/envelopes/<digest> with the origin hub named; None if there is
+    none (or the origin did not disclose it)."""
+    found = (
+        ReceivedEnvelope.objects.filter(bank__in=banks, digest=digest, disclosed=True)
+        .select_related("bank", "agreement")
+        .first()
+    )
+    if found is None or found.bank is None:
+        return None
+    payload = found.canonical_payload
+    return {
+        "digest": found.digest,
+        "organisation": found.organisation,
+        "key_id": found.key_id,
+        "bank": found.bank.name,
+        "canonical_payload": base64.b64encode(bytes(payload)).decode() if payload else None,
+        "signature": found.signature,
+        "verifiable": payload is not None,
+        "erased_at": None,
+        "explanation": None,
+        "origin_hub": found.agreement.origin,
+        "public_key": found.public_key,
+    }
 
 
 # ---- quarantine ---------------------------------------------------------------------
@@ -636,8 +713,9 @@ def received_bank_pass_on_set(
 ) -> None:
     """What the origin allows: the local bank follows (never shareable with other peers,
     and never read by one, without it)."""
-    bank = received.bank
-    before = {"may_pass_on": received.may_pass_on, "peer_shareable": bank.peer_shareable}
+    stored = ReceivedBank.objects.select_related("bank").get(pk=received.pk)
+    bank = stored.bank
+    before = {"may_pass_on": stored.may_pass_on, "peer_shareable": bank.peer_shareable}
     received.may_pass_on = may_pass_on
     received.save(update_fields=["may_pass_on"])
     bank.origin_hub = received.agreement.origin

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from accounts import selectors as account_selectors
 from accounts.api_base import HubApiView
 from accounts.models import RevocationReason, SigningKey
+from core.errors import NotFound
 from core.pagination import Pagination, paginate
 from hashbank import selectors
 from hashbank.models import Submission
@@ -116,9 +117,15 @@ class EnvelopeDetailApi(HubApiView):
 
     @extend_schema(responses=EnvelopeOutput)
     def get(self, request: Request, digest: str) -> Response:
-        submission = selectors.envelope_readable(
-            organisation=self.principal.organisation, digest=digest
-        )
+        organisation = self.principal.organisation
+        try:
+            submission = selectors.envelope_readable(organisation=organisation, digest=digest)
+        except NotFound:
+            # One received from a peer hub, with `origin_hub` and the member's `public_key`
+            # as the origin published it (docs/federation.md).
+            return Response(
+                selectors.received_envelope_readable(organisation=organisation, digest=digest)
+            )
         return Response(EnvelopeOutput(submission).data)
 
 

@@ -207,3 +207,54 @@ def test_the_deploy_checks_refuse_the_loopback_escape_hatch(settings):
     settings.WEBHOOK_ALLOW_LOOPBACK = False
     found = checks.run_checks(include_deployment_checks=True, tags=[checks.Tags.security])
     assert "core.E001" not in {message.id for message in found}
+
+
+@pytest.fixture
+def answering_server():
+    """A server on 127.0.0.1 that answers /redirect with a redirect, /big with 2 KiB and
+    anything else with the Host header it received."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/redirect":
+                body, status = b"", 302
+            elif self.path == "/big":
+                body, status = b"x" * 2048, 200
+            else:
+                body, status = f"host={self.headers['Host']}".encode(), 200
+            self.send_response(status)
+            if status == 302:
+                self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_get_goes_to_the_checked_address_and_never_follows_a_redirect(settings, answering_server):
+    from core.outbound import ResponseTooLarge, outbound_get
+
+    settings.WEBHOOK_ALLOW_LOOPBACK = True
+    answer = outbound_get(f"{answering_server}/page", headers={}, timeout=5)
+    assert answer.status == 200 and answer.body.startswith(b"host=127.0.0.1:")
+    assert str(answer.address) == "127.0.0.1"
+    moved = outbound_get(f"{answering_server}/redirect", headers={}, timeout=5)
+    assert moved.status == 302 and moved.body == b""
+    assert moved.headers["location"].startswith("http://169.254.169.254")
+    with pytest.raises(ResponseTooLarge):
+        outbound_get(f"{answering_server}/big", headers={}, timeout=5, max_bytes=1024)
+    settings.WEBHOOK_ALLOW_LOOPBACK = False
+    with pytest.raises(UnsafeUrl):
+        outbound_get(f"{answering_server}/page", headers={}, timeout=5)
+    with resolver_override(lambda host, port: ["10.0.0.7"]), pytest.raises(UnsafeUrl):
+        outbound_get("https://peer.example.org/api/v1/sync/", headers={}, timeout=5)

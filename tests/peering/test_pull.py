@@ -9,10 +9,12 @@ import base64
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from django.core import mail
+from rest_framework.test import APIClient
 
+from accounts import grants
 from accounts.audit import AuditContext
 from accounts.models import AuditEvent, Organisation, OrganisationKind
-from accounts.services import organisation_create
+from accounts.services import api_key_issue, organisation_create
 from federation.peering.models import (
     AgreementState,
     PeeringAgreement,
@@ -21,11 +23,12 @@ from federation.peering.models import (
     ReceivedEnvelope,
 )
 from federation.peering.services import (
+    agreement_shared_banks_set,
     quarantine_lift,
     received_bank_pull,
     received_bank_register,
 )
-from hashbank.models import ChangeLogEntry, Signal
+from hashbank.models import Bank, ChangeLogEntry, Signal
 from hashbank.services.transparency import checkpoint_latest
 from hashfed_wire import ed25519, note, provenance
 
@@ -112,6 +115,18 @@ def test_b_pulls_what_a_shares_verified_and_follows_its_removals(hub_a, cast):
         assert envelope.organisation == "northwind"
     entry = ChangeLogEntry.objects.filter(bank=received_open.bank).first()
     assert b'"organisation"' not in bytes(entry.entry)  # this hub's bank hides contributors
+    # A member here fetches it from this hub once the local bank shows its contributors,
+    # with the origin named; another organisation's role that does not read the bank does not.
+    digest = disclosed.first().digest
+    alice, pebble = cast["northwind/admin"].client(), cast["pebble/admin"].client()
+    assert alice.get(f"/api/v1/envelopes/{digest}").status_code == 404
+    Bank.objects.filter(pk=received_open.bank.pk).update(show_contributors=True)
+    fetched = alice.get(f"/api/v1/envelopes/{digest}")
+    assert fetched.status_code == 200
+    assert fetched.json()["origin_hub"] == "hub-a.test"
+    assert fetched.json()["organisation"] == "northwind" and fetched.json()["verifiable"]
+    Bank.objects.filter(pk=received_open.bank.pk).update(read_access="granted")
+    assert pebble.get(f"/api/v1/envelopes/{digest}").status_code == 404
 
     # PRIV is not shared with B at A: nothing arrives, nothing is imported.
     result = pulled(received_priv)
@@ -220,3 +235,71 @@ def test_a_peer_address_outside_the_policy_is_refused(cast, settings):
         assert "address is refused" in result.error, result.error
         assert received.position == 0
         ReceivedBank.objects.filter(agreement=agreement).delete()
+
+
+def test_a_hash_received_without_pass_on_never_reaches_another_peer(hub_a, cast):
+    kept = hub_a.call("publish", bank="TVEC", count=2)
+    passed = hub_a.call("publish", bank="OPEN", count=2)
+    agreement = agreement_with(hub_a)
+    no_pass_on = receive(agreement, "TVEC", may_pass_on=False)
+    pass_on = receive(agreement, "OPEN", may_pass_on=True)
+    assert pulled(no_pass_on).error == "" and pulled(pass_on).error == ""
+
+    # Hub C is another peer of B. Staff try to share everything with it: the bank whose
+    # origin forbids passing it on is left out, and even a read grant given by hand on it
+    # does not open it.
+    hub_c = organisation_create(
+        slug="hub-c",
+        name="Hub C",
+        kind=OrganisationKind.PEER_HUB,
+        country="FR",
+        context=AuditContext.system(),
+    )
+    to_c = PeeringAgreement.objects.create(
+        organisation=hub_c,
+        origin="hub-c.test",
+        base_url="https://hub-c.example",
+        public_key="-",
+    )
+    shared = agreement_shared_banks_set(
+        agreement=to_c,
+        banks=[no_pass_on.bank, pass_on.bank],
+        context=AuditContext.system(),
+    )
+    assert shared == [pass_on.bank]
+    grants.grant(organisation=hub_c, permission="hashbank.read_bank", obj=no_pass_on.bank)
+    _, key = api_key_issue(
+        organisation=hub_c,
+        name="pull",
+        role="peer",
+        scope="read",
+        expires_at=None,
+        context=AuditContext.system(),
+    )
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+
+    page = client.get("/api/v1/sync/", {"cursor": 0, "limit": 10000})
+    assert page.status_code == 200
+    values = {entry["value"] for entry in page.json()["entries"]}
+    assert values >= set(passed) and not values & set(kept)
+    assert no_pass_on.bank.name not in page.json()["checkpoints"]
+    refused = client.get("/api/v1/sync/", {"bank": no_pass_on.bank.name})
+    assert refused.status_code == 400 and "bank" in refused.json()["error"]["fields"]
+    assert client.get(f"/api/v1/banks/{no_pass_on.bank.name}/checkpoint").status_code == 404
+    banks = {bank["name"] for bank in client.get("/api/v1/banks/").json()}
+    assert pass_on.bank.name in banks and no_pass_on.bank.name not in banks
+    lookup = client.post(
+        "/api/v1/lookup/",
+        {"queries": [{"signal_type": "pdq", "value": value} for value in kept]},
+        format="json",
+    )
+    assert lookup.status_code == 403  # a peer hub syncs, it does not look up
+    taxii = APIClient()
+    taxii.credentials(
+        HTTP_AUTHORIZATION="Basic " + base64.b64encode(f"apikey:{key}".encode()).decode(),
+        HTTP_ACCEPT="application/taxii+json;version=2.1",
+    )
+    collections = taxii.get("/taxii2/hashfed/collections/")
+    titles = {c["title"] for c in collections.json().get("collections", [])}
+    assert no_pass_on.bank.name not in titles
