@@ -28,7 +28,7 @@ def test_a_moderator_approves_and_rejects_submissions(hub, journey, mailoutbox):
     page.check(f"input[name=_selected_action][value='{approved.pk}']")
     page.select_option("select[name=action]", "approve_selected")
     journey.visit(page, page.get_by_role("button", name="Go", exact=True).click, "approved")
-    expect(page.locator(".messagelist")).to_contain_text("1 submission(s) approved.")
+    expect(page.locator(".messagelist")).to_contain_text("1 submission approved.")
 
     page.check(f"input[name=_selected_action][value='{rejected.pk}']")
     page.select_option("select[name=action]", "reject_with_reason")
@@ -37,7 +37,7 @@ def test_a_moderator_approves_and_rejects_submissions(hub, journey, mailoutbox):
     page.get_by_label("Reason").fill("A news report about the attack, not the attack itself.")
     journey.visit(page, page.get_by_role("button", name="Reject").click, "rejected")
     expect(page.locator(".messagelist")).to_contain_text(
-        "1 submission(s) rejected; the submitters are told why by email."
+        "1 submission rejected. The submitting organisation is told why in one email."
     )
     expect(page.locator("#result_list tbody tr")).to_have_count(len(pending) - 2)
 
