@@ -34,6 +34,22 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class ReadOnlyInline(admin.TabularInline):
+    """History shown beside its parent record (answers sent, quarantines): never touched
+    from there."""
+
+    extra = 0
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class OverdueFilter(admin.SimpleListFilter):
     """Filters a list on whether its records are past their deadline; a subclass says what
     overdue means for its records (`overdue`, a Q for the current time)."""

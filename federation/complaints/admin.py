@@ -13,7 +13,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.translation import ngettext
 
-from accounts.admin_base import apply_each, apply_each_with_form
+from accounts.admin_base import ReadOnlyInline, apply_each, apply_each_with_form
 from accounts.audit import AuditContext, audit_record
 from federation.complaints import services
 from federation.complaints.forms import (
@@ -86,19 +86,9 @@ class HelpResourceAdmin(AuditedEditAdmin):
     search_fields = ["key", "name_en", "name_fr", "website"]
 
 
-class ComplaintAnswerInline(admin.TabularInline):
+class ComplaintAnswerInline(ReadOnlyInline):
     model = ComplaintAnswer
-    extra = 0
     fields = readonly_fields = ("sent_at", "sent_by", "body")
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Complaint)

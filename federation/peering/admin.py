@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from accounts.admin_base import ReadOnlyAdmin
+from accounts.admin_base import ReadOnlyAdmin, ReadOnlyInline
 from accounts.audit import AuditContext, audit_record
 from core.outbound import UnsafeUrl, outbound_check
 from federation.peering.models import PeeringAgreement, Quarantine, ReceivedBank
@@ -109,24 +109,13 @@ class ReceivedBankInline(admin.TabularInline):
         return False
 
 
-class QuarantineInline(admin.TabularInline):
+class QuarantineInline(ReadOnlyInline):
     model = Quarantine
-    extra = 0
-    fields = ["detected_at", "reason", "lifted_at", "lifted_by", "link"]
-    readonly_fields = ["detected_at", "reason", "lifted_at", "lifted_by", "link"]
+    fields = readonly_fields = ("detected_at", "reason", "lifted_at", "lifted_by", "link")
     show_change_link = True
 
     def link(self, obj: Quarantine) -> str:
         return format_html("{}", "open" if obj.lifted_at is None else "lifted")
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(PeeringAgreement)
@@ -208,7 +197,7 @@ class PeeringAgreementAdmin(admin.ModelAdmin):
 class QuarantineAdmin(ReadOnlyAdmin):
     list_display = ["agreement", "received_bank", "detected_at", "lifted_at", "short_reason"]
     list_filter = ["lifted_at"]
-    fields = [
+    fields = readonly_fields = (
         "agreement",
         "received_bank",
         "reason",
@@ -218,18 +207,7 @@ class QuarantineAdmin(ReadOnlyAdmin):
         "evidence",
         "lifted_at",
         "lifted_by",
-    ]
-    readonly_fields = [
-        "agreement",
-        "received_bank",
-        "reason",
-        "detected_at",
-        "checkpoint_before",
-        "checkpoint_after",
-        "evidence",
-        "lifted_at",
-        "lifted_by",
-    ]
+    )
     actions = ["lift"]
 
     @admin.display(description="reason")
