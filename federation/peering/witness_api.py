@@ -43,12 +43,13 @@ class WitnessAddCheckpointApi(HubApiView):
         },
     )
     def post(self, request: Request) -> HttpResponse:
+        # The body's type and size are checked first (415, 413), as on every endpoint.
+        body = request.data if isinstance(request.data, bytes) else b""
         agreement = PeeringAgreement.objects.filter(
             organisation=self.principal.organisation
         ).first()
         if agreement is None:
             raise witnessing.WitnessRefused("your organisation has no peering agreement here")
-        body = request.data if isinstance(request.data, bytes) else b""
         parsed = witnessing.add_checkpoint_parse(body)
         try:
             line = witnessing.witness_add_checkpoint(
