@@ -130,10 +130,14 @@ def complaint_file(
     language: str = "en",
     ip_address: str | None = None,
 ) -> Complaint:
-    """File a complaint from the public and acknowledge it by email to its sender alone. The
+    """File a complaint from the public, acknowledge it by email to its sender alone and tell
+    the staff who triage complaints (without the sender's address or words). The
     hash, when given, is stored for staff as typed: it is never looked up here, so filing
     says nothing about whether it is listed."""
-    from federation.complaints.tasks import send_complaint_acknowledgement
+    from federation.complaints.tasks import (
+        send_complaint_acknowledgement,
+        send_complaint_staff_notice,
+    )
 
     now = timezone.now()
     digest = sender_digest(ip_address)
@@ -155,6 +159,7 @@ def complaint_file(
     # No address or words of the sender in the audit trail, which is never erased.
     audit_record(action="complaints.complaint.filed", context=AuditContext(), target=complaint)
     transaction.on_commit(lambda: send_complaint_acknowledgement.delay(complaint.pk))
+    transaction.on_commit(lambda: send_complaint_staff_notice.delay(complaint.pk))
     return complaint
 
 

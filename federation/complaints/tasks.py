@@ -7,7 +7,7 @@ from celery import shared_task
 from django.conf import settings
 from django.urls import reverse
 
-from accounts.mail import Recipient, email_person, hub_url
+from accounts.mail import Recipient, email_people, email_person, hub_url
 
 
 @shared_task(acks_late=True)
@@ -24,6 +24,36 @@ def send_complaint_acknowledgement(complaint_pk: int) -> int:
             "complaint": complaint,
             "help_link": hub_url(reverse("portal:help")),
             "retention_days": settings.HUB_COMPLAINT_RETENTION_DAYS,
+        },
+    )
+
+
+TRIAGE_PERMISSION = "complaints.change_complaint"
+
+
+def complaint_triagers() -> list[Recipient]:
+    """The consortium staff who may triage complaints in admin, each in their own language."""
+    from accounts.models import User
+
+    staff = User.objects.filter(is_staff=True, is_active=True).order_by("email")
+    return [Recipient.of(user) for user in staff if user.has_perm(TRIAGE_PERMISSION)]
+
+
+@shared_task(acks_late=True)
+def send_complaint_staff_notice(complaint_pk: int) -> int:
+    """Tell the staff who triage complaints that one is waiting: its reference, the platform
+    and a link to it in admin. The complainant's address and words stay in admin."""
+    from federation.complaints.models import Complaint
+
+    complaint = Complaint.objects.get(pk=complaint_pk)
+    return email_people(
+        recipients=complaint_triagers(),
+        template="complaints/email/staff_notice.txt",
+        context={
+            "complaint": complaint,
+            "admin_link": hub_url(
+                reverse("admin:complaints_complaint_change", args=[complaint.pk])
+            ),
         },
     )
 

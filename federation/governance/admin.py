@@ -441,6 +441,21 @@ class MentorshipAdmin(ReadOnlyAdmin):
 
 @admin.register(OrganisationDecision)
 class OrganisationDecisionAdmin(ReadOnlyAdmin):
-    list_display = ["organisation", "kind", "from_value", "to_value", "decided_by", "decided_at"]
+    list_display = [
+        "organisation",
+        "kind",
+        "from_value_display",
+        "to_value_display",
+        "decided_by",
+        "decided_at",
+    ]
     list_filter = ["kind"]
     search_fields = ["organisation__name", "reason"]
+
+    @admin.display(description="from")
+    def from_value_display(self, decision: OrganisationDecision) -> str:
+        return decision.from_value_display()
+
+    @admin.display(description="to")
+    def to_value_display(self, decision: OrganisationDecision) -> str:
+        return decision.to_value_display()

@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Organisation, Tier
+from accounts.models import Organisation, OrganisationStatus, Tier
 
 
 class EvidenceKind(models.TextChoices):
@@ -362,6 +362,21 @@ class OrganisationDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organisation}: {self.kind}"
+
+    @staticmethod
+    def _value_label(value: str) -> str:
+        """A tier or a status as its reader names it ("Associate member", "Suspended"),
+        in the reader's language; the stored key where it is neither."""
+        for choices in (Tier, OrganisationStatus):
+            if value in choices.values:
+                return str(choices(value).label)
+        return value
+
+    def from_value_display(self) -> str:
+        return self._value_label(self.from_value)
+
+    def to_value_display(self) -> str:
+        return self._value_label(self.to_value)
 
 
 class MemberOrganisation(Organisation):

@@ -14,6 +14,7 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
+from accounts.mail import hub_url
 from accounts.models import AuditEvent, User
 from federation.complaints.models import Complaint, ComplaintAnswer, ComplaintState
 from federation.complaints.tasks import erase_expired_complaints
@@ -76,7 +77,7 @@ def test_a_complaint_is_filed_and_acknowledged_to_its_sender_alone(cast):
     assert complaint.removed_on == dt.date(2026, 11, 30)
     assert complaint.consented_at is not None
     assert complaint.sender_digest and "203.0.113.7" not in complaint.sender_digest
-    [message] = mail.outbox
+    [message] = to_complainant(COMPLAINT["email"])
     assert message.to == [COMPLAINT["email"]] and not message.cc and not message.bcc
     assert reference in message.subject
     text = message.subject + message.body
@@ -93,9 +94,46 @@ def test_a_complaint_is_filed_and_acknowledged_to_its_sender_alone(cast):
     assert COMPLAINT["email"] not in str(event.detail) + event.actor_email
 
 
+def to_complainant(address: str) -> list[mail.EmailMessage]:
+    return [m for m in mail.outbox if address in m.to]
+
+
+def test_staff_who_triage_complaints_are_told_without_the_senders_data(cast):
+    """Every staff member who may triage complaints gets one email of their own, in their
+    language, naming the reference and linking to the complaint in admin on the hub's
+    address; no one else does, and nothing of the sender is in it."""
+    triagers = {
+        user.email
+        for user in User.objects.filter(is_staff=True, is_active=True)
+        if user.has_perm("complaints.change_complaint")
+    }
+    assert "moderator@consortium.example" in triagers
+    User.objects.filter(email="moderator@consortium.example").update(language="fr")
+    mail.outbox.clear()
+    reference = reference_on(file_complaint())
+    complaint = Complaint.objects.get(reference=reference)
+    notices = [m for m in mail.outbox if COMPLAINT["email"] not in m.to]
+    assert {m.to[0] for m in notices} == triagers
+    for message in notices:
+        assert len(message.to) == 1 and not message.cc and not message.bcc
+        assert reference in message.subject
+        assert hub_url(f"/admin/complaints/complaint/{complaint.pk}/change/") in message.body
+        for private in (COMPLAINT["email"], COMPLAINT["reason"], COMPLAINT["content_url"]):
+            assert private not in message.subject + message.body
+    [french] = [m for m in notices if m.to == ["moderator@consortium.example"]]
+    assert french.subject == f"[Hashfed] Nouvelle réclamation {reference} à trier"
+    # A member platform's people are never told of complaints.
+    assert not any(
+        User.objects.get(email=m.to[0])
+        .memberships.exclude(organisation__kind="consortium")
+        .exists()
+        for m in notices
+    )
+
+
 def test_a_complaint_filed_in_french_is_acknowledged_in_french(cast):
     reference = reference_on(file_complaint(lang="fr"))
-    [message] = mail.outbox
+    [message] = to_complainant(COMPLAINT["email"])
     assert message.subject == f"[Hashfed] Votre réclamation {reference} est bien reçue"
     assert "Nous avons reçu votre réclamation" in message.body
     assert Complaint.objects.get(reference=reference).language == "fr"
@@ -182,7 +220,7 @@ def test_the_form_is_not_a_lookup_oracle_for_the_list(cast, signer_for):
         response = file_complaint(client, hash_value=value, ip=ip)
         reference = reference_on(response)
         sent = client.get("/help/complaint/sent/")
-        [message] = mail.outbox
+        [message] = to_complainant(COMPLAINT["email"])
         mail.outbox.clear()
         answers.append(
             (

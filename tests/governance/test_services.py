@@ -4,7 +4,7 @@ suspension and offboarding; each writes its audit event."""
 from __future__ import annotations
 
 import pytest
-from django.test import override_settings
+from django.test import Client, override_settings
 
 from accounts.audit import AuditContext
 from accounts.models import AuditEvent, Membership, Organisation, User
@@ -23,7 +23,7 @@ from federation.governance.selectors import (
     mentorships_of,
     onboarding_checklist,
 )
-from tests.governance.conftest import COMPLETE_EVIDENCE, COMPLETE_FACTS
+from tests.governance.conftest import COMPLETE_EVIDENCE, COMPLETE_FACTS, sign_in, signed_in
 
 
 def _actions() -> list[str]:
@@ -363,3 +363,17 @@ def test_unknown_application_fields_are_ignored(criteria, make_applicant):
         context=context,
     )
     assert MembershipApplication.objects.get(pk=application.pk).state == "draft"
+
+
+def test_a_members_dashboard_names_its_tier_change_in_words(cast, staff_context):
+    """The member reads its decisions as sentences in its language, not stored keys."""
+    pebble = Organisation.objects.get(slug="pebble")
+    services.organisation_tier_change(
+        organisation=pebble, tier="full", reason="Meets every criterion now.", context=staff_context
+    )
+    admin = next(u for u in User.objects.filter(memberships__organisation=pebble))
+    page = signed_in(admin).get("/portal/organisations/pebble/").content.decode()
+    assert "(Full member)" in page and "(full)" not in page
+    french = sign_in(Client(headers={"accept-language": "fr"}), admin)
+    page = french.get("/portal/organisations/pebble/").content.decode()
+    assert "(Membre titulaire)" in page
