@@ -20,6 +20,7 @@ from django.utils.safestring import mark_safe
 from django_otp import user_has_device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.hub_identity import HubStateMismatch, hub_keys
 from accounts.models import Membership, Organisation, OrganisationKind, Role, User
 from accounts.permissions import HASH_BANK_FIREWALLED_KINDS, is_granted, roles_at_most
 from accounts.selectors import passkeys_of
@@ -203,12 +204,29 @@ def key_roles(membership: Membership) -> list[tuple[str, str]]:
     ]
 
 
+def hub_verifier_keys() -> list[str]:
+    """The verifier keys a member's client pins (`hashfed sync --hub-key`): the hub's key
+    and, during a rotation, the next one, which already signs beside it. Shown in the
+    portal, a channel apart from the API, so that a hub impersonated on the network cannot
+    hand a new member its own key. Empty while the hub refuses to sign (its key belongs to
+    another database): the page then offers no key rather than a wrong one."""
+    try:
+        keys = hub_keys()
+    except HubStateMismatch:
+        return []
+    return [identity.note_verifier_key for identity in keys.signing]
+
+
 def api_keys_page_of(membership: Membership) -> dict[str, Any]:
     organisation = membership.organisation
     return {
         "organisation": organisation,
         "membership": membership,
         "keys": governance_selectors.api_keys_of(organisation=organisation),
+        # Only organisations that sync the list pin the hub's key.
+        "hub_verifier_keys": hub_verifier_keys()
+        if organisation.kind not in HASH_BANK_FIREWALLED_KINDS
+        else [],
     }
 
 

@@ -159,3 +159,27 @@ def test_the_revocation_questions_are_closed_to_whoever_may_not_revoke(cast):
     assert signed_in(cast["lakeside/admin"].user).get(lakeside_own).status_code == 404
     key.refresh_from_db()
     assert key.revoked_at is None
+
+
+def test_the_api_keys_page_gives_the_hub_key_to_pin_and_the_next_one_in_a_rotation(cast):
+    """A member takes the hub's verifier key from its signed-in portal, a channel apart
+    from the API's discovery document; during a rotation the page names the next key."""
+    from django.core.management import call_command
+
+    from accounts.hub_identity import hub_keys
+
+    page = signed_in(cast["northwind/admin"].user).get(NORTHWIND + "api-keys/").content.decode()
+    current = hub_keys().current.note_verifier_key
+    assert f'<code class="secret" id="hub-verifier-key">{current}</code>' in page
+    assert f"export HASHFED_HUB_KEY='{current}'" in page
+    assert 'id="hub-next-key"' not in page
+    call_command("rotate_hub_key", "--begin")
+    following = hub_keys().next
+    assert following is not None
+    page = signed_in(cast["northwind/admin"].user).get(NORTHWIND + "api-keys/").content.decode()
+    assert current in page and following.note_verifier_key in page
+    assert 'id="hub-next-key"' in page
+    # An authority's keys reach its lawful requests alone: no key for syncing the list.
+    desk = signed_in(cast["ruritania-ctu/liaison"].user)
+    page = desk.get("/portal/organisations/ruritania-ctu/api-keys/").content.decode()
+    assert "hub-verifier-key" not in page and current not in page
