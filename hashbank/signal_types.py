@@ -302,8 +302,17 @@ def parse_vpdq(value: str) -> list[VpdqFrame]:
 
 
 def _normalise_vpdq(value: str) -> str:
+    frames = parse_vpdq(value)
+    # A comparison drops the frames below the minimum quality (as the reference does): a
+    # value with no other frame would match nothing, and is refused rather than listed.
+    if all(frame.quality < PDQ_MIN_QUALITY for frame in frames):
+        raise SignalValueError(
+            "low_quality",
+            f"every frame of this vpdq value has a PDQ quality below {PDQ_MIN_QUALITY}: "
+            "comparisons leave such frames out, so it would match no video",
+        )
     # json.dumps' default separators are the ones threatexchange's vpdq_to_json writes.
-    return json.dumps([str(frame) for frame in parse_vpdq(value)])
+    return json.dumps([str(frame) for frame in frames])
 
 
 # URLs: the normalisation lives in hashfed_wire.urls, where members' tools compute the same

@@ -79,12 +79,20 @@ def test_malformed_queries_are_rejected_one_by_one(bob, listed):
             {"signal_type": "pdq", "value": "xyz"},
             {"signal_type": "nope", "value": "1"},
             "not an object",
+            # A video whose every frame is of too low a quality to compare matches nothing.
+            {"signal_type": "vpdq", "value": f'["{"ab" * 32},10,0.0"]'},
         ],
     ).json()["results"]
     assert len(results[0]["matches"]) == 1
     assert results[1]["error"]["field"] == "queries.1.value"
     assert results[2]["error"]["field"] == "queries.2.signal_type"
     assert results[3]["error"]["field"] == "queries.3"
+    assert results[4]["error"] == {
+        "code": "low_quality",
+        "field": "queries.4.value",
+        "message": results[4]["error"]["message"],
+    }
+    assert "below 50" in results[4]["error"]["message"]
 
 
 def test_a_restricted_bank_answers_only_members_granted_it(alice, bob, listed):

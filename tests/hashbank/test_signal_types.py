@@ -472,3 +472,14 @@ def test_it_imports_without_django() -> None:
     project_root = Path(signal_types.__file__).resolve().parents[1]
     check = "import sys, hashbank.signal_types; assert 'django' not in sys.modules"
     subprocess.run([sys.executable, "-c", check], cwd=project_root, check=True)
+
+
+def test_a_vpdq_value_with_no_frame_of_comparable_quality_is_low_quality() -> None:
+    """Comparisons drop frames below quality 50, as the reference does: a value with no
+    other frame would match nothing, so it is refused; one good frame is enough."""
+    low = f'["{"ab" * 32},49,0.0","{"cd" * 32},0,1.0"]'
+    with pytest.raises(SignalValueError) as caught:
+        normalise_value("vpdq", low)
+    assert caught.value.code == "low_quality"
+    mixed = f'["{"ab" * 32},49,0.0", "{"cd" * 32},50,1.0"]'
+    assert normalise_value("vpdq", mixed) == mixed

@@ -78,6 +78,12 @@ def test_it_rejects_each_bad_item_with_its_code_and_field(alice, signer_for):
         (signer.envelope(value="xyz"), ("malformed_value", "payload.value")),
         (signer.envelope(signal_type="md5", value="0" * 31), ("malformed_value", "payload.value")),
         (
+            signer.envelope(
+                signal_type="vpdq", value=f'["{"ab" * 32},49,0.0","{"cd" * 32},0,1.0"]'
+            ),
+            ("low_quality", "payload.value"),
+        ),
+        (
             signer.envelope(labels=["tvec-glorification", "no-such-label"]),
             ("unknown_label", "payload.labels[1]"),
         ),
