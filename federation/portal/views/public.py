@@ -3,6 +3,7 @@ sign-in and out, setting a password, and where a signed-in person starts."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -12,8 +13,8 @@ from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
+from django.utils.translation import get_language, gettext, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts import services as accounts_services
@@ -26,7 +27,9 @@ from federation.portal.forms import InvitationAcceptForm, PortalLoginForm
 from federation.portal.pages import audit_context, form_status, language
 from federation.portal.services import invitation_accept_from_form
 from federation.transparency.selectors import reports_published
+from hashbank.models import Label
 from hashbank.selectors import labels_active
+from hashbank.taxonomy_text import TAXONOMY_TEXT
 
 # The taxonomy's categories, as the public reads them (label names and descriptions are the
 # taxonomy's own, fixtures/taxonomy.json).
@@ -39,12 +42,31 @@ CATEGORY_NAMES = {
 }
 
 
+@dataclass(frozen=True)
+class LabelText:
+    """A label as the reader reads it: in their language where the catalogue has the
+    taxonomy's text (hashbank/taxonomy_text.py), else in English, marked `lang="en"`."""
+
+    name: str
+    description: str
+    translated: bool
+
+
+def label_text(label: Label) -> LabelText:
+    english = (get_language() or "en").split("-")[0] == "en"
+    known = label.name in TAXONOMY_TEXT and label.description in TAXONOMY_TEXT
+    if english or not known:
+        return LabelText(label.name, label.description, english)
+    description = gettext(label.description)
+    return LabelText(gettext(label.name), description, description != label.description)
+
+
 def site_home(request: HttpRequest) -> HttpResponse:
     """The public home page: what the consortium does and does not do, how hash sharing works
     and where it stops, who can join, the labels, the reports, and how to reach us."""
-    categories: dict[str, list[Any]] = {}
+    categories: dict[str, list[LabelText]] = {}
     for label in labels_active():
-        categories.setdefault(label.category, []).append(label)
+        categories.setdefault(label.category, []).append(label_text(label))
     return render(
         request,
         "portal/site_home.html",
