@@ -1,7 +1,8 @@
 """Journeys in a real browser: Playwright drives Debian's Chromium headless against the live
 server. Every page a journey visits is checked with axe-core (no serious or critical
 accessibility violation) and for Content-Security-Policy violations, and is photographed
-at desktop and phone widths into var/screenshots/<journey>/."""
+at desktop and phone widths into var/screenshots/<journey>/; at either width nothing on it
+may reach past the screen's edge (wide tables scroll in their own box)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,20 @@ STAFF_PASSWORD = "staff passphrase for the browser test"
 # Desktop first (the width pages are read at), then a phone's.
 WIDTHS = {1440: 900, 390: 844}
 BLOCKING_IMPACTS = {"serious", "critical"}
+# The elements that reach past the right edge of the viewport, if the page scrolls sideways:
+# the deepest ones (their ancestors overflow only because of them), by tag, id and class.
+OVERFLOWING = """() => {
+  const limit = document.documentElement.clientWidth;
+  if (document.documentElement.scrollWidth <= limit) return [];
+  const scrolls = (el) => { for (let p = el.parentElement; p; p = p.parentElement) {
+    const s = getComputedStyle(p).overflowX; if (s === 'auto' || s === 'scroll' || s === 'hidden') return true; }
+    return false; };
+  const wide = [...document.body.querySelectorAll('*')].filter(
+    (el) => el.getBoundingClientRect().right > limit + 1 && !scrolls(el));
+  return wide.filter((el) => !wide.some((o) => o !== el && el.contains(o))).slice(0, 5)
+    .map((el) => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+      (el.className && typeof el.className === 'string' ? '.' + el.className.split(' ').join('.') : ''));
+}"""
 
 requires_chromium = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (./dev setup)"
@@ -111,6 +126,9 @@ class Journey:
         first = next(iter(WIDTHS.items()))
         for width, height in WIDTHS.items():
             page.set_viewport_size({"width": width, "height": height})
+            # Nothing is wider than the screen: a wide table or text scrolls in its own box.
+            wide = page.evaluate(OVERFLOWING)
+            assert not wide, f"{name} ({page.url}) at {width} px: wider than the screen: {wide}"
             path = self.folder / f"{self.visited:02d}-{name}-{width}.png"
             page.screenshot(path=str(path), full_page=True)
         page.set_viewport_size({"width": first[0], "height": first[1]})
