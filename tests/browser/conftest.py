@@ -50,14 +50,19 @@ BLOCKING_IMPACTS = {"serious", "critical"}
 OVERFLOWING = """() => {
   const limit = document.documentElement.clientWidth;
   if (document.documentElement.scrollWidth <= limit) return [];
-  const scrolls = (el) => { for (let p = el.parentElement; p; p = p.parentElement) {
-    const s = getComputedStyle(p).overflowX; if (s === 'auto' || s === 'scroll' || s === 'hidden') return true; }
-    return false; };
+  const scrolls = (el) => {
+    for (let p = el.parentElement; p; p = p.parentElement) {
+      const s = getComputedStyle(p).overflowX;
+      if (s === 'auto' || s === 'scroll' || s === 'hidden') return true;
+    }
+    return false;
+  };
   const wide = [...document.body.querySelectorAll('*')].filter(
     (el) => el.getBoundingClientRect().right > limit + 1 && !scrolls(el));
   return wide.filter((el) => !wide.some((o) => o !== el && el.contains(o))).slice(0, 5)
     .map((el) => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
-      (el.className && typeof el.className === 'string' ? '.' + el.className.split(' ').join('.') : ''));
+      (typeof el.className === 'string' && el.className
+        ? '.' + el.className.split(' ').join('.') : ''));
 }"""
 
 requires_chromium = pytest.mark.skipif(
