@@ -366,6 +366,14 @@ def hub_state_verify() -> None:
     hub_keys()
 
 
+def witness_key_verify() -> None:
+    """Check, without caching, that the witness key is usable and this database's (the
+    health check, as hub_state_verify for the hub key). Raises HubStateMismatch, or
+    RuntimeError when the key file holds no Ed25519 private key."""
+    _witness_key_for.cache_clear()
+    witness_key()
+
+
 # Rotation: a next key signs beside the current one, then replaces it.
 
 

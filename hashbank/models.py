@@ -3,8 +3,10 @@ change log that members sync."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -331,6 +333,22 @@ class Dispute(models.Model):
 
     def __str__(self) -> str:
         return f"Dispute {str(self.public_id)[:8]} on {self.signal}"
+
+    @property
+    def appealable_until(self) -> dt.datetime | None:
+        """Until when the decision may be appealed; None unless decided and not appealed."""
+        if self.state != DisputeState.DECIDED or self.decided_at is None:
+            return None
+        return self.decided_at + dt.timedelta(days=settings.DISPUTE_APPEAL_WINDOW_DAYS)
+
+    @property
+    def is_final(self) -> bool:
+        """Nothing can change the outcome any more: the appeal is decided, or the decision's
+        appeal window has closed without one."""
+        if self.state == DisputeState.CLOSED:
+            return True
+        until = self.appealable_until
+        return until is not None and timezone.now() > until
 
     @property
     def is_overdue(self) -> bool:

@@ -199,7 +199,16 @@ class ForwardedDisputeState(models.TextChoices):
     PENDING = "pending", "Waiting to be forwarded"
     FORWARDED = "forwarded", "Forwarded to the origin hub"
     DECIDED = "decided", "Decided by the origin hub"
+    FOLLOWING = "following", "Decision applied here; an appeal at the origin hub may follow"
     APPLIED = "applied", "Decision applied here"
+
+
+class AppliedStage(models.TextChoices):
+    """How far the origin's decisions have been applied here."""
+
+    NONE = "", "Nothing yet"
+    DECIDED = "decided", "The first decision"
+    APPEAL_DECIDED = "appeal_decided", "The appeal's decision"
 
 
 class ForwardedDispute(models.Model):
@@ -218,9 +227,21 @@ class ForwardedDispute(models.Model):
     )
     remote_outcome = models.CharField(max_length=12, blank=True)
     remote_reason = models.TextField(blank=True)
+    # The origin's decision of an appeal, once there is one, and whether the origin's
+    # dispute is final (its appeal decided, or the appeal window closed without one).
+    remote_appeal_outcome = models.CharField(max_length=12, blank=True)
+    remote_appeal_reason = models.TextField(blank=True)
+    remote_final = models.BooleanField(default=False)
+    applied_stage = models.CharField(
+        max_length=16, choices=AppliedStage.choices, default=AppliedStage.NONE, blank=True
+    )
     forwarded_at = models.DateTimeField(null=True, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # A run's claim on the step that calls the origin hub: taken and released in short
+    # transactions, never held across the HTTP call; an expired lease may be taken over.
+    lease_token = models.CharField(max_length=32, blank=True)
+    leased_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-forwarded_at"]

@@ -22,12 +22,14 @@ class WitnessAddCheckpointApi(HubApiView):
     `<its origin>/banks/<bank>`, signed with the key of the agreement). 200: this hub's
     cosignature line (its key is `witness_verifier_key` at /.well-known/hashfed); 409: the
     old size is not the size this hub last cosigned for the log (the body, `text/x.tlog.size`,
-    is that size); 403: not a log of the caller, or not signed by its key; 422: the proof
-    does not verify; 400: malformed. Nothing of this hub's own banks is read or told."""
+    is that size); 404: not a log this hub witnesses for the caller (another peer's, this
+    hub's own, anything else); 403: not signed by the caller's key, or no active peering
+    agreement; 422: the proof does not verify; 400: malformed. Nothing of this hub's own
+    banks is read or told."""
 
     actions = {"POST": "federation.witness.add"}
     parser_classes = [PlainTextParser]
-    error_statuses = {"POST": (422,)}
+    error_statuses = {"POST": (404, 409, 422)}
 
     @extend_schema(
         request={"text/plain": OpenApiTypes.STR},
@@ -39,7 +41,20 @@ class WitnessAddCheckpointApi(HubApiView):
                 OpenApiTypes.STR,
                 description="The size of the checkpoint this hub last cosigned for the log.",
             ),
-            422: OpenApiResponse(Error, description="The consistency proof does not verify."),
+            403: OpenApiResponse(
+                Error,
+                description="`checkpoint_refused`: the checkpoint is not signed by the key of "
+                "the caller's peering agreement, or the caller has no active agreement; "
+                "`permission_denied`: the caller is not a peer hub.",
+            ),
+            404: OpenApiResponse(
+                Error,
+                description="`unknown_log`: the checkpoint's origin is not a log this hub "
+                "witnesses for the caller (not one of its banks).",
+            ),
+            422: OpenApiResponse(
+                Error, description="`bad_proof`: the consistency proof does not verify."
+            ),
         },
     )
     def post(self, request: Request) -> HttpResponse:

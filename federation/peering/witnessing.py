@@ -34,11 +34,19 @@ SIZE_MEDIA_TYPE = "text/x.tlog.size"
 
 
 class WitnessRefused(ServiceError):
-    """The checkpoint's origin is not a log of this peer, or its signature does not verify
-    with the peer's key (tlog-witness 403)."""
+    """The checkpoint's signature does not verify with the peer's key, or the caller has no
+    active peering agreement here (tlog-witness 403)."""
 
     status_code = status.HTTP_403_FORBIDDEN
     default_code = "checkpoint_refused"
+
+
+class UnknownLog(ServiceError):
+    """The checkpoint's origin is not a log this hub witnesses for the caller: not one of its
+    banks, another peer's log, or this hub's own (tlog-witness 404)."""
+
+    status_code = status.HTTP_404_NOT_FOUND
+    default_code = "unknown_log"
 
 
 class SizeConflict(ServiceError):
@@ -115,8 +123,8 @@ def _peer_verifier(agreement: PeeringAgreement) -> note.Verifier:
 
 
 def _checkpoint_of(agreement: PeeringAgreement, checkpoint_text: str) -> note.Checkpoint:
-    """The checkpoint, its signature checked with the peer's key and its origin one of the
-    peer's banks. Raises WitnessRefused or Invalid."""
+    """The checkpoint, its origin one of the peer's banks (else UnknownLog) and its signature
+    checked with the peer's key (else WitnessRefused). Raises Invalid when malformed."""
     if agreement.state != AgreementState.ACTIVE:
         raise WitnessRefused(f"the peering agreement is {agreement.state}")
     try:
@@ -129,7 +137,7 @@ def _checkpoint_of(agreement: PeeringAgreement, checkpoint_text: str) -> note.Ch
     prefix = f"{agreement.origin}/banks/"
     bank = checkpoint.origin.removeprefix(prefix)
     if not checkpoint.origin.startswith(prefix) or not bank or "/" in bank:
-        raise WitnessRefused(f"{checkpoint.origin} is not a log of {agreement.origin}")
+        raise UnknownLog(f"{checkpoint.origin} is not a log of {agreement.origin}")
     try:
         note.open_note(checkpoint_text, [_peer_verifier(agreement)])
     except note.NoteError:
@@ -144,11 +152,12 @@ def witness_add_checkpoint(
     consistency_proof: list[bytes],
 ) -> str:
     """Cosign a peer's checkpoint (tlog-witness add-checkpoint): returns this hub's
-    cosignature line. The checkpoint must be signed by the peer's key with an origin of one
-    of its banks (else WitnessRefused); `old_size` must be the size this hub last cosigned
-    for that log, 0 at first (else SizeConflict carrying the current size); the proof must
-    lead from that tree to the checkpoint's (else ProofRefused); an old size above the
-    checkpoint's is Invalid. The log's record moves forward in the same transaction."""
+    cosignature line. The checkpoint's origin must be one of the peer's banks (else
+    UnknownLog) and it must be signed by the peer's key (else WitnessRefused); `old_size`
+    must be the size this hub last cosigned for that log, 0 at first (else SizeConflict
+    carrying the current size); the proof must lead from that tree to the checkpoint's
+    (else ProofRefused); an old size above the checkpoint's is Invalid. The log's record
+    moves forward in the same transaction."""
     checkpoint = _checkpoint_of(agreement, checkpoint_text)
     if old_size > checkpoint.size:
         raise Invalid.for_field(
@@ -164,7 +173,7 @@ def witness_add_checkpoint(
     with transaction.atomic():
         log = WitnessedLog.objects.select_for_update().get(log_origin=checkpoint.origin)
         if log.agreement_id != agreement.pk:
-            raise WitnessRefused(f"{checkpoint.origin} is not a log of {agreement.origin}")
+            raise UnknownLog(f"{checkpoint.origin} is not a log of {agreement.origin}")
         if old_size != log.size:
             raise SizeConflict(
                 f"this hub last cosigned {checkpoint.origin} at size {log.size}",
@@ -204,7 +213,7 @@ def peer_log_witness(agreement: PeeringAgreement, bank: str) -> str:
     text = api.checkpoint(bank)
     checkpoint = _checkpoint_of(agreement, text)
     if checkpoint.origin != f"{agreement.origin}/banks/{bank}":
-        raise WitnessRefused(f"the peer served a checkpoint of {checkpoint.origin} for {bank}")
+        raise UnknownLog(f"the peer served a checkpoint of {checkpoint.origin} for {bank}")
     log = WitnessedLog.objects.filter(log_origin=checkpoint.origin).first()
     old_size = log.size if log is not None else 0
     proof = (

@@ -24,10 +24,15 @@ from hashbank.models import (
 
 class ForwardedOutput(serializers.Serializer):
     origin_hub = serializers.CharField()
-    state = serializers.ChoiceField(choices=["pending", "forwarded", "decided", "applied"])
+    state = serializers.ChoiceField(
+        choices=["pending", "forwarded", "decided", "following", "applied"],
+        help_text="following: the origin's decision is applied here and an appeal there may "
+        "still change it; applied: the origin's decision is final and applied here.",
+    )
     forwarded_at = serializers.DateTimeField(allow_null=True)
     decided_at = serializers.DateTimeField(allow_null=True)
     origin_outcome = serializers.ChoiceField(choices=DisputeOutcome.choices, allow_null=True)
+    origin_appeal_outcome = serializers.ChoiceField(choices=DisputeOutcome.choices, allow_null=True)
 
 
 class DisputeOutput(serializers.ModelSerializer):
@@ -41,6 +46,16 @@ class DisputeOutput(serializers.ModelSerializer):
         slug_field="slug", many=True, read_only=True
     )
     overdue = serializers.BooleanField(source="is_overdue")
+    appealable_until = serializers.DateTimeField(
+        allow_null=True,
+        help_text="Until when the decision may be appealed; null unless decided and not appealed.",
+    )
+    final = serializers.BooleanField(
+        source="is_final",
+        help_text="Nothing can change the outcome any more: the appeal is decided, or the "
+        "appeal window closed without one (a peer hub that forwarded the dispute follows it "
+        "until then).",
+    )
     forwarded = serializers.SerializerMethodField(
         help_text="For a hash received from a peer hub: the dispute as forwarded to that hub, "
         "which decides it (docs/federation-witnessing.md); null otherwise."
@@ -59,6 +74,7 @@ class DisputeOutput(serializers.ModelSerializer):
                 "forwarded_at": forwarded.forwarded_at,
                 "decided_at": forwarded.decided_at,
                 "origin_outcome": forwarded.remote_outcome or None,
+                "origin_appeal_outcome": forwarded.remote_appeal_outcome or None,
             }
         ).data
 
@@ -87,6 +103,8 @@ class DisputeOutput(serializers.ModelSerializer):
             "appeal_outcome",
             "appeal_reason",
             "appeal_decided_at",
+            "appealable_until",
+            "final",
             "forwarded",
         ]
 

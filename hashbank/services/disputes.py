@@ -326,3 +326,41 @@ def dispute_decide_by_origin(
     )
     transaction.on_commit(lambda: notify_dispute_event.delay(dispute.pk, "decided"))
     return dispute
+
+
+@transaction.atomic
+def dispute_decide_appeal_by_origin(
+    *, dispute: Dispute, outcome: str, reason: str, origin_hub: str, context: AuditContext
+) -> Dispute:
+    """Apply the origin hub's decision of an appeal there to a member's dispute whose first
+    decision was the origin's (dispute_decide_by_origin): the dispute is closed with the
+    appeal's outcome, which rules the listing here as an appeal decided here would (an
+    overturn takes the signal off this hub's list, an upheld appeal of an overturn lists it
+    again), and the member is told. A dispute staff here decided, or one under appeal here,
+    is left as it is."""
+    from hashbank.tasks import notify_dispute_event
+
+    if outcome not in DisputeOutcome.values:
+        raise Invalid.for_field("outcome", f"unknown outcome {outcome!r}", code="invalid_choice")
+    dispute = Dispute.objects.select_for_update().get(pk=dispute.pk)
+    if dispute.state != DisputeState.DECIDED or dispute.decided_by_id is not None:
+        return dispute
+    dispute.state = DisputeState.CLOSED
+    dispute.appeal_outcome = outcome
+    dispute.appeal_reason = (
+        f"Decided on appeal by {origin_hub}, the hub this hash came from: {reason}"
+    )
+    dispute.appeal_decided_at = timezone.now()
+    dispute.save()
+    signal = Signal.objects.select_for_update().get(pk=dispute.signal_id)
+    signal.delisted_by_decision = outcome == DisputeOutcome.OVERTURNED
+    signal_refresh(signal)
+    audit_record(
+        action=f"hashbank.dispute.appeal_{outcome}",
+        context=context,
+        target=dispute,
+        organisation=dispute.opened_by,
+        detail={"reason": reason, "decided_by_hub": origin_hub},
+    )
+    transaction.on_commit(lambda: notify_dispute_event.delay(dispute.pk, "appeal_decided"))
+    return dispute

@@ -306,6 +306,48 @@ def test_a_key_file_replaced_after_binding_is_refused(db, tmp_path, settings, an
     assert anonymous.get("/healthz").status_code == 503
 
 
+def test_healthz_checks_the_witness_key_as_the_hub_key(
+    db, tmp_path, settings, anonymous, django_capture_on_commit_callbacks
+):
+    """The witness key (cosigning peers' checkpoints) must be usable and bound to this
+    database: a replaced file, another database's file or a file that holds no key makes the
+    hub unready, as for the hub key."""
+    from accounts.hub_identity import witness_key
+
+    key = tmp_path / "witness.pem"
+    settings.HUB_WITNESS_KEY_FILE = key
+    with django_capture_on_commit_callbacks(execute=True):
+        health = anonymous.get("/healthz")
+    assert health.status_code == 200, health.content
+    assert health.json()["checks"]["witness_key"] == "ok"
+    bound = HubInstance.objects.get().witness_key_id
+    assert bound and key.exists()
+    assert witness_key().verifier_key
+    # The file replaced under the running hub (the cache would still hold the old key).
+    key.unlink()
+    health = anonymous.get("/healthz")
+    assert health.status_code == 503
+    assert "not the one" in health.json()["checks"]["witness_key"]
+    assert health.json()["checks"]["hub_state"] == "ok"
+    # A file that holds no key.
+    key.write_text("not a key")
+    health = anonymous.get("/healthz")
+    assert health.status_code == 503
+    assert "not usable" in health.json()["checks"]["witness_key"]
+    # Another database's witness key file.
+    other = tmp_path / "shared" / "witness.pem"
+    run_hub(
+        tmp_path / "other.sqlite3",
+        tmp_path / "other-state",
+        env={"HUB_WITNESS_KEY_FILE": str(other), "SECRET_KEY": "o" * 50},
+    )
+    settings.HUB_WITNESS_KEY_FILE = other
+    HubInstance.objects.update(witness_key_id="")
+    health = anonymous.get("/healthz")
+    assert health.status_code == 503
+    assert "belongs to hub" in health.json()["checks"]["witness_key"]
+
+
 def test_a_generated_secret_is_bound_at_first_use_and_kept(
     db, tmp_path, settings, anonymous, django_capture_on_commit_callbacks
 ):

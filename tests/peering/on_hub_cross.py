@@ -75,3 +75,51 @@ def decide(*, dispute_id: str, outcome: str, reason: str) -> str:
         context=AuditContext.system(),
     )
     return decided.state
+
+
+def appeal(*, dispute_id: str, organisation: str, grounds: str) -> str:
+    """A party at A (a member whose submission supports the hash) appeals A's decision."""
+    from accounts.audit import AuditContext
+    from accounts.models import Organisation
+    from hashbank.models import Dispute
+    from hashbank.services import dispute_appeal
+
+    appealed = dispute_appeal(
+        dispute=Dispute.objects.get(public_id=dispute_id),
+        organisation=Organisation.objects.get(slug=organisation),
+        grounds=grounds,
+        context=AuditContext.system(),
+    )
+    return appealed.state
+
+
+def decide_appeal(*, dispute_id: str, outcome: str, reason: str) -> str:
+    """Another reviewer at A than the first decides the appeal."""
+    from accounts.audit import AuditContext
+    from accounts.models import User
+    from hashbank.models import Dispute
+    from hashbank.services import dispute_decide_appeal
+
+    decided = dispute_decide_appeal(
+        dispute=Dispute.objects.get(public_id=dispute_id),
+        outcome=outcome,
+        reason=reason,
+        reviewer=User.objects.get(email="governance@consortium.example"),
+        context=AuditContext.system(),
+    )
+    return decided.state
+
+
+def close_appeal_window(*, dispute_id: str) -> None:
+    """The decision's appeal window passes without an appeal."""
+    import datetime as dt
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from hashbank.models import Dispute
+
+    days = settings.DISPUTE_APPEAL_WINDOW_DAYS + 1
+    Dispute.objects.filter(public_id=dispute_id).update(
+        decided_at=timezone.now() - dt.timedelta(days=days)
+    )

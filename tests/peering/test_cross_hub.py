@@ -133,7 +133,8 @@ def test_a_member_of_b_disputes_a_hash_from_a_which_decides_and_b_applies(
     call_on(hub_a, "decide", dispute_id=at_a[kept.value]["id"], outcome="upheld", reason="it is")
     with django_capture_on_commit_callbacks(execute=True):
         outcomes = forwarded_disputes_advance()
-    assert set(outcomes.values()) == {"applied"}, outcomes
+    # Applied, and followed on while the decisions may still be appealed at A.
+    assert set(outcomes.values()) == {"following"}, outcomes
     # The member is told of both decisions, as for a decision made here.
     told = [m for m in mailoutbox if "admin@northwind.example" in m.to]
     assert any("overturned" in m.body for m in told) and any("upheld" in m.body for m in told)
@@ -141,7 +142,7 @@ def test_a_member_of_b_disputes_a_hash_from_a_which_decides_and_b_applies(
     overturned = member.get(f"/api/v1/disputes/{opened.json()['id']}/").json()
     assert (overturned["state"], overturned["outcome"]) == ("decided", "overturned")
     assert "hub-a.test" in overturned["decision_reason"]
-    assert overturned["forwarded"]["state"] == "applied"
+    assert overturned["forwarded"]["state"] == "following"
     assert overturned["forwarded"]["origin_outcome"] == "overturned"
     disputed.refresh_from_db()
     assert disputed.status == "removed"
@@ -158,7 +159,14 @@ def test_a_member_of_b_disputes_a_hash_from_a_which_decides_and_b_applies(
     # The member's portal says where the dispute went.
     portal = sign_in(Client(), alice.user).get("/portal/organisations/northwind/disputes/")
     assert "Forwarded to hub-a.test, the hub this hash came from" in portal.content.decode()
-    # Done: running again changes nothing.
+    # Running again changes nothing while A's decisions stand.
+    assert set(forwarded_disputes_advance().values()) == {"following"}
+    assert ForwardedDispute.objects.filter(state="following").count() == 3
+    assert ChangeLogEntry.objects.filter(bank=local, op="remove").count() == 1
+    # The appeal windows at A pass: the decisions are final, and B stops following.
+    for remote in at_a.values():
+        call_on(hub_a, "close_appeal_window", dispute_id=remote["id"])
+    assert set(forwarded_disputes_advance().values()) == {"applied"}
     assert forwarded_disputes_advance() == {}
     assert ForwardedDispute.objects.filter(state="applied").count() == 3
     second = Dispute.objects.get(public_id=also.json()["id"])
@@ -198,3 +206,70 @@ def test_an_unreachable_origin_is_recorded_and_retried(hub_a, cast, alice):
     forwarded.refresh_from_db()
     assert forwarded.remote_id == first_id
     assert len(call_on(hub_a, "disputes")) == 1
+
+
+def test_an_appeal_decided_at_a_after_b_applied_the_first_decision_is_followed(
+    hub_a, cast, alice, mailoutbox, django_capture_on_commit_callbacks
+):
+    """A upholds, B applies it; a party at A appeals and A overturns on appeal: B takes the
+    hash off (a remove entry in its log), closes the member's dispute with the appeal's
+    outcome and tells the member, then stops following."""
+    values = hub_a.call("publish", bank="TVEC", count=1)
+    agreement = with_writer_key(hub_a)
+    received = receive(agreement, "TVEC")
+    assert pulled(received).error == ""
+    local = ReceivedBank.objects.get(pk=received.pk).bank
+    signal = Signal.objects.get(bank=local, value=values[0])
+    member = alice.client()
+    opened = member.post(
+        "/api/v1/disputes/",
+        {"signal": signal.pk, "kind": "signal", "grounds": "a family photo"},
+        format="json",
+    )
+    assert opened.status_code == 201, opened.content
+    url = f"/api/v1/disputes/{opened.json()['id']}/"
+    assert list(forwarded_disputes_advance().values()) == ["forwarded"]
+    (remote,) = call_on(hub_a, "disputes")
+    call_on(hub_a, "decide", dispute_id=remote["id"], outcome="upheld", reason="it is")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert list(forwarded_disputes_advance().values()) == ["following"]
+    first = member.get(url).json()
+    assert (first["state"], first["outcome"]) == ("decided", "upheld")
+    signal.refresh_from_db()
+    assert signal.status == "active"
+    told = [m.body for m in mailoutbox if "admin@northwind.example" in m.to]
+    assert any("Decision: upheld" in body for body in told)
+    assert not any("Appeal decision" in body for body in told)
+
+    # At A, the member whose submission lists the hash appeals; the appeal is pending.
+    assert (
+        call_on(
+            hub_a, "appeal", dispute_id=remote["id"], organisation="northwind", grounds="look again"
+        )
+        == "appealed"
+    )
+    assert list(forwarded_disputes_advance().values()) == ["following"]
+    assert member.get(url).json()["state"] == "decided"
+    # Another reviewer at A overturns on appeal: B follows.
+    call_on(hub_a, "decide_appeal", dispute_id=remote["id"], outcome="overturned", reason="satire")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert list(forwarded_disputes_advance().values()) == ["applied"]
+    closed = member.get(url).json()
+    assert (closed["state"], closed["outcome"], closed["appeal_outcome"]) == (
+        "closed",
+        "upheld",
+        "overturned",
+    )
+    assert "hub-a.test" in closed["appeal_reason"] and "satire" in closed["appeal_reason"]
+    assert closed["forwarded"]["state"] == "applied"
+    assert closed["forwarded"]["origin_appeal_outcome"] == "overturned"
+    signal.refresh_from_db()
+    assert signal.status == "removed"
+    removal = ChangeLogEntry.objects.filter(bank=local, op="remove").get()
+    assert signal.value.encode() in bytes(removal.entry)
+    page = member.get("/api/v1/sync/?cursor=0&limit=1000").json()
+    assert [e["value"] for e in page["entries"] if e["op"] == "remove"] == [signal.value]
+    told = [m.body for m in mailoutbox if "admin@northwind.example" in m.to]
+    assert any("Appeal decision: overturned" in body for body in told)
+    # Final at A: B stops following.
+    assert forwarded_disputes_advance() == {}

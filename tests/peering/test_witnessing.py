@@ -149,21 +149,40 @@ def test_a_bad_consistency_proof_is_unprocessable(cast, peer):
     assert WitnessedLog.objects.get().size == 6
 
 
-def test_bad_signatures_and_foreign_origins_are_forbidden(cast, peer):
+def test_a_checkpoint_not_signed_by_the_peers_key_is_forbidden(cast, peer):
     client = cast["southern-hub/peer"].client()
     impostor = PeerLog(peer.origin)  # the peer's name, another key
+    response = add(client, 0, [], impostor.checkpoint(5))
+    assert response.status_code == 403, response.content
+    assert response.json()["error"]["code"] == "checkpoint_refused"
+    assert not WitnessedLog.objects.exists()
+
+
+def test_an_origin_that_is_not_a_log_of_the_caller_is_not_found(cast, peer):
+    """tlog-witness: an unknown origin is 404, checked before the signature (so a foreign
+    origin signed by any key is answered the same way)."""
+    client = cast["southern-hub/peer"].client()
+    impostor = PeerLog(peer.origin)
     for checkpoint in (
-        impostor.checkpoint(5),
         peer.checkpoint(5, log_origin="northern.example/banks/TVEC"),
         peer.checkpoint(5, log_origin=f"{peer.origin}/banks/"),
         peer.checkpoint(5, log_origin=f"{peer.origin}/other/TVEC"),
         peer.checkpoint(5, log_origin=f"{peer.origin}/banks/TVEC/x"),
         peer.checkpoint(5, log_origin="hub.test/banks/TVEC"),  # this hub's own bank
+        impostor.checkpoint(5, log_origin="hub.test/banks/TVEC"),
     ):
         response = add(client, 0, [], checkpoint)
-        assert response.status_code == 403, (checkpoint, response.content)
-        assert response.json()["error"]["code"] == "checkpoint_refused"
+        assert response.status_code == 404, (checkpoint, response.content)
+        assert response.json()["error"]["code"] == "unknown_log"
     assert not WitnessedLog.objects.exists()
+
+
+def test_the_schema_lists_the_witness_answers(anonymous, db):
+    schema = anonymous.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    responses = schema["paths"][URL]["post"]["responses"]
+    assert {"200", "400", "401", "403", "404", "409", "413", "415", "422"} <= set(responses)
+    assert "text/x.tlog.size" in responses["409"]["content"]
+    assert "unknown_log" in responses["404"]["description"]
 
 
 @pytest.mark.parametrize(
@@ -226,7 +245,8 @@ def test_another_peer_cannot_have_a_log_it_does_not_own_cosigned(cast, peer):
     )
     for checkpoint in (peer.checkpoint(5), signed_by_northern):
         response = add(client, 0, [], checkpoint)
-        assert response.status_code == 403, response.content
+        assert response.status_code == 404, response.content
+        assert response.json()["error"]["code"] == "unknown_log"
     assert not WitnessedLog.objects.exists()
     # Its own log, though, it may have cosigned.
     assert add(client, 0, [], northern_log.checkpoint(3)).status_code == 200
@@ -275,7 +295,16 @@ def test_nothing_of_the_hash_bank_shows_through_the_witness(cast, peer):
         checkpoint = peer.checkpoint(4, log_origin=f"hub.test/banks/{bank}")
         response = add(client, 0, [], checkpoint)
         answers.add((response.status_code, response.content.replace(bank.encode(), b"B")))
-    assert len(answers) == 1 and next(iter(answers))[0] == 403
+    assert len(answers) == 1 and next(iter(answers))[0] == 404
+    # A peer hub without an agreement is refused before its body is read: the same answer
+    # for any bank, and never one that tells whether the bank exists.
+    PeeringAgreement.objects.all().delete()
+    refused = set()
+    for bank in ("TVEC", "CSAM", "NOPE"):
+        checkpoint = peer.checkpoint(4, log_origin=f"hub.test/banks/{bank}")
+        response = add(client, 0, [], checkpoint)
+        refused.add((response.status_code, response.content))
+    assert len(refused) == 1 and next(iter(refused))[0] == 403
 
 
 def test_the_service_refuses_a_smaller_size_and_never_moves_back(cast, peer):
