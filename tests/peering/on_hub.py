@@ -124,7 +124,13 @@ def prepare(
     return {"api_key": api_key, "origin": settings.HUB_ORIGIN, "vkey": identity.note_verifier_key}
 
 
-def publish(*, bank: str, count: int = 3, values: list[str] | None = None) -> list[str]:
+def publish(
+    *,
+    bank: str,
+    count: int = 3,
+    values: list[str] | None = None,
+    labels: list[str] | None = None,
+) -> list[str]:
     """The member signs and submits `count` new PDQ hashes (or `values`) into `bank`,
     moderators approve them and the hub signs checkpoints. Returns the values."""
     import secrets
@@ -151,7 +157,7 @@ def publish(*, bank: str, count: int = 3, values: list[str] | None = None) -> li
                 "bank": bank,
                 "signal_type": "pdq",
                 "value": value,
-                "labels": ["tvec-glorification"],
+                "labels": labels or ["tvec-glorification"],
             },
         )
         for value in values
@@ -217,3 +223,23 @@ def fork_latest_checkpoint(*, bank: str) -> str:
     )
     Checkpoint.objects.filter(pk=latest.pk).update(note=text, root_hash=root.hex())
     return text
+
+
+def label_add(*, slug: str, name: str, category: str, severity: int) -> None:
+    """A label of this hub's taxonomy that the other hub's taxonomy does not have."""
+    from hashbank.models import Label
+
+    Label.objects.create(
+        slug=slug,
+        name=name,
+        category=category,
+        severity=severity,
+        description=f"{name}, as this hub's taxonomy describes it.",
+        taxonomy_version="9.9",
+    )
+
+
+def label_retire(*, slug: str) -> None:
+    from hashbank.models import Label
+
+    Label.objects.filter(slug=slug).update(active=False)
