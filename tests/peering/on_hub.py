@@ -243,3 +243,16 @@ def label_retire(*, slug: str) -> None:
     from hashbank.models import Label
 
     Label.objects.filter(slug=slug).update(active=False)
+
+
+def publish_history(*, banks: list[str], batches: list[int]) -> list[str]:
+    """The same history in each of `banks`: batches of new hashes (a checkpoint after each),
+    then the first hash withdrawn. Returns the values, in order."""
+    values: list[str] = []
+    for count in batches:
+        batch = publish(bank=banks[0], count=count)
+        for bank in banks[1:]:
+            publish(bank=bank, values=batch)
+        values += batch
+    withdraw(value=values[0])
+    return values
