@@ -36,6 +36,15 @@ class Label(models.Model):
     active = models.BooleanField(default=True)
     # The EU DSA transparency database category this label maps to, where one exists.
     dsa_category = models.CharField(max_length=100, blank=True)
+    # A label a peer hub's entries carry that this hub's taxonomy does not have: created
+    # when the first such entry is pulled, retired (not offered to members for submissions
+    # or disputes), with the origin's wording where the origin publishes it.
+    origin_hub = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="For a label received from a peer hub and not in this hub's taxonomy: "
+        "that hub's origin name. Empty for the labels of this hub's taxonomy.",
+    )
 
     class Meta:
         ordering = ["category", "slug"]

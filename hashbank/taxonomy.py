@@ -33,6 +33,7 @@ def taxonomy_load(*, path: Path = TAXONOMY_FILE, context: AuditContext) -> tuple
                 "taxonomy_version": version,
                 "dsa_category": spec.get("dsa_category", ""),
                 "active": True,
+                "origin_hub": "",
             },
         )
         slugs.append(spec["slug"])

@@ -8,6 +8,7 @@ import copy
 import http.client
 import json
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +36,7 @@ from federation.peering.models import (
     ReceivedBank,
     ReceivedEnvelope,
 )
-from hashbank.models import Bank, ChangeOp, Label, Signal, SignalStatus
+from hashbank.models import Bank, ChangeOp, Label, Severity, Signal, SignalStatus
 from hashbank.services.changelog import REMOVAL_REASONS, Change, EnvelopeRef, changelog_append
 from hashfed_wire import hub_signatures, provenance
 from hashfed_wire.errors import HubError, SyncError
@@ -255,6 +256,7 @@ def received_bank_pull(received: ReceivedBank, *, limit: int = PULL_PAGE) -> Pul
         if tree.checkpoint is not None:
             verifier.check_latest(remote, tree, api.checkpoint(remote))
         keys: dict[tuple[str, str], dict[str, Any]] | None = None
+        peer_labels = PeerLabels(api, agreement)
         while True:
             raw, signature = api.page(remote, received.position, limit)
             try:
@@ -286,6 +288,7 @@ def received_bank_pull(received: ReceivedBank, *, limit: int = PULL_PAGE) -> Pul
             for envelope in envelopes:
                 envelope.bank = received.bank
             new_tree = trees[remote]
+            peer_labels.link(entries)
             with transaction.atomic():
                 locked = ReceivedBank.objects.select_for_update().get(pk=received.pk)
                 if locked.position != received.position:
@@ -317,6 +320,93 @@ def received_bank_pull(received: ReceivedBank, *, limit: int = PULL_PAGE) -> Pul
         ReceivedBank.objects.filter(pk=received.pk).update(last_error=result.error[:2000])
         logger.warning("peering: pull of %s stopped: %s", received, result.error)
     return result
+
+
+LABEL_SLUG = re.compile(r"^[-a-zA-Z0-9_]{1,100}\Z")
+
+
+class PeerLabels:
+    """The labels the peer's entries carry that this hub's taxonomy does not have: each is
+    created here once, marked with the origin hub (`Label.origin_hub`), retired (members
+    here do not submit or dispute with it) and worded as the origin's taxonomy words it
+    (`GET /api/v1/labels/` at the peer, asked once per pull, only when a label is new
+    here), so that received signals keep every label the origin gave them. Created outside
+    the page's transaction (a label is only a name: one left by a page not imported is
+    harmless) and audited (`peering.label.created`)."""
+
+    def __init__(self, api: PeerApi, agreement: PeeringAgreement) -> None:
+        self.api = api
+        self.agreement = agreement
+        self.taxonomy: dict[str, dict[str, Any]] | None = None
+
+    def _taxonomy(self) -> dict[str, dict[str, Any]]:
+        if self.taxonomy is None:
+            try:
+                reply = self.api.json("/api/v1/labels/")
+            except PeerUnavailable as exc:
+                logger.warning("peering: the labels of %s: %s", self.agreement.origin, exc)
+                reply = []
+            self.taxonomy = {
+                str(label.get("slug")): label
+                for label in (reply if isinstance(reply, list) else [])
+                if isinstance(label, dict)
+            }
+        return self.taxonomy
+
+    def link(self, entries: list[dict[str, Any]]) -> list[Label]:
+        """Create the labels of `entries` this hub does not have. Returns those created."""
+        slugs = {
+            str(slug)
+            for entry in entries
+            if entry.get("op") in (ChangeOp.ADD, ChangeOp.UPDATE)
+            for slug in entry.get("labels") or ()
+        }
+        if not slugs:
+            return []
+        new = slugs - set(Label.objects.filter(slug__in=slugs).values_list("slug", flat=True))
+        malformed = {slug for slug in new if not LABEL_SLUG.match(slug)}
+        if malformed:
+            logger.warning(
+                "peering: %s sends labels that are not slugs: %s",
+                self.agreement.origin,
+                sorted(malformed)[:10],
+            )
+        created = []
+        for slug in sorted(new - malformed):
+            with transaction.atomic():
+                label = self._create(slug, self._taxonomy().get(slug, {}))
+            if label is not None:
+                created.append(label)
+        return created
+
+    def _create(self, slug: str, spec: dict[str, Any]) -> Label | None:
+        origin = self.agreement.origin
+        severity = spec.get("severity")
+        label, made = Label.objects.get_or_create(
+            slug=slug,
+            defaults={
+                "name": str(spec.get("name") or slug)[:200],
+                "category": str(spec.get("category") or "peer")[:32],
+                "severity": severity if severity in Severity.values else Severity.MEDIUM,
+                "description": str(spec.get("description") or "")
+                or f"A label of the peer hub {origin}.",
+                "taxonomy_version": str(spec.get("taxonomy_version") or "")[:16],
+                "dsa_category": str(spec.get("dsa_category") or "")[:100],
+                "active": False,
+                "origin_hub": origin,
+            },
+        )
+        if not made:
+            return None
+        audit_record(
+            action="peering.label.created",
+            context=AuditContext.system(),
+            target=label,
+            organisation=self.agreement.organisation,
+            detail={"slug": slug, "origin": origin, "described_by_origin": bool(spec)},
+        )
+        logger.info("peering: label %s created from %s", slug, origin)
+        return label
 
 
 def _envelope_items(entries: list[dict[str, Any]]) -> dict[str, bool]:

@@ -35,8 +35,9 @@ class LabelAdmin(admin.ModelAdmin):
         "active",
         "taxonomy_version",
         "dsa_category",
+        "origin_hub",
     ]
-    list_filter = ["category", "severity", "active", "taxonomy_version"]
+    list_filter = ["category", "severity", "active", "taxonomy_version", "origin_hub"]
     search_fields = ["slug", "name", "description"]
     fields = [
         "slug",
@@ -47,10 +48,12 @@ class LabelAdmin(admin.ModelAdmin):
         "description",
         "taxonomy_version",
         "dsa_category",
+        "origin_hub",
     ]
     # What identifies a label and where it sits in the versioned taxonomy comes from
-    # fixtures/taxonomy.json; staff adjust wording, severity and whether it is in use.
-    readonly_fields = ["slug", "category", "taxonomy_version", "dsa_category"]
+    # fixtures/taxonomy.json (or, for a label received from a peer hub, from that hub: its
+    # origin_hub); staff adjust wording, severity and whether it is in use.
+    readonly_fields = ["slug", "category", "taxonomy_version", "dsa_category", "origin_hub"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # new labels arrive with a new taxonomy version (load_taxonomy)

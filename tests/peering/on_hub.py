@@ -124,7 +124,13 @@ def prepare(
     return {"api_key": api_key, "origin": settings.HUB_ORIGIN, "vkey": identity.note_verifier_key}
 
 
-def publish(*, bank: str, count: int = 3, values: list[str] | None = None) -> list[str]:
+def publish(
+    *,
+    bank: str,
+    count: int = 3,
+    values: list[str] | None = None,
+    labels: list[str] | None = None,
+) -> list[str]:
     """The member signs and submits `count` new PDQ hashes (or `values`) into `bank`,
     moderators approve them and the hub signs checkpoints. Returns the values."""
     import secrets
@@ -151,7 +157,7 @@ def publish(*, bank: str, count: int = 3, values: list[str] | None = None) -> li
                 "bank": bank,
                 "signal_type": "pdq",
                 "value": value,
-                "labels": ["tvec-glorification"],
+                "labels": labels or ["tvec-glorification"],
             },
         )
         for value in values
@@ -217,3 +223,117 @@ def fork_latest_checkpoint(*, bank: str) -> str:
     )
     Checkpoint.objects.filter(pk=latest.pk).update(note=text, root_hash=root.hex())
     return text
+
+
+def label_add(*, slug: str, name: str, category: str, severity: int) -> None:
+    """A label of this hub's taxonomy that the other hub's taxonomy does not have."""
+    from hashbank.models import Label
+
+    Label.objects.create(
+        slug=slug,
+        name=name,
+        category=category,
+        severity=severity,
+        description=f"{name}, as this hub's taxonomy describes it.",
+        taxonomy_version="9.9",
+    )
+
+
+def label_retire(*, slug: str) -> None:
+    from hashbank.models import Label
+
+    Label.objects.filter(slug=slug).update(active=False)
+
+
+def publish_history(*, banks: list[str], batches: list[int]) -> list[str]:
+    """The same history in each of `banks`: batches of new hashes (a checkpoint after each),
+    then the first hash withdrawn. Returns the values, in order."""
+    values: list[str] = []
+    for count in batches:
+        batch = publish(bank=banks[0], count=count)
+        for bank in banks[1:]:
+            publish(bank=bank, values=batch)
+        values += batch
+    withdraw(value=values[0])
+    return values
+
+
+def pull_from(
+    *,
+    peer_slug: str,
+    origin: str,
+    base_url: str,
+    public_key: str,
+    api_key: str,
+    banks: dict[str, str],
+    may_pass_on: bool = False,
+) -> dict[str, Any]:
+    """This hub's staff register an agreement with another hub (`origin`, at `base_url`,
+    its key, the API key it issued to this hub) receiving `banks` (remote name: local
+    name), and this hub pulls each of them (`received_bank_pull`, as the periodic task
+    does). Returns each pull's outcome and what this hub then holds, and what the peer
+    answers this hub about its banks."""
+    import json
+
+    from accounts.audit import AuditContext
+    from accounts.models import OrganisationKind
+    from accounts.services import organisation_create
+    from federation.peering.models import PeeringAgreement
+    from federation.peering.services import PeerApi, received_bank_pull, received_bank_register
+    from hashbank.models import ChangeLogEntry, Signal
+    from hashfed_wire.logverify import split_page
+
+    context = AuditContext.system()
+    organisation = organisation_create(
+        slug=peer_slug,
+        name=f"Peer {peer_slug}",
+        kind=OrganisationKind.PEER_HUB,
+        country="FR",
+        context=context,
+    )
+    agreement = PeeringAgreement.objects.create(
+        organisation=organisation,
+        origin=origin,
+        base_url=base_url,
+        public_key=public_key,
+        pull_credential=api_key,
+    )
+    pulls = {}
+    for remote, local in banks.items():
+        received = received_bank_register(
+            agreement=agreement,
+            remote_name=remote,
+            may_pass_on=may_pass_on,
+            local_name=local,
+            context=context,
+        )
+        result = received_bank_pull(received)
+        received.refresh_from_db()
+        pulls[remote] = {
+            "error": result.error,
+            "entries": result.entries,
+            "quarantined": result.quarantine is not None,
+            "listed": sorted(
+                Signal.objects.filter(bank=received.bank)
+                .exclude(status="removed")
+                .values_list("value", flat=True)
+            ),
+            "tree_size": received.tree_size,
+            "checkpoint": received.checkpoint_text,
+        }
+    api = PeerApi(agreement)
+    page, _ = split_page(api.ok("/api/v1/sync/", {"cursor": 0, "limit": 10000}).body)
+    return {
+        "pulls": pulls,
+        "values_here": sorted(Signal.objects.values_list("value", flat=True)),
+        "logged_here": [json.loads(bytes(row.entry)) for row in ChangeLogEntry.objects.all()],
+        "peer_banks": sorted(bank["name"] for bank in api.json("/api/v1/banks/")),
+        "peer_sync": {
+            "banks": sorted({entry["bank"] for entry in page["entries"]}),
+            "values": sorted(entry["value"] for entry in page["entries"]),
+            "checkpoints": sorted(page.get("checkpoints") or {}),
+        },
+        "peer_checkpoint_status": {
+            name: api.get(f"/api/v1/banks/{name}/checkpoint").status for name in banks
+        },
+    }
