@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import json
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from hashfed_client import fastjson
 from hashfed_client.errors import HubError, SyncError
 from hashfed_client.transport import is_int
 from hashfed_wire import ed25519, hub_signatures
@@ -65,7 +65,8 @@ def snapshot_verify(
 def snapshot_records(data: bytes, *, bank: str) -> Iterator[list[Record]]:
     """The records of a snapshot file (gzip, one RFC 8785 JSON object a line), in blocks:
     each block of whole lines is parsed as one JSON array, which costs far less than a
-    parse per line. Raises SyncError for a file that is not a snapshot of ``bank``."""
+    parse per line, with orjson when it is installed (``fastjson``, as the log's pages).
+    Raises SyncError for a file that is not a snapshot of ``bank``."""
     inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
     rest = b""
     try:
@@ -75,7 +76,7 @@ def snapshot_records(data: bytes, *, bank: str) -> Iterator[list[Record]]:
             rest = block[cut:]
             if cut:
                 # A JSON text holds no raw newline: each one ends a record.
-                records = json.loads(b"[" + block[: cut - 1].replace(b"\n", b",") + b"]")
+                records = fastjson.loads(b"[" + block[: cut - 1].replace(b"\n", b",") + b"]")
                 for record in records:
                     if not isinstance(record, dict) or record.get("bank") != bank:
                         raise SyncError(f"the {bank} snapshot holds a record of another bank")

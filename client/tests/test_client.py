@@ -1122,3 +1122,35 @@ def test_a_lookup_answer_out_of_order_is_a_bad_response(hub) -> None:
     with pytest.raises(HubError) as caught:
         HubClient(hub.url, API_KEY).lookup([{"signal_type": "md5", "value": MD5}])
     assert caught.value.code == "bad_response"
+
+
+def test_a_snapshot_loads_the_same_records_with_or_without_orjson(monkeypatch) -> None:
+    import gzip
+
+    from hashfed_client.snapshots import snapshot_records, snapshots_apply
+
+    lines = [
+        json.dumps(
+            {"bank": "TVEC", "incident_commitment": None, "n": n, "signal_type": "pdq", "value": v},
+            separators=(",", ":"),
+            sort_keys=True,
+        )
+        for n, v in enumerate(["a", "back\\slash", "tab\there", "é", "\u2028"])
+    ]
+    data = gzip.compress(("\n".join(lines) + "\n").encode())
+    loaded = []
+    for name in ("with", "without"):
+        if name == "without":
+            monkeypatch.setattr(fastjson, "orjson", None)
+        signals: dict[tuple[str, str, str], dict[str, Any]] = {}
+        assert snapshots_apply(signals, snapshot_records(data, bank="TVEC")) == 5
+        loaded.append(signals)
+    assert loaded[0] == loaded[1]
+    assert loaded[0][("TVEC", "pdq", "tab\there")] == {
+        "bank": "TVEC",
+        "incident": None,
+        "incident_commitment": None,
+        "n": 2,
+        "signal_type": "pdq",
+        "value": "tab\there",
+    }

@@ -41,28 +41,53 @@ COMPRESS_BLOCK = 1 << 22
 # Rows of the ORM path parsed and joined at a time.
 ORM_CHUNK = 2000
 
+# Signal ids per chunk of the COPY path: each chunk's entries are sorted in memory (a few
+# MB at most) and arrive as one row, so neither the database nor this process handles the
+# lines one by one, and nothing is sorted on disk.
+COPY_CHUNK_IDS = 4096
+
 # A listed signal's last entry before the head, as its snapshot line. The entries are RFC
 # 8785 bytes, so removing two top-level members leaves RFC 8785 bytes of the rest:
 # `"op"` and `"sequence"` are never the first member (`"at"` sorts before them) and appear
 # nowhere else in an entry (the nested objects, `envelopes`, hold digests and key ids).
-# COPY's text format doubles each backslash (an entry holds no tab, newline or carriage
-# return: RFC 8785 escapes them); `_copy_lines` undoes that.
+# The signals are read in chunks of COPY_CHUNK_IDS ids, in order (`start`, checked by the
+# reader): a chunk's lines, each ending with a newline, come as one bytea value of a
+# binary COPY (no escaping), with how many they are; a chunk without a listed signal gives
+# no row. One statement, so one view of the log for every chunk.
 _COPY_LINES = """
 COPY (
-    SELECT replace(
-        replace(convert_from(last.entry, 'UTF8'), ',"op":"' || last.op || '",', ','),
-        ',"sequence":' || last.sequence || ',',
-        ','
-    )
-    FROM (
-        SELECT DISTINCT ON (signal_id) signal_id, sequence, op, entry
-        FROM {log}
-        WHERE bank_id = {bank} AND sequence < {head}
-        ORDER BY signal_id, sequence DESC
-    ) AS last
-    WHERE last.op IN ('add', 'update')
-    ORDER BY last.signal_id
-) TO STDOUT
+    SELECT start, chunk.lines, chunk.count
+    FROM (SELECT min(id) AS low, max(id) AS high FROM {signals}) AS span
+    CROSS JOIN LATERAL generate_series(span.low, span.high, {width}) AS start
+    CROSS JOIN LATERAL (
+        SELECT
+            convert_to(
+                string_agg(
+                    replace(
+                        replace(
+                            convert_from(last.entry, 'UTF8'),
+                            ',"op":"' || last.op || '",',
+                            ','
+                        ),
+                        ',"sequence":' || last.sequence || ',',
+                        ','
+                    ) || chr(10),
+                    '' ORDER BY last.signal_id
+                ),
+                'UTF8'
+            ) AS lines,
+            count(*) AS count
+        FROM (
+            SELECT DISTINCT ON (signal_id) signal_id, sequence, op, entry
+            FROM {log}
+            WHERE bank_id = {bank} AND sequence < {head}
+                AND signal_id BETWEEN start AND start + {width} - 1
+            ORDER BY signal_id, sequence DESC
+        ) AS last
+        WHERE last.op IN ('add', 'update')
+    ) AS chunk
+    WHERE chunk.count > 0
+) TO STDOUT (FORMAT binary)
 """
 
 
@@ -199,38 +224,35 @@ def snapshot_lines_orm(bank: Bank, head: int) -> Iterator[bytes]:
 
 def snapshot_lines_copy(bank: Bank, head: int) -> Iterator[bytes]:
     """The same lines as snapshot_lines_orm, streamed out of PostgreSQL with COPY, in
-    blocks of whole lines. Runs in the caller's transaction."""
+    blocks of whole lines (one per chunk of signal ids). Runs in the caller's
+    transaction."""
     statement = _COPY_LINES.format(
         log=connection.ops.quote_name(ChangeLogEntry._meta.db_table),
+        signals=connection.ops.quote_name(Signal._meta.db_table),
         bank=int(bank.pk),
         head=int(head),
+        width=int(COPY_CHUNK_IDS),
     )
     connection.ensure_connection()
     raw = connection.connection
     assert raw is not None
-    rows: list[bytes] = []
-    size = 0
     with raw.cursor() as cursor:
         # This process compresses while the database reads: parallel workers and JIT
         # compilation only take cores from it (for this transaction alone).
         cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         cursor.execute("SET LOCAL jit = off")
+    previous: int | None = None
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
-        # One COPY message per row: joined into blocks before anything else is done.
-        for row in copy:
-            rows.append(bytes(row))
-            size += len(row)
-            if size >= COMPRESS_BLOCK:
-                yield _unescape(b"".join(rows))
-                rows, size = [], 0
-    if rows:
-        yield _unescape(b"".join(rows))
-
-
-def _unescape(block: bytes) -> bytes:
-    """COPY text rows → the text: the only escape an entry needs is the doubled backslash
-    (every backslash in the stream is one of a pair, so pairs never overlap)."""
-    return block.replace(b"\\\\", b"\\") if b"\\" in block else block
+        copy.set_types(["int8", "bytea", "int8"])
+        for start, lines, count in copy.rows():
+            # The chunks come in the order of their ids, as the nested loop reads them: a
+            # file in another order would be another file, so the build stops instead.
+            if previous is not None and start <= previous:
+                raise RuntimeError("the snapshot's chunks came out of order")
+            if lines.count(b"\n") != count:
+                raise RuntimeError("a snapshot chunk's lines are not its signals")
+            previous = start
+            yield lines
 
 
 def snapshot_lines(bank: Bank, head: int) -> Iterator[bytes]:

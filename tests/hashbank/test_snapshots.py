@@ -128,7 +128,10 @@ def test_each_line_is_a_listed_signals_last_entry_without_sequence_and_op(cast):
 
 
 @postgresql_only
-def test_copy_and_orm_write_the_same_bytes(cast, tmp_path):
+@pytest.mark.parametrize("chunk_ids", [1, 3, 4096])
+def test_copy_and_orm_write_the_same_bytes(cast, tmp_path, monkeypatch, chunk_ids):
+    # One signal a chunk, a few (some chunks empty for a bank), all of them in one.
+    monkeypatch.setattr(snapshot_service, "COPY_CHUNK_IDS", chunk_ids)
     mixed_log()
     middle = changelog_next_sequence() - 3
     for bank in Bank.objects.all():
