@@ -15,7 +15,7 @@ from typing import Any
 
 from django.test import Client
 from hashfed_client.sync import MAX_HELD_ENTRIES, SyncState
-from hashfed_client.verify import BankTree, CheckpointPolicy, LogVerifier, split_page
+from hashfed_client.verify import BankTree, CheckpointPolicy, LogVerifier, split_page_bytes
 
 from accounts.hub_identity import hub_identity
 from bench.measure import BenchError, Row, api_client, rotated, timed
@@ -76,7 +76,7 @@ class Member:
             return page
         # As sync_list does: pages are held back until one proof covers them.
         hub_signatures.verify_page(self.verifier.policy.hub_key.public_key, body, signature)
-        page, texts = split_page(body)
+        page, texts = split_page_bytes(body)
         self.trees = self.verifier.check_page(self.trees, page, texts, defer_proofs=True)
         self.held.append(page["entries"])
         self.held_entries += len(page["entries"])

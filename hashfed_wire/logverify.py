@@ -20,12 +20,20 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from json.scanner import make_scanner
+from operator import itemgetter
+from types import ModuleType
 from typing import Any, cast
 
 from hashfed_wire import note
 from hashfed_wire.errors import HubError, InputError, SyncError
 from hashfed_wire.files import write_atomically
 from hashfed_wire.merkle import EMPTY_ROOT, ProofError, RightEdge, verify_consistency
+
+orjson: ModuleType | None
+try:
+    import orjson
+except ImportError:  # the standard library's json does the same, slower
+    orjson = None
 
 EVIDENCE_TYPE = "hashfed-misbehaviour"
 
@@ -106,13 +114,86 @@ def _skip(text: str, pos: int) -> int:
 
 def split_page(raw: bytes) -> tuple[dict[str, Any], list[str]]:
     """A sync page parsed, and the exact text of each of its entries (their UTF-8 bytes are
-    the trees' leaves): one pass of the standard library's JSON scanner over the page, with
-    no second parse. Raises HubError(code="bad_response") for anything but a JSON object."""
+    the trees' leaves). Raises HubError(code="bad_response") for anything but a JSON
+    object. ``split_page_bytes`` gives the entries' bytes, without decoding them."""
+    page, spans = split_page_bytes(raw)
+    return page, [span.decode("utf-8") for span in spans]
+
+
+def split_page_bytes(raw: bytes) -> tuple[dict[str, Any], list[bytes]]:
+    """A sync page parsed, and the exact bytes of each of its entries (the trees' leaves).
+    Raises HubError(code="bad_response") for anything but a JSON object.
+
+    A page as the hub writes it (``{"entries":[`` first, the entries compact JSON objects
+    joined by commas) is split without a parse of each entry (``_split_compact``); any
+    other is parsed by one pass of the standard library's JSON scanner."""
     try:
+        split = _split_compact(raw)
+        if split is not None:
+            return split
         text = raw.decode("utf-8")
-        return _split_object(text)
+        page, texts = _split_object(text)
+        return page, [entry.encode("utf-8") for entry in texts]
     except (UnicodeDecodeError, StopIteration, IndexError, ValueError) as exc:
         raise HubError(200, "bad_response", f"a sync page is not a JSON object: {exc}") from None
+
+
+_ENTRIES_FIRST = b'{"entries":'
+_BETWEEN_ENTRIES = b"},{"
+
+
+def _loads(raw: bytes) -> Any:
+    if orjson is not None:
+        return orjson.loads(raw)
+    return json.loads(raw.decode("utf-8"))
+
+
+def _dumps(value: Any) -> bytes:
+    """Compact JSON, keys in their order, UTF-8 as is."""
+    if orjson is not None:
+        return bytes(orjson.dumps(value))
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _split_compact(raw: bytes) -> tuple[dict[str, Any], list[bytes]] | None:
+    """The page and its entries' bytes when the entries are written as compact JSON does
+    (what the hub's canonical JSON is), else None (the caller parses the page otherwise).
+
+    The entries are parsed in one call, written again compactly, and that must be the
+    page's bytes from ``[`` on; in compact JSON, objects are joined by ``},{``, so when the
+    written list splits there into exactly one piece per entry, and every entry is an
+    object, no piece is cut inside a string and the pieces are the entries' bytes. The
+    rest of the page is parsed as ``split_page`` always did (repeated keys refused)."""
+    if not raw.startswith(_ENTRIES_FIRST):
+        return None
+    try:
+        entries = _loads(raw)["entries"]
+        if type(entries) is not list or (entries and set(map(type, entries)) != {dict}):
+            return None
+        listed = _dumps(entries)
+    except (ValueError, TypeError, KeyError, UnicodeError, RecursionError):
+        return None
+    start = len(_ENTRIES_FIRST)
+    if not raw.startswith(listed, start):
+        return None
+    spans: list[bytes] = []
+    if len(entries) == 1:
+        spans = [listed[1:-1]]
+    elif entries:
+        pieces = listed[2:-2].split(_BETWEEN_ENTRIES)
+        if len(pieces) != len(entries):
+            return None  # "},{" inside a string
+        spans = [b"{" + piece + b"}" for piece in pieces]
+    rest = raw[start + len(listed) :].decode("utf-8")
+    page: dict[str, Any] = {"entries": entries}
+    if rest[:1] == ",":
+        others, _ = _split_object("{" + rest[1:])
+        if "entries" in others:
+            raise ValueError("a repeated or non-string key 'entries'")
+        page.update(others)
+    elif rest[:1] != "}" or _skip(rest, 1) != len(rest):
+        return None
+    return page, spans
 
 
 def _split_object(text: str) -> tuple[dict[str, Any], list[str]]:
@@ -292,6 +373,47 @@ def _proof_json(old: int, new: int, proof: Sequence[bytes]) -> dict[str, Any]:
     return {"from": old, "to": new, "proof": [value.hex() for value in proof]}
 
 
+def _excerpt(leaf: bytes) -> str:
+    return leaf[:200].decode("utf-8", "replace")
+
+
+def _leaves_by_bank(
+    entries: Sequence[Any], texts: Sequence[str] | Sequence[bytes]
+) -> Mapping[str, Sequence[bytes]]:
+    """Each bank's entries' bytes, in order. The hot path of a verified sync, so no Python
+    loop over the entries when the page is of one bank."""
+    if not texts:
+        return {}
+    leaves: Sequence[bytes] = (
+        [text.encode() for text in cast(Sequence[str], texts)]
+        if isinstance(texts[0], str)
+        else cast(Sequence[bytes], texts)
+    )
+    try:
+        banks = set(map(itemgetter("bank"), entries))
+    except (TypeError, KeyError):
+        banks = set()  # the loop below names the entry at fault
+    if len(banks) == 1:
+        bank = next(iter(banks))
+        if isinstance(bank, str):
+            return {bank: leaves}
+    by_bank: dict[str, list[bytes]] = {}
+    last_bank: object = None
+    add = None
+    for entry, leaf in zip(entries, leaves, strict=True):
+        try:
+            bank = entry["bank"]
+        except (TypeError, KeyError, IndexError):
+            raise SyncError(f"an entry without a bank: {_excerpt(leaf)}") from None
+        if bank != last_bank or add is None:
+            if not isinstance(bank, str):
+                raise SyncError(f"an entry without a bank: {_excerpt(leaf)}")
+            add = by_bank.setdefault(bank, []).append
+            last_bank = bank
+        add(leaf)
+    return by_bank
+
+
 class LogVerifier:
     """Checks pages and checkpoints for one hub; ``fetch_consistency`` asks the hub for a
     consistency proof. ``evidence_base`` goes into every Misbehaviour's evidence (the hub's
@@ -365,39 +487,25 @@ class LogVerifier:
         self,
         trees: Mapping[str, BankTree],
         page: Mapping[str, Any],
-        entry_texts: Sequence[str],
+        entry_texts: Sequence[str] | Sequence[bytes],
         *,
         raw: bytes | None = None,
         signature: str | None = None,
         defer_proofs: bool = False,
     ) -> dict[str, BankTree]:
         """The banks' trees once the page is applied, every check passed; ``trees`` is not
-        changed. Raises Misbehaviour, Unverified or SyncError. With ``defer_proofs``, a
-        bank whose checkpoint is larger than its tree is not checked with a consistency
-        proof from the tree's size: ``prove`` must be called before the page is applied
-        (so that one proof covers several pages read in a row)."""
+        changed. ``entry_texts`` are the entries' exact texts or bytes (``split_page``,
+        ``split_page_bytes``). Raises Misbehaviour, Unverified or SyncError. With
+        ``defer_proofs``, a bank whose checkpoint is larger than its tree is not checked
+        with a consistency proof from the tree's size: ``prove`` must be called before the
+        page is applied (so that one proof covers several pages read in a row)."""
         checkpoints = page.get("checkpoints")
         if not isinstance(checkpoints, dict):
             raise SyncError("the page names no checkpoints")
-        leaves: dict[str, list[bytes]] = {}
         entries = page["entries"]
         if len(entries) != len(entry_texts):
             raise ValueError("one text per entry")
-        last_bank: object = None
-        add = None
-        # The hot loop of a verified sync: no more than a lookup and an append per entry
-        # while the bank stays the same.
-        for entry, text in zip(entries, entry_texts, strict=True):
-            try:
-                bank = entry["bank"]
-            except (TypeError, KeyError):
-                raise SyncError(f"an entry without a bank: {text[:200]}") from None
-            if bank != last_bank or add is None:
-                if not isinstance(bank, str):
-                    raise SyncError(f"an entry without a bank: {text[:200]}")
-                add = leaves.setdefault(bank, []).append
-                last_bank = bank
-            add(text.encode())
+        leaves = _leaves_by_bank(entries, entry_texts)
         unnamed = set(leaves) - set(checkpoints)
         if unnamed:
             raise SyncError(f"the page names no checkpoint of {', '.join(sorted(unnamed))}")

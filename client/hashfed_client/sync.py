@@ -19,7 +19,13 @@ from hashfed_client.hub import MAX_SYNC_LIMIT, HubClient, sync_page_checked
 from hashfed_client.readahead import ReadAhead
 from hashfed_client.snapshots import snapshots_fetch
 from hashfed_client.transport import is_int
-from hashfed_client.verify import BankTree, LogVerifier, Unverified, parse_key, split_page
+from hashfed_client.verify import (
+    BankTree,
+    LogVerifier,
+    Unverified,
+    parse_key,
+    split_page_bytes,
+)
 from hashfed_wire import hub_signatures, note, provenance
 from hashfed_wire.files import write_atomically
 
@@ -456,7 +462,7 @@ def _start_from_snapshots(
         state.last_sequence = state.cursor - 1
 
 
-_Read = tuple[int, bytes, str | None, dict[str, Any], list[str]]
+_Read = tuple[int, bytes, str | None, dict[str, Any], list[bytes]]
 
 
 def _sync_verified(
@@ -483,7 +489,7 @@ def _sync_verified(
 
     def fetch(position: int) -> _Read:
         raw, signature = client.sync_raw(position, limit, hub_public_key=hub_public_key)
-        page, texts = split_page(raw)
+        page, texts = split_page_bytes(raw)
         return position, raw, signature, sync_page_checked(page), texts
 
     start = min(state.verified_cursor, state.cursor)

@@ -17,6 +17,7 @@ from hashfed_wire.logverify import (
     read_notes,
     read_proof,
     split_page,
+    split_page_bytes,
     write_evidence,
 )
 
@@ -36,5 +37,6 @@ __all__ = [
     "read_notes",
     "read_proof",
     "split_page",
+    "split_page_bytes",
     "write_evidence",
 ]

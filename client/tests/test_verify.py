@@ -26,9 +26,10 @@ from hashfed_client.verify import (
     Unverified,
     compare,
     split_page,
+    split_page_bytes,
 )
 
-from hashfed_wire import merkle, note
+from hashfed_wire import logverify, merkle, note
 
 NAME = "hub.test"
 API_KEY = "hf_verify_0123456789abcdef"
@@ -170,6 +171,77 @@ def test_split_page_returns_each_entrys_exact_text_and_the_parsed_page() -> None
     for bad in (b"[]", b'{"entries":[1,]}', b'{"entries":[1]} x', b'{"a":1,"a":2}', b"\xff"):
         with pytest.raises(HubError):
             split_page(bad)
+
+
+@pytest.fixture(params=["orjson", "json"])
+def json_backend(request, monkeypatch) -> str:
+    """The page split with orjson when it is installed, and with the standard library."""
+    if request.param == "json":
+        monkeypatch.setattr(logverify, "orjson", None)
+    elif logverify.orjson is None:
+        pytest.skip("orjson is not installed")
+    return str(request.param)
+
+
+def _hub_page(entries: list[bytes], rest: bytes = b',"next_cursor":2,"head":2}') -> bytes:
+    return b'{"entries":[' + b",".join(entries) + b"]" + rest
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [
+        [],
+        [b'{"bank":"a","n":1}'],
+        ['{"bank":"a","t":"é ☃","f":0.5,"l":[],"o":{"x":[1,{}]}}'.encode(), b'{"bank":"b"}'],
+        [b'{"bank":"a","n":1}', b'{"bank":"b","t":"\\u00e9 caf\\u00e9"}', b'{"bank":"a"}'],
+        # The hub's separator inside a string: split on it, the pieces would not be entries.
+        [b'{"bank":"a","t":"x},{y"}', b'{"bank":"a","t":"},{"}', b'{"bank":"a","t":"}"}'],
+        [b'{"bank":"a","t":"\\u00e9"}', b'{"bank":"a","t":"\\n\\"},{\\""}'],
+        ['{"bank":"a","t":"é","v":[{"x":1},{"y":2}]}'.encode(), b'{"bank":"a","f":0.5}'],
+        [b'{"bank":"a","big":123456789012345678901234567890}', b'{"bank":"a"}'],
+        # Not compact: whitespace between or inside entries.
+        [b'{"bank":"a"} ', b' {"bank":"a", "x":1}'],
+        [b"1", b'"},{"', b'{"bank":"a"}'],
+    ],
+)
+def test_split_page_bytes_gives_each_entrys_exact_bytes_however_the_page_is_written(
+    json_backend, entries
+) -> None:
+    raw = _hub_page(entries)
+    # Written as the hub writes them, the entries are split without parsing each one.
+    compact = (
+        entries
+        == [
+            json.dumps(json.loads(e), ensure_ascii=False, separators=(",", ":")).encode()
+            for e in entries
+        ]
+        and b"},{" not in b"".join(entries)
+        and all(e.startswith(b"{") for e in entries)
+        # orjson reads no integer wider than 64 bits.
+        and not (json_backend == "orjson" and b'"big"' in raw)
+    )
+    assert (logverify._split_compact(raw) is not None) == compact
+    page, spans = split_page_bytes(raw)
+    assert spans == [entry.strip() for entry in entries]
+    assert page == json.loads(raw)
+    assert list(page) == list(json.loads(raw))
+    assert split_page(raw) == (page, [span.decode() for span in spans])
+
+
+def test_split_page_bytes_refuses_what_split_page_refuses(json_backend) -> None:
+    entry = b'{"bank":"a"}'
+    for bad in (
+        _hub_page([entry], b',"entries":[]}'),
+        _hub_page([entry], b',"head":1,"head":2}'),
+        _hub_page([entry], b"} x"),
+        _hub_page([entry], b",}"),
+        _hub_page([entry], b""),
+        _hub_page([entry, b'{"bank":"a"'], b"}"),
+        b'{"entries":[{"bank":"\xff"}]}',
+    ):
+        with pytest.raises(HubError):
+            split_page_bytes(bad)
+    assert split_page_bytes(_hub_page([entry], b"}  \n")) == ({"entries": [{"bank": "a"}]}, [entry])
 
 
 # An honest hub

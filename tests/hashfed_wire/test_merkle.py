@@ -581,3 +581,18 @@ def test_push_leaf_one_at_a_time_gives_append_leaves_nodes_and_every_prefix_root
         push_leaf(3, edge, leaves[0], nodes)
     with pytest.raises(ValueError, match="32 bytes"):
         push_leaf(45, edge, b"short", nodes)
+
+
+def test_a_batch_appended_at_any_size_makes_the_tree_of_one_leaf_at_a_time():
+    leaves = [leaf_hash(b"%d" % n) for n in range(70)]
+    for start in range(0, 40):
+        for count in range(0, 35):
+            one_by_one = RightEdge()
+            for leaf in leaves[: start + count]:
+                one_by_one.append(leaf)
+            batched = RightEdge()
+            batched.append_hashes(leaves[:start])
+            batched.append_hashes(leaves[start : start + count])
+            assert batched == one_by_one
+    with pytest.raises(ValueError, match="32 bytes"):
+        RightEdge().append_hashes([leaves[0], b"short"])
