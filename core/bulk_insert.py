@@ -62,21 +62,24 @@ def rows_insert(model: type[M], objs: list[M], *, set_ids: bool = True) -> list[
     return objs
 
 
-def values_insert(model: type[models.Model], rows: list[dict[str, Any]]) -> list[int]:
+def values_insert(
+    model: type[models.Model], rows: list[dict[str, Any]], *, set_ids: bool = True
+) -> list[int]:
     """Insert rows given as {field attname: value} (the others take their field's default,
     computed once for the lot) and return their primary keys, in order. Spares building a
-    model instance per row where the caller needs only the keys."""
+    model instance per row where the caller needs only the keys. Without `set_ids`, no key
+    is taken or returned (for rows nothing refers to, as in rows_insert)."""
     if not rows:
         return []
     if connection.vendor != "postgresql":
         created = model._default_manager.bulk_create([model(**row) for row in rows])
-        return [obj.pk for obj in created]
+        return [obj.pk for obj in created] if set_ids else []
     meta = model._meta
     fields = [f for f in meta.concrete_fields if f is not meta.pk]
     names = [f.attname for f in fields]
     defaults = {f.attname: f.get_default() for f in fields if f.attname not in rows[0]}
     values = [[row[n] if n in row else defaults[n] for n in names] for row in rows]
-    return _copy(model, names, values, True)
+    return _copy(model, names, values, set_ids)
 
 
 def _copy(

@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import base64
-import copy
 import http.client
 import json
 import logging
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,8 +16,10 @@ from urllib.parse import quote, urlencode
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
+from django.db.models.base import ModelState
+from django.db.models.expressions import RawSQL
 from django.urls import reverse
 from django.utils import timezone
 
@@ -25,7 +27,7 @@ from accounts import grants
 from accounts.audit import AuditContext, audit_record
 from accounts.mail import Recipient, email_people, hub_url
 from accounts.models import OrganisationKind, Role, User
-from core.bulk_insert import rows_insert
+from core.bulk_insert import rows_insert, values_insert
 from core.errors import Invalid
 from core.outbound import OutboundResponse, UnsafeUrl, outbound_get
 from federation.peering.metrics import PEER_PULLED_ENTRIES, PEER_QUARANTINES
@@ -37,7 +39,7 @@ from federation.peering.models import (
     ReceivedEnvelope,
 )
 from hashbank.models import Bank, ChangeOp, Label, Severity, Signal, SignalStatus
-from hashbank.services.changelog import REMOVAL_REASONS, Change, EnvelopeRef, changelog_append
+from hashbank.services.changelog import REMOVAL_REASONS, Change, EnvelopeRef, changelog_import
 from hashfed_wire import hub_signatures, provenance
 from hashfed_wire.errors import HubError, SyncError
 from hashfed_wire.logverify import (
@@ -530,32 +532,41 @@ def _entries_apply(bank: Bank, entries: list[dict[str, Any]], agreement: Peering
     states = [_entry_state(entry) for entry in entries]
     signals = {
         (s.signal_type, s.value): s
-        for s in Signal.objects.filter(bank=bank, value__in={value for _, value in keys})
+        for s in Signal.objects.filter(bank=bank, value__in=_texts_in({value for _, value in keys}))
     }
     listed = {key: signal.status != SignalStatus.REMOVED for key, signal in signals.items()}
     existing = set(signals)
     now = timezone.now()
     final: dict[tuple[str, str], tuple[str, float | None]] = {}
+    # A signal with one entry in the page is left in that entry's state (as `final`
+    # says); one with several is logged, entry by entry, from copies.
+    repeated = {key for key, count in Counter(keys).items() if count > 1}
     for key, (status, confidence) in zip(keys, states, strict=True):
         previous = final.get(key, (status, None))
         final[key] = (status, confidence if confidence is not None else previous[1])
     listing = {key for key, (status, _) in zip(keys, states, strict=True) if status != "removed"}
     missing = [
-        Signal(
-            bank=bank,
-            signal_type=key[0],
-            value=key[1],
-            status=status,
-            confidence=0.5 if confidence is None else confidence,
-            first_listed_at=now,
-            updated_at=now,
-        )
+        {
+            "bank_id": bank.pk,
+            "signal_type": key[0],
+            "value": key[1],
+            "status": status,
+            "labels_decided": False,
+            "delisted_by_decision": False,
+            "confidence": 0.5 if confidence is None else confidence,
+            "legal_hold": False,
+            "incident": "",
+            "first_listed_at": now,
+            "updated_at": now,
+        }
         for key, (status, confidence) in final.items()
         if key not in signals and key in listing
     ]
-    for created in rows_insert(Signal, missing):
+    for created in _signals_insert(bank, missing):
         signals[(created.signal_type, created.value)] = created
         listed[(created.signal_type, created.value)] = False
+    for key in existing:
+        signals[key].bank = bank
     envelopes = {
         e.digest: e
         for e in ReceivedEnvelope.objects.filter(
@@ -575,9 +586,9 @@ def _entries_apply(bank: Bank, entries: list[dict[str, Any]], agreement: Peering
         signal = signals.get(key)
         if signal is None:
             continue
-        signal.bank = bank
-        # What the entry says, on a copy: the change is logged as of this entry.
-        seen = copy.copy(signal)
+        # What the entry says (on a copy where the page has more entries of the signal):
+        # the change is logged as of this entry.
+        seen = _signal_copy(signal) if key in repeated else signal
         seen.status = status
         if confidence is not None:
             seen.confidence = confidence
@@ -651,7 +662,44 @@ def _entries_apply(bank: Bank, entries: list[dict[str, Any]], agreement: Peering
             ],
             set_ids=False,
         )
-    changelog_append(changes=changes)
+    changelog_import(changes=changes)
+
+
+def _texts_in(values: set[str]) -> Any:
+    """The right side of an `__in` lookup on a text column: on PostgreSQL, one array
+    parameter (`unnest`) instead of a placeholder per value, which Django and the driver
+    handle one by one."""
+    if connection.vendor != "postgresql":
+        return values
+    return RawSQL("SELECT unnest(%s::text[])", [list(values)])
+
+
+def _signals_insert(bank: Bank, rows: list[dict[str, Any]]) -> list[Signal]:
+    """Insert signals given as {field attname: value} (every field but the key) and return
+    them as instances, their bank set, each made from its values by position (the quick
+    way Django makes instances from query rows, without keyword handling)."""
+    names = [field.attname for field in Signal._meta.concrete_fields]
+    made = []
+    for pk, row in zip(values_insert(Signal, rows), rows, strict=True):
+        row["id"] = pk
+        signal = Signal(*[row[name] for name in names])
+        signal._state.adding = False
+        signal._state.db = Signal.objects.db
+        signal._state.fields_cache["bank"] = bank
+        made.append(signal)
+    return made
+
+
+def _signal_copy(signal: Signal) -> Signal:
+    """A copy of the instance that its changes do not touch (copy.copy without the
+    pickling protocol): the same field values and related objects."""
+    seen = Signal.__new__(Signal)
+    seen.__dict__.update(signal.__dict__)
+    state = ModelState()
+    state.__dict__.update(signal._state.__dict__)
+    state.fields_cache = dict(signal._state.fields_cache)
+    seen._state = state
+    return seen
 
 
 def received_envelope_found(*, banks: QuerySet[Bank], digest: str) -> dict[str, Any] | None:

@@ -21,7 +21,7 @@ from rest_framework import status
 from accounts.audit import AuditContext, audit_record
 from accounts.hub_identity import hub_keys, hub_keys_published, note_key_name
 from accounts.models import Organisation
-from core.bulk_insert import rows_insert
+from core.bulk_insert import values_insert
 from core.db_routing import ReplicaBehind, reading_from_replica
 from core.errors import Invalid, ServiceError
 from hashbank.models import Bank, ChangeLogEntry, Checkpoint, Cosignature, MerkleNode, Witness
@@ -101,30 +101,37 @@ def tree_root(bank_id: int, size: int) -> bytes:
     return merkle.root_from(size, _lookup(bank_id, merkle.root_nodes(size)))
 
 
-def tree_append(rows: list[ChangeLogEntry]) -> list[MerkleNode]:
+def tree_append(rows: list[ChangeLogEntry]) -> None:
     """Number the new entries in their banks' trees (`bank_index`) and store the complete
     subtrees they complete. Runs inside changelog_append, under its lock: nothing else
     appends meanwhile. O(log n) per entry, one insert for the whole batch."""
     by_bank: dict[int, list[ChangeLogEntry]] = {}
     for row in rows:
         by_bank.setdefault(row.bank_id, []).append(row)
-    made: list[MerkleNode] = []
     for bank_id, bank_rows in by_bank.items():
-        size = tree_size(bank_id)
-        appended = merkle.append_leaves(
-            size,
-            tree_right_edge(bank_id, size),
-            [bytes.fromhex(row.leaf_hash) for row in bank_rows],
-        )
+        size = tree_extend(bank_id, [bytes.fromhex(row.leaf_hash) for row in bank_rows])
         for offset, row in enumerate(bank_rows):
             row.bank_index = size + offset
-        made += [
-            MerkleNode(bank_id=bank_id, level=level, index=index, hash=value.hex())
+
+
+def tree_extend(bank_id: int, leaves: list[bytes]) -> int:
+    """Append these leaf hashes to the bank's tree: store the complete subtrees they
+    complete, and return the place of the first (the tree's size before). Under
+    changelog_append's lock, as tree_append."""
+    size = tree_size(bank_id)
+    appended = merkle.append_leaves(size, tree_right_edge(bank_id, size), leaves)
+    # Leaves are the entries' own leaf hashes; nothing refers to a node by its key: no
+    # model instances, no ids taken from the sequence.
+    values_insert(
+        MerkleNode,
+        [
+            {"bank_id": bank_id, "level": level, "index": index, "hash": value.hex()}
             for level, index, value in appended.nodes
-            if level > 0  # leaves are the entries' own leaf hashes
-        ]
-    # Nothing refers to a node by its key: no ids to take from the sequence.
-    return rows_insert(MerkleNode, made, set_ids=False)
+            if level > 0
+        ],
+        set_ids=False,
+    )
+    return size
 
 
 def inclusion_proof(*, bank: Bank, index: int, size: int) -> list[bytes]:
