@@ -302,8 +302,6 @@ def dispute_decide_by_origin(
     this hub's list (members see the removal at their next sync), upheld keeps it, relabelled
     keeps it with the labels the origin's feed brings. The member is told, as for a decision
     here. A dispute staff here decided meanwhile is left as it is."""
-    from hashbank.tasks import notify_dispute_event
-
     if outcome not in DisputeOutcome.values:
         raise Invalid.for_field("outcome", f"unknown outcome {outcome!r}", code="invalid_choice")
     dispute = Dispute.objects.select_for_update().get(pk=dispute.pk)
@@ -314,18 +312,9 @@ def dispute_decide_by_origin(
     dispute.decision_reason = f"Decided by {origin_hub}, the hub this hash came from: {reason}"
     dispute.decided_at = timezone.now()
     dispute.save()
-    signal = Signal.objects.select_for_update().get(pk=dispute.signal_id)
-    signal.delisted_by_decision = outcome == DisputeOutcome.OVERTURNED
-    signal_refresh(signal)
-    audit_record(
-        action=f"hashbank.dispute.{outcome}",
-        context=context,
-        target=dispute,
-        organisation=dispute.opened_by,
-        detail={"reason": reason, "decided_by_hub": origin_hub},
+    return _origin_decision_applied(
+        dispute, outcome, reason=reason, origin_hub=origin_hub, context=context, stage="decided"
     )
-    transaction.on_commit(lambda: notify_dispute_event.delay(dispute.pk, "decided"))
-    return dispute
 
 
 @transaction.atomic
@@ -338,8 +327,6 @@ def dispute_decide_appeal_by_origin(
     overturn takes the signal off this hub's list, an upheld appeal of an overturn lists it
     again), and the member is told. A dispute staff here decided, or one under appeal here,
     is left as it is."""
-    from hashbank.tasks import notify_dispute_event
-
     if outcome not in DisputeOutcome.values:
         raise Invalid.for_field("outcome", f"unknown outcome {outcome!r}", code="invalid_choice")
     dispute = Dispute.objects.select_for_update().get(pk=dispute.pk)
@@ -352,15 +339,41 @@ def dispute_decide_appeal_by_origin(
     )
     dispute.appeal_decided_at = timezone.now()
     dispute.save()
+    return _origin_decision_applied(
+        dispute,
+        outcome,
+        reason=reason,
+        origin_hub=origin_hub,
+        context=context,
+        stage="appeal_decided",
+    )
+
+
+def _origin_decision_applied(
+    dispute: Dispute,
+    outcome: str,
+    *,
+    reason: str,
+    origin_hub: str,
+    context: AuditContext,
+    stage: str,
+) -> Dispute:
+    """What an origin hub's decision (`stage` "decided") or appeal decision
+    ("appeal_decided") of a forwarded dispute does here once the dispute records it: an
+    overturn takes the signal off this hub's list, any other outcome lists it, the decision
+    is audited and the member is told."""
+    from hashbank.tasks import notify_dispute_event
+
     signal = Signal.objects.select_for_update().get(pk=dispute.signal_id)
     signal.delisted_by_decision = outcome == DisputeOutcome.OVERTURNED
     signal_refresh(signal)
+    prefix = "appeal_" if stage == "appeal_decided" else ""
     audit_record(
-        action=f"hashbank.dispute.appeal_{outcome}",
+        action=f"hashbank.dispute.{prefix}{outcome}",
         context=context,
         target=dispute,
         organisation=dispute.opened_by,
         detail={"reason": reason, "decided_by_hub": origin_hub},
     )
-    transaction.on_commit(lambda: notify_dispute_event.delay(dispute.pk, "appeal_decided"))
+    transaction.on_commit(lambda: notify_dispute_event.delay(dispute.pk, stage))
     return dispute
